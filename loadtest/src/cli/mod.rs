@@ -1,0 +1,4 @@
+//! Subcommand implementations, one file per subcommand.
+
+pub mod demo;
+pub mod sim;

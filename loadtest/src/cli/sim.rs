@@ -1,0 +1,74 @@
+//! `loadtest sim <provider>`: run a simulator in the foreground until Ctrl-C.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use loadtest::duration::parse_duration;
+use loadtest::{OpenAiSim, SimConfig};
+
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// An OpenAI-compatible upstream (chat completions, embeddings, models).
+    /// Faults and stats: POST /_sim/faults, GET /_sim/stats, POST /_sim/reset.
+    Openai(OpenAiArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OpenAiArgs {
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to bind; 0 picks a free one (printed on start).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Name shown in answers, system_fingerprint and the x-sim-name header.
+    #[arg(long, default_value = "openai-sim")]
+    name: String,
+    /// Delay before the response headers and first chunk, e.g. 50ms.
+    #[arg(long, default_value = "0", value_parser = parse_duration)]
+    ttft: Duration,
+    /// Delay between streamed content chunks, e.g. 10ms.
+    #[arg(long, default_value = "0", value_parser = parse_duration)]
+    inter_token: Duration,
+    /// Content tokens per answer.
+    #[arg(long, default_value_t = 8)]
+    tokens: usize,
+    /// Require `Authorization: Bearer <KEY>`.
+    #[arg(long, env = "SIM_API_KEY")]
+    api_key: Option<String>,
+    /// Requests per minute before answering 429.
+    #[arg(long)]
+    rpm: Option<u64>,
+    /// Do not send x-ratelimit-* headers.
+    #[arg(long)]
+    no_rate_limit_headers: bool,
+}
+
+pub async fn run(command: SimCommand) -> anyhow::Result<()> {
+    match command {
+        SimCommand::Openai(args) => run_openai(args).await,
+    }
+}
+
+async fn run_openai(args: OpenAiArgs) -> anyhow::Result<()> {
+    let config = SimConfig {
+        name: args.name,
+        ttft: args.ttft,
+        inter_token: args.inter_token,
+        output_tokens: args.tokens,
+        api_key: args.api_key,
+        rpm_limit: args.rpm,
+        send_rate_limit_headers: !args.no_rate_limit_headers,
+    };
+    let sim = OpenAiSim::start_on(config, SocketAddr::new(args.host, args.port)).await?;
+    // Scripts wait for this exact line to learn the port.
+    println!("{} listening on {}", sim.config().name, sim.base_url());
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    tracing::info!("Ctrl-C received, stopping the simulator");
+    sim.shutdown();
+    Ok(())
+}

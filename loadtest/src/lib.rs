@@ -1,0 +1,19 @@
+//! Switchyard's load-test toolkit: provider simulators used as upstreams by the
+//! end-to-end tests, the overhead benchmark and the demo.
+//!
+//! The OpenAI-compatible simulator ([`OpenAiSim`]) speaks the wire format of
+//! `shared/reference/wire-formats.md` §1 and §7 and can be scripted with [`Fault`]s
+//! to misbehave the way real upstreams do (429s, 5xx, dropped or stalled streams).
+
+pub mod duration;
+pub mod openai_sim;
+
+pub use openai_sim::{answer_text, Fault, OpenAiSim, SimConfig, SimStats};
+pub mod proxy_process;
+
+/// A plain HTTP client for talking to the proxy and simulators (rustls with the ring
+/// provider, which must be installed once per process before any client is built).
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Ok(reqwest::Client::builder().build()?)
+}

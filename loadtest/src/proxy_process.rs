@@ -1,0 +1,209 @@
+//! Runs the real `switchyard` binary as a child process on a generated policy: used by the
+//! demo, the benchmark and the end-to-end tests. Dropping a [`ProxyProcess`] kills it.
+
+use std::fs::{self, File};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+/// How long a proxy may take to answer `/healthz` after it was spawned.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often a start is retried when one of its ports was taken in the meantime.
+const START_ATTEMPTS: u32 = 3;
+
+static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
+
+/// A running proxy and its files.
+pub struct ProxyProcess {
+    child: Child,
+    dir: PathBuf,
+    config_path: PathBuf,
+    log_path: PathBuf,
+    port: u16,
+    admin_port: u16,
+}
+
+enum StartError {
+    /// The process exited and its log says an address was in use: try other ports.
+    PortTaken(String),
+    Failed(anyhow::Error),
+}
+
+impl ProxyProcess {
+    /// Writes `routes_yaml` (with `{LISTEN}` and `{ADMIN}` replaced by free ports) to a fresh
+    /// temp dir, spawns `binary` on it and waits until `/healthz` answers 200.
+    pub async fn start(binary: &Path, routes_yaml: &str) -> anyhow::Result<Self> {
+        let dir = fresh_dir()?;
+        let mut last = String::new();
+        for _ in 0..START_ATTEMPTS {
+            let (port, admin_port) = (free_port()?, free_port()?);
+            match Self::try_start(binary, &dir, routes_yaml, port, admin_port).await {
+                Ok(proxy) => return Ok(proxy),
+                Err(StartError::PortTaken(log)) => last = log,
+                Err(StartError::Failed(error)) => return Err(error),
+            }
+        }
+        bail!("the proxy could not get free ports in {START_ATTEMPTS} attempts; last log:\n{last}")
+    }
+
+    async fn try_start(
+        binary: &Path,
+        dir: &Path,
+        yaml: &str,
+        port: u16,
+        admin_port: u16,
+    ) -> Result<Self, StartError> {
+        let config_path = dir.join("routes.yaml");
+        let log_path = dir.join("switchyard.log");
+        let spawn = || -> anyhow::Result<Child> {
+            write_atomically(&config_path, &substitute(yaml, port, admin_port))?;
+            let log = File::create(&log_path).context("creating the proxy log file")?;
+            Command::new(binary)
+                .arg("--config")
+                .arg(&config_path)
+                .current_dir(dir)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()
+                .with_context(|| format!("spawning {}", binary.display()))
+        };
+        let child = spawn().map_err(StartError::Failed)?;
+        let mut proxy = Self {
+            child,
+            dir: dir.to_owned(),
+            config_path,
+            log_path,
+            port,
+            admin_port,
+        };
+        proxy.wait_healthy().await?;
+        Ok(proxy)
+    }
+
+    async fn wait_healthy(&mut self) -> Result<(), StartError> {
+        let client = crate::http_client().map_err(StartError::Failed)?;
+        let url = format!("{}/healthz", self.admin_url());
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = self.log();
+                if log.to_lowercase().contains("address already in use") {
+                    return Err(StartError::PortTaken(log));
+                }
+                return Err(StartError::Failed(anyhow::anyhow!(
+                    "the proxy exited ({status}) before becoming healthy; its log:\n{log}"
+                )));
+            }
+            let probe = client
+                .get(&url)
+                .timeout(Duration::from_millis(500))
+                .send()
+                .await;
+            if matches!(probe, Ok(ref response) if response.status() == 200) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(StartError::Failed(anyhow::anyhow!(
+            "the proxy did not answer {url} within {STARTUP_TIMEOUT:?}; its log:\n{}",
+            self.log()
+        )))
+    }
+
+    /// `http://127.0.0.1:PORT/v1`, what an OpenAI SDK takes as its base URL.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    /// `http://127.0.0.1:ADMIN_PORT`.
+    pub fn admin_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin_port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
+    }
+
+    /// Everything the proxy wrote to stdout and stderr so far.
+    pub fn log(&self) -> String {
+        fs::read(&self.log_path)
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The config file the proxy was started with (and watches).
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    /// Replaces the config file atomically (by rename), placeholders substituted.
+    pub fn write_config(&self, yaml: &str) -> anyhow::Result<()> {
+        write_atomically(
+            &self.config_path,
+            &substitute(yaml, self.port, self.admin_port),
+        )
+    }
+
+    /// The child's process id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `{LISTEN}` → `127.0.0.1`'s port for clients, `{ADMIN}` → the admin port.
+pub fn substitute(yaml: &str, port: u16, admin_port: u16) -> String {
+    yaml.replace("{LISTEN}", &port.to_string())
+        .replace("{ADMIN}", &admin_port.to_string())
+}
+
+/// A port that was free a moment ago (the OS picks it; a race with another process is
+/// possible and handled by retrying the start).
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("binding an ephemeral port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// The `switchyard` binary: `$SWITCHYARD_BIN`, else the one built next to this executable
+/// (`target/<profile>/switchyard`, also from `target/<profile>/deps/`).
+pub fn switchyard_binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("SWITCHYARD_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().context("locating the current executable")?;
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    Ok(dir.join("switchyard"))
+}
+
+fn fresh_dir() -> anyhow::Result<PathBuf> {
+    let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("switchyard-{}-{n}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("yaml.tmp");
+    fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("renaming onto {}", path.display()))
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the OpenAI simulator, driven over HTTP with reqwest on
+//! 127.0.0.1 only. Every wait is bounded by a client timeout.
+
+mod chat;
+mod faults;
+mod misc;
+mod support;
+mod tools;

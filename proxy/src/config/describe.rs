@@ -1,0 +1,354 @@
+//! The `--check` report: the effective policy in plain text, with every default filled
+//! in and no secret shown (credentials are named by kind only, passwords in URLs masked).
+
+use super::policy::{
+    AzureAuth, Budget, BudgetPeriod, Limits, Model, Policy, Price, Provider, ProviderKind, Team,
+};
+use super::units::{format_duration, format_size};
+
+/// Renders the policy for a human; every line is safe to paste into a ticket.
+pub fn describe(policy: &Policy) -> String {
+    let mut lines = vec![format!(
+        "policy {} ({})",
+        policy.version,
+        policy.source.display()
+    )];
+    server(policy, &mut lines);
+    lines.push(String::new());
+    lines.push("providers".to_owned());
+    lines.extend(policy.providers.values().flat_map(|p| provider(p)));
+    lines.push(String::new());
+    lines.push("models".to_owned());
+    lines.extend(policy.models.values().flat_map(|m| model(m)));
+    lines.push(String::new());
+    lines.push("teams".to_owned());
+    for team in policy.teams.values() {
+        let keys = policy
+            .keys
+            .values()
+            .filter(|owner| owner.team.name == team.name)
+            .count();
+        lines.push(team_line(team, keys));
+    }
+    if !policy.warnings.is_empty() {
+        lines.push(String::new());
+        lines.push("warnings".to_owned());
+        lines.extend(policy.warnings.iter().map(|w| format!("  - {w}")));
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    text
+}
+
+fn server(policy: &Policy, lines: &mut Vec<String>) {
+    let server = &policy.server;
+    let token = match server.admin_token {
+        Some(_) => "admin token required",
+        None => "no admin token",
+    };
+    lines.extend([
+        String::new(),
+        "server".to_owned(),
+        format!("  listen              {}", server.listen),
+        format!("  admin_listen        {} ({token})", server.admin_listen),
+        format!(
+            "  request_timeout     {}",
+            format_duration(server.request_timeout)
+        ),
+        format!(
+            "  connect_timeout     {}",
+            format_duration(server.connect_timeout)
+        ),
+        format!(
+            "  first_byte_timeout  {}",
+            format_duration(server.first_byte_timeout)
+        ),
+        format!(
+            "  max_request_bytes   {}",
+            format_size(server.max_request_bytes as u64)
+        ),
+        format!("  max_attempts        {}", server.max_attempts),
+        String::new(),
+        "ledger".to_owned(),
+        format!(
+            "  url                 {}",
+            redact_url(policy.ledger.url.expose())
+        ),
+        format!(
+            "  flush_interval      {}",
+            format_duration(policy.ledger.flush_interval)
+        ),
+    ]);
+}
+
+fn provider(provider: &Provider) -> Vec<String> {
+    let details = match &provider.kind {
+        ProviderKind::OpenAi { base_url, api_key } => {
+            let auth = match api_key {
+                Some(_) => "api key",
+                None => "none",
+            };
+            format!("base_url {base_url}, auth: {auth}")
+        }
+        ProviderKind::Azure {
+            endpoint,
+            auth,
+            api_version,
+        } => {
+            let auth = match auth {
+                AzureAuth::ApiKey(_) => "api key",
+                AzureAuth::Entra => "entra",
+            };
+            format!("endpoint {endpoint}, api_version {api_version}, auth: {auth}")
+        }
+        ProviderKind::Bedrock {
+            region,
+            credentials,
+            endpoint,
+        } => {
+            let credentials = match credentials {
+                Some(_) => "static keys",
+                None => "AWS default chain",
+            };
+            let endpoint = endpoint.as_deref().unwrap_or("default");
+            format!("region {region}, endpoint {endpoint}, credentials: {credentials}")
+        }
+    };
+    let mut lines = vec![format!(
+        "  {} ({}): {details}",
+        provider.name,
+        provider.kind.label()
+    )];
+    if let Some(reason) = &provider.disabled {
+        lines.push(format!("    DISABLED: {reason}"));
+    }
+    lines
+}
+
+fn model(model: &Model) -> Vec<String> {
+    let fallbacks = match model.fallbacks.is_empty() {
+        true => "none".to_owned(),
+        false => model.fallbacks.join(", "),
+    };
+    let max_output = model
+        .max_output_tokens
+        .map_or_else(|| "default".to_owned(), |tokens| tokens.to_string());
+    let first_byte = model
+        .first_byte_timeout
+        .map_or_else(|| "server default".to_owned(), format_duration);
+    let mut lines = vec![format!(
+        "  {}: strategy {}, fallbacks: {fallbacks}, max_output_tokens: {max_output}, first_byte_timeout: {first_byte}",
+        model.name,
+        model.strategy.label()
+    )];
+    for (index, target) in model.targets.iter().enumerate() {
+        let upstream_key = match target.provider.kind {
+            ProviderKind::Azure { .. } => "deployment",
+            ProviderKind::OpenAi { .. } | ProviderKind::Bedrock { .. } => "model",
+        };
+        let disabled = match target.disabled_reason() {
+            Some(_) => " [provider disabled]",
+            None => "",
+        };
+        lines.push(format!(
+            "    {}. {}: {upstream_key} {}, price {}, limits {}{disabled}",
+            index + 1,
+            target.id,
+            target.upstream_model,
+            price(&target.price),
+            limits(target.limits.as_ref()),
+        ));
+    }
+    lines
+}
+
+fn team_line(team: &Team, keys: usize) -> String {
+    let models = match &team.models {
+        Some(models) => models.iter().cloned().collect::<Vec<_>>().join(", "),
+        None => "all".to_owned(),
+    };
+    let budget = team
+        .budget
+        .as_ref()
+        .map_or_else(|| "none".to_owned(), budget);
+    let alert = team.alert_at.map_or_else(
+        || "none".to_owned(),
+        |fraction| format!("{}%", fraction * 100.0),
+    );
+    format!(
+        "  {}: models {models}; budget {budget}; alert_at {alert}; limits {}; keys {keys}",
+        team.name,
+        limits(team.limits.as_ref())
+    )
+}
+
+fn price(price: &Price) -> String {
+    match price {
+        Price::Free => "free".to_owned(),
+        Price::PerMillion {
+            input,
+            output,
+            cached_input,
+        } => {
+            let cached = cached_input.map_or_else(String::new, |c| format!(" (cached input ${c})"));
+            format!("${input} in / ${output} out per 1M tokens{cached}")
+        }
+    }
+}
+
+fn limits(limits: Option<&Limits>) -> String {
+    let Some(limits) = limits else {
+        return "none".to_owned();
+    };
+    let parts: Vec<String> = [("rpm", limits.rpm), ("tpm", limits.tpm)]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|value| format!("{name} {value}")))
+        .collect();
+    parts.join(", ")
+}
+
+fn budget(budget: &Budget) -> String {
+    let period = match budget.period {
+        BudgetPeriod::Daily => "daily",
+        BudgetPeriod::Weekly => "weekly",
+        BudgetPeriod::Monthly => "monthly",
+    };
+    format!("${} {period}", budget.usd)
+}
+
+/// Masks the password of `scheme://user:password@host/…` and any `password=` query value.
+fn redact_url(url: &str) -> String {
+    let (before_query, query) = url.split_at(url.find('?').unwrap_or(url.len()));
+    let mut out = match before_query.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            let authority = match authority.rsplit_once('@') {
+                Some((user_info, host)) => match user_info.split_once(':') {
+                    Some((user, _password)) => format!("{user}:***@{host}"),
+                    None => authority.to_owned(),
+                },
+                None => authority.to_owned(),
+            };
+            format!("{scheme}://{authority}{path}")
+        }
+        None => before_query.to_owned(),
+    };
+    if let Some(query) = query.strip_prefix('?') {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((name, _)) if name.to_ascii_lowercase().contains("password") => {
+                    format!("{name}=***")
+                }
+                _ => param.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::testing::compile_yaml;
+    use crate::config::ConfigError;
+
+    const POLICY: &str = r#"version: 1
+server:
+  admin_token: ${ADMIN}
+ledger:
+  url: postgres://spend:${PGPASSWORD}@db:5432/spend?sslmode=require&password=${PGPASSWORD}
+providers:
+  openai: {kind: openai, api_key: '${OPENAI_API_KEY:-}'}
+  azure: {kind: azure, endpoint: 'https://c.openai.azure.com', api_key: '${AZ}', api_version: 2024-10-21}
+  aws: {kind: bedrock, region: us-east-1, access_key_id: AKIAEXAMPLE, secret_access_key: '${AWS_SECRET}'}
+models:
+  chat:
+    strategy: cost
+    fallbacks: [local]
+    max_output_tokens: 1024
+    targets:
+      - {provider: azure, deployment: prod, price: {input: 2.5, output: 10}, limits: {rpm: 600}}
+      - {provider: aws, model: us.anthropic.claude-sonnet-4-5-20250929-v1:0}
+  local:
+    price: free
+    targets: [{provider: openai, model: llama}]
+teams:
+  search:
+    keys: [sha256:5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8]
+    models: [chat]
+    budget: {usd: 500, period: monthly}
+    alert_at: 0.8
+    limits: {rpm: 1200, tpm: 2000000}
+"#;
+
+    const SECRETS: &[(&str, &str)] = &[
+        ("ADMIN", "admin-secret-1"),
+        ("PGPASSWORD", "pg-secret-2"),
+        ("AZ", "azure-secret-3"),
+        ("AWS_SECRET", "aws-secret-4"),
+    ];
+
+    fn described() -> Result<String, ConfigError> {
+        Ok(describe(&compile_yaml(POLICY, SECRETS)?))
+    }
+
+    #[test]
+    fn never_shows_a_secret_or_a_key_hash() -> Result<(), ConfigError> {
+        let text = described()?;
+        for (_, secret) in SECRETS {
+            assert!(!text.contains(secret), "{secret} leaked:\n{text}");
+        }
+        assert!(!text.contains("AKIAEXAMPLE"), "{text}");
+        assert!(!text.contains("5e884898"), "{text}");
+        Ok(())
+    }
+
+    #[test]
+    fn shows_the_effective_policy() -> Result<(), ConfigError> {
+        let text = described()?;
+        let expected = [
+            "  admin_listen        127.0.0.1:9090 (admin token required)",
+            "  request_timeout     120s",
+            "  max_request_bytes   8MiB",
+            "  url                 postgres://spend:***@db:5432/spend?sslmode=require&password=***",
+            "  flush_interval      200ms",
+            "  aws (bedrock): region us-east-1, endpoint default, credentials: static keys",
+            "  azure (azure): endpoint https://c.openai.azure.com, api_version 2024-10-21, auth: api key",
+            "  openai (openai): base_url https://api.openai.com/v1, auth: api key",
+            "    DISABLED: api_key is empty (environment variable OPENAI_API_KEY is not set)",
+            "  chat: strategy cost, fallbacks: local, max_output_tokens: 1024, first_byte_timeout: server default",
+            "    1. azure/prod: deployment prod, price $2.5 in / $10 out per 1M tokens, limits rpm 600",
+            "    2. aws/us.anthropic.claude-sonnet-4-5-20250929-v1:0: model us.anthropic.claude-sonnet-4-5-20250929-v1:0, price $3 in / $15 out per 1M tokens (cached input $0.3), limits none",
+            "    1. openai/llama: model llama, price free, limits none [provider disabled]",
+            "  search: models chat; budget $500 monthly; alert_at 80%; limits rpm 1200, tpm 2000000; keys 1",
+            "  - provider openai disabled: api_key is empty (environment variable OPENAI_API_KEY is not set)",
+            "  - model local: every target's provider is disabled, so requests for it fail until one is enabled",
+        ];
+        for line in expected {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in:\n{text}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn redacts_url_passwords() {
+        assert_eq!(redact_url("postgres://u:p@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact_url("postgresql://h/db?user=u&password=p"),
+            "postgresql://h/db?user=u&password=***"
+        );
+        assert_eq!(
+            redact_url("sqlite:///var/lib/s.db"),
+            "sqlite:///var/lib/s.db"
+        );
+        assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+    }
+}

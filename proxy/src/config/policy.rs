@@ -1,0 +1,280 @@
+//! The compiled, validated routing policy: the immutable snapshot every request reads.
+//!
+//! Built only by `compile.rs` from the raw serde mirror of `routes.yaml`; invalid
+//! states (a model without targets, a team key that is not a SHA-256) cannot be
+//! represented here. Live statistics are not part of it: they live in
+//! `routing::stats`, keyed by [`TargetId`], so that they survive a reload.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// A credential or other value that must never be printed. `Debug` and `Display` redact it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The real value, for the one place that puts it on the wire.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// The active policy. One `Arc<Policy>` is loaded per request and kept for all its attempts.
+#[derive(Debug)]
+pub struct Policy {
+    /// Short content hash of the file as read (hex), reported by `/admin/reload`.
+    pub version: String,
+    /// The file the policy was read from.
+    pub source: PathBuf,
+    pub loaded_at: SystemTime,
+    pub server: ServerSettings,
+    pub ledger: LedgerSettings,
+    pub providers: BTreeMap<String, Arc<Provider>>,
+    /// Client-facing model names (the keys under `models:`).
+    pub models: BTreeMap<String, Arc<Model>>,
+    pub teams: BTreeMap<String, Arc<Team>>,
+    /// SHA-256 of a full client key → the key's owner.
+    pub keys: HashMap<[u8; 32], KeyOwner>,
+    /// Non-fatal findings (e.g. a provider disabled for missing credentials), logged once at load.
+    pub warnings: Vec<String>,
+}
+
+/// `server:` — listeners and request bounds.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub admin_listen: String,
+    /// `None` when no token is configured (admin endpoints are then open on the admin listener).
+    pub admin_token: Option<Secret>,
+    /// Bound on the whole request, all attempts included.
+    pub request_timeout: Duration,
+    pub max_request_bytes: usize,
+    /// Bound on establishing one upstream connection.
+    pub connect_timeout: Duration,
+    /// Bound on waiting for an upstream's response headers (and, for streams, its first event).
+    pub first_byte_timeout: Duration,
+    /// Upper bound on upstream attempts for one request, fallbacks included.
+    pub max_attempts: usize,
+}
+
+/// `ledger:` — where spend is recorded.
+#[derive(Debug, Clone)]
+pub struct LedgerSettings {
+    /// `sqlite://…` (relative paths already resolved against the config's directory) or `postgres://…`.
+    pub url: Secret,
+    pub flush_interval: Duration,
+}
+
+/// One entry under `providers:`.
+#[derive(Debug)]
+pub struct Provider {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Why every target on this provider is unusable (e.g. its credentials are missing), if so.
+    pub disabled: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum ProviderKind {
+    /// Any OpenAI-compatible endpoint.
+    OpenAi {
+        /// Without a trailing slash, e.g. `https://api.openai.com/v1`.
+        base_url: String,
+        api_key: Option<Secret>,
+    },
+    Azure {
+        /// Without a trailing slash, e.g. `https://contoso-east.openai.azure.com`.
+        endpoint: String,
+        auth: AzureAuth,
+        /// A dated version (`2024-10-21`) selects the deployments URL form; `v1` the v1 form.
+        api_version: String,
+    },
+    Bedrock {
+        region: String,
+        /// Explicit credentials; `None` means the AWS default credential chain.
+        credentials: Option<AwsStaticCredentials>,
+        /// Override of `https://bedrock-runtime.{region}.amazonaws.com`.
+        endpoint: Option<String>,
+    },
+}
+
+impl ProviderKind {
+    /// The `kind:` word as written in `routes.yaml`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ProviderKind::OpenAi { .. } => "openai",
+            ProviderKind::Azure { .. } => "azure",
+            ProviderKind::Bedrock { .. } => "bedrock",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum AzureAuth {
+    ApiKey(Secret),
+    Entra,
+}
+
+#[derive(Debug)]
+pub struct AwsStaticCredentials {
+    pub access_key_id: Secret,
+    pub secret_access_key: Secret,
+    pub session_token: Option<Secret>,
+}
+
+/// Routing strategy of a model (DESIGN §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    Priority,
+    Latency,
+    Cost,
+    Balanced,
+}
+
+impl Strategy {
+    pub fn label(self) -> &'static str {
+        match self {
+            Strategy::Priority => "priority",
+            Strategy::Latency => "latency",
+            Strategy::Cost => "cost",
+            Strategy::Balanced => "balanced",
+        }
+    }
+}
+
+/// One entry under `models:`: a name clients send, and where it can be served.
+#[derive(Debug)]
+pub struct Model {
+    pub name: String,
+    pub strategy: Strategy,
+    /// Never empty (compile rejects a model without targets).
+    pub targets: Vec<Arc<Target>>,
+    /// Other model names to try, in order, when every target is out of capacity.
+    pub fallbacks: Vec<String>,
+    /// Used for budget reservations when a request gives no max tokens.
+    pub max_output_tokens: Option<u32>,
+    /// Overrides `server.first_byte_timeout` for this model (e.g. slow reasoning models).
+    pub first_byte_timeout: Option<Duration>,
+}
+
+/// Identity of a target (provider + deployment/model); live statistics are keyed by it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TargetId(pub String);
+
+impl TargetId {
+    pub fn new(provider: &str, upstream_model: &str) -> Self {
+        Self(format!("{provider}/{upstream_model}"))
+    }
+}
+
+impl fmt::Display for TargetId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One place a model can be served: a provider and the upstream's name for the model.
+#[derive(Debug)]
+pub struct Target {
+    pub id: TargetId,
+    pub provider: Arc<Provider>,
+    /// The upstream's model id, or the Azure deployment name.
+    pub upstream_model: String,
+    pub price: Price,
+    pub limits: Option<Limits>,
+}
+
+impl Target {
+    /// Why this target cannot be used at all under this policy, if so.
+    pub fn disabled_reason(&self) -> Option<&str> {
+        self.provider.disabled.as_deref()
+    }
+}
+
+/// USD per million tokens, or explicitly free.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Price {
+    PerMillion {
+        input: f64,
+        output: f64,
+        /// Price of cached prompt tokens; `None` = same as `input`.
+        cached_input: Option<f64>,
+    },
+    Free,
+}
+
+impl Price {
+    /// (input, output) in USD per million tokens.
+    pub fn per_million(&self) -> (f64, f64) {
+        match *self {
+            Price::PerMillion { input, output, .. } => (input, output),
+            Price::Free => (0.0, 0.0),
+        }
+    }
+}
+
+/// Known quota (`limits: { rpm, tpm }`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetPeriod {
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Budget {
+    pub usd: f64,
+    pub period: BudgetPeriod,
+}
+
+/// One entry under `teams:`.
+#[derive(Debug)]
+pub struct Team {
+    pub name: String,
+    /// Allow-list of model names; `None` = every model.
+    pub models: Option<BTreeSet<String>>,
+    pub budget: Option<Budget>,
+    pub alert_at: Option<f64>,
+    pub limits: Option<Limits>,
+}
+
+impl Team {
+    pub fn may_use(&self, model: &str) -> bool {
+        self.models
+            .as_ref()
+            .is_none_or(|allowed| allowed.contains(model))
+    }
+}
+
+/// Who a client key belongs to.
+#[derive(Debug, Clone)]
+pub struct KeyOwner {
+    pub team: Arc<Team>,
+    /// A non-secret id of the key: `team#<first 8 hex chars of its hash>`.
+    pub key_id: String,
+}

@@ -1,0 +1,311 @@
+//! The serde mirror of `routes.yaml`: exactly what may be written, nothing validated yet.
+//!
+//! Unknown fields are denied everywhere. Values that compile expands (`${VAR}`) or
+//! parses (sizes, durations) are `Spanned<String>` so that its errors can point at
+//! them. Providers are one flat struct rather than an enum tagged by `kind`, because
+//! serde's tagged enums drop the spans; compile checks which fields each kind allows.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_saphyr::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub version: Spanned<i64>,
+    pub server: Option<RawServer>,
+    pub ledger: Option<RawLedger>,
+    pub providers: Option<Entries<RawProvider>>,
+    pub models: Option<Entries<RawModel>>,
+    pub teams: Option<Entries<RawTeam>>,
+}
+
+/// `server:`; sizes and durations are strings (a bare integer scalar reads as one too).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServer {
+    pub listen: Option<Spanned<String>>,
+    pub admin_listen: Option<Spanned<String>>,
+    pub admin_token: Option<Spanned<String>>,
+    pub request_timeout: Option<Spanned<String>>,
+    pub max_request_bytes: Option<Spanned<String>>,
+    pub connect_timeout: Option<Spanned<String>>,
+    pub first_byte_timeout: Option<Spanned<String>>,
+    pub max_attempts: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLedger {
+    pub url: Option<Spanned<String>>,
+    pub flush_interval: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub(crate) enum RawKind {
+    #[serde(rename = "openai")]
+    OpenAi,
+    #[serde(rename = "azure")]
+    Azure,
+    #[serde(rename = "bedrock")]
+    Bedrock,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RawAzureAuth {
+    Entra,
+}
+
+/// One provider; the fields of every kind together (see the module note).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProvider {
+    pub kind: Spanned<RawKind>,
+    /// openai
+    pub base_url: Option<Spanned<String>>,
+    /// openai, azure
+    pub api_key: Option<Spanned<String>>,
+    /// azure (required), bedrock (override)
+    pub endpoint: Option<Spanned<String>>,
+    /// azure
+    pub auth: Option<Spanned<RawAzureAuth>>,
+    /// azure
+    pub api_version: Option<Spanned<String>>,
+    /// bedrock
+    pub region: Option<Spanned<String>>,
+    pub access_key_id: Option<Spanned<String>>,
+    pub secret_access_key: Option<Spanned<String>>,
+    pub session_token: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RawStrategy {
+    Priority,
+    Latency,
+    Cost,
+    Balanced,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawModel {
+    pub strategy: Option<Spanned<RawStrategy>>,
+    pub targets: Option<Spanned<Vec<Spanned<RawTarget>>>>,
+    pub fallbacks: Option<Vec<Spanned<String>>>,
+    pub max_output_tokens: Option<Spanned<i64>>,
+    pub first_byte_timeout: Option<Spanned<String>>,
+    /// Only the word `free` is meaningful here; compile says so otherwise.
+    pub price: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTarget {
+    pub provider: Spanned<String>,
+    pub model: Option<Spanned<String>>,
+    pub deployment: Option<Spanned<String>>,
+    pub price: Option<Spanned<RawPrice>>,
+    pub limits: Option<RawLimits>,
+}
+
+/// A target's `price:` — the word `free`, or USD per million tokens.
+#[derive(Debug)]
+pub(crate) enum RawPrice {
+    Free,
+    PerMillion(RawPriceTable),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPriceTable {
+    pub input: Spanned<f64>,
+    pub output: Spanned<f64>,
+    pub cached_input: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    pub rpm: Option<Spanned<i64>>,
+    pub tpm: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTeam {
+    pub keys: Option<Vec<Spanned<String>>>,
+    pub models: Option<Vec<Spanned<String>>>,
+    pub budget: Option<RawBudget>,
+    pub alert_at: Option<Spanned<f64>>,
+    pub limits: Option<RawLimits>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBudget {
+    pub usd: Spanned<f64>,
+    /// Default: monthly.
+    pub period: Option<RawPeriod>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RawPeriod {
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+/// A YAML mapping kept in file order with the position of each key, so that
+/// errors about a whole entry (a provider missing a field) can point at its name.
+#[derive(Debug)]
+pub(crate) struct Entries<V>(pub Vec<(Spanned<String>, V)>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Entries<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EntriesVisitor(PhantomData))
+    }
+}
+
+struct EntriesVisitor<V>(PhantomData<V>);
+
+impl<'de, V: Deserialize<'de>> Visitor<'de> for EntriesVisitor<V> {
+    type Value = Entries<V>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping of names to entries")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key::<Spanned<String>>()? {
+            entries.push((key, map.next_value()?));
+        }
+        Ok(Entries(entries))
+    }
+}
+
+impl<'de> Deserialize<'de> for RawPrice {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(PriceVisitor)
+    }
+}
+
+struct PriceVisitor;
+
+impl<'de> Visitor<'de> for PriceVisitor {
+    type Value = RawPrice;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // No long quoted text: the loader masks long quotes as possible secrets.
+        f.write_str("`free` or USD per million tokens as { input: 2.5, output: 10 }")
+    }
+
+    fn visit_str<E: de::Error>(self, word: &str) -> Result<RawPrice, E> {
+        match word {
+            "free" => Ok(RawPrice::Free),
+            _ => Err(E::invalid_value(de::Unexpected::Str(word), &self)),
+        }
+    }
+
+    // Delegating to the derived struct keeps `deny_unknown_fields` and the spans of its fields.
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawPrice, A::Error> {
+        RawPriceTable::deserialize(de::value::MapAccessDeserializer::new(map))
+            .map(RawPrice::PerMillion)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<RawConfig, String> {
+        serde_saphyr::from_str_with_options(yaml, serde_saphyr::options! { with_snippet: false })
+            .map_err(|err| err.render_with_formatter(&serde_saphyr::UserMessageFormatter))
+    }
+
+    #[test]
+    fn minimal_file_is_just_a_version() {
+        let raw = parse("version: 1\n");
+        assert!(
+            matches!(
+                raw,
+                Ok(RawConfig {
+                    providers: None,
+                    ..
+                })
+            ),
+            "{raw:?}"
+        );
+    }
+
+    #[test]
+    fn entries_keep_file_order_and_key_positions() {
+        let raw = parse("version: 1\nproviders:\n  zeta: {kind: openai}\n  alpha: {kind: bedrock, region: us-east-1}\n");
+        let names: Vec<(String, u64)> = raw
+            .ok()
+            .and_then(|raw| raw.providers)
+            .map(|entries| entries.0)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, _)| (name.value, name.referenced.line()))
+            .collect();
+        assert_eq!(names, vec![("zeta".into(), 3), ("alpha".into(), 4)]);
+    }
+
+    #[test]
+    fn price_is_free_or_a_table_with_spans() {
+        let raw = parse("version: 1\nmodels:\n  m:\n    targets:\n      - {provider: p, model: a, price: free}\n      - provider: p\n        model: b\n        price: {input: 1, output: 2.5}\n");
+        let targets = raw
+            .ok()
+            .and_then(|raw| raw.models)
+            .and_then(|models| models.0.into_iter().next())
+            .and_then(|(_, model)| model.targets)
+            .map(|targets| targets.value)
+            .unwrap_or_default();
+        assert!(matches!(
+            targets
+                .first()
+                .and_then(|t| t.value.price.as_ref())
+                .map(|p| &p.value),
+            Some(RawPrice::Free)
+        ));
+        match targets
+            .get(1)
+            .and_then(|t| t.value.price.as_ref())
+            .map(|p| &p.value)
+        {
+            Some(RawPrice::PerMillion(table)) => {
+                assert_eq!((table.input.value, table.output.value), (1.0, 2.5));
+                assert_eq!(table.output.referenced.line(), 8);
+            }
+            other => unreachable!("expected a price table, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_with_their_position() {
+        let err = parse("version: 1\nserver:\n  listen: 0.0.0.0:8080\n  listne: x\n").err();
+        let err = err.unwrap_or_default();
+        assert!(err.contains("unknown field `listne`"), "{err}");
+        assert!(err.contains("line 4, column 3"), "{err}");
+
+        let nested = parse("version: 1\nmodels:\n  m:\n    targets:\n      - {provider: p, model: a, price: {input: 1, output: 2, cache: 1}}\n").err();
+        assert!(nested.unwrap_or_default().contains("unknown field `cache`"));
+    }
+
+    #[test]
+    fn a_bad_price_word_is_rejected() {
+        let err = crate::config::testing::error_of(
+            "version: 1\nmodels:\n  m:\n    targets:\n      - {provider: p, model: a, price: gratis}\n",
+            &[],
+        );
+        assert_eq!(err, "routes.yaml:5:33: invalid value: string \"gratis\", expected `free` or USD per million tokens as { input: 2.5, output: 10 }");
+    }
+}

@@ -1,0 +1,330 @@
+//! Errors of every layer, and the one place that maps them to an HTTP status, an
+//! OpenAI-style body, extra headers, a metric reason and a log level.
+//!
+//! The match in [`ProxyError::to_response`] has no `_` arm on purpose: a new variant cannot
+//! be added without deciding how clients see it.
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::api::error_body::{ErrorBody, ErrorType};
+
+/// Who is calling: resolved from `Authorization: Bearer <key>`.
+#[derive(Debug, Error)]
+pub enum AuthError {
+    #[error("missing API key: send `Authorization: Bearer <key>`")]
+    MissingKey,
+    #[error("invalid API key")]
+    UnknownKey,
+}
+
+/// The client's request itself is unusable.
+#[derive(Debug, Error)]
+pub enum RequestError {
+    #[error("request body exceeds the limit of {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error("{message}")]
+    Invalid {
+        message: String,
+        param: Option<String>,
+    },
+    #[error("could not read the request body: {0}")]
+    BodyRead(String),
+    #[error("unknown endpoint {method} {path}")]
+    NotFound { method: String, path: String },
+}
+
+/// The request is valid but the policy cannot serve it.
+#[derive(Debug, Error)]
+pub enum RoutingError {
+    #[error("the model `{model}` does not exist")]
+    ModelNotFound { model: String },
+    #[error("team `{team}` may not use the model `{model}`")]
+    ModelNotAllowed { model: String, team: String },
+    #[error("no target can serve `{model}` right now ({reasons})")]
+    NoUsableTarget {
+        model: String,
+        reasons: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+/// Every attempt failed, or an upstream refused the request.
+#[derive(Debug, Error)]
+pub enum UpstreamError {
+    #[error("every target for `{model}` failed after {attempts} attempt(s); last: {last}")]
+    Unavailable {
+        model: String,
+        attempts: usize,
+        last: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("no target for `{model}` answered in time ({attempts} attempt(s))")]
+    Timeout { model: String, attempts: usize },
+    #[error("{message}")]
+    Rejected {
+        status: u16,
+        message: String,
+        param: Option<String>,
+        code: Option<String>,
+    },
+    #[error("provider `{provider}` rejected the proxy's credentials (HTTP {status})")]
+    CredentialsRejected { provider: String, status: u16 },
+}
+
+#[derive(Debug, Error)]
+pub enum ProxyError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error(transparent)]
+    Routing(#[from] RoutingError),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+}
+
+/// How an error reaches the client and the operator.
+#[derive(Debug)]
+pub struct ErrorResponse {
+    pub status: u16,
+    pub body: ErrorBody,
+    pub headers: Vec<(&'static str, String)>,
+    /// Whether the operator should hear about it (a warning) or it is the client's business.
+    pub operator_problem: bool,
+}
+
+fn retry_after_headers(wait: Option<Duration>) -> Vec<(&'static str, String)> {
+    match wait {
+        Some(wait) => vec![
+            (
+                "retry-after",
+                wait.as_secs_f64().ceil().max(1.0).to_string(),
+            ),
+            ("retry-after-ms", wait.as_millis().max(1).to_string()),
+        ],
+        None => Vec::new(),
+    }
+}
+
+impl ProxyError {
+    pub fn to_response(&self) -> ErrorResponse {
+        use ErrorType::*;
+        let message = self.to_string();
+        let (status, kind, code, param, headers, operator_problem) = match self {
+            ProxyError::Auth(AuthError::MissingKey | AuthError::UnknownKey) => (
+                401,
+                AuthenticationError,
+                "invalid_api_key",
+                None,
+                vec![],
+                false,
+            ),
+            ProxyError::Request(RequestError::BodyTooLarge { .. }) => (
+                413,
+                InvalidRequestError,
+                "request_too_large",
+                None,
+                vec![],
+                false,
+            ),
+            ProxyError::Request(RequestError::Invalid { param, .. }) => (
+                400,
+                InvalidRequestError,
+                "invalid_request",
+                param.clone(),
+                vec![],
+                false,
+            ),
+            ProxyError::Request(RequestError::BodyRead(_)) => (
+                400,
+                InvalidRequestError,
+                "invalid_request",
+                None,
+                vec![],
+                false,
+            ),
+            ProxyError::Request(RequestError::NotFound { .. }) => {
+                (404, InvalidRequestError, "not_found", None, vec![], false)
+            }
+            ProxyError::Routing(RoutingError::ModelNotFound { .. }) => (
+                404,
+                InvalidRequestError,
+                "model_not_found",
+                Some("model".to_owned()),
+                vec![],
+                false,
+            ),
+            ProxyError::Routing(RoutingError::ModelNotAllowed { .. }) => (
+                403,
+                PermissionError,
+                "model_not_allowed",
+                Some("model".to_owned()),
+                vec![],
+                false,
+            ),
+            ProxyError::Routing(RoutingError::NoUsableTarget { retry_after, .. }) => (
+                503,
+                ServerError,
+                "upstream_unavailable",
+                None,
+                retry_after_headers(*retry_after),
+                true,
+            ),
+            ProxyError::Upstream(UpstreamError::Unavailable { retry_after, .. }) => (
+                503,
+                ServerError,
+                "upstream_unavailable",
+                None,
+                retry_after_headers(*retry_after),
+                true,
+            ),
+            ProxyError::Upstream(UpstreamError::Timeout { .. }) => {
+                (504, ServerError, "upstream_timeout", None, vec![], true)
+            }
+            ProxyError::Upstream(UpstreamError::Rejected {
+                status,
+                param,
+                code,
+                ..
+            }) => {
+                let body = ErrorBody::new(
+                    rejected_type(*status),
+                    code.as_deref().unwrap_or("invalid_request"),
+                    message,
+                )
+                .with_param(param.clone());
+                return ErrorResponse {
+                    status: *status,
+                    body,
+                    headers: vec![],
+                    operator_problem: false,
+                };
+            }
+            ProxyError::Upstream(UpstreamError::CredentialsRejected { .. }) => (
+                502,
+                ServerError,
+                "upstream_auth_failed",
+                None,
+                // Retrying cannot fix the proxy's own credentials.
+                vec![("x-should-retry", "false".to_owned())],
+                true,
+            ),
+        };
+        ErrorResponse {
+            status,
+            body: ErrorBody::new(kind, code, message).with_param(param),
+            headers,
+            operator_problem,
+        }
+    }
+}
+
+/// OpenAI's error class for an upstream's 4xx that is passed on to the client.
+fn rejected_type(status: u16) -> ErrorType {
+    match status {
+        401 => ErrorType::AuthenticationError,
+        403 => ErrorType::PermissionError,
+        429 => ErrorType::RateLimitError,
+        500.. => ErrorType::ServerError,
+        _ => ErrorType::InvalidRequestError,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_match_the_contract() {
+        let cases: Vec<(ProxyError, u16, &str)> = vec![
+            (AuthError::UnknownKey.into(), 401, "invalid_api_key"),
+            (
+                RequestError::BodyTooLarge { limit: 1 }.into(),
+                413,
+                "request_too_large",
+            ),
+            (
+                RequestError::Invalid {
+                    message: "x".into(),
+                    param: Some("messages".into()),
+                }
+                .into(),
+                400,
+                "invalid_request",
+            ),
+            (
+                RoutingError::ModelNotFound { model: "m".into() }.into(),
+                404,
+                "model_not_found",
+            ),
+            (
+                RoutingError::ModelNotAllowed {
+                    model: "m".into(),
+                    team: "t".into(),
+                }
+                .into(),
+                403,
+                "model_not_allowed",
+            ),
+            (
+                UpstreamError::Unavailable {
+                    model: "m".into(),
+                    attempts: 2,
+                    last: "429".into(),
+                    retry_after: Some(Duration::from_millis(1500)),
+                }
+                .into(),
+                503,
+                "upstream_unavailable",
+            ),
+            (
+                UpstreamError::Timeout {
+                    model: "m".into(),
+                    attempts: 1,
+                }
+                .into(),
+                504,
+                "upstream_timeout",
+            ),
+        ];
+        for (error, status, code) in cases {
+            let response = error.to_response();
+            assert_eq!(response.status, status, "{error}");
+            assert_eq!(response.body.error.code.as_deref(), Some(code));
+        }
+    }
+
+    #[test]
+    fn unavailable_carries_retry_after() {
+        let response = ProxyError::from(UpstreamError::Unavailable {
+            model: "m".into(),
+            attempts: 1,
+            last: "x".into(),
+            retry_after: Some(Duration::from_millis(1500)),
+        })
+        .to_response();
+        assert!(response.headers.contains(&("retry-after", "2".to_owned())));
+        assert!(response
+            .headers
+            .contains(&("retry-after-ms", "1500".to_owned())));
+    }
+
+    #[test]
+    fn upstream_rejection_keeps_status_and_code() {
+        let response = ProxyError::from(UpstreamError::Rejected {
+            status: 422,
+            message: "bad schema".into(),
+            param: Some("response_format".into()),
+            code: Some("invalid_schema".into()),
+        })
+        .to_response();
+        assert_eq!(response.status, 422);
+        assert_eq!(
+            response.body.error.param.as_deref(),
+            Some("response_format")
+        );
+        assert_eq!(response.body.error.code.as_deref(), Some("invalid_schema"));
+    }
+}

@@ -1,0 +1,248 @@
+//! The only place that speaks pingora on the client side: read the request, hand it to the
+//! plain-Rust [`handler`](crate::handler), write the reply (streams chunk by chunk), and give
+//! the connection back for keep-alive when it is clean.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, HttpServerOptions, ReusedHttpStream};
+use pingora::http::ResponseHeader;
+use pingora::protocols::http::ServerSession;
+use pingora::server::ShutdownWatch;
+use tokio::time::Instant;
+
+use crate::error::{ProxyError, RequestError};
+use crate::handler::{error_reply, handle, Incoming};
+use crate::relay::{ChatStream, Reply, RequestRecord};
+use crate::state::AppState;
+
+pub struct Gateway {
+    state: Arc<AppState>,
+    options: HttpServerOptions,
+}
+
+impl Gateway {
+    pub fn new(state: Arc<AppState>) -> Self {
+        let mut options = HttpServerOptions::default();
+        options.h2c = true;
+        options.h2_idle_timeout = Some(std::time::Duration::from_secs(120));
+        Self { state, options }
+    }
+}
+
+/// Why the body could not be read.
+enum BodyError {
+    TooLarge(usize),
+    Read(String),
+}
+
+#[async_trait]
+impl HttpServerApp for Gateway {
+    async fn process_new_http(
+        self: &Arc<Self>,
+        mut session: ServerSession,
+        shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        match session.read_request().await {
+            Ok(true) => {}
+            Ok(false) | Err(_) => return None,
+        }
+        if *shutdown.borrow() {
+            session.set_keepalive(None);
+        }
+        let started = Instant::now();
+        let request_id = request_id(&session);
+        let policy = self.state.policy();
+        let record = RequestRecord::new(self.state.clone(), request_id.clone(), started);
+        let header = session.req_header();
+        let method = header.method.as_str().to_owned();
+        let path = header.uri.path().to_owned();
+        let text_header = |name: &str| {
+            header
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let authorization = text_header("authorization");
+        let api_key = text_header("api-key");
+
+        let reply = match read_body(&mut session, policy.server.max_request_bytes).await {
+            Ok(body) => {
+                let incoming = Incoming {
+                    method,
+                    path,
+                    authorization,
+                    api_key,
+                    body,
+                };
+                handle(policy, incoming, record).await
+            }
+            Err(error) => {
+                // The rest of the body is unread, so the connection cannot be reused.
+                session.set_keepalive(None);
+                let error: ProxyError = match error {
+                    BodyError::TooLarge(limit) => RequestError::BodyTooLarge { limit }.into(),
+                    BodyError::Read(message) => RequestError::BodyRead(message).into(),
+                };
+                error_reply(error, record)
+            }
+        };
+        let clean = write_reply(&mut session, &request_id, reply).await;
+        if !clean {
+            return None;
+        }
+        let settings = HttpPersistentSettings::for_session(&session);
+        match session.finish().await {
+            Ok(Some(stream)) => Some(ReusedHttpStream::from_reusable_stream(stream, settings)),
+            Ok(None) | Err(_) => None,
+        }
+    }
+
+    fn server_options(&self) -> Option<&HttpServerOptions> {
+        Some(&self.options)
+    }
+}
+
+/// The client's `x-request-id` if it sent a sane one, else a new one.
+fn request_id(session: &ServerSession) -> String {
+    session
+        .req_header()
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 200)
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// Reads the whole request body, refusing it as soon as it exceeds `limit`.
+async fn read_body(session: &mut ServerSession, limit: usize) -> Result<Bytes, BodyError> {
+    let declared = session
+        .req_header()
+        .headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(BodyError::TooLarge(limit));
+    }
+    let expects_continue = session
+        .req_header()
+        .headers
+        .get("expect")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects_continue {
+        // curl and some SDKs wait for this before sending a large body.
+        session
+            .write_continue_response()
+            .await
+            .map_err(|e| BodyError::Read(e.to_string()))?;
+    }
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > limit {
+                    return Err(BodyError::TooLarge(limit));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body.freeze()),
+            Err(e) => return Err(BodyError::Read(e.to_string())),
+        }
+    }
+}
+
+/// Writes the reply; returns whether the connection is clean for reuse.
+async fn write_reply(session: &mut ServerSession, request_id: &str, reply: Reply) -> bool {
+    match reply {
+        Reply::Full {
+            status,
+            headers,
+            body,
+        } => {
+            let Some(mut header) = response_header(status, request_id, &headers) else {
+                return false;
+            };
+            if header
+                .insert_header("content-length", body.len().to_string())
+                .is_err()
+            {
+                return false;
+            }
+            session
+                .write_response_header(Box::new(header))
+                .await
+                .is_ok()
+                && session.write_response_body(body, true).await.is_ok()
+        }
+        Reply::Stream { headers, stream } => {
+            write_stream(session, request_id, &headers, stream).await
+        }
+    }
+}
+
+fn response_header(
+    status: u16,
+    request_id: &str,
+    headers: &[(&'static str, String)],
+) -> Option<ResponseHeader> {
+    let mut header = ResponseHeader::build(status, Some(headers.len() + 3)).ok()?;
+    header.insert_header("x-request-id", request_id).ok()?;
+    for (name, value) in headers {
+        header.append_header(*name, value.as_str()).ok()?;
+    }
+    Some(header)
+}
+
+/// Relays a stream: each chunk is written as soon as the upstream produced it, and a client
+/// that goes away stops the upstream read at once.
+async fn write_stream(
+    session: &mut ServerSession,
+    request_id: &str,
+    headers: &[(&'static str, String)],
+    mut stream: Box<ChatStream>,
+) -> bool {
+    let Some(mut header) = response_header(200, request_id, headers) else {
+        stream.client_gone();
+        return false;
+    };
+    if header
+        .insert_header("transfer-encoding", "chunked")
+        .is_err()
+        || session
+            .write_response_header(Box::new(header))
+            .await
+            .is_err()
+    {
+        stream.client_gone();
+        return false;
+    }
+    // A half-closed client connection means the client is gone.
+    session.set_abort_on_close(true);
+    loop {
+        let chunk = tokio::select! {
+            chunk = stream.next_chunk() => chunk,
+            _ = session.read_body_or_idle(true) => {
+                stream.client_gone();
+                return false;
+            }
+        };
+        match chunk {
+            Some(bytes) => {
+                if session.write_response_body(bytes, false).await.is_err() {
+                    stream.client_gone();
+                    return false;
+                }
+            }
+            None => break,
+        }
+    }
+    session
+        .write_response_body(Bytes::new(), true)
+        .await
+        .is_ok()
+        && session.finish_body().await.is_ok()
+}

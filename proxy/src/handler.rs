@@ -1,0 +1,205 @@
+//! A request's journey in plain Rust, independent of pingora: authenticate → parse →
+//! check the model → serve through the attempt loop → one error mapping.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::api::chat::{ChatRequest, InvalidField};
+use crate::api::embeddings::EmbeddingsRequest;
+use crate::api::models::ModelList;
+use crate::auth::authenticate;
+use crate::config::{KeyOwner, Model, Policy};
+use crate::error::{ProxyError, RequestError, RoutingError};
+use crate::providers::Operation;
+use crate::relay::attempts::{attempt_headers, serve};
+use crate::relay::{Ending, Reply, RequestRecord};
+
+/// The parts of a client request the proxy reads.
+#[derive(Debug)]
+pub struct Incoming {
+    pub method: String,
+    /// Path without the query string.
+    pub path: String,
+    pub authorization: Option<String>,
+    pub api_key: Option<String>,
+    pub body: Bytes,
+}
+
+pub async fn handle(policy: Arc<Policy>, incoming: Incoming, mut record: RequestRecord) -> Reply {
+    let owner = match authenticate(
+        &policy,
+        incoming.authorization.as_deref(),
+        incoming.api_key.as_deref(),
+    ) {
+        Ok(owner) => owner.clone(),
+        Err(e) => return error_reply(e.into(), record),
+    };
+    record.team = owner.team.name.clone();
+    record.key_id = owner.key_id.clone();
+    let result = match (incoming.method.as_str(), incoming.path.as_str()) {
+        ("POST", "/v1/chat/completions") => {
+            match parse::<ChatRequest>(&incoming.body, ChatRequest::validate) {
+                Ok(chat) => dispatch(&policy, &owner, Operation::Chat(chat), record).await,
+                Err(e) => Err((e, record)),
+            }
+        }
+        ("POST", "/v1/embeddings") => {
+            match parse::<EmbeddingsRequest>(&incoming.body, EmbeddingsRequest::validate) {
+                Ok(embeddings) => {
+                    dispatch(&policy, &owner, Operation::Embeddings(embeddings), record).await
+                }
+                Err(e) => Err((e, record)),
+            }
+        }
+        ("GET", "/v1/models") => Ok(list_models(&policy, &owner, record)),
+        (method, path) => Err((
+            RequestError::NotFound {
+                method: method.to_owned(),
+                path: path.to_owned(),
+            }
+            .into(),
+            record,
+        )),
+    };
+    result.unwrap_or_else(|(error, record)| error_reply(error, record))
+}
+
+async fn dispatch(
+    policy: &Policy,
+    owner: &KeyOwner,
+    operation: Operation,
+    mut record: RequestRecord,
+) -> Result<Reply, (ProxyError, RequestRecord)> {
+    record.model = operation.client_model().to_owned();
+    let model = match find_model(policy, owner, operation.client_model()) {
+        Ok(model) => model,
+        Err(e) => {
+            // An unknown name is the client's free text: keep it out of metric labels.
+            if matches!(e, RoutingError::ModelNotFound { .. }) {
+                record.model = "unknown".to_owned();
+            }
+            return Err((e.into(), record));
+        }
+    };
+    serve(policy, &model, operation, record).await
+}
+
+fn find_model(policy: &Policy, owner: &KeyOwner, name: &str) -> Result<Arc<Model>, RoutingError> {
+    let model = policy
+        .models
+        .get(name)
+        .ok_or_else(|| RoutingError::ModelNotFound {
+            model: name.to_owned(),
+        })?;
+    if !owner.team.may_use(name) {
+        return Err(RoutingError::ModelNotAllowed {
+            model: name.to_owned(),
+            team: owner.team.name.clone(),
+        });
+    }
+    Ok(model.clone())
+}
+
+fn list_models(policy: &Policy, owner: &KeyOwner, record: RequestRecord) -> Reply {
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let names = policy
+        .models
+        .keys()
+        .filter(|name| owner.team.may_use(name))
+        .cloned();
+    let body = serde_json::to_vec(&ModelList::new(names, created)).unwrap_or_default();
+    record.finish(Ending::Status(200), None);
+    Reply::json(200, body)
+}
+
+/// Parses a JSON body into `T`, naming the offending field on error, then validates it.
+fn parse<T: DeserializeOwned>(
+    body: &[u8],
+    validate: impl Fn(&T) -> Result<(), InvalidField>,
+) -> Result<T, ProxyError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let syntax = matches!(
+            inner.classify(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+        );
+        // serde_path_to_error says "." for the root and "?" where it lost track.
+        let param = (!syntax && path != "." && !path.contains('?')).then_some(path);
+        let message = match (&param, syntax) {
+            (_, true) => format!("the request body is not valid JSON: {inner}"),
+            (Some(param), false) => format!("invalid `{param}`: {inner}"),
+            (None, false) => format!("invalid request body: {inner}"),
+        };
+        RequestError::Invalid { message, param }
+    })?;
+    deserializer.end().map_err(|e| RequestError::Invalid {
+        message: format!("the request body is not valid JSON: {e}"),
+        param: None,
+    })?;
+    validate(&value).map_err(|invalid| RequestError::Invalid {
+        message: invalid.message,
+        param: Some(invalid.param),
+    })?;
+    Ok(value)
+}
+
+/// The one place an error becomes a response (and is logged, once).
+pub fn error_reply(error: ProxyError, record: RequestRecord) -> Reply {
+    let response = error.to_response();
+    if response.operator_problem {
+        tracing::warn!(request_id = %record.request_id, model = %record.model, error = %error, "request failed");
+    }
+    let mut headers = response.headers;
+    if record.attempts > 0 {
+        headers.extend(attempt_headers(&record));
+    }
+    headers.push(("content-type", "application/json".to_owned()));
+    record.finish(Ending::Status(response.status), None);
+    Reply::Full {
+        status: response.status,
+        headers,
+        body: Bytes::from(response.body.to_json()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_names_the_bad_field() {
+        let err = parse::<ChatRequest>(
+            br#"{"model":"m","messages":[{"role":"robot","content":"x"}]}"#,
+            |_| Ok(()),
+        )
+        .unwrap_err();
+        match err {
+            ProxyError::Request(RequestError::Invalid { param, message }) => {
+                assert_eq!(param.as_deref(), Some("messages[0].role"));
+                assert!(message.contains("robot"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn parse_reports_malformed_json() {
+        let err = parse::<ChatRequest>(b"{\"model\": ", |_| Ok(())).unwrap_err();
+        assert!(err.to_string().contains("not valid JSON"), "{err}");
+        let err = parse::<ChatRequest>(b"[1,2]", |_| Ok(())).unwrap_err();
+        assert!(err.to_string().contains("invalid"), "{err}");
+    }
+
+    #[test]
+    fn parse_reports_missing_messages() {
+        let err = parse::<ChatRequest>(br#"{"model":"m"}"#, |_| Ok(())).unwrap_err();
+        assert!(err.to_string().contains("messages"), "{err}");
+    }
+}

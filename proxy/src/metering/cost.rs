@@ -1,0 +1,70 @@
+//! Cost in USD of a request's tokens at a target's price (USD per million tokens).
+
+use super::Usage;
+use crate::config::Price;
+
+pub fn cost_usd(price: &Price, usage: &Usage) -> f64 {
+    match *price {
+        Price::Free => 0.0,
+        Price::PerMillion {
+            input,
+            output,
+            cached_input,
+        } => {
+            let cached = usage.cached_tokens.min(usage.prompt_tokens);
+            let uncached = usage.prompt_tokens - cached;
+            let cached_rate = cached_input.unwrap_or(input);
+            (uncached as f64 * input
+                + cached as f64 * cached_rate
+                + usage.completion_tokens as f64 * output)
+                / 1_000_000.0
+        }
+    }
+}
+
+/// Formats a cost for the `x-switchyard-cost-usd` header: plain decimal, no exponent.
+pub fn format_usd(cost: f64) -> String {
+    let text = format!("{cost:.9}");
+    let trimmed = text.trim_end_matches('0');
+    let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed);
+    if trimmed.is_empty() || trimmed == "-" {
+        "0".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage(prompt: u64, completion: u64, cached: u64) -> Usage {
+        Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            cached_tokens: cached,
+            estimated: false,
+        }
+    }
+
+    #[test]
+    fn prices_input_output_and_cached() {
+        let price = Price::PerMillion {
+            input: 2.5,
+            output: 10.0,
+            cached_input: Some(1.25),
+        };
+        // 200 uncached × 2.5 + 100 cached × 1.25 + 50 × 10 = 500 + 125 + 500 = 1125 per 1e6
+        let cost = cost_usd(&price, &usage(300, 50, 100));
+        assert!((cost - 0.001125).abs() < 1e-12);
+        assert_eq!(cost_usd(&Price::Free, &usage(300, 50, 0)), 0.0);
+    }
+
+    #[test]
+    fn header_format_is_plain_decimal() {
+        assert_eq!(format_usd(0.000315), "0.000315");
+        assert_eq!(format_usd(0.0), "0");
+        assert_eq!(format_usd(1.5), "1.5");
+        assert_eq!(format_usd(1e-10), "0");
+    }
+}

@@ -1,0 +1,74 @@
+//! Token counts of one request, read from an upstream's OpenAI-style `usage` object.
+
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// Cached prompt tokens: a subset of `prompt_tokens`, priced at the cached-input rate.
+    pub cached_tokens: u64,
+    /// True when the counts are the proxy's estimate because the upstream never reported usage.
+    pub estimated: bool,
+}
+
+impl Usage {
+    /// Reads `{"prompt_tokens", "completion_tokens", "prompt_tokens_details": {"cached_tokens"}}`.
+    /// Returns `None` when the value is not a usage object.
+    pub fn from_openai(usage: &Value) -> Option<Self> {
+        let object = usage.as_object()?;
+        let count = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
+        let prompt_tokens = count(object.get("prompt_tokens"));
+        let completion_tokens = count(object.get("completion_tokens"));
+        let cached_tokens = count(
+            object
+                .get("prompt_tokens_details")
+                .and_then(|d| d.get("cached_tokens")),
+        )
+        .min(prompt_tokens);
+        Some(Self {
+            prompt_tokens,
+            completion_tokens,
+            cached_tokens,
+            estimated: false,
+        })
+    }
+
+    /// The proxy's own estimate for a request whose upstream gave no usage (e.g. a stream cut
+    /// short): prompt bytes / 4, and one token per streamed content delta.
+    pub fn estimate(prompt_bytes: usize, output_deltas: u64) -> Self {
+        Self {
+            prompt_tokens: prompt_bytes.div_ceil(4) as u64,
+            completion_tokens: output_deltas,
+            cached_tokens: 0,
+            estimated: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_cached_tokens_as_subset() {
+        let usage = Usage::from_openai(&json!({"prompt_tokens": 100, "completion_tokens": 7,
+            "total_tokens": 107, "prompt_tokens_details": {"cached_tokens": 64}}))
+        .unwrap();
+        assert_eq!(
+            (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.cached_tokens
+            ),
+            (100, 7, 64)
+        );
+        assert!(Usage::from_openai(&Value::Null).is_none());
+    }
+
+    #[test]
+    fn estimate_rounds_up() {
+        assert_eq!(Usage::estimate(9, 3).prompt_tokens, 3);
+    }
+}

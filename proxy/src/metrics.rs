@@ -1,0 +1,193 @@
+//! Every Prometheus metric Switchyard exports, in one registered struct (names are a contract:
+//! DESIGN §7 and the dashboards rely on them).
+
+use prometheus::{
+    CounterVec, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// Latency buckets in seconds: LLM calls span milliseconds (cached, tiny) to minutes.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub request_duration: HistogramVec,
+    pub time_to_first_token: HistogramVec,
+    pub upstream_attempts: IntCounterVec,
+    pub failovers: IntCounterVec,
+    pub tokens: IntCounterVec,
+    pub spend_usd: CounterVec,
+    pub target_circuit_open: IntGaugeVec,
+    pub inflight_requests: IntGaugeVec,
+    pub config_reloads: IntCounterVec,
+    pub stream_errors: IntCounterVec,
+}
+
+/// Outcome label of one upstream attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Ok,
+    Capacity,
+    Error,
+    Timeout,
+}
+
+impl AttemptOutcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            AttemptOutcome::Ok => "ok",
+            AttemptOutcome::Capacity => "capacity",
+            AttemptOutcome::Error => "error",
+            AttemptOutcome::Timeout => "timeout",
+        }
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let counter =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
+                let metric = IntCounterVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(metric.clone()))?;
+                Ok(metric)
+            };
+        let histogram = |name: &str, help: &str| -> Result<HistogramVec, prometheus::Error> {
+            let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
+            let metric = HistogramVec::new(opts, &["model", "provider"])?;
+            registry.register(Box::new(metric.clone()))?;
+            Ok(metric)
+        };
+        let gauge =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntGaugeVec, prometheus::Error> {
+                let metric = IntGaugeVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(metric.clone()))?;
+                Ok(metric)
+            };
+        let spend_usd = CounterVec::new(
+            Opts::new("switchyard_spend_usd_total", "Metered spend in USD."),
+            &["team", "model", "provider"],
+        )?;
+        registry.register(Box::new(spend_usd.clone()))?;
+        Ok(Self {
+            requests: counter(
+                "switchyard_requests_total",
+                "Client requests by outcome status.",
+                &["model", "provider", "team", "status"],
+            )?,
+            request_duration: histogram(
+                "switchyard_request_duration_seconds",
+                "Time from request to the last byte of the response.",
+            )?,
+            time_to_first_token: histogram(
+                "switchyard_time_to_first_token_seconds",
+                "Time from request to the first content byte sent to the client.",
+            )?,
+            upstream_attempts: counter(
+                "switchyard_upstream_attempts_total",
+                "Upstream attempts by outcome.",
+                &["provider", "outcome"],
+            )?,
+            failovers: counter(
+                "switchyard_failovers_total",
+                "Moves from one target to the next within a request.",
+                &["model", "from", "to", "reason"],
+            )?,
+            tokens: counter(
+                "switchyard_tokens_total",
+                "Tokens metered, by direction.",
+                &["team", "model", "provider", "kind"],
+            )?,
+            spend_usd,
+            target_circuit_open: gauge(
+                "switchyard_target_circuit_open",
+                "1 while a target is unusable (cooling down or circuit open).",
+                &["provider", "model"],
+            )?,
+            inflight_requests: gauge(
+                "switchyard_inflight_requests",
+                "Upstream requests in flight.",
+                &["provider"],
+            )?,
+            config_reloads: counter(
+                "switchyard_config_reloads_total",
+                "Policy reloads by result.",
+                &["result"],
+            )?,
+            stream_errors: counter(
+                "switchyard_stream_errors_total",
+                "Streams that ended with an error event after their first byte.",
+                &["provider", "reason"],
+            )?,
+            registry,
+        })
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> Vec<u8> {
+        let mut buffer = Vec::new();
+        // Encoding into a Vec only fails on invalid metric families, which registration prevents.
+        if TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .is_err()
+        {
+            buffer.clear();
+        }
+        buffer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contract_names_are_exported() {
+        let metrics = Metrics::new().unwrap();
+        metrics
+            .requests
+            .with_label_values(&["m", "p", "t", "200"])
+            .inc();
+        metrics
+            .request_duration
+            .with_label_values(&["m", "p"])
+            .observe(0.1);
+        metrics
+            .time_to_first_token
+            .with_label_values(&["m", "p"])
+            .observe(0.1);
+        metrics
+            .upstream_attempts
+            .with_label_values(&["p", "ok"])
+            .inc();
+        metrics
+            .failovers
+            .with_label_values(&["m", "a", "b", "capacity"])
+            .inc();
+        metrics
+            .tokens
+            .with_label_values(&["t", "m", "p", "input"])
+            .inc();
+        metrics
+            .spend_usd
+            .with_label_values(&["t", "m", "p"])
+            .inc_by(0.5);
+        metrics.config_reloads.with_label_values(&["ok"]).inc();
+        let text = String::from_utf8(metrics.render()).unwrap();
+        for name in [
+            "switchyard_requests_total",
+            "switchyard_request_duration_seconds_bucket",
+            "switchyard_time_to_first_token_seconds_bucket",
+            "switchyard_upstream_attempts_total",
+            "switchyard_failovers_total",
+            "switchyard_tokens_total",
+            "switchyard_spend_usd_total",
+            "switchyard_config_reloads_total",
+        ] {
+            assert!(text.contains(name), "{name} missing");
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Provider adapters: turn a client request into one upstream's HTTP request, and its answer
+//! back into OpenAI's format. Dispatch is a closed `match` on the provider kind; translation is
+//! pure and synchronous so it is unit-tested with plain inputs.
+
+pub mod openai;
+
+use bytes::Bytes;
+use http::HeaderMap;
+use thiserror::Error;
+
+use crate::api::chat::ChatRequest;
+use crate::api::embeddings::EmbeddingsRequest;
+use crate::config::{ProviderKind, Target};
+use crate::metering::Usage;
+
+/// A request ready to send: the only thing the upstream client sees.
+#[derive(Debug)]
+pub struct UpstreamRequest {
+    pub url: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// A client request as it travels through the attempt loop.
+#[derive(Debug, Clone)]
+pub enum Operation {
+    Chat(ChatRequest),
+    Embeddings(EmbeddingsRequest),
+}
+
+impl Operation {
+    pub fn client_model(&self) -> &str {
+        match self {
+            Operation::Chat(chat) => &chat.model,
+            Operation::Embeddings(embeddings) => &embeddings.model,
+        }
+    }
+
+    pub fn is_stream(&self) -> bool {
+        matches!(self, Operation::Chat(chat) if chat.is_stream())
+    }
+
+    pub fn prompt_bytes(&self) -> usize {
+        match self {
+            Operation::Chat(chat) => chat.prompt_bytes(),
+            Operation::Embeddings(embeddings) => embeddings.input_bytes(),
+        }
+    }
+}
+
+/// A translation that cannot be made; the client gets a 400 naming the field, or the
+/// target is skipped when the failure is the upstream's.
+#[derive(Debug, Error, PartialEq)]
+pub enum TranslateError {
+    #[error("provider kind `{0}` cannot serve this request yet")]
+    Unsupported(&'static str),
+    #[error("the upstream's answer is not valid: {0}")]
+    BadUpstreamBody(String),
+    #[error("invalid header value for {0}")]
+    BadHeader(&'static str),
+}
+
+/// Builds the upstream request of `operation` for `target`.
+pub fn build_request(
+    target: &Target,
+    operation: &Operation,
+    request_id: &str,
+) -> Result<UpstreamRequest, TranslateError> {
+    match &target.provider.kind {
+        ProviderKind::OpenAi { base_url, api_key } => {
+            openai::build_request(base_url, api_key.as_ref(), target, operation, request_id)
+        }
+        ProviderKind::Azure { .. } => Err(TranslateError::Unsupported("azure")),
+        ProviderKind::Bedrock { .. } => Err(TranslateError::Unsupported("bedrock")),
+    }
+}
+
+/// Translates a complete (non-streaming) 2xx answer into the client's OpenAI body and usage.
+pub fn translate_full(
+    target: &Target,
+    operation: &Operation,
+    body: &[u8],
+) -> Result<(Vec<u8>, Option<Usage>), TranslateError> {
+    match &target.provider.kind {
+        ProviderKind::OpenAi { .. } => openai::translate_full(operation.client_model(), body),
+        ProviderKind::Azure { .. } => Err(TranslateError::Unsupported("azure")),
+        ProviderKind::Bedrock { .. } => Err(TranslateError::Unsupported("bedrock")),
+    }
+}
+
+/// Per-stream translation state, one variant per provider wire format.
+#[derive(Debug)]
+pub enum StreamTranslator {
+    OpenAi(openai::StreamState),
+}
+
+/// What one upstream stream event becomes for the client.
+#[derive(Debug, PartialEq)]
+pub enum StreamStep {
+    /// Send these bytes (one or more complete SSE events).
+    Emit(Bytes),
+    /// Nothing to send for this event.
+    Skip,
+    /// The upstream finished the stream properly.
+    Done,
+    /// The upstream reported an error inside the stream.
+    Failed(UpstreamStreamError),
+}
+
+/// An error event an upstream sent inside a stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamStreamError {
+    pub message: String,
+    pub code: Option<String>,
+    /// Throttling-like errors, which may fail over when no byte reached the client yet.
+    pub capacity: bool,
+}
+
+impl StreamTranslator {
+    pub fn new(target: &Target, chat: &ChatRequest) -> Result<Self, TranslateError> {
+        match &target.provider.kind {
+            ProviderKind::OpenAi { .. } => Ok(StreamTranslator::OpenAi(openai::StreamState::new(
+                &chat.model,
+                chat.client_wants_stream_usage(),
+            ))),
+            ProviderKind::Azure { .. } => Err(TranslateError::Unsupported("azure")),
+            ProviderKind::Bedrock { .. } => Err(TranslateError::Unsupported("bedrock")),
+        }
+    }
+
+    /// Translates one upstream SSE event's data.
+    pub fn on_event(&mut self, data: &str) -> StreamStep {
+        match self {
+            StreamTranslator::OpenAi(state) => state.on_event(data),
+        }
+    }
+
+    /// Usage reported by the upstream so far.
+    pub fn usage(&self) -> Option<Usage> {
+        match self {
+            StreamTranslator::OpenAi(state) => state.usage,
+        }
+    }
+
+    /// Content deltas relayed so far (the basis of an estimate when usage never came).
+    pub fn content_deltas(&self) -> u64 {
+        match self {
+            StreamTranslator::OpenAi(state) => state.content_deltas,
+        }
+    }
+}

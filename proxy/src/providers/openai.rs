@@ -1,0 +1,237 @@
+//! OpenAI-compatible upstreams (OpenAI, vLLM, Together, …): the request passes through with
+//! the model renamed; streams always ask for usage, and the usage chunk is stripped again when
+//! the client did not ask for it.
+
+use bytes::Bytes;
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use http::HeaderMap;
+use serde_json::{Map, Value};
+
+use super::{Operation, StreamStep, TranslateError, UpstreamRequest, UpstreamStreamError};
+use crate::api::chat::StreamOptions;
+use crate::api::sse;
+use crate::config::{Secret, Target};
+use crate::metering::Usage;
+
+pub fn build_request(
+    base_url: &str,
+    api_key: Option<&Secret>,
+    target: &Target,
+    operation: &Operation,
+    request_id: &str,
+) -> Result<UpstreamRequest, TranslateError> {
+    let (path, body) = match operation {
+        Operation::Chat(chat) => {
+            let mut upstream = chat.clone();
+            upstream.model = target.upstream_model.clone();
+            if upstream.is_stream() {
+                // Always ask for usage so every stream can be metered.
+                let options = upstream
+                    .stream_options
+                    .get_or_insert_with(StreamOptions::default);
+                options.include_usage = Some(true);
+            }
+            ("chat/completions", serde_json::to_vec(&upstream))
+        }
+        Operation::Embeddings(embeddings) => {
+            let mut upstream = embeddings.clone();
+            upstream.model = target.upstream_model.clone();
+            ("embeddings", serde_json::to_vec(&upstream))
+        }
+    };
+    let body = body.map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))?;
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(key) = api_key {
+        let value = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+            .map_err(|_| TranslateError::BadHeader("authorization"))?;
+        headers.insert(AUTHORIZATION, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        // OpenAI echoes this in its logs, which ties its request to ours.
+        headers.insert("x-client-request-id", value);
+    }
+    Ok(UpstreamRequest {
+        url: format!("{base_url}/{path}"),
+        headers,
+        body: Bytes::from(body),
+    })
+}
+
+/// A complete answer: report the client's model name, and read the usage.
+/// `usage` is `None` when the upstream reported none (some OpenAI-compatible servers don't).
+pub fn translate_full(
+    client_model: &str,
+    body: &[u8],
+) -> Result<(Vec<u8>, Option<Usage>), TranslateError> {
+    let mut value: Map<String, Value> = serde_json::from_slice(body)
+        .map_err(|e| TranslateError::BadUpstreamBody(format!("not a JSON object: {e}")))?;
+    let usage = value.get("usage").and_then(Usage::from_openai);
+    if value.contains_key("model") {
+        value.insert("model".to_owned(), Value::String(client_model.to_owned()));
+    }
+    let out =
+        serde_json::to_vec(&value).map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))?;
+    Ok((out, usage))
+}
+
+/// Translation state of one OpenAI-format stream.
+#[derive(Debug)]
+pub struct StreamState {
+    client_model: String,
+    client_wants_usage: bool,
+    pub usage: Option<Usage>,
+    pub content_deltas: u64,
+}
+
+impl StreamState {
+    pub fn new(client_model: &str, client_wants_usage: bool) -> Self {
+        Self {
+            client_model: client_model.to_owned(),
+            client_wants_usage,
+            usage: None,
+            content_deltas: 0,
+        }
+    }
+
+    pub fn on_event(&mut self, data: &str) -> StreamStep {
+        if data.trim() == "[DONE]" {
+            return StreamStep::Done;
+        }
+        let mut chunk: Map<String, Value> = match serde_json::from_str(data) {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                return StreamStep::Failed(UpstreamStreamError {
+                    message: format!("the upstream sent an invalid stream event: {e}"),
+                    code: Some("upstream_error".to_owned()),
+                    capacity: false,
+                })
+            }
+        };
+        if let Some(error) = chunk.get("error").filter(|e| !e.is_null()) {
+            return StreamStep::Failed(stream_error(error));
+        }
+        if let Some(usage) = chunk.get("usage").and_then(Usage::from_openai) {
+            self.usage = Some(usage);
+        }
+        let no_choices = chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty);
+        if !self.client_wants_usage {
+            if no_choices && chunk.get("usage").is_some_and(|u| !u.is_null()) {
+                return StreamStep::Skip; // the usage chunk the client did not ask for
+            }
+            chunk.remove("usage");
+        }
+        self.content_deltas += count_deltas(&chunk);
+        if chunk.contains_key("model") {
+            chunk.insert("model".to_owned(), Value::String(self.client_model.clone()));
+        }
+        match serde_json::to_vec(&chunk) {
+            Ok(json) => StreamStep::Emit(Bytes::from(sse::frame(&json))),
+            Err(e) => StreamStep::Failed(UpstreamStreamError {
+                message: e.to_string(),
+                code: None,
+                capacity: false,
+            }),
+        }
+    }
+}
+
+fn count_deltas(chunk: &Map<String, Value>) -> u64 {
+    let Some(choices) = chunk.get("choices").and_then(Value::as_array) else {
+        return 0;
+    };
+    choices
+        .iter()
+        .filter(|choice| {
+            let delta = &choice["delta"];
+            delta["content"].as_str().is_some_and(|c| !c.is_empty())
+                || delta["tool_calls"].is_array()
+                || delta["refusal"].as_str().is_some_and(|c| !c.is_empty())
+        })
+        .count() as u64
+}
+
+fn stream_error(error: &Value) -> UpstreamStreamError {
+    let text = |key: &str| error.get(key).and_then(Value::as_str).map(str::to_owned);
+    let code = text("code").or_else(|| text("type"));
+    let capacity = matches!(
+        code.as_deref(),
+        Some(
+            "rate_limit_exceeded"
+                | "server_overloaded"
+                | "overloaded_error"
+                | "service_unavailable"
+        )
+    );
+    UpstreamStreamError {
+        message: text("message").unwrap_or_else(|| "the upstream reported an error".to_owned()),
+        code,
+        capacity,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn emitted(step: StreamStep) -> Value {
+        match step {
+            StreamStep::Emit(bytes) => {
+                let text = std::str::from_utf8(&bytes).unwrap();
+                serde_json::from_str(text.strip_prefix("data: ").unwrap().trim_end()).unwrap()
+            }
+            other => panic!("expected Emit, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn usage_chunk_is_stripped_when_client_did_not_ask() {
+        let mut state = StreamState::new("alias", false);
+        let chunk = json!({"id": "c", "model": "gpt-x", "choices": [{"index": 0,
+            "delta": {"content": "hi"}, "finish_reason": null}], "usage": null});
+        let out = emitted(state.on_event(&chunk.to_string()));
+        assert_eq!(out["model"], "alias");
+        assert!(out.get("usage").is_none());
+        let usage = json!({"id": "c", "model": "gpt-x", "choices": [],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}});
+        assert_eq!(state.on_event(&usage.to_string()), StreamStep::Skip);
+        assert_eq!(state.usage.unwrap().prompt_tokens, 5);
+        assert_eq!(state.content_deltas, 1);
+        assert_eq!(state.on_event("[DONE]"), StreamStep::Done);
+    }
+
+    #[test]
+    fn usage_chunk_is_kept_when_client_asked() {
+        let mut state = StreamState::new("alias", true);
+        let usage = json!({"id": "c", "model": "gpt-x", "choices": [],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}});
+        let out = emitted(state.on_event(&usage.to_string()));
+        assert_eq!(out["usage"]["total_tokens"], 6);
+    }
+
+    #[test]
+    fn garbage_and_error_events_fail_the_stream() {
+        let mut state = StreamState::new("alias", false);
+        assert!(matches!(state.on_event("{not json"), StreamStep::Failed(_)));
+        let error = json!({"error": {"message": "overloaded", "code": "rate_limit_exceeded"}});
+        match state.on_event(&error.to_string()) {
+            StreamStep::Failed(e) => assert!(e.capacity),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn full_answer_reports_client_model_and_usage() {
+        let body = json!({"id": "x", "object": "chat.completion", "model": "gpt-4o-2024-08-06",
+            "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}});
+        let (out, usage) = translate_full("alias", body.to_string().as_bytes()).unwrap();
+        let out: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(out["model"], "alias");
+        assert_eq!(usage.unwrap().completion_tokens, 4);
+        assert!(translate_full("alias", b"<html>").is_err());
+    }
+}

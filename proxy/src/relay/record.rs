@@ -1,0 +1,174 @@
+//! The account of one client request: who, what, where it went, what it cost. Finished
+//! exactly once, when the response ends, into metrics and the access log.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::config::{Price, Target};
+use crate::metering::{cost::cost_usd, Usage};
+use crate::state::AppState;
+
+pub struct RequestRecord {
+    state: Arc<AppState>,
+    pub request_id: String,
+    pub team: String,
+    pub key_id: String,
+    /// The model name the client sent (the label every metric uses).
+    pub model: String,
+    pub started: Instant,
+    pub attempts: usize,
+    served_by: Option<ServedBy>,
+    pub first_byte: Option<Duration>,
+    finished: bool,
+}
+
+/// The target that answered.
+#[derive(Debug, Clone)]
+struct ServedBy {
+    provider: String,
+    price: Price,
+}
+
+/// How a request ended, for the metrics' `status` label and the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The HTTP status sent.
+    Status(u16),
+    /// A stream that failed after its first byte (status 200 was already sent).
+    StreamError,
+    /// The client went away before the response was complete.
+    ClientGone,
+}
+
+impl Ending {
+    fn label(self) -> String {
+        match self {
+            Ending::Status(code) => code.to_string(),
+            Ending::StreamError => "stream_error".to_owned(),
+            Ending::ClientGone => "client_closed".to_owned(),
+        }
+    }
+}
+
+impl RequestRecord {
+    pub fn new(state: Arc<AppState>, request_id: String, started: Instant) -> Self {
+        Self {
+            state,
+            request_id,
+            team: "unknown".to_owned(),
+            key_id: String::new(),
+            model: "none".to_owned(),
+            started,
+            attempts: 0,
+            served_by: None,
+            first_byte: None,
+            finished: false,
+        }
+    }
+
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    pub fn set_served_by(&mut self, target: &Target) {
+        self.served_by = Some(ServedBy {
+            provider: target.provider.name.clone(),
+            price: target.price,
+        });
+    }
+
+    /// The provider label: the answering target's provider, or `none`.
+    pub fn provider(&self) -> &str {
+        self.served_by
+            .as_ref()
+            .map_or("none", |s| s.provider.as_str())
+    }
+
+    /// Cost of `usage` at the serving target's price.
+    pub fn cost_of(&self, usage: &Usage) -> f64 {
+        self.served_by
+            .as_ref()
+            .map_or(0.0, |s| cost_usd(&s.price, usage))
+    }
+
+    /// Records the request's end: metrics, spend and one access-log line.
+    pub fn finish(mut self, ending: Ending, usage: Option<Usage>) {
+        self.finished = true;
+        let metrics = &self.state.metrics;
+        let provider = self.provider().to_owned();
+        let elapsed = self.started.elapsed();
+        let status = ending.label();
+        metrics
+            .requests
+            .with_label_values(&[&self.model, &provider, &self.team, &status])
+            .inc();
+        if self.served_by.is_some() {
+            metrics
+                .request_duration
+                .with_label_values(&[&self.model, &provider])
+                .observe(elapsed.as_secs_f64());
+            if let Some(first) = self.first_byte {
+                metrics
+                    .time_to_first_token
+                    .with_label_values(&[&self.model, &provider])
+                    .observe(first.as_secs_f64());
+            }
+        }
+        let cost = usage.as_ref().map_or(0.0, |u| self.cost_of(u));
+        if let Some(usage) = &usage {
+            let labels = |kind| {
+                [
+                    self.team.as_str(),
+                    self.model.as_str(),
+                    provider.as_str(),
+                    kind,
+                ]
+            };
+            metrics
+                .tokens
+                .with_label_values(&labels("input"))
+                .inc_by(usage.prompt_tokens);
+            metrics
+                .tokens
+                .with_label_values(&labels("output"))
+                .inc_by(usage.completion_tokens);
+            metrics
+                .spend_usd
+                .with_label_values(&[&self.team, &self.model, &provider])
+                .inc_by(cost);
+        }
+        tracing::info!(
+            target: "switchyard::access",
+            request_id = %self.request_id,
+            team = %self.team,
+            key_id = %self.key_id,
+            model = %self.model,
+            provider = %provider,
+            status = %status,
+            attempts = self.attempts,
+            duration_ms = elapsed.as_millis() as u64,
+            ttft_ms = self.first_byte.map(|d| d.as_millis() as u64),
+            input_tokens = usage.map(|u| u.prompt_tokens),
+            output_tokens = usage.map(|u| u.completion_tokens),
+            usage_estimated = usage.map(|u| u.estimated),
+            cost_usd = cost,
+            "request"
+        );
+    }
+}
+
+impl Drop for RequestRecord {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Dropped without an ending: the task was cancelled (client gone) mid-way.
+            tracing::debug!(request_id = %self.request_id, "request abandoned before it finished");
+            self.state
+                .metrics
+                .requests
+                .with_label_values(&[&self.model, self.provider(), &self.team, "client_closed"])
+                .inc();
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Relaying one upstream stream to the client as OpenAI SSE, event by event as it arrives.
+//!
+//! Before the client sees anything, [`ChatStream::prime`] reads up to the first translated
+//! event, so an upstream that fails early can still be failed over. After that, a failure
+//! ends the stream with an OpenAI-style error event: never a silent truncation.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use tokio::time::{timeout_at, Instant};
+
+use super::record::{Ending, RequestRecord};
+use crate::api::error_body::{ErrorBody, ErrorType};
+use crate::api::sse::{SseDecoder, SseError};
+use crate::metering::Usage;
+use crate::providers::{StreamStep, StreamTranslator, UpstreamStreamError};
+use crate::routing::stats::InflightGuard;
+use crate::upstream::client::transport_failure;
+use crate::upstream::{AttemptFailure, FailureKind};
+
+type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+const DONE_EVENT: &[u8] = b"data: [DONE]\n\n";
+
+pub struct ChatStream {
+    upstream: ByteStream,
+    decoder: SseDecoder,
+    translator: StreamTranslator,
+    ready: VecDeque<Bytes>,
+    deadline: Instant,
+    attempt_started: Instant,
+    first_event_at: Option<Instant>,
+    prompt_bytes: usize,
+    state: StreamEnd,
+    record: Option<RequestRecord>,
+    target_id: crate::config::TargetId,
+    _inflight: Option<InflightGuard>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StreamEnd {
+    Open,
+    /// `[DONE]` queued: the upstream finished properly.
+    Complete,
+    /// An error event queued.
+    Failed,
+}
+
+/// Why a stream failed, for the client's error event.
+struct StreamFailure {
+    code: &'static str,
+    message: String,
+}
+
+impl ChatStream {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        response: reqwest::Response,
+        translator: StreamTranslator,
+        deadline: Instant,
+        attempt_started: Instant,
+        prompt_bytes: usize,
+        target_id: crate::config::TargetId,
+        inflight: InflightGuard,
+    ) -> Self {
+        Self {
+            upstream: Box::pin(response.bytes_stream()),
+            decoder: SseDecoder::new(),
+            translator,
+            ready: VecDeque::new(),
+            deadline,
+            attempt_started,
+            first_event_at: None,
+            prompt_bytes,
+            state: StreamEnd::Open,
+            record: None,
+            target_id,
+            _inflight: Some(inflight),
+        }
+    }
+
+    /// Reads until the first event for the client is ready. An error here means nothing was
+    /// sent, so the caller may fail over.
+    pub async fn prime(&mut self, first_byte_deadline: Instant) -> Result<(), AttemptFailure> {
+        while self.ready.is_empty() && self.state == StreamEnd::Open {
+            let next = match timeout_at(
+                first_byte_deadline.min(self.deadline),
+                self.upstream.next(),
+            )
+            .await
+            {
+                Err(_) => {
+                    return Err(AttemptFailure::new(
+                        FailureKind::Timeout,
+                        "no stream event before the first-byte timeout",
+                    ))
+                }
+                Ok(next) => next,
+            };
+            match next {
+                None => {
+                    return Err(AttemptFailure::new(
+                        FailureKind::Capacity { retry_after: None },
+                        "the upstream closed the stream before its first event",
+                    ))
+                }
+                Some(Err(e)) => return Err(transport_failure(&e)),
+                Some(Ok(bytes)) => {
+                    if let Err(failure) = self.absorb(&bytes) {
+                        return Err(early_failure(failure));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Attaches the request's record; the stream finishes it when it ends.
+    pub fn attach_record(&mut self, mut record: RequestRecord) {
+        record.first_byte = Some(record.started.elapsed());
+        self.record = Some(record);
+    }
+
+    /// The next bytes for the client, or `None` when the stream is over.
+    pub async fn next_chunk(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(bytes) = self.ready.pop_front() {
+                return Some(bytes);
+            }
+            if self.state != StreamEnd::Open {
+                self.finish(None);
+                return None;
+            }
+            let failure = match timeout_at(self.deadline, self.upstream.next()).await {
+                Err(_) => Some(StreamFailure {
+                    code: "upstream_timeout",
+                    message: "the request timed out while the upstream was streaming".to_owned(),
+                }),
+                Ok(None) => Some(StreamFailure {
+                    code: "upstream_error",
+                    message: "the upstream ended the stream before it was complete".to_owned(),
+                }),
+                Ok(Some(Err(e))) => Some(StreamFailure {
+                    code: "upstream_error",
+                    message: transport_failure(&e).detail,
+                }),
+                Ok(Some(Ok(bytes))) => self.absorb(&bytes).err(),
+            };
+            if let Some(failure) = failure {
+                self.fail(failure);
+            }
+        }
+    }
+
+    /// The client went away: stop reading the upstream and account for what was produced.
+    pub fn client_gone(&mut self) {
+        self.finish(Some(Ending::ClientGone));
+    }
+
+    /// Decodes and translates bytes into ready events.
+    fn absorb(&mut self, bytes: &[u8]) -> Result<(), StreamFailure> {
+        let events = self.decoder.push(bytes).map_err(|e| StreamFailure {
+            code: "upstream_error",
+            message: match e {
+                SseError::EventTooLarge | SseError::NotUtf8 => e.to_string(),
+            },
+        })?;
+        for data in events {
+            match self.translator.on_event(&data) {
+                StreamStep::Emit(out) => {
+                    self.first_event_at.get_or_insert_with(Instant::now);
+                    self.ready.push_back(out);
+                }
+                StreamStep::Skip => {}
+                StreamStep::Done => {
+                    self.ready.push_back(Bytes::from_static(DONE_EVENT));
+                    self.state = StreamEnd::Complete;
+                    return Ok(());
+                }
+                StreamStep::Failed(UpstreamStreamError { message, .. }) => {
+                    return Err(StreamFailure {
+                        code: "upstream_error",
+                        message,
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, failure: StreamFailure) {
+        let body = ErrorBody::new(ErrorType::ServerError, failure.code, failure.message);
+        self.ready.push_back(Bytes::from(body.to_sse_event()));
+        self.state = StreamEnd::Failed;
+        if let Some(record) = &self.record {
+            record
+                .state()
+                .metrics
+                .stream_errors
+                .with_label_values(&[record.provider(), failure.code])
+                .inc();
+        }
+    }
+
+    fn usage(&self) -> Usage {
+        self.translator
+            .usage()
+            .unwrap_or_else(|| Usage::estimate(self.prompt_bytes, self.translator.content_deltas()))
+    }
+
+    /// Accounts for the stream once: live figures of the target, metrics, spend, log.
+    fn finish(&mut self, ending: Option<Ending>) {
+        let Some(record) = self.record.take() else {
+            return;
+        };
+        let usage = self.usage();
+        let ending = ending.unwrap_or(match self.state {
+            StreamEnd::Complete => Ending::Status(200),
+            StreamEnd::Failed | StreamEnd::Open => Ending::StreamError,
+        });
+        let stats = &record.state().stats;
+        match ending {
+            Ending::Status(_) => {
+                let first = self.first_event_at.unwrap_or(self.attempt_started);
+                stats.record_success(
+                    &self.target_id,
+                    first - self.attempt_started,
+                    first.elapsed(),
+                    usage.completion_tokens,
+                );
+            }
+            Ending::StreamError => stats.record_error(&self.target_id),
+            Ending::ClientGone => {}
+        }
+        self._inflight = None;
+        record.finish(ending, Some(usage));
+    }
+}
+
+impl Drop for ChatStream {
+    fn drop(&mut self) {
+        // Dropped mid-way (the connection task ended): still meter what was produced.
+        if self.record.is_some() {
+            self.finish(Some(Ending::ClientGone));
+        }
+    }
+}
+
+/// A failure before the first client byte: the next target may be tried.
+fn early_failure(failure: StreamFailure) -> AttemptFailure {
+    AttemptFailure::new(FailureKind::ServerError, failure.message)
+}

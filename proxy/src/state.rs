@@ -1,0 +1,66 @@
+//! What every request shares: the policy snapshot holder, live target figures, metrics and
+//! the upstream client. Only the policy is swapped on reload; the rest lives on.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+
+use crate::config::Policy;
+use crate::metrics::Metrics;
+use crate::routing::LiveStats;
+use crate::upstream::UpstreamClient;
+
+pub struct AppState {
+    pub policy: ArcSwap<Policy>,
+    pub stats: LiveStats,
+    pub metrics: Metrics,
+    pub client: UpstreamClient,
+    pub config_path: PathBuf,
+    last_reload_error: Mutex<Option<ReloadError>>,
+}
+
+/// The last reload that failed (the old policy stayed active), for `/admin/routes`.
+#[derive(Debug, Clone)]
+pub struct ReloadError {
+    pub message: String,
+    pub at: SystemTime,
+}
+
+impl AppState {
+    pub fn new(
+        policy: Policy,
+        config_path: PathBuf,
+        metrics: Metrics,
+        client: UpstreamClient,
+    ) -> Self {
+        Self {
+            policy: ArcSwap::from_pointee(policy),
+            stats: LiveStats::new(),
+            metrics,
+            client,
+            config_path,
+            last_reload_error: Mutex::new(None),
+        }
+    }
+
+    /// The snapshot a request keeps for all its attempts.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.load_full()
+    }
+
+    pub fn last_reload_error(&self) -> Option<ReloadError> {
+        self.last_reload_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn set_last_reload_error(&self, error: Option<ReloadError>) {
+        *self
+            .last_reload_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = error;
+    }
+}

@@ -1,0 +1,137 @@
+//! The shared upstream HTTP client (reqwest on rustls/ring, pooled, HTTP/1.1 and HTTP/2) and
+//! one attempt's exchange bounded by a deadline.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::time::{timeout_at, Instant};
+
+use super::classify::{classify_status, AttemptFailure, FailureKind};
+use crate::providers::UpstreamRequest;
+
+/// Largest upstream body (complete answer or error) the proxy reads into memory.
+const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
+/// Largest error body read for classification.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct UpstreamClient {
+    http: reqwest::Client,
+}
+
+impl UpstreamClient {
+    pub fn new(connect_timeout: Duration) -> Result<Self, reqwest::Error> {
+        // pingora and reqwest share rustls; the ring provider must be the process default.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(Self { http })
+    }
+
+    /// Sends the request and waits for the response headers until `first_byte_deadline`.
+    /// A non-2xx answer is read (bounded) and classified.
+    pub async fn send(
+        &self,
+        request: UpstreamRequest,
+        first_byte_deadline: Instant,
+    ) -> Result<reqwest::Response, AttemptFailure> {
+        let pending = self
+            .http
+            .post(&request.url)
+            .headers(request.headers)
+            .body(request.body)
+            .send();
+        let response = match timeout_at(first_byte_deadline, pending).await {
+            Err(_) => {
+                return Err(AttemptFailure::new(
+                    FailureKind::Timeout,
+                    "no response headers before the first-byte timeout",
+                ))
+            }
+            Ok(Err(e)) => return Err(transport_failure(&e)),
+            Ok(Ok(response)) => response,
+        };
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = read_body(response, first_byte_deadline, MAX_ERROR_BODY)
+            .await
+            .unwrap_or_default();
+        Err(classify_status(status, &headers, &body))
+    }
+}
+
+/// Reads a whole body, bounded in size and time.
+pub async fn read_body(
+    response: reqwest::Response,
+    deadline: Instant,
+    limit: usize,
+) -> Result<Bytes, AttemptFailure> {
+    let mut stream = response.bytes_stream();
+    let mut body = Vec::new();
+    loop {
+        match timeout_at(deadline, stream.next()).await {
+            Err(_) => {
+                return Err(AttemptFailure::new(
+                    FailureKind::Timeout,
+                    "the upstream's body did not arrive in time",
+                ))
+            }
+            Ok(None) => return Ok(Bytes::from(body)),
+            Ok(Some(Err(e))) => return Err(transport_failure(&e)),
+            Ok(Some(Ok(chunk))) => {
+                if body.len() + chunk.len() > limit {
+                    return Err(AttemptFailure::new(
+                        FailureKind::ServerError,
+                        format!("the upstream's body exceeds {limit} bytes"),
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+        }
+    }
+}
+
+/// Reads a complete 2xx answer.
+pub async fn read_answer(
+    response: reqwest::Response,
+    deadline: Instant,
+) -> Result<Bytes, AttemptFailure> {
+    read_body(response, deadline, MAX_UPSTREAM_BODY).await
+}
+
+/// A transport error: refused or dropped connections are capacity problems (another target
+/// may well answer); timeouts are timeouts.
+pub fn transport_failure(error: &reqwest::Error) -> AttemptFailure {
+    if error.is_timeout() {
+        return AttemptFailure::new(FailureKind::Timeout, "upstream timed out");
+    }
+    let what = if error.is_connect() {
+        "could not connect to the upstream"
+    } else {
+        "the upstream connection failed"
+    };
+    // The error's own text may include the URL, which carries no secret (keys go in headers).
+    AttemptFailure::new(
+        FailureKind::Capacity { retry_after: None },
+        format!("{what}: {}", error_chain(error)),
+    )
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

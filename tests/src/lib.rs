@@ -1,0 +1,27 @@
+//! Harness for Switchyard's end-to-end tests: the real `switchyard` binary started on
+//! free local ports against `loadtest` simulators, driven by async-openai and reqwest.
+//!
+//! - [`proxy`]: start, stop and inspect one proxy process ([`Proxy`]).
+//! - [`fixtures`]: simulators, keys and the `routes.yaml` the tests share.
+//! - [`http`]: raw HTTP helpers (time bounds, SSE parsing, OpenAI error shape).
+//! - [`ports`]: free and closed local ports.
+
+pub mod fixtures;
+pub mod http;
+pub mod ports;
+pub mod proxy;
+
+pub use fixtures::{
+    key_hash, one_sim_routes, policy, start_sim, two_sim_routes, Sims, ALPHA_KEY, UPSTREAM_KEY_A,
+    UPSTREAM_KEY_B,
+};
+pub use http::{
+    error_of, get, http_client, post, post_json, post_stream, sse_data, within, Reply, StreamReply,
+};
+pub use proxy::Proxy;
+
+/// Installs rustls' ring crypto provider once per process; reqwest (and so
+/// async-openai) is built without a default provider.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
