@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 
 use crate::config::Policy;
 use crate::metrics::Metrics;
+use crate::providers::ProviderRuntime;
 use crate::routing::LiveStats;
 use crate::upstream::UpstreamClient;
 
@@ -17,6 +18,8 @@ pub struct AppState {
     pub stats: LiveStats,
     pub metrics: Metrics,
     pub client: UpstreamClient,
+    /// Credential caches and other live provider state (survives reloads).
+    pub providers: ProviderRuntime,
     pub config_path: PathBuf,
     last_reload_error: Mutex<Option<ReloadError>>,
 }
@@ -40,6 +43,7 @@ impl AppState {
             stats: LiveStats::new(),
             metrics,
             client,
+            providers: ProviderRuntime::new(),
             config_path,
             last_reload_error: Mutex::new(None),
         }

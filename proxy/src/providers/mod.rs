@@ -3,6 +3,9 @@
 //! pure and synchronous so it is unit-tested with plain inputs.
 
 pub mod openai;
+pub mod runtime;
+
+pub use runtime::ProviderRuntime;
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -60,11 +63,13 @@ pub enum TranslateError {
     BadHeader(&'static str),
 }
 
-/// Builds the upstream request of `operation` for `target`.
+/// Builds the upstream request of `operation` for `target`. `runtime` holds credentials
+/// that are refreshed in the background; building never waits for them.
 pub fn build_request(
     target: &Target,
     operation: &Operation,
     request_id: &str,
+    _runtime: &ProviderRuntime,
 ) -> Result<UpstreamRequest, TranslateError> {
     match &target.provider.kind {
         ProviderKind::OpenAi { base_url, api_key } => {

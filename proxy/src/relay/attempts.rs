@@ -122,7 +122,7 @@ async fn attempt(
 ) -> Result<AttemptSuccess, AttemptFailure> {
     let state = record.state().clone();
     let target = &step.target;
-    let request = providers::build_request(target, operation, &record.request_id)
+    let request = providers::build_request(target, operation, &record.request_id, &state.providers)
         .map_err(|e| AttemptFailure::new(FailureKind::ServerError, e.to_string()))?;
     let started = Instant::now();
     let first_byte_timeout = step

@@ -1,0 +1,13 @@
+//! Live state of providers that outlives a policy snapshot: credential caches refreshed in
+//! the background (AWS temporary credentials, Azure Entra tokens), read by signing without
+//! waiting. Keyed by provider name so a reload keeps what is still valid.
+
+/// Shared by every request through `AppState`; each provider kind adds its caches here.
+#[derive(Debug, Default)]
+pub struct ProviderRuntime {}
+
+impl ProviderRuntime {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
