@@ -41,6 +41,9 @@ impl ProxyProcess {
         let mut last = String::new();
         for _ in 0..START_ATTEMPTS {
             let (port, admin_port) = (free_port()?, free_port()?);
+            if port == admin_port {
+                continue;
+            }
             match Self::try_start(binary, &dir, routes_yaml, port, admin_port).await {
                 Ok(proxy) => return Ok(proxy),
                 Err(StartError::PortTaken(log)) => last = log,
@@ -163,7 +166,16 @@ impl Drop for ProxyProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = fs::remove_dir_all(&self.dir);
+        if std::thread::panicking() {
+            // A failing test: keep the files and show the log.
+            println!(
+                "keeping {} for inspection; proxy log:\n{}",
+                self.dir.display(),
+                self.log()
+            );
+        } else {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -202,8 +214,10 @@ fn fresh_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// Writes next to `path` and renames over it, so a watcher never reads half a file.
 fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
-    let tmp = path.with_extension("yaml.tmp");
+    let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{n}"));
     fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
     fs::rename(&tmp, path).with_context(|| format!("renaming onto {}", path.display()))
 }

@@ -1,38 +1,18 @@
-//! One `switchyard` process per test: its temp dir and config file, its two ports, its
-//! log, and clients pointed at it. Dropping the [`Proxy`] kills the process.
+//! One `switchyard` process per test (loadtest's [`ProxyProcess`]) with the test-side
+//! conveniences: panics instead of errors, URL helpers, an async-openai client, and a
+//! warning when the binary is older than the proxy's sources.
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::SystemTime;
 
 use async_openai::config::OpenAIConfig;
 use async_openai::Client;
+use loadtest::proxy_process::{switchyard_binary, ProxyProcess};
 
-use crate::ports::free_port;
-
-/// How long a proxy may take to answer `/healthz` after it was spawned.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
-/// How often a start is retried when one of its ports was taken in the meantime.
-const START_ATTEMPTS: u32 = 3;
-
-static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
-
-/// A running proxy.
+/// A running proxy; dropping it kills the process (and keeps its files if the test failed).
 pub struct Proxy {
-    child: Child,
-    dir: PathBuf,
-    config_path: PathBuf,
-    log_path: PathBuf,
-    port: u16,
-    admin_port: u16,
-}
-
-enum StartError {
-    /// The process exited and its log says an address was in use: try other ports.
-    PortTaken(String),
-    Failed(String),
+    process: ProxyProcess,
 }
 
 impl Proxy {
@@ -40,101 +20,25 @@ impl Proxy {
     /// fresh temp dir, spawns the binary on it and waits until `/healthz` answers 200.
     pub async fn start(routes_yaml: &str) -> Proxy {
         crate::install_crypto();
-        let dir = fresh_dir();
-        let mut last = String::new();
-        for attempt in 1..=START_ATTEMPTS {
-            let (port, admin_port) = two_free_ports();
-            match Self::try_start(&dir, routes_yaml, port, admin_port).await {
-                Ok(proxy) => return proxy,
-                Err(StartError::PortTaken(log)) => {
-                    println!(
-                        "proxy start attempt {attempt}: a port was taken, retrying with others"
-                    );
-                    last = log;
-                }
-                Err(StartError::Failed(message)) => panic!("{message}"),
-            }
-        }
-        panic!(
-            "the proxy could not get free ports in {START_ATTEMPTS} attempts; last log:\n{last}"
-        );
-    }
-
-    async fn try_start(
-        dir: &Path,
-        yaml: &str,
-        port: u16,
-        admin_port: u16,
-    ) -> Result<Proxy, StartError> {
-        let config_path = dir.join("routes.yaml");
-        let log_path = dir.join("switchyard.log");
-        write_atomically(&config_path, &substitute(yaml, port, admin_port));
-        let log = File::create(&log_path).expect("creating the proxy log file");
-        let child = Command::new(binary())
-            .arg("--config")
-            .arg(&config_path)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("cloning the log file handle"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning {}: {e}", binary().display()));
-        let mut proxy = Proxy {
-            child,
-            dir: dir.to_owned(),
-            config_path,
-            log_path,
-            port,
-            admin_port,
-        };
-        proxy.wait_healthy().await?;
+        let process = ProxyProcess::start(&binary(), routes_yaml)
+            .await
+            .unwrap_or_else(|e| panic!("starting the proxy: {e:#}"));
         println!(
             "proxy up: {} (admin {})",
-            proxy.base_url(),
-            proxy.admin_url()
+            process.base_url(),
+            process.admin_url()
         );
-        Ok(proxy)
-    }
-
-    async fn wait_healthy(&mut self) -> Result<(), StartError> {
-        let client = crate::http_client();
-        let url = format!("{}/healthz", self.admin_url());
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let log = self.log();
-                let lower = log.to_lowercase();
-                if lower.contains("address already in use") || lower.contains("addrinuse") {
-                    return Err(StartError::PortTaken(log));
-                }
-                return Err(StartError::Failed(format!(
-                    "the proxy exited ({status}) before becoming healthy; its log:\n{log}"
-                )));
-            }
-            let probe = client
-                .get(&url)
-                .timeout(Duration::from_millis(500))
-                .send()
-                .await;
-            if matches!(probe, Ok(ref response) if response.status() == 200) {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Err(StartError::Failed(format!(
-            "the proxy did not answer {url} with 200 within {STARTUP_TIMEOUT:?}; its log:\n{}",
-            self.log()
-        )))
+        Proxy { process }
     }
 
     /// `http://127.0.0.1:PORT/v1`, what an OpenAI SDK takes as its base URL.
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}/v1", self.port)
+        self.process.base_url()
     }
 
     /// `http://127.0.0.1:ADMIN_PORT`.
     pub fn admin_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.admin_port)
+        self.process.admin_url()
     }
 
     /// `base_url()` + `path`, e.g. `proxy.url("/chat/completions")`.
@@ -149,23 +53,20 @@ impl Proxy {
 
     /// Everything the proxy wrote to stdout and stderr so far.
     pub fn log(&self) -> String {
-        fs::read(&self.log_path)
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-            .unwrap_or_default()
+        self.process.log()
     }
 
     /// The config file the proxy was started with (and watches).
     pub fn config_path(&self) -> &Path {
-        &self.config_path
+        self.process.config_path()
     }
 
     /// Replaces the config file (atomically, by rename) with `yaml`, placeholders
     /// substituted with this proxy's ports.
     pub fn write_config(&self, yaml: &str) {
-        write_atomically(
-            &self.config_path,
-            &substitute(yaml, self.port, self.admin_port),
-        );
+        self.process
+            .write_config(yaml)
+            .expect("rewriting the config file");
     }
 
     /// An async-openai client pointed at this proxy with `key` as its API key.
@@ -178,60 +79,39 @@ impl Proxy {
     }
 }
 
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            println!(
-                "keeping {} for inspection; proxy log:\n{}",
-                self.dir.display(),
-                self.log()
-            );
-        } else {
-            let _ = fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-/// `SWITCHYARD_BIN`, else `switchyard` next to the test's `deps/` directory.
+/// The binary under test. Only `cargo test --workspace` (or `cargo build -p switchyard`)
+/// rebuilds it, so a binary older than the proxy's sources gets a warning in the output.
 fn binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("SWITCHYARD_BIN") {
-        return PathBuf::from(path);
+    let binary = switchyard_binary().expect("locating the switchyard binary");
+    let built = fs::metadata(&binary).and_then(|meta| meta.modified()).unwrap_or_else(|_| {
+        panic!(
+            "no proxy binary at {}: run `cargo build -p switchyard` (or `cargo test --workspace`), or set SWITCHYARD_BIN",
+            binary.display()
+        )
+    });
+    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("../proxy/src");
+    if newest_change(&sources).is_some_and(|newest| newest > built) {
+        println!(
+            "warning: {} is older than {}; run `cargo build -p switchyard` to test the current code",
+            binary.display(),
+            sources.display()
+        );
     }
-    let exe = std::env::current_exe().expect("locating the test executable");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test executable lives in target/<profile>/deps");
-    profile_dir.join(format!("switchyard{}", std::env::consts::EXE_SUFFIX))
+    binary
 }
 
-fn fresh_dir() -> PathBuf {
-    let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("switchyard-e2e-{}-{n}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("creating the proxy's temp dir");
-    dir
-}
-
-fn two_free_ports() -> (u16, u16) {
-    loop {
-        let (a, b) = (free_port(), free_port());
-        if a != b {
-            return (a, b);
-        }
-    }
-}
-
-fn substitute(yaml: &str, port: u16, admin_port: u16) -> String {
-    yaml.replace("{LISTEN}", &port.to_string())
-        .replace("{ADMIN}", &admin_port.to_string())
-}
-
-/// Writes next to `path` and renames over it, so a watcher never reads half a file.
-fn write_atomically(path: &Path, contents: &str) {
-    let tmp = path.with_extension(format!("tmp{}", NEXT_DIR.fetch_add(1, Ordering::Relaxed)));
-    fs::write(&tmp, contents).expect("writing the config file");
-    fs::rename(&tmp, path).expect("renaming the config file into place");
+/// The latest modification time of any file under `dir`.
+fn newest_change(dir: &Path) -> Option<SystemTime> {
+    fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|entry| {
+            let meta = entry.metadata().ok()?;
+            if meta.is_dir() {
+                newest_change(&entry.path())
+            } else {
+                meta.modified().ok()
+            }
+        })
+        .max()
 }
