@@ -14,8 +14,7 @@ use tokio::time::Instant;
 
 use crate::config::{Policy, Price, ProviderKind};
 use crate::reload;
-use crate::routing::plan::skip_reason;
-use crate::routing::SkipReason;
+use crate::routing::{rank, RankedTarget, RequestShape, SkipReason};
 use crate::state::AppState;
 
 pub struct AdminApp {
@@ -142,48 +141,32 @@ fn rfc3339(at: SystemTime) -> String {
     humantime::format_rfc3339_millis(at).to_string()
 }
 
-/// `GET /admin/routes`: the active policy and, per model, its targets in attempt order with
-/// the live figures behind the order and the reason any target is skipped.
+/// The request size `/admin/routes` ranks for: a typical chat turn.
+const EXPLAIN_SHAPE: RequestShape = RequestShape {
+    prompt_tokens: 1000,
+    max_output_tokens: None,
+};
+
+/// `GET /admin/routes`: the active policy and, per model, its targets in the order the
+/// router would try them now (for a typical request), with every figure behind the order
+/// and the reason any target is skipped. Near-equal leaders are spread per request, so the
+/// live order may swap them.
 fn routes(state: &AppState, policy: &Policy) -> Value {
     let now = Instant::now();
     let models: Vec<Value> = policy
         .models
         .values()
         .map(|model| {
-            let mut rank = 0;
-            let targets: Vec<Value> = model
-                .targets
+            let ranked = rank(model, &state.stats, &EXPLAIN_SHAPE, now, None);
+            let targets: Vec<Value> = ranked
                 .iter()
-                .map(|target| {
-                    let skipped = skip_reason(target, &state.stats, now);
-                    let live = state.stats.snapshot(&target.id, now);
-                    let this_rank = if skipped.is_none() {
-                        rank += 1;
-                        json!(rank)
-                    } else {
-                        Value::Null
-                    };
-                    let (input, output) = target.price.per_million();
-                    json!({
-                        "id": target.id.0,
-                        "provider": target.provider.name,
-                        "upstream_model": target.upstream_model,
-                        "rank": this_rank,
-                        "skipped": skipped.as_ref().map(ToString::to_string),
-                        "circuit": if live.cooling_down_for.is_some() { "open" } else { "closed" },
-                        "cooldown_remaining_ms": live.cooling_down_for.map(|d| d.as_millis() as u64),
-                        "inflight": live.inflight,
-                        "ttft_ms": live.ttft_ms,
-                        "ms_per_output_token": live.ms_per_output_token,
-                        "error_rate": live.error_rate(),
-                        "headroom": Value::Null,
-                        "price": if target.price == Price::Free { json!("free") } else { json!({"input": input, "output": output}) },
-                    })
-                })
+                .enumerate()
+                .map(|(position, r)| target_view(r, position))
                 .collect();
             json!({
                 "name": model.name,
                 "strategy": model.strategy.label(),
+                "max_ttft_ms": model.routing.max_ttft.map(|d| d.as_millis() as u64),
                 "fallbacks": model.fallbacks,
                 "targets": targets,
             })
@@ -198,6 +181,43 @@ fn routes(state: &AppState, policy: &Policy) -> Value {
         "source": policy.source.display().to_string(),
         "last_error": last_error,
         "warnings": policy.warnings,
+        "ranked_for": {"prompt_tokens": EXPLAIN_SHAPE.prompt_tokens, "output_tokens": EXPLAIN_SHAPE.expected_output_tokens()},
         "models": models,
+    })
+}
+
+fn target_view(ranked: &RankedTarget, position: usize) -> Value {
+    let target = &ranked.target;
+    let live = &ranked.snapshot;
+    let (input, output) = target.price.per_million();
+    let retry_in = ranked.skipped.as_ref().and_then(SkipReason::retry_in);
+    json!({
+        "id": target.id.0,
+        "provider": target.provider.name,
+        "upstream_model": target.upstream_model,
+        "rank": if ranked.skipped.is_none() { json!(position + 1) } else { Value::Null },
+        "skipped": ranked.skipped.as_ref().map(ToString::to_string),
+        "usable_again_in_ms": retry_in.map(|d| d.as_millis() as u64),
+        "circuit": live.circuit.label(),
+        "consecutive_failures": live.consecutive_failures,
+        "score": ranked.score,
+        "ttft_ms": live.ttft_ms,
+        "ms_per_output_token": live.ms_per_output_token,
+        "expected_ttft_ms": ranked.figures.expected_ttft_ms,
+        "expected_latency_ms": ranked.figures.expected_latency_ms,
+        "expected_cost_usd": ranked.figures.expected_cost_usd,
+        "inflight": live.inflight,
+        "requests_last_minute": live.window.started,
+        "error_rate": live.window.error_rate(),
+        "capacity_error_rate": live.window.capacity_error_rate(),
+        "headroom": live.headroom,
+        "rate_limits": live.rate_limits.map(|r| json!({
+            "limit_requests": r.limit_requests,
+            "remaining_requests": r.remaining_requests,
+            "limit_tokens": r.limit_tokens,
+            "remaining_tokens": r.remaining_tokens,
+        })),
+        "limits": target.limits.map(|l| json!({"rpm": l.rpm, "tpm": l.tpm})),
+        "price": if target.price == Price::Free { json!("free") } else { json!({"input": input, "output": output}) },
     })
 }

@@ -67,6 +67,8 @@ impl HttpServerApp for Gateway {
         };
         let authorization = text_header("authorization");
         let api_key = text_header("api-key");
+        let debug = text_header("x-switchyard-debug")
+            .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
 
         let reply = match read_body(&mut session, policy.server.max_request_bytes).await {
             Ok(body) => {
@@ -75,6 +77,7 @@ impl HttpServerApp for Gateway {
                     path,
                     authorization,
                     api_key,
+                    debug,
                     body,
                 };
                 handle(policy, incoming, record).await

@@ -25,6 +25,8 @@ pub struct Incoming {
     pub path: String,
     pub authorization: Option<String>,
     pub api_key: Option<String>,
+    /// `x-switchyard-debug: 1`: answer with the attempt chain in `x-switchyard-route`.
+    pub debug: bool,
     pub body: Bytes,
 }
 
@@ -39,6 +41,7 @@ pub async fn handle(policy: Arc<Policy>, incoming: Incoming, mut record: Request
     };
     record.team = owner.team.name.clone();
     record.key_id = owner.key_id.clone();
+    record.debug = incoming.debug;
     let result = match (incoming.method.as_str(), incoming.path.as_str()) {
         ("POST", "/v1/chat/completions") => {
             match parse::<ChatRequest>(&incoming.body, ChatRequest::validate) {

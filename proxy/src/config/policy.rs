@@ -174,6 +174,59 @@ pub struct Model {
     pub max_output_tokens: Option<u32>,
     /// Overrides `server.first_byte_timeout` for this model (e.g. slow reasoning models).
     pub first_byte_timeout: Option<Duration>,
+    /// How the router ranks and protects this model's targets.
+    pub routing: RoutingSettings,
+}
+
+/// Per-model routing knobs (`max_ttft`, `weights`, `health`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct RoutingSettings {
+    /// An SLO on time to first token: prefer the cheapest target expected to meet it.
+    pub max_ttft: Option<Duration>,
+    /// Weights of the `balanced` strategy.
+    pub weights: Weights,
+    pub health: HealthSettings,
+}
+
+/// `balanced` strategy weights; each figure is normalised to the best candidate's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Weights {
+    pub latency: f64,
+    pub cost: f64,
+    pub headroom: f64,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Self {
+            latency: 1.0,
+            cost: 1.0,
+            headroom: 1.0,
+        }
+    }
+}
+
+/// Cool-down and circuit-breaker thresholds of a model's targets (DESIGN §5 defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthSettings {
+    /// Consecutive failed attempts that open a target's circuit.
+    pub failures: u32,
+    /// How long an open circuit refuses traffic before one probe is let through.
+    pub open_for: Duration,
+    /// First cool-down after a capacity error without `retry-after`; doubles in a row.
+    pub cooldown_initial: Duration,
+    pub cooldown_max: Duration,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        Self {
+            failures: 5,
+            open_for: Duration::from_secs(30),
+            cooldown_initial: Duration::from_secs(1),
+            cooldown_max: Duration::from_secs(60),
+        }
+    }
 }
 
 /// Identity of a target (provider + deployment/model); live statistics are keyed by it.

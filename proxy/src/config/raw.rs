@@ -102,6 +102,29 @@ pub(crate) struct RawModel {
     pub first_byte_timeout: Option<Spanned<String>>,
     /// Only the word `free` is meaningful here; compile says so otherwise.
     pub price: Option<Spanned<String>>,
+    /// SLO on time to first token (a duration).
+    pub max_ttft: Option<Spanned<String>>,
+    pub weights: Option<RawWeights>,
+    pub health: Option<RawHealth>,
+}
+
+/// `weights:` of the balanced strategy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWeights {
+    pub latency: Option<Spanned<f64>>,
+    pub cost: Option<Spanned<f64>>,
+    pub headroom: Option<Spanned<f64>>,
+}
+
+/// `health:` — cool-down and circuit-breaker thresholds.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHealth {
+    pub failures: Option<Spanned<i64>>,
+    pub open_for: Option<Spanned<String>>,
+    pub cooldown: Option<Spanned<String>>,
+    pub max_cooldown: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,8 +1,9 @@
-//! The attempt loop: walk the plan, send to each target in turn, fail over on capacity,
-//! server errors and timeouts before anything reaches the client, and stop at the first
-//! answer, the first client error, the attempt bound or the request deadline.
+//! The attempt loop: walk the ranked plan, send to each target in turn, fail over on
+//! capacity, server errors and timeouts before anything reaches the client, and stop at the
+//! first answer, the first client error, the attempt bound or the request deadline.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -12,13 +13,16 @@ use super::Reply;
 use crate::config::{Model, Policy};
 use crate::error::{ProxyError, RoutingError, UpstreamError};
 use crate::metering::{cost::format_usd, Usage};
+use crate::metrics::AttemptOutcome;
 use crate::providers::{self, Operation, StreamTranslator};
-use crate::routing::{self, PlannedAttempt};
+use crate::routing::headroom::RateLimitHeaders;
+use crate::routing::{self, AttemptPermit, PlannedAttempt, RequestShape};
+use crate::state::AppState;
 use crate::upstream::client::read_answer;
 use crate::upstream::{AttemptFailure, FailureKind};
 
 /// Serves `operation` for `model`. On success for a stream, the record travels inside the
-/// stream; otherwise it is finished here.
+/// stream; otherwise it is finished by the caller (errors) or here (answers).
 pub async fn serve(
     policy: &Policy,
     model: &Arc<Model>,
@@ -26,9 +30,16 @@ pub async fn serve(
     mut record: RequestRecord,
 ) -> Result<Reply, (ProxyError, RequestRecord)> {
     let state = record.state().clone();
-    let now = Instant::now();
     let deadline = record.started + policy.server.request_timeout;
-    let plan = routing::plan(policy, model, &state.stats, now);
+    let shape = request_shape(&operation);
+    let plan = routing::plan(
+        policy,
+        model,
+        &state.stats,
+        &shape,
+        Instant::now(),
+        &mut rand::rng(),
+    );
     if plan.attempts.is_empty() {
         let reasons = plan
             .skipped
@@ -44,13 +55,23 @@ pub async fn serve(
         return Err((error.into(), record));
     }
 
-    let mut last_failure: Option<AttemptFailure> = None;
-    let mut previous: Option<&PlannedAttempt> = None;
+    let mut last: Option<(&PlannedAttempt, AttemptFailure)> = None;
     for step in &plan.attempts {
         if Instant::now() >= deadline {
             break;
         }
-        if let (Some(from), Some(failure)) = (previous, &last_failure) {
+        let estimated_tokens = shape.prompt_tokens + u64::from(shape.expected_output_tokens());
+        // Taken now, not at planning: a half-open target's single probe may be gone by now.
+        let permit = match state.stats.try_start(
+            &step.target,
+            step.model.routing.health,
+            estimated_tokens,
+            Instant::now(),
+        ) {
+            Ok(permit) => permit,
+            Err(_) => continue,
+        };
+        if let Some((from, failure)) = &last {
             state
                 .metrics
                 .failovers
@@ -62,15 +83,16 @@ pub async fn serve(
                 ])
                 .inc();
         }
-        previous = Some(step);
         record.attempts += 1;
-        match attempt(policy, step, &operation, &mut record, deadline).await {
+        match attempt(policy, step, &operation, &mut record, deadline, permit).await {
             Ok(AttemptSuccess::Full { body, usage }) => {
+                record.note_attempt(&step.target.id, "ok");
                 let reply = full_reply(&record, body, &usage);
                 record.finish(Ending::Status(200), Some(usage));
                 return Ok(reply);
             }
             Ok(AttemptSuccess::Stream(mut stream)) => {
+                record.note_attempt(&step.target.id, "ok");
                 let headers = stream_headers(&record);
                 stream.attach_record(record);
                 return Ok(Reply::Stream { headers, stream });
@@ -82,23 +104,31 @@ pub async fn serve(
                     failure = %failure.detail,
                     "attempt failed"
                 );
-                account_failure(&state, step, &failure);
+                record.note_attempt(&step.target.id, failure.reason_label());
                 if !failure.fails_over() {
                     record.set_served_by(&step.target);
                     let error = final_error(model, step, &failure, record.attempts, None);
                     return Err((error, record));
                 }
-                last_failure = Some(failure);
+                last = Some((step, failure));
             }
         }
     }
-    let soonest_retry = routing::plan(policy, model, &state.stats, Instant::now()).soonest_retry();
-    let error = match (previous, &last_failure) {
-        (Some(step), Some(failure)) => {
+    let soonest_retry = routing::plan(
+        policy,
+        model,
+        &state.stats,
+        &shape,
+        Instant::now(),
+        &mut rand::rng(),
+    )
+    .soonest_retry();
+    let error = match &last {
+        Some((step, failure)) => {
             record.set_served_by(&step.target);
             final_error(model, step, failure, record.attempts, soonest_retry)
         }
-        _ => UpstreamError::Timeout {
+        None => UpstreamError::Timeout {
             model: model.name.clone(),
             attempts: record.attempts,
         }
@@ -107,30 +137,36 @@ pub async fn serve(
     Err((error, record))
 }
 
+fn request_shape(operation: &Operation) -> RequestShape {
+    let max_output = match operation {
+        Operation::Chat(chat) => chat.max_output_tokens(),
+        Operation::Embeddings(_) => Some(0),
+    };
+    RequestShape::from_prompt_bytes(operation.prompt_bytes(), max_output)
+}
+
 enum AttemptSuccess {
     Full { body: bytes::Bytes, usage: Usage },
     Stream(Box<ChatStream>),
 }
 
-/// One attempt against one target.
+/// One attempt against one target; its outcome is reported through `permit`.
 async fn attempt(
     policy: &Policy,
     step: &PlannedAttempt,
     operation: &Operation,
     record: &mut RequestRecord,
     deadline: Instant,
+    permit: AttemptPermit,
 ) -> Result<AttemptSuccess, AttemptFailure> {
     let state = record.state().clone();
     let target = &step.target;
-    let request = providers::build_request(target, operation, &record.request_id, &state.providers)
-        .map_err(|e| AttemptFailure::new(FailureKind::ServerError, e.to_string()))?;
     let started = Instant::now();
     let first_byte_timeout = step
         .model
         .first_byte_timeout
         .unwrap_or(policy.server.first_byte_timeout);
     let first_byte_deadline = (started + first_byte_timeout).min(deadline);
-    let inflight = state.stats.start_attempt(&target.id);
     let gauge = state
         .metrics
         .inflight_requests
@@ -138,7 +174,70 @@ async fn attempt(
     gauge.inc();
     let _gauge_guard = scopeguard(move || gauge.dec());
 
+    let outcome = exchange(
+        &state,
+        step,
+        operation,
+        record,
+        started,
+        deadline,
+        first_byte_deadline,
+    )
+    .await;
+    let outcome = match outcome {
+        Ok(Exchange::Full { body, usage }) => {
+            let elapsed = started.elapsed();
+            permit.succeeded(elapsed, elapsed, usage.completion_tokens);
+            Ok(AttemptSuccess::Full { body, usage })
+        }
+        Ok(Exchange::Stream(mut stream)) => {
+            stream.attach_permit(permit);
+            Ok(AttemptSuccess::Stream(stream))
+        }
+        Err(failure) => {
+            report_failure(&state, step, &failure, permit);
+            Err(failure)
+        }
+    };
+    let label = match &outcome {
+        Ok(_) => AttemptOutcome::Ok.label(),
+        Err(failure) => failure.outcome().label(),
+    };
+    state
+        .metrics
+        .upstream_attempts
+        .with_label_values(&[&target.provider.name, label])
+        .inc();
+    if outcome.is_ok() {
+        record.set_served_by(target);
+    }
+    outcome
+}
+
+enum Exchange {
+    Full { body: bytes::Bytes, usage: Usage },
+    Stream(Box<ChatStream>),
+}
+
+/// Builds, sends and reads one upstream exchange (up to the first event for streams).
+async fn exchange(
+    state: &AppState,
+    step: &PlannedAttempt,
+    operation: &Operation,
+    record: &mut RequestRecord,
+    started: Instant,
+    deadline: Instant,
+    first_byte_deadline: Instant,
+) -> Result<Exchange, AttemptFailure> {
+    let target = &step.target;
+    let request = providers::build_request(target, operation, &record.request_id, &state.providers)
+        .map_err(|e| AttemptFailure::new(FailureKind::ServerError, e.to_string()))?;
     let response = state.client.send(request, first_byte_deadline).await?;
+    if let Some(limits) = RateLimitHeaders::parse(response.headers()) {
+        state
+            .stats
+            .observe_rate_limits(&target.id, limits, Instant::now());
+    }
     match operation {
         Operation::Chat(chat) if chat.is_stream() => {
             let translator = StreamTranslator::new(target, chat)
@@ -149,36 +248,17 @@ async fn attempt(
                 deadline,
                 started,
                 operation.prompt_bytes(),
-                target.id.clone(),
-                inflight,
             ));
             stream.prime(first_byte_deadline).await?;
-            state
-                .metrics
-                .upstream_attempts
-                .with_label_values(&[&target.provider.name, "ok"])
-                .inc();
-            record.set_served_by(target);
-            Ok(AttemptSuccess::Stream(stream))
+            Ok(Exchange::Stream(stream))
         }
         _ => {
             let body = read_answer(response, deadline).await?;
             let (body, usage) = providers::translate_full(target, operation, &body)
                 .map_err(|e| AttemptFailure::new(FailureKind::ServerError, e.to_string()))?;
             let usage = usage.unwrap_or_else(|| Usage::estimate(operation.prompt_bytes(), 0));
-            let elapsed = started.elapsed();
-            state
-                .stats
-                .record_success(&target.id, elapsed, elapsed, usage.completion_tokens);
-            state
-                .metrics
-                .upstream_attempts
-                .with_label_values(&[&target.provider.name, "ok"])
-                .inc();
-            record.set_served_by(target);
             record.first_byte = Some(record.started.elapsed());
-            drop(inflight);
-            Ok(AttemptSuccess::Full {
+            Ok(Exchange::Full {
                 body: body.into(),
                 usage,
             })
@@ -199,43 +279,38 @@ fn scopeguard(f: impl FnOnce()) -> impl Drop {
     Guard(Some(f))
 }
 
-fn account_failure(
-    state: &crate::state::AppState,
+fn report_failure(
+    state: &AppState,
     step: &PlannedAttempt,
     failure: &AttemptFailure,
+    permit: AttemptPermit,
 ) {
-    state
-        .metrics
-        .upstream_attempts
-        .with_label_values(&[&step.target.provider.name, failure.outcome().label()])
-        .inc();
     let now = Instant::now();
+    if let Some(limits) = failure.rate_limits {
+        state
+            .stats
+            .observe_rate_limits(&step.target.id, limits, now);
+    }
     match &failure.kind {
         FailureKind::Capacity { retry_after } => {
-            state
-                .stats
-                .record_capacity_error(&step.target.id, *retry_after, now);
+            permit.capacity_error(*retry_after, now);
         }
         FailureKind::Timeout => {
-            state
-                .stats
-                .record_capacity_error(&step.target.id, None, now);
+            permit.capacity_error(None, now);
         }
-        FailureKind::ServerError | FailureKind::CredentialsRejected { .. } => {
-            state.stats.record_error(&step.target.id)
-        }
-        FailureKind::Rejected { .. } => {}
+        FailureKind::ServerError | FailureKind::CredentialsRejected { .. } => permit.failed(now),
+        FailureKind::Rejected { .. } => permit.answered(),
     }
 }
 
 /// The client's error once no further attempt will be made. `soonest_retry` is when a
-/// cooling-down target becomes usable again, for `retry-after`.
+/// skipped target becomes usable again, for `retry-after`.
 fn final_error(
     model: &Model,
     step: &PlannedAttempt,
     failure: &AttemptFailure,
     attempts: usize,
-    soonest_retry: Option<std::time::Duration>,
+    soonest_retry: Option<Duration>,
 ) -> ProxyError {
     match &failure.kind {
         FailureKind::Rejected {
@@ -278,10 +353,14 @@ fn final_error(
 
 /// Headers every answered request carries.
 pub fn attempt_headers(record: &RequestRecord) -> Vec<(&'static str, String)> {
-    vec![
+    let mut headers = vec![
         ("x-switchyard-provider", record.provider().to_owned()),
         ("x-switchyard-attempts", record.attempts.to_string()),
-    ]
+    ];
+    if let Some(route) = record.route_header() {
+        headers.push(("x-switchyard-route", route));
+    }
+    headers
 }
 
 fn full_reply(record: &RequestRecord, body: bytes::Bytes, usage: &Usage) -> Reply {

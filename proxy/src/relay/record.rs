@@ -21,6 +21,10 @@ pub struct RequestRecord {
     pub attempts: usize,
     served_by: Option<ServedBy>,
     pub first_byte: Option<Duration>,
+    /// Whether the client asked for the attempt chain (`x-switchyard-debug: 1`).
+    pub debug: bool,
+    /// `target=outcome` per attempt, for the debug header.
+    route: Vec<String>,
     finished: bool,
 }
 
@@ -64,6 +68,8 @@ impl RequestRecord {
             attempts: 0,
             served_by: None,
             first_byte: None,
+            debug: false,
+            route: Vec::new(),
             finished: false,
         }
     }
@@ -77,6 +83,18 @@ impl RequestRecord {
             provider: target.provider.name.clone(),
             price: target.price,
         });
+    }
+
+    /// Notes an attempt's outcome for the debug header.
+    pub fn note_attempt(&mut self, target: &crate::config::TargetId, outcome: &str) {
+        if self.debug {
+            self.route.push(format!("{target}={outcome}"));
+        }
+    }
+
+    /// `x-switchyard-route`: the attempt chain, when the client asked for it.
+    pub fn route_header(&self) -> Option<String> {
+        (self.debug && !self.route.is_empty()).then(|| self.route.join(", "))
     }
 
     /// The provider label: the answering target's provider, or `none`.

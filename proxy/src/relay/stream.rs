@@ -16,7 +16,7 @@ use crate::api::error_body::{ErrorBody, ErrorType};
 use crate::api::sse::{SseDecoder, SseError};
 use crate::metering::Usage;
 use crate::providers::{StreamStep, StreamTranslator, UpstreamStreamError};
-use crate::routing::stats::InflightGuard;
+use crate::routing::AttemptPermit;
 use crate::upstream::client::transport_failure;
 use crate::upstream::{AttemptFailure, FailureKind};
 
@@ -35,8 +35,8 @@ pub struct ChatStream {
     prompt_bytes: usize,
     state: StreamEnd,
     record: Option<RequestRecord>,
-    target_id: crate::config::TargetId,
-    _inflight: Option<InflightGuard>,
+    /// The attempt's permit: the verdict on the target is given when the stream ends.
+    permit: Option<AttemptPermit>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,15 +55,12 @@ struct StreamFailure {
 }
 
 impl ChatStream {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         response: reqwest::Response,
         translator: StreamTranslator,
         deadline: Instant,
         attempt_started: Instant,
         prompt_bytes: usize,
-        target_id: crate::config::TargetId,
-        inflight: InflightGuard,
     ) -> Self {
         Self {
             upstream: Box::pin(response.bytes_stream()),
@@ -76,8 +73,7 @@ impl ChatStream {
             prompt_bytes,
             state: StreamEnd::Open,
             record: None,
-            target_id,
-            _inflight: Some(inflight),
+            permit: None,
         }
     }
 
@@ -115,6 +111,11 @@ impl ChatStream {
             }
         }
         Ok(())
+    }
+
+    /// Attaches the attempt's permit; the stream reports the target's verdict when it ends.
+    pub fn attach_permit(&mut self, permit: AttemptPermit) {
+        self.permit = Some(permit);
     }
 
     /// Attaches the request's record; the stream finishes it when it ends.
@@ -220,21 +221,21 @@ impl ChatStream {
             StreamEnd::Complete => Ending::Status(200),
             StreamEnd::Failed | StreamEnd::Open => Ending::StreamError,
         });
-        let stats = &record.state().stats;
-        match ending {
-            Ending::Status(_) => {
-                let first = self.first_event_at.unwrap_or(self.attempt_started);
-                stats.record_success(
-                    &self.target_id,
-                    first - self.attempt_started,
-                    first.elapsed(),
-                    usage.completion_tokens,
-                );
+        if let Some(permit) = self.permit.take() {
+            match ending {
+                Ending::Status(_) => {
+                    let first = self.first_event_at.unwrap_or(self.attempt_started);
+                    permit.succeeded(
+                        first - self.attempt_started,
+                        first.elapsed(),
+                        usage.completion_tokens,
+                    );
+                }
+                Ending::StreamError => permit.failed(Instant::now()),
+                // No verdict on the target: dropping the permit frees it.
+                Ending::ClientGone => drop(permit),
             }
-            Ending::StreamError => stats.record_error(&self.target_id),
-            Ending::ClientGone => {}
         }
-        self._inflight = None;
         record.finish(ending, Some(usage));
     }
 }

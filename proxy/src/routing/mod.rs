@@ -1,7 +1,13 @@
-//! Choosing where a request goes: live figures per target and the attempt plan built from them.
+//! Choosing where a request goes: live figures per target, strategies that score them,
+//! circuit breakers, and the attempt plan built from all of it.
 
+pub mod circuit;
+pub mod headroom;
 pub mod plan;
+pub mod score;
 pub mod stats;
+pub mod window;
 
-pub use plan::{plan, Plan, PlannedAttempt, SkipReason};
-pub use stats::{Availability, LiveStats};
+pub use plan::{plan, rank, Plan, PlannedAttempt, RankedTarget, SkipReason};
+pub use score::RequestShape;
+pub use stats::{AttemptPermit, Availability, LiveStats};

@@ -1,14 +1,25 @@
-//! The attempt plan of one request: which targets to try, in which order, and why others
-//! are skipped. Today every strategy walks the written order (the ranking strategies build
-//! on this shape); fallback models' targets follow the model's own.
+//! The attempt plan of one request: the model's targets ranked by its strategy from the
+//! live figures, then each fallback model's, each target once; and why others are skipped.
+//!
+//! Near-equal targets are not always taken in the same order: the first place among them
+//! goes to the less loaded of two picked at random (power of two choices), so stale figures
+//! cannot send every request to one target.
 
+use std::cmp::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rand::Rng;
 use tokio::time::Instant;
 
-use super::stats::{Availability, LiveStats};
-use crate::config::{Model, Policy, ProviderKind, Target, TargetId};
+use super::score::{figures, scores, Figures, RequestShape};
+use super::stats::{Availability, LiveStats, TargetSnapshot};
+use crate::config::{Model, Policy, ProviderKind, Strategy, Target, TargetId};
+
+/// Below this headroom a target is tried only after every target with more.
+pub const LOW_HEADROOM: f64 = 0.1;
+/// Candidates whose sort key is within this factor of the best count as equals.
+const NEAR_EQUAL: f64 = 1.15;
 
 /// One step of a plan: a target, reached through `model` (the requested one or a fallback).
 #[derive(Debug, Clone)]
@@ -23,6 +34,11 @@ pub enum SkipReason {
     Disabled(String),
     Unsupported(&'static str),
     CoolingDown(Duration),
+    CircuitOpen(Duration),
+    /// Half-open, with its one probe already in flight.
+    Probing,
+    /// Its known remaining capacity is zero.
+    CapacityExhausted,
 }
 
 impl std::fmt::Display for SkipReason {
@@ -39,8 +55,36 @@ impl std::fmt::Display for SkipReason {
                     left.as_secs_f64()
                 )
             }
+            SkipReason::CircuitOpen(left) => write!(
+                f,
+                "circuit open after repeated failures; a probe in {:.1}s",
+                left.as_secs_f64()
+            ),
+            SkipReason::Probing => f.write_str("circuit half-open; its probe request is in flight"),
+            SkipReason::CapacityExhausted => f.write_str("no capacity left (rate limits)"),
         }
     }
+}
+
+impl SkipReason {
+    /// How long until the target may be usable again, when that is known.
+    pub fn retry_in(&self) -> Option<Duration> {
+        match self {
+            SkipReason::CoolingDown(left) | SkipReason::CircuitOpen(left) => Some(*left),
+            _ => None,
+        }
+    }
+}
+
+/// A target of a model with everything the ranking looked at.
+#[derive(Debug, Clone)]
+pub struct RankedTarget {
+    pub target: Arc<Target>,
+    pub snapshot: TargetSnapshot,
+    pub figures: Figures,
+    /// The strategy's score (lower is better); `None` for skipped targets.
+    pub score: Option<f64>,
+    pub skipped: Option<SkipReason>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -50,21 +94,14 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The soonest moment a cooling-down target becomes usable again, for `retry-after`.
+    /// The soonest moment a skipped target becomes usable again, for `retry-after`.
     pub fn soonest_retry(&self) -> Option<Duration> {
-        self.skipped
-            .iter()
-            .filter_map(|(_, reason)| match reason {
-                SkipReason::CoolingDown(left) => Some(left),
-                _ => None,
-            })
-            .min()
-            .copied()
+        self.skipped.iter().filter_map(|(_, r)| r.retry_in()).min()
     }
 }
 
 /// Why a target cannot be tried now, if it cannot.
-pub fn skip_reason(target: &Target, stats: &LiveStats, now: Instant) -> Option<SkipReason> {
+pub fn skip_reason(target: &Target, snapshot: &TargetSnapshot) -> Option<SkipReason> {
     if let Some(reason) = target.disabled_reason() {
         return Some(SkipReason::Disabled(reason.to_owned()));
     }
@@ -73,32 +110,170 @@ pub fn skip_reason(target: &Target, stats: &LiveStats, now: Instant) -> Option<S
         ProviderKind::Azure { .. } => return Some(SkipReason::Unsupported("azure")),
         ProviderKind::Bedrock { .. } => return Some(SkipReason::Unsupported("bedrock")),
     }
-    match stats.availability(&target.id, now) {
-        Availability::Ready => None,
-        Availability::CoolingDown { remaining } => Some(SkipReason::CoolingDown(remaining)),
+    match snapshot.availability {
+        Availability::Ready => {}
+        Availability::CoolingDown { remaining } => return Some(SkipReason::CoolingDown(remaining)),
+        Availability::CircuitOpen { remaining } => return Some(SkipReason::CircuitOpen(remaining)),
+        Availability::Probing => return Some(SkipReason::Probing),
+    }
+    (snapshot.headroom == Some(0.0)).then_some(SkipReason::CapacityExhausted)
+}
+
+/// Ranks `model`'s targets for a request of `shape`: usable targets in attempt order, then
+/// the skipped ones. With `rng`, near-equal leaders are spread (see the module doc).
+pub fn rank(
+    model: &Model,
+    stats: &LiveStats,
+    shape: &RequestShape,
+    now: Instant,
+    rng: Option<&mut dyn rand::RngCore>,
+) -> Vec<RankedTarget> {
+    let mut usable = Vec::new();
+    let mut skipped = Vec::new();
+    for (index, target) in model.targets.iter().enumerate() {
+        let snapshot = stats.snapshot(target, now);
+        let figures = figures(target, &snapshot, shape);
+        let skip = skip_reason(target, &snapshot);
+        let ranked = RankedTarget {
+            target: target.clone(),
+            snapshot,
+            figures,
+            score: None,
+            skipped: skip,
+        };
+        if ranked.skipped.is_some() {
+            skipped.push(ranked);
+        } else {
+            usable.push((index, ranked));
+        }
+    }
+    let all_figures: Vec<Figures> = usable.iter().map(|(_, r)| r.figures).collect();
+    let written: Vec<usize> = usable.iter().map(|(i, _)| *i).collect();
+    let scores = scores(model, &all_figures, &written);
+    let max_ttft_ms = model.routing.max_ttft.map(|d| d.as_secs_f64() * 1000.0);
+    let mut keyed: Vec<(SortKey, RankedTarget)> = usable
+        .into_iter()
+        .zip(scores)
+        .map(|((_, mut ranked), score)| {
+            ranked.score = Some(score);
+            (sort_key(&ranked, score, max_ttft_ms), ranked)
+        })
+        .collect();
+    keyed.sort_by_key(|(key, _)| *key);
+    if let Some(rng) = rng {
+        if model.strategy != Strategy::Priority {
+            spread_leader(&mut keyed, rng);
+        }
+    }
+    keyed.into_iter().map(|(_, r)| r).chain(skipped).collect()
+}
+
+/// Attempt order: enough headroom first; then (under a `max_ttft` SLO) those expected to
+/// meet it, cheapest first; then by score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct SortKey {
+    low_headroom: bool,
+    misses_slo: bool,
+    value: f64,
+}
+
+impl Eq for SortKey {}
+
+impl Ord for SortKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.low_headroom, self.misses_slo)
+            .cmp(&(other.low_headroom, other.misses_slo))
+            .then(self.value.total_cmp(&other.value))
     }
 }
 
-/// Builds the plan for `model`: its targets, then each fallback model's, at most
+impl PartialOrd for SortKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+fn sort_key(ranked: &RankedTarget, score: f64, max_ttft_ms: Option<f64>) -> SortKey {
+    let low_headroom = ranked.figures.headroom < LOW_HEADROOM;
+    match max_ttft_ms {
+        Some(slo) if ranked.figures.expected_ttft_ms <= slo => SortKey {
+            low_headroom,
+            misses_slo: false,
+            value: ranked.figures.expected_cost_usd,
+        },
+        Some(_) => SortKey {
+            low_headroom,
+            misses_slo: true,
+            value: ranked.figures.expected_ttft_ms,
+        },
+        None => SortKey {
+            low_headroom,
+            misses_slo: false,
+            value: score,
+        },
+    }
+}
+
+/// Power of two choices among the near-equal leaders: of two picked at random, the one with
+/// fewer requests in flight goes first.
+fn spread_leader(keyed: &mut [(SortKey, RankedTarget)], rng: &mut dyn rand::RngCore) {
+    let Some((best, _)) = keyed.first() else {
+        return;
+    };
+    let best = *best;
+    let equals = keyed
+        .iter()
+        .take_while(|(key, _)| {
+            key.low_headroom == best.low_headroom
+                && key.misses_slo == best.misses_slo
+                && key.value <= best.value.abs() * NEAR_EQUAL + 1e-12
+        })
+        .count();
+    if equals < 2 {
+        return;
+    }
+    let a = rng.random_range(0..equals);
+    let mut b = rng.random_range(0..equals - 1);
+    if b >= a {
+        b += 1;
+    }
+    let load = |i: usize| keyed[i].1.snapshot.inflight;
+    let winner = match load(a).cmp(&load(b)) {
+        Ordering::Less => a,
+        Ordering::Greater => b,
+        Ordering::Equal => a,
+    };
+    keyed[..=winner].rotate_right(1);
+}
+
+/// Builds the plan for `model`: its targets ranked, then each fallback model's, at most
 /// `max_attempts` steps, each target once.
-pub fn plan(policy: &Policy, model: &Arc<Model>, stats: &LiveStats, now: Instant) -> Plan {
+pub fn plan(
+    policy: &Policy,
+    model: &Arc<Model>,
+    stats: &LiveStats,
+    shape: &RequestShape,
+    now: Instant,
+    rng: &mut dyn rand::RngCore,
+) -> Plan {
     let mut result = Plan::default();
     let fallbacks = model
         .fallbacks
         .iter()
         .filter_map(|name| policy.models.get(name));
     for step_model in std::iter::once(model).chain(fallbacks) {
-        for target in &step_model.targets {
-            let seen = result.attempts.iter().any(|a| a.target.id == target.id)
-                || result.skipped.iter().any(|(id, _)| *id == target.id);
+        for ranked in rank(step_model, stats, shape, now, Some(&mut *rng)) {
+            let id = &ranked.target.id;
+            let seen = result.attempts.iter().any(|a| a.target.id == *id)
+                || result.skipped.iter().any(|(s, _)| s == id);
             if seen {
                 continue;
             }
-            match skip_reason(target, stats, now) {
-                Some(reason) => result.skipped.push((target.id.clone(), reason)),
+            match ranked.skipped {
+                Some(reason) => result.skipped.push((id.clone(), reason)),
                 None => result.attempts.push(PlannedAttempt {
                     model: step_model.clone(),
-                    target: target.clone(),
+                    target: ranked.target,
                 }),
             }
         }
@@ -138,6 +313,25 @@ models:
         compile_str(POLICY, Path::new("routes.yaml"), &|_| None).unwrap()
     }
 
+    use rand::SeedableRng;
+
+    const SHAPE: RequestShape = RequestShape {
+        prompt_tokens: 100,
+        max_output_tokens: None,
+    };
+
+    fn plan_now(policy: &Policy, model: &str, stats: &LiveStats) -> Plan {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        plan(
+            policy,
+            &policy.models[model],
+            stats,
+            &SHAPE,
+            Instant::now(),
+            &mut rng,
+        )
+    }
+
     fn ids(plan: &Plan) -> Vec<&str> {
         plan.attempts
             .iter()
@@ -149,7 +343,7 @@ models:
     async fn written_order_then_fallbacks_each_target_once() {
         let policy = policy();
         let stats = LiveStats::new();
-        let plan = plan(&policy, &policy.models["main"], &stats, Instant::now());
+        let plan = plan_now(&policy, "main", &stats);
         assert_eq!(ids(&plan), vec!["a/m", "b/m", "b/spare"]);
         assert_eq!(plan.attempts[2].model.name, "spare");
         let skipped: Vec<_> = plan.skipped.iter().map(|(id, _)| id.0.as_str()).collect();
@@ -166,13 +360,16 @@ models:
     async fn cooling_down_targets_are_skipped_until_the_cooldown_ends() {
         let policy = policy();
         let stats = LiveStats::new();
-        let a = TargetId::new("a", "m");
-        stats.record_capacity_error(&a, Some(Duration::from_secs(5)), Instant::now());
-        let cooling = plan(&policy, &policy.models["main"], &stats, Instant::now());
+        let a = policy.models["main"].targets[1].clone();
+        stats
+            .try_start(&a, Default::default(), 1, Instant::now())
+            .unwrap()
+            .capacity_error(Some(Duration::from_secs(5)), Instant::now());
+        let cooling = plan_now(&policy, "main", &stats);
         assert_eq!(ids(&cooling), vec!["b/m", "b/spare"]);
         assert_eq!(cooling.soonest_retry(), Some(Duration::from_secs(5)));
         tokio::time::advance(Duration::from_secs(5)).await;
-        let recovered = plan(&policy, &policy.models["main"], &stats, Instant::now());
+        let recovered = plan_now(&policy, "main", &stats);
         assert_eq!(ids(&recovered), vec!["a/m", "b/m", "b/spare"]);
     }
 
@@ -181,7 +378,7 @@ models:
         let mut policy = policy();
         policy.server.max_attempts = 1;
         let stats = LiveStats::new();
-        let plan = plan(&policy, &policy.models["main"], &stats, Instant::now());
+        let plan = plan_now(&policy, "main", &stats);
         assert_eq!(ids(&plan), vec!["a/m"]);
     }
 }

@@ -1,6 +1,9 @@
 //! Live figures per target, keyed by [`TargetId`] outside the policy snapshot so they survive
-//! a reload: cool-downs after capacity errors, in-flight counts, latency averages.
+//! a reload: latency averages, outcomes over a sliding window, cool-downs after capacity
+//! errors, the circuit breaker, in-flight counts and observed rate limits.
 //!
+//! An attempt holds an [`AttemptPermit`] from start to verdict; the permit is how outcomes
+//! are reported, so a half-open circuit's single probe slot is always given back.
 //! Time is `tokio::time::Instant`, so tests drive it with a paused clock.
 
 use std::collections::HashMap;
@@ -10,14 +13,14 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::config::TargetId;
+use super::circuit::{Circuit, CircuitState};
+use super::headroom::{local_headroom, min_known, ObservedLimits, RateLimitHeaders};
+use super::window::{Counts, OutcomeWindow};
+use crate::config::{HealthSettings, Target, TargetId};
 
-/// First cool-down after a capacity error that gave no `retry-after`; doubles each time in a row.
-const BASE_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Longest cool-down an upstream's `retry-after` may impose (a bogus header must not park a target).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
-/// Weight of the newest sample in the latency averages.
+/// Weight of the newest sample in the latency averages: adapts within a few requests.
 const EWMA_ALPHA: f64 = 0.3;
 
 #[derive(Debug, Default)]
@@ -31,64 +34,161 @@ pub struct TargetLive {
     state: Mutex<TargetState>,
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct TargetState {
-    cooldown_until: Option<Instant>,
-    capacity_errors_in_row: u32,
     ttft_ms: Option<f64>,
     ms_per_output_token: Option<f64>,
-    successes: u64,
-    capacity_errors: u64,
-    other_errors: u64,
+    window: OutcomeWindow,
+    cooldown_until: Option<Instant>,
+    capacity_errors_in_row: u32,
+    circuit: Circuit,
+    observed: Option<ObservedLimits>,
 }
 
-/// Whether a target may be tried now.
+/// Whether a target may be tried now, and if not, why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Availability {
     Ready,
-    CoolingDown { remaining: Duration },
+    CoolingDown {
+        remaining: Duration,
+    },
+    CircuitOpen {
+        remaining: Duration,
+    },
+    /// Half-open, and the one probe request is already in flight.
+    Probing,
 }
 
-/// A read-only copy of one target's figures, for `/admin/routes`.
-#[derive(Debug, Clone, Default)]
-pub struct TargetSnapshot {
-    pub inflight: i64,
-    pub cooling_down_for: Option<Duration>,
-    pub ttft_ms: Option<f64>,
-    pub ms_per_output_token: Option<f64>,
-    pub successes: u64,
-    pub capacity_errors: u64,
-    pub other_errors: u64,
-}
-
-impl TargetSnapshot {
-    /// Share of finished attempts that failed (capacity or otherwise).
-    pub fn error_rate(&self) -> f64 {
-        let total = self.successes + self.capacity_errors + self.other_errors;
-        if total == 0 {
-            0.0
-        } else {
-            (self.capacity_errors + self.other_errors) as f64 / total as f64
+impl TargetState {
+    fn availability(&self, now: Instant) -> Availability {
+        match self.circuit.state(now) {
+            CircuitState::Open { until } => {
+                return Availability::CircuitOpen {
+                    remaining: until - now,
+                }
+            }
+            CircuitState::HalfOpen { probing: true } => return Availability::Probing,
+            CircuitState::Closed | CircuitState::HalfOpen { probing: false } => {}
+        }
+        match self.cooldown_until {
+            Some(until) if until > now => Availability::CoolingDown {
+                remaining: until - now,
+            },
+            _ => Availability::Ready,
         }
     }
 }
 
+/// A read-only copy of one target's figures, for ranking and `/admin/routes`.
+#[derive(Debug, Clone)]
+pub struct TargetSnapshot {
+    pub availability: Availability,
+    pub circuit: CircuitState,
+    pub inflight: i64,
+    pub ttft_ms: Option<f64>,
+    pub ms_per_output_token: Option<f64>,
+    /// Outcomes over the last minute.
+    pub window: Counts,
+    /// 0..=1 remaining capacity; `None` when nothing is known.
+    pub headroom: Option<f64>,
+    pub rate_limits: Option<RateLimitHeaders>,
+    pub consecutive_failures: u32,
+}
+
 impl TargetLive {
     fn with_state<R>(&self, f: impl FnOnce(&mut TargetState) -> R) -> R {
-        // A panic while holding this lock cannot leave the plain-data state inconsistent.
+        // Plain data: a panic while holding the lock cannot leave it inconsistent.
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut state)
     }
 }
 
-/// Decrements the target's in-flight count when the attempt ends, however it ends.
+/// Permission to send one attempt to a target; reports the attempt's outcome.
 #[derive(Debug)]
-pub struct InflightGuard(Arc<TargetLive>);
+pub struct AttemptPermit {
+    live: Arc<TargetLive>,
+    health: HealthSettings,
+    probe: bool,
+    resolved: bool,
+}
 
-impl Drop for InflightGuard {
-    fn drop(&mut self) {
-        self.0.inflight.fetch_sub(1, Ordering::Relaxed);
+impl AttemptPermit {
+    /// The target answered well: latency figures, and a closed circuit.
+    pub fn succeeded(mut self, ttft: Duration, generation: Duration, output_tokens: u64) {
+        self.resolved = true;
+        self.live.with_state(|s| {
+            s.window.bucket(Instant::now()).ok += 1;
+            s.capacity_errors_in_row = 0;
+            s.cooldown_until = None;
+            s.circuit.on_success();
+            s.ttft_ms = Some(ewma(s.ttft_ms, ttft.as_secs_f64() * 1000.0));
+            if output_tokens > 0 {
+                let per_token = generation.as_secs_f64() * 1000.0 / output_tokens as f64;
+                s.ms_per_output_token = Some(ewma(s.ms_per_output_token, per_token));
+            }
+        });
     }
+
+    /// The target answered, but refused the client's request (400, 404, …): healthy.
+    pub fn answered(mut self) {
+        self.resolved = true;
+        self.live.with_state(|s| s.circuit.on_success());
+    }
+
+    /// A capacity error (429/503/529, throttling, refused connection, no first byte):
+    /// cool down for the upstream's `retry-after`, else an exponential backoff with jitter.
+    /// Returns the cool-down.
+    pub fn capacity_error(mut self, retry_after: Option<Duration>, now: Instant) -> Duration {
+        self.resolved = true;
+        let health = self.health;
+        self.live.with_state(|s| {
+            s.window.bucket(now).capacity += 1;
+            s.capacity_errors_in_row = s.capacity_errors_in_row.saturating_add(1);
+            let cooldown = match retry_after {
+                Some(wait) => wait.min(MAX_RETRY_AFTER),
+                None => backoff(&health, s.capacity_errors_in_row),
+            };
+            s.cooldown_until = Some(now + cooldown);
+            s.circuit.on_failure(now, &health);
+            cooldown
+        })
+    }
+
+    /// Any other failure (5xx, garbage, a stream that broke, rejected credentials).
+    pub fn failed(mut self, now: Instant) {
+        self.resolved = true;
+        let health = self.health;
+        self.live.with_state(|s| {
+            s.window.bucket(now).errors += 1;
+            s.circuit.on_failure(now, &health);
+        });
+    }
+
+    pub fn is_probe(&self) -> bool {
+        self.probe
+    }
+}
+
+impl Drop for AttemptPermit {
+    fn drop(&mut self) {
+        self.live.inflight.fetch_sub(1, Ordering::Relaxed);
+        if self.probe && !self.resolved {
+            // No verdict (the client left): let the next request probe instead.
+            self.live.with_state(|s| s.circuit.release_probe());
+        }
+    }
+}
+
+/// `initial × 2^(n-1)` capped at `max`, with ±20 % jitter so targets that failed together
+/// do not all come back at the same instant.
+fn backoff(health: &HealthSettings, in_row: u32) -> Duration {
+    let doublings = in_row.saturating_sub(1).min(20);
+    let base = health
+        .cooldown_initial
+        .saturating_mul(2u32.saturating_pow(doublings))
+        .min(health.cooldown_max);
+    let jitter = 0.8 + 0.4 * rand::random::<f64>();
+    base.mul_f64(jitter).min(health.cooldown_max)
 }
 
 impl LiveStats {
@@ -114,81 +214,70 @@ impl LiveStats {
     }
 
     pub fn availability(&self, id: &TargetId, now: Instant) -> Availability {
-        let until = self.target(id).with_state(|s| s.cooldown_until);
-        match until {
-            Some(until) if until > now => Availability::CoolingDown {
-                remaining: until - now,
-            },
-            _ => Availability::Ready,
-        }
+        self.target(id).with_state(|s| s.availability(now))
     }
 
-    /// Marks an attempt as started; the guard marks it ended.
-    pub fn start_attempt(&self, id: &TargetId) -> InflightGuard {
-        let live = self.target(id);
-        live.inflight.fetch_add(1, Ordering::Relaxed);
-        InflightGuard(live)
-    }
-
-    /// A capacity error (429/503/529, throttling, refused connection): cool the target down
-    /// for the upstream's `retry-after`, else for an exponential backoff. Returns the cool-down.
-    pub fn record_capacity_error(
+    /// Takes permission to send to `target` now (the probe slot if its circuit is half-open),
+    /// counting the request and its estimated tokens against locally known limits.
+    pub fn try_start(
         &self,
-        id: &TargetId,
-        retry_after: Option<Duration>,
+        target: &Target,
+        health: HealthSettings,
+        estimated_tokens: u64,
         now: Instant,
-    ) -> Duration {
-        self.target(id).with_state(|s| {
-            s.capacity_errors += 1;
-            s.capacity_errors_in_row = s.capacity_errors_in_row.saturating_add(1);
-            let cooldown = match retry_after {
-                Some(wait) => wait.min(MAX_RETRY_AFTER),
-                None => {
-                    let doublings = s.capacity_errors_in_row.saturating_sub(1).min(16);
-                    (BASE_BACKOFF * 2u32.pow(doublings)).min(MAX_BACKOFF)
-                }
-            };
-            s.cooldown_until = Some(now + cooldown);
-            cooldown
+    ) -> Result<AttemptPermit, Availability> {
+        let live = self.target(&target.id);
+        let probe = live.with_state(|s| {
+            match s.availability(now) {
+                Availability::Ready => {}
+                other => return Err(other),
+            }
+            let probe = s.circuit.try_acquire(now).ok_or(Availability::Probing)?;
+            let bucket = s.window.bucket(now);
+            bucket.started += 1;
+            bucket.tokens += estimated_tokens;
+            Ok(probe)
+        })?;
+        live.inflight.fetch_add(1, Ordering::Relaxed);
+        Ok(AttemptPermit {
+            live,
+            health,
+            probe,
+            resolved: false,
         })
     }
 
-    /// Any other failed attempt (5xx, garbage, timeout).
-    pub fn record_error(&self, id: &TargetId) {
-        self.target(id).with_state(|s| s.other_errors += 1);
+    /// Records an upstream's `x-ratelimit-*` headers.
+    pub fn observe_rate_limits(&self, id: &TargetId, headers: RateLimitHeaders, now: Instant) {
+        self.target(id)
+            .with_state(|s| s.observed = Some(ObservedLimits { headers, at: now }));
     }
 
-    /// A successful attempt with its observed latencies.
-    pub fn record_success(
-        &self,
-        id: &TargetId,
-        ttft: Duration,
-        generation: Duration,
-        output_tokens: u64,
-    ) {
-        self.target(id).with_state(|s| {
-            s.successes += 1;
-            s.capacity_errors_in_row = 0;
-            s.cooldown_until = None;
-            s.ttft_ms = Some(ewma(s.ttft_ms, ttft.as_secs_f64() * 1000.0));
-            if output_tokens > 0 {
-                let per_token = generation.as_secs_f64() * 1000.0 / output_tokens as f64;
-                s.ms_per_output_token = Some(ewma(s.ms_per_output_token, per_token));
-            }
-        });
-    }
-
-    pub fn snapshot(&self, id: &TargetId, now: Instant) -> TargetSnapshot {
-        let live = self.target(id);
+    pub fn snapshot(&self, target: &Target, now: Instant) -> TargetSnapshot {
+        let live = self.target(&target.id);
         let inflight = live.inflight.load(Ordering::Relaxed);
-        live.with_state(|s| TargetSnapshot {
-            inflight,
-            cooling_down_for: s.cooldown_until.filter(|u| *u > now).map(|u| u - now),
-            ttft_ms: s.ttft_ms,
-            ms_per_output_token: s.ms_per_output_token,
-            successes: s.successes,
-            capacity_errors: s.capacity_errors,
-            other_errors: s.other_errors,
+        live.with_state(|s| {
+            let window = s.window.totals(now);
+            let availability = s.availability(now);
+            let observed = s
+                .observed
+                .as_ref()
+                .and_then(|o| o.headroom(now, target.limits.as_ref()));
+            let mut headroom = min_known(observed, local_headroom(target.limits.as_ref(), &window));
+            if matches!(availability, Availability::CoolingDown { .. }) {
+                headroom = Some(0.0);
+            }
+            TargetSnapshot {
+                availability,
+                circuit: s.circuit.state(now),
+                inflight,
+                ttft_ms: s.ttft_ms,
+                ms_per_output_token: s.ms_per_output_token,
+                window,
+                headroom,
+                rate_limits: s.observed.map(|o| o.headers),
+                consecutive_failures: s.circuit.consecutive_failures(),
+            }
         })
     }
 }
@@ -203,56 +292,138 @@ fn ewma(previous: Option<f64>, sample: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Price, Provider, ProviderKind};
 
-    fn id() -> TargetId {
-        TargetId::new("p", "m")
+    fn target() -> Target {
+        Target {
+            id: TargetId::new("p", "m"),
+            provider: Arc::new(Provider {
+                name: "p".into(),
+                kind: ProviderKind::OpenAi {
+                    base_url: "http://x/v1".into(),
+                    api_key: None,
+                },
+                disabled: None,
+            }),
+            upstream_model: "m".into(),
+            price: Price::Free,
+            limits: Some(crate::config::Limits {
+                rpm: Some(4),
+                tpm: None,
+            }),
+        }
+    }
+
+    fn start(stats: &LiveStats, t: &Target) -> AttemptPermit {
+        stats
+            .try_start(t, HealthSettings::default(), 10, Instant::now())
+            .unwrap()
     }
 
     #[tokio::test(start_paused = true)]
     async fn retry_after_sets_the_cooldown() {
-        let stats = LiveStats::new();
+        let (stats, t) = (LiveStats::new(), target());
         let now = Instant::now();
-        stats.record_capacity_error(&id(), Some(Duration::from_secs(3)), now);
+        start(&stats, &t).capacity_error(Some(Duration::from_secs(3)), now);
         assert_eq!(
-            stats.availability(&id(), now),
+            stats.availability(&t.id, now),
             Availability::CoolingDown {
                 remaining: Duration::from_secs(3)
             }
         );
+        assert_eq!(stats.snapshot(&t, now).headroom, Some(0.0));
         tokio::time::advance(Duration::from_secs(3)).await;
         assert_eq!(
-            stats.availability(&id(), Instant::now()),
+            stats.availability(&t.id, Instant::now()),
             Availability::Ready
         );
     }
 
     #[tokio::test(start_paused = true)]
-    async fn backoff_doubles_without_retry_after_and_resets_on_success() {
-        let stats = LiveStats::new();
-        let now = Instant::now();
-        let waits: Vec<_> = (0..8)
-            .map(|_| stats.record_capacity_error(&id(), None, now).as_secs())
-            .collect();
-        assert_eq!(waits, vec![1, 2, 4, 8, 16, 32, 60, 60]);
-        stats.record_success(&id(), Duration::from_millis(10), Duration::ZERO, 0);
-        assert_eq!(stats.availability(&id(), now), Availability::Ready);
-        assert_eq!(stats.record_capacity_error(&id(), None, now).as_secs(), 1);
+    async fn backoff_doubles_with_jitter_and_resets_on_success() {
+        let (stats, t) = (LiveStats::new(), target());
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            let permit = stats
+                .try_start(
+                    &t,
+                    HealthSettings {
+                        failures: 100,
+                        ..HealthSettings::default()
+                    },
+                    1,
+                    Instant::now(),
+                )
+                .unwrap();
+            let wait = permit.capacity_error(None, Instant::now());
+            waits.push(wait.as_secs_f64());
+            tokio::time::advance(wait).await;
+        }
+        for (n, wait) in waits.iter().enumerate() {
+            let base = (2f64.powi(n as i32)).min(60.0);
+            assert!(
+                *wait >= base * 0.8 - 1e-9 && *wait <= (base * 1.2).min(60.0) + 1e-9,
+                "{n}: {wait}"
+            );
+        }
+        start(&stats, &t).succeeded(Duration::from_millis(10), Duration::ZERO, 0);
+        let first = start(&stats, &t).capacity_error(None, Instant::now());
+        assert!(first <= Duration::from_millis(1200));
     }
 
     #[tokio::test(start_paused = true)]
     async fn absurd_retry_after_is_capped() {
-        let stats = LiveStats::new();
+        let (stats, t) = (LiveStats::new(), target());
         let wait =
-            stats.record_capacity_error(&id(), Some(Duration::from_secs(86_400)), Instant::now());
+            start(&stats, &t).capacity_error(Some(Duration::from_secs(86_400)), Instant::now());
         assert_eq!(wait, MAX_RETRY_AFTER);
     }
 
-    #[test]
-    fn inflight_guard_counts_down() {
-        let stats = LiveStats::new();
-        let guard = stats.start_attempt(&id());
-        assert_eq!(stats.snapshot(&id(), Instant::now()).inflight, 1);
-        drop(guard);
-        assert_eq!(stats.snapshot(&id(), Instant::now()).inflight, 0);
+    #[tokio::test(start_paused = true)]
+    async fn circuit_opens_then_one_probe_closes_it() {
+        let (stats, t) = (LiveStats::new(), target());
+        for _ in 0..5 {
+            start(&stats, &t).failed(Instant::now());
+        }
+        assert!(matches!(
+            stats.availability(&t.id, Instant::now()),
+            Availability::CircuitOpen { .. }
+        ));
+        tokio::time::advance(Duration::from_secs(30)).await;
+        let probe = start(&stats, &t);
+        assert!(probe.is_probe());
+        assert_eq!(
+            stats
+                .try_start(&t, HealthSettings::default(), 1, Instant::now())
+                .unwrap_err(),
+            Availability::Probing
+        );
+        probe.succeeded(Duration::from_millis(5), Duration::ZERO, 0);
+        assert!(!start(&stats, &t).is_probe());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_abandoned_probe_frees_the_slot() {
+        let (stats, t) = (LiveStats::new(), target());
+        for _ in 0..5 {
+            start(&stats, &t).failed(Instant::now());
+        }
+        tokio::time::advance(Duration::from_secs(30)).await;
+        drop(start(&stats, &t));
+        assert!(start(&stats, &t).is_probe());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn local_rpm_limit_drains_headroom_and_inflight_is_counted() {
+        let (stats, t) = (LiveStats::new(), target());
+        let a = start(&stats, &t);
+        let b = start(&stats, &t);
+        let snapshot = stats.snapshot(&t, Instant::now());
+        assert_eq!(snapshot.inflight, 2);
+        assert_eq!(snapshot.headroom, Some(0.5));
+        drop((a, b));
+        assert_eq!(stats.snapshot(&t, Instant::now()).inflight, 0);
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert_eq!(stats.snapshot(&t, Instant::now()).headroom, Some(1.0));
     }
 }

@@ -7,6 +7,7 @@ use http::HeaderMap;
 use serde_json::Value;
 
 use crate::metrics::AttemptOutcome;
+use crate::routing::headroom::RateLimitHeaders;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum FailureKind {
@@ -31,6 +32,8 @@ pub enum FailureKind {
 pub struct AttemptFailure {
     pub kind: FailureKind,
     pub detail: String,
+    /// The upstream's `x-ratelimit-*` figures, when its answer carried them.
+    pub rate_limits: Option<RateLimitHeaders>,
 }
 
 impl AttemptFailure {
@@ -38,6 +41,7 @@ impl AttemptFailure {
         Self {
             kind,
             detail: detail.into(),
+            rate_limits: None,
         }
     }
 
@@ -91,7 +95,10 @@ pub fn classify_status(status: u16, headers: &HeaderMap, body: &[u8]) -> Attempt
         },
         _ => FailureKind::ServerError,
     };
-    AttemptFailure::new(kind, detail)
+    AttemptFailure {
+        rate_limits: RateLimitHeaders::parse(headers),
+        ..AttemptFailure::new(kind, detail)
+    }
 }
 
 /// The fields of an OpenAI-style (or Azure-style) error body that the client may see.

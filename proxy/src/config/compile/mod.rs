@@ -7,6 +7,7 @@
 
 mod models;
 mod providers;
+mod routing;
 mod teams;
 
 use std::path::{Path, PathBuf};

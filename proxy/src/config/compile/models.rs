@@ -63,6 +63,7 @@ fn model(
         ));
     }
     let free = model_price_is_free(raw.price.as_ref(), &path)?;
+    let routing = super::routing::routing_settings(ctx, &raw, &path)?;
     let Some(raw_targets) = raw.targets else {
         return Err(Problem::spanned(
             name,
@@ -105,6 +106,7 @@ fn model(
             Some(value) => Some(ctx.duration(value, &format!("{path}.first_byte_timeout"))?),
             None => None,
         },
+        routing,
     })
 }
 

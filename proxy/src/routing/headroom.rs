@@ -1,0 +1,225 @@
+//! Remaining capacity of a target, from the upstream's rate-limit headers
+//! (`x-ratelimit-remaining-*`, OpenAI and Azure) and from the configured `limits` counted
+//! locally. Headroom is a fraction in 0..=1: 1 = untouched quota, 0 = exhausted.
+
+use std::time::Duration;
+
+use http::HeaderMap;
+use tokio::time::Instant;
+
+use super::window::Counts;
+use crate::config::Limits;
+
+/// Without a reset time, an observation fades back to "plenty" over this long.
+const OBSERVATION_LIFETIME: Duration = Duration::from_secs(60);
+
+/// What one response said about the upstream's quota (each figure optional).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RateLimitHeaders {
+    pub limit_requests: Option<u64>,
+    pub remaining_requests: Option<u64>,
+    pub reset_requests: Option<Duration>,
+    pub limit_tokens: Option<u64>,
+    pub remaining_tokens: Option<u64>,
+    pub reset_tokens: Option<Duration>,
+}
+
+impl RateLimitHeaders {
+    /// Reads the `x-ratelimit-*` headers; `None` when there are none. Negative or
+    /// unparsable values (Azure's `-1` placeholders) count as unknown.
+    pub fn parse(headers: &HeaderMap) -> Option<Self> {
+        let number = |name: &str| -> Option<u64> {
+            headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok()
+        };
+        let duration = |name: &str| -> Option<Duration> {
+            parse_go_duration(headers.get(name)?.to_str().ok()?.trim())
+        };
+        let parsed = Self {
+            limit_requests: number("x-ratelimit-limit-requests").filter(|l| *l > 0),
+            remaining_requests: number("x-ratelimit-remaining-requests"),
+            reset_requests: duration("x-ratelimit-reset-requests"),
+            limit_tokens: number("x-ratelimit-limit-tokens").filter(|l| *l > 0),
+            remaining_tokens: number("x-ratelimit-remaining-tokens"),
+            reset_tokens: duration("x-ratelimit-reset-tokens"),
+        };
+        (parsed != Self::default()).then_some(parsed)
+    }
+
+    /// Headroom right after the observation, from remaining/limit pairs; a remaining count
+    /// without its limit is judged against the configured `limits`.
+    fn fraction(&self, limits: Option<&Limits>) -> Option<f64> {
+        let pair = |remaining: Option<u64>, limit: Option<u64>| -> Option<f64> {
+            let remaining = remaining? as f64;
+            let limit = limit? as f64;
+            Some((remaining / limit).clamp(0.0, 1.0))
+        };
+        let requests = pair(
+            self.remaining_requests,
+            self.limit_requests.or(limits.and_then(|l| l.rpm)),
+        );
+        let tokens = pair(
+            self.remaining_tokens,
+            self.limit_tokens.or(limits.and_then(|l| l.tpm)),
+        );
+        min_known(requests, tokens)
+    }
+}
+
+/// An observation of the headers at a point in time.
+#[derive(Debug, Clone, Copy)]
+pub struct ObservedLimits {
+    pub headers: RateLimitHeaders,
+    pub at: Instant,
+}
+
+impl ObservedLimits {
+    /// Headroom now: the observed fraction, recovering linearly toward 1 until the reset
+    /// time the upstream gave (or [`OBSERVATION_LIFETIME`]).
+    pub fn headroom(&self, now: Instant, limits: Option<&Limits>) -> Option<f64> {
+        let fraction = self.headers.fraction(limits)?;
+        let reset = [self.headers.reset_requests, self.headers.reset_tokens]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(OBSERVATION_LIFETIME)
+            .max(Duration::from_millis(1));
+        let elapsed = now.saturating_duration_since(self.at);
+        let recovered = (elapsed.as_secs_f64() / reset.as_secs_f64()).min(1.0);
+        Some(fraction + (1.0 - fraction) * recovered)
+    }
+}
+
+/// Headroom left under the configured `limits`, from what this proxy sent in the window.
+pub fn local_headroom(limits: Option<&Limits>, window: &Counts) -> Option<f64> {
+    let limits = limits?;
+    let left = |used: u64, limit: Option<u64>| -> Option<f64> {
+        let limit = limit? as f64;
+        Some((1.0 - used as f64 / limit).clamp(0.0, 1.0))
+    };
+    min_known(
+        left(window.started, limits.rpm),
+        left(window.tokens, limits.tpm),
+    )
+}
+
+pub fn min_known(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Go-style durations as OpenAI sends them: `1s`, `250ms`, `6m0s`, `1h2m3.5s`.
+pub fn parse_go_duration(text: &str) -> Option<Duration> {
+    let mut total = 0.0;
+    let mut rest = text;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            "us" | "µs" => 0.000_001,
+            "ns" => 0.000_000_001,
+            _ => return None,
+        };
+        total += value * scale;
+        rest = &rest[unit_len..];
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_go_duration("6m0s"), Some(Duration::from_secs(360)));
+        assert_eq!(
+            parse_go_duration("1h2m3.5s"),
+            Some(Duration::from_secs_f64(3723.5))
+        );
+        assert_eq!(parse_go_duration("soon"), None);
+        assert_eq!(parse_go_duration(""), None);
+    }
+
+    #[test]
+    fn headroom_is_the_scarcer_resource_and_recovers_until_reset() {
+        let parsed = RateLimitHeaders::parse(&headers(&[
+            ("x-ratelimit-limit-requests", "100"),
+            ("x-ratelimit-remaining-requests", "50"),
+            ("x-ratelimit-limit-tokens", "1000"),
+            ("x-ratelimit-remaining-tokens", "100"),
+            ("x-ratelimit-reset-tokens", "10s"),
+        ]))
+        .unwrap();
+        let at = Instant::now();
+        let observed = ObservedLimits {
+            headers: parsed,
+            at,
+        };
+        assert!((observed.headroom(at, None).unwrap() - 0.1).abs() < 1e-9);
+        let halfway = observed
+            .headroom(at + Duration::from_secs(5), None)
+            .unwrap();
+        assert!((halfway - 0.55).abs() < 1e-9, "{halfway}");
+        assert_eq!(
+            observed.headroom(at + Duration::from_secs(10), None),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn placeholders_and_missing_headers_are_unknown() {
+        assert_eq!(RateLimitHeaders::parse(&HeaderMap::new()), None);
+        let parsed = RateLimitHeaders::parse(&headers(&[
+            ("x-ratelimit-limit-requests", "-1"),
+            ("x-ratelimit-remaining-requests", "7"),
+        ]))
+        .unwrap();
+        assert_eq!(parsed.fraction(None), None, "no limit to compare with");
+        let limits = Limits {
+            rpm: Some(14),
+            tpm: None,
+        };
+        assert_eq!(parsed.fraction(Some(&limits)), Some(0.5));
+    }
+
+    #[test]
+    fn local_limits_count_what_was_sent() {
+        let limits = Limits {
+            rpm: Some(10),
+            tpm: Some(1000),
+        };
+        let window = Counts {
+            started: 5,
+            tokens: 900,
+            ..Counts::default()
+        };
+        let headroom = local_headroom(Some(&limits), &window).unwrap();
+        assert!((headroom - 0.1).abs() < 1e-9);
+        assert_eq!(local_headroom(None, &window), None);
+    }
+}
