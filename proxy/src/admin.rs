@@ -42,11 +42,14 @@ impl ServeHttp for AdminApp {
         let _ = session.drain_request_body().await;
         let policy = self.state.policy();
         match (method.as_str(), path.as_str()) {
-            ("GET", "/metrics") => text(
-                200,
-                "text/plain; version=0.0.4",
-                self.state.metrics.render(),
-            ),
+            ("GET", "/metrics") => {
+                refresh_target_gauges(&self.state, &policy);
+                text(
+                    200,
+                    "text/plain; version=0.0.4",
+                    self.state.metrics.render(),
+                )
+            }
             ("GET", "/healthz") => json_response(200, &json!({"status": "ok"})),
             ("GET", "/readyz") => readiness(&policy),
             (_, "/admin/reload" | "/admin/routes")
@@ -66,6 +69,51 @@ impl ServeHttp for AdminApp {
                 404,
                 &json!({"status": "error", "error": format!("no admin endpoint {method} {path}")}),
             ),
+        }
+    }
+}
+
+/// Per-target gauges are computed from the live figures when scraped, for the targets of
+/// the active policy only (a reload's removed targets disappear).
+fn refresh_target_gauges(state: &AppState, policy: &Policy) {
+    let metrics = &state.metrics;
+    for gauge in [
+        &metrics.target_headroom,
+        &metrics.target_ttft,
+        &metrics.target_output_token_seconds,
+    ] {
+        gauge.reset();
+    }
+    metrics.target_circuit_open.reset();
+    let now = Instant::now();
+    for model in policy.models.values() {
+        for target in &model.targets {
+            let live = state.stats.snapshot(target, now);
+            let provider = target.provider.name.as_str();
+            let labels = [provider, model.name.as_str(), target.id.0.as_str()];
+            let open = !matches!(live.circuit, crate::routing::circuit::CircuitState::Closed);
+            metrics
+                .target_circuit_open
+                .with_label_values(&[provider, model.name.as_str()])
+                .set(i64::from(open));
+            if let Some(headroom) = live.headroom {
+                metrics
+                    .target_headroom
+                    .with_label_values(&labels)
+                    .set(headroom);
+            }
+            if let Some(ttft) = live.ttft_ms {
+                metrics
+                    .target_ttft
+                    .with_label_values(&labels)
+                    .set(ttft / 1000.0);
+            }
+            if let Some(per_token) = live.ms_per_output_token {
+                metrics
+                    .target_output_token_seconds
+                    .with_label_values(&labels)
+                    .set(per_token / 1000.0);
+            }
         }
     }
 }

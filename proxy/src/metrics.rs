@@ -2,8 +2,8 @@
 //! DESIGN §7 and the dashboards rely on them).
 
 use prometheus::{
-    CounterVec, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Latency buckets in seconds: LLM calls span milliseconds (cached, tiny) to minutes.
@@ -24,6 +24,9 @@ pub struct Metrics {
     pub inflight_requests: IntGaugeVec,
     pub config_reloads: IntCounterVec,
     pub stream_errors: IntCounterVec,
+    pub target_headroom: GaugeVec,
+    pub target_ttft: GaugeVec,
+    pub target_output_token_seconds: GaugeVec,
 }
 
 /// Outcome label of one upstream attempt.
@@ -67,6 +70,11 @@ impl Metrics {
                 registry.register(Box::new(metric.clone()))?;
                 Ok(metric)
             };
+        let float_gauge = |name: &str, help: &str| -> Result<GaugeVec, prometheus::Error> {
+            let metric = GaugeVec::new(Opts::new(name, help), &["provider", "model", "target"])?;
+            registry.register(Box::new(metric.clone()))?;
+            Ok(metric)
+        };
         let spend_usd = CounterVec::new(
             Opts::new("switchyard_spend_usd_total", "Metered spend in USD."),
             &["team", "model", "provider"],
@@ -121,6 +129,18 @@ impl Metrics {
                 "switchyard_stream_errors_total",
                 "Streams that ended with an error event after their first byte.",
                 &["provider", "reason"],
+            )?,
+            target_headroom: float_gauge(
+                "switchyard_target_headroom",
+                "Estimated remaining capacity of a target, 0..1 (absent when unknown).",
+            )?,
+            target_ttft: float_gauge(
+                "switchyard_target_ttft_seconds",
+                "Decayed average time to first token of a target.",
+            )?,
+            target_output_token_seconds: float_gauge(
+                "switchyard_target_output_token_seconds",
+                "Decayed average time per output token of a target.",
             )?,
             registry,
         })

@@ -186,8 +186,9 @@ async fn attempt(
     .await;
     let outcome = match outcome {
         Ok(Exchange::Full { body, usage }) => {
-            let elapsed = started.elapsed();
-            permit.succeeded(elapsed, elapsed, usage.completion_tokens);
+            // A whole answer arrives at once: its time counts as time to first token, and
+            // tells nothing about the per-token rate (streams measure that).
+            permit.succeeded(started.elapsed(), Duration::ZERO, 0);
             Ok(AttemptSuccess::Full { body, usage })
         }
         Ok(Exchange::Stream(mut stream)) => {

@@ -11,3 +11,6 @@ pub mod window;
 pub use plan::{plan, rank, Plan, PlannedAttempt, RankedTarget, SkipReason};
 pub use score::RequestShape;
 pub use stats::{AttemptPermit, Availability, LiveStats};
+
+#[cfg(test)]
+mod strategy_tests;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use rand::Rng;
 use tokio::time::Instant;
 
-use super::score::{figures, scores, Figures, RequestShape};
+use super::score::{figures, scores, Figures, Priors, RequestShape};
 use super::stats::{Availability, LiveStats, TargetSnapshot};
 use crate::config::{Model, Policy, ProviderKind, Strategy, Target, TargetId};
 
@@ -130,9 +130,14 @@ pub fn rank(
 ) -> Vec<RankedTarget> {
     let mut usable = Vec::new();
     let mut skipped = Vec::new();
-    for (index, target) in model.targets.iter().enumerate() {
-        let snapshot = stats.snapshot(target, now);
-        let figures = figures(target, &snapshot, shape);
+    let snapshots: Vec<TargetSnapshot> = model
+        .targets
+        .iter()
+        .map(|target| stats.snapshot(target, now))
+        .collect();
+    let priors = Priors::optimistic(snapshots.iter());
+    for ((index, target), snapshot) in model.targets.iter().enumerate().zip(snapshots) {
+        let figures = figures(target, &snapshot, shape, &priors);
         let skip = skip_reason(target, &snapshot);
         let ranked = RankedTarget {
             target: target.clone(),

@@ -4,8 +4,7 @@
 use super::stats::TargetSnapshot;
 use crate::config::{Model, Strategy, Target};
 
-/// Priors for a target nobody has measured yet: plausible for a hosted model, and no
-/// better than a measured good target so new ones are tried without being favoured.
+/// Priors when no target of a model has been measured yet: plausible for a hosted model.
 pub const PRIOR_TTFT_MS: f64 = 800.0;
 pub const PRIOR_MS_PER_OUTPUT_TOKEN: f64 = 20.0;
 /// Output length assumed when the request does not bound it.
@@ -49,12 +48,50 @@ pub struct Figures {
     pub headroom: f64,
 }
 
-pub fn figures(target: &Target, snapshot: &TargetSnapshot, shape: &RequestShape) -> Figures {
+/// What an unmeasured (or no longer measured) target is assumed to do: as well as the best
+/// measured target of the model, so it gets tried and measured instead of starved.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Priors {
+    pub ttft_ms: f64,
+    pub ms_per_output_token: f64,
+}
+
+impl Priors {
+    /// The best fresh figures among `snapshots`, else the static priors.
+    pub fn optimistic<'a>(snapshots: impl Iterator<Item = &'a TargetSnapshot>) -> Self {
+        let mut priors = Priors {
+            ttft_ms: f64::INFINITY,
+            ms_per_output_token: f64::INFINITY,
+        };
+        for snapshot in snapshots.filter(|s| s.fresh) {
+            if let Some(ttft) = snapshot.ttft_ms {
+                priors.ttft_ms = priors.ttft_ms.min(ttft);
+            }
+            if let Some(per_token) = snapshot.ms_per_output_token {
+                priors.ms_per_output_token = priors.ms_per_output_token.min(per_token);
+            }
+        }
+        if !priors.ttft_ms.is_finite() {
+            priors.ttft_ms = PRIOR_TTFT_MS;
+        }
+        if !priors.ms_per_output_token.is_finite() {
+            priors.ms_per_output_token = PRIOR_MS_PER_OUTPUT_TOKEN;
+        }
+        priors
+    }
+}
+
+pub fn figures(
+    target: &Target,
+    snapshot: &TargetSnapshot,
+    shape: &RequestShape,
+    priors: &Priors,
+) -> Figures {
     let output = shape.expected_output_tokens() as f64;
-    let ttft = snapshot.ttft_ms.unwrap_or(PRIOR_TTFT_MS);
-    let per_token = snapshot
-        .ms_per_output_token
-        .unwrap_or(PRIOR_MS_PER_OUTPUT_TOKEN);
+    // Figures nobody refreshed for a while may be stale (the target may have recovered).
+    let measured = |value: Option<f64>| value.filter(|_| snapshot.fresh);
+    let ttft = measured(snapshot.ttft_ms).unwrap_or(priors.ttft_ms);
+    let per_token = measured(snapshot.ms_per_output_token).unwrap_or(priors.ms_per_output_token);
     let error_rate = snapshot.window.error_rate().min(MAX_ERROR_RATE);
     let queueing = 1.0 + INFLIGHT_PENALTY * snapshot.inflight.max(0) as f64;
     // Expected retries after errors stretch the expected time.

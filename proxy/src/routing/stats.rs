@@ -22,6 +22,9 @@ use crate::config::{HealthSettings, Target, TargetId};
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 /// Weight of the newest sample in the latency averages: adapts within a few requests.
 const EWMA_ALPHA: f64 = 0.3;
+/// Latency figures older than this no longer count as measured: a target that was slow
+/// and stopped getting traffic is given another chance to show it recovered.
+const FRESH_FOR: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Default)]
 pub struct LiveStats {
@@ -43,6 +46,7 @@ struct TargetState {
     capacity_errors_in_row: u32,
     circuit: Circuit,
     observed: Option<ObservedLimits>,
+    last_success: Option<Instant>,
 }
 
 /// Whether a target may be tried now, and if not, why.
@@ -93,6 +97,8 @@ pub struct TargetSnapshot {
     pub headroom: Option<f64>,
     pub rate_limits: Option<RateLimitHeaders>,
     pub consecutive_failures: u32,
+    /// Whether the latency figures were refreshed recently.
+    pub fresh: bool,
 }
 
 impl TargetLive {
@@ -121,6 +127,14 @@ impl AttemptPermit {
             s.capacity_errors_in_row = 0;
             s.cooldown_until = None;
             s.circuit.on_success();
+            let now = Instant::now();
+            // Stale figures are replaced, not averaged with.
+            let fresh = s.last_success.is_some_and(|at| now - at < FRESH_FOR);
+            if !fresh {
+                s.ttft_ms = None;
+                s.ms_per_output_token = None;
+            }
+            s.last_success = Some(now);
             s.ttft_ms = Some(ewma(s.ttft_ms, ttft.as_secs_f64() * 1000.0));
             if output_tokens > 0 {
                 let per_token = generation.as_secs_f64() * 1000.0 / output_tokens as f64;
@@ -277,6 +291,7 @@ impl LiveStats {
                 headroom,
                 rate_limits: s.observed.map(|o| o.headers),
                 consecutive_failures: s.circuit.consecutive_failures(),
+                fresh: s.last_success.is_some_and(|at| now - at < FRESH_FOR),
             }
         })
     }
