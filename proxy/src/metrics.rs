@@ -24,6 +24,7 @@ pub struct Metrics {
     pub inflight_requests: IntGaugeVec,
     pub config_reloads: IntCounterVec,
     pub stream_errors: IntCounterVec,
+    pub hedges: IntCounterVec,
     pub target_headroom: GaugeVec,
     pub target_ttft: GaugeVec,
     pub target_output_token_seconds: GaugeVec,
@@ -129,6 +130,11 @@ impl Metrics {
                 "switchyard_stream_errors_total",
                 "Streams that ended with an error event after their first byte.",
                 &["provider", "reason"],
+            )?,
+            hedges: counter(
+                "switchyard_hedges_total",
+                "Hedged streams by which attempt answered (primary, hedge, none).",
+                &["model", "winner"],
             )?,
             target_headroom: float_gauge(
                 "switchyard_target_headroom",

@@ -232,3 +232,41 @@ async fn debug_header_shows_the_attempt_chain() {
     let plain = post_json(&proxy.url("/chat/completions"), Some(ALPHA_KEY), &hello()).await;
     assert_eq!(plain.header("x-switchyard-route"), None, "only on request");
 }
+
+#[tokio::test]
+async fn a_slow_stream_is_hedged_and_the_team_is_billed_once() {
+    let (a, b) = (
+        sim("sim-a", UPSTREAM_KEY_A, 3000).await,
+        sim("sim-b", UPSTREAM_KEY_B, 5).await,
+    );
+    let proxy = Proxy::start(&routes(
+        &a,
+        &b,
+        "    hedge_after: 200ms\n",
+        ", price: { input: 1, output: 1 }",
+        ", price: { input: 1, output: 1 }",
+    ))
+    .await;
+    println!("sim-a takes 3s to its first token; after 200ms the stream is hedged to sim-b");
+    let body =
+        json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let reply =
+        switchyard_e2e::post_stream(&proxy.url("/chat/completions"), Some(ALPHA_KEY), &body).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("x-switchyard-provider"), Some("sim-b"));
+    assert_eq!(reply.header("x-switchyard-attempts"), Some("2"));
+    assert_eq!(reply.events().last().map(String::as_str), Some("[DONE]"));
+    let metrics = get(&proxy.admin("/metrics"), None).await.body;
+    assert!(
+        metrics.contains("switchyard_hedges_total{model=\"chat\",winner=\"hedge\"} 1"),
+        "{metrics}"
+    );
+    let output_tokens: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("switchyard_tokens_total") && l.contains("kind=\"output\""))
+        .collect();
+    println!("{output_tokens:?}");
+    assert_eq!(output_tokens.len(), 1, "only the winner is metered");
+    assert!(output_tokens[0].contains("provider=\"sim-b\""));
+    assert_eq!(b.stats().stream_requests, 1);
+}

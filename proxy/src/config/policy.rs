@@ -186,6 +186,17 @@ pub struct RoutingSettings {
     /// Weights of the `balanced` strategy.
     pub weights: Weights,
     pub health: HealthSettings,
+    /// Streams only: when the first target has not produced a first event by then, start
+    /// the next one too and keep whichever answers first.
+    pub hedge_after: Option<HedgeAfter>,
+}
+
+/// When a stream is hedged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HedgeAfter {
+    /// The first target's observed 95th percentile time to first token.
+    P95,
+    After(Duration),
 }
 
 /// `balanced` strategy weights; each figure is normalised to the best candidate's.

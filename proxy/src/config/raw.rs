@@ -106,6 +106,8 @@ pub(crate) struct RawModel {
     pub max_ttft: Option<Spanned<String>>,
     pub weights: Option<RawWeights>,
     pub health: Option<RawHealth>,
+    /// `p95` or a duration.
+    pub hedge_after: Option<Spanned<String>>,
 }
 
 /// `weights:` of the balanced strategy.

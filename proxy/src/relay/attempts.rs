@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::record::{Ending, RequestRecord};
 use super::stream::ChatStream;
 use super::Reply;
-use crate::config::{Model, Policy};
+use crate::config::{HedgeAfter, Model, Policy};
 use crate::error::{ProxyError, RoutingError, UpstreamError};
 use crate::metering::{cost::format_usd, Usage};
 use crate::metrics::AttemptOutcome;
@@ -56,61 +56,68 @@ pub async fn serve(
     }
 
     let mut last: Option<(&PlannedAttempt, AttemptFailure)> = None;
-    for step in &plan.attempts {
+    let mut steps = plan.attempts.iter().peekable();
+    while let Some(step) = steps.next() {
         if Instant::now() >= deadline {
             break;
         }
         let estimated_tokens = shape.prompt_tokens + u64::from(shape.expected_output_tokens());
         // Taken now, not at planning: a half-open target's single probe may be gone by now.
-        let permit = match state.stats.try_start(
+        let Ok(permit) = state.stats.try_start(
             &step.target,
             step.model.routing.health,
             estimated_tokens,
             Instant::now(),
-        ) {
-            Ok(permit) => permit,
-            Err(_) => continue,
+        ) else {
+            continue;
         };
         if let Some((from, failure)) = &last {
-            state
-                .metrics
-                .failovers
-                .with_label_values(&[
-                    &record.model,
-                    &from.target.provider.name,
-                    &step.target.provider.name,
-                    failure.reason_label(),
-                ])
-                .inc();
+            count_failover(&state, &record.model, from, step, failure.reason_label());
         }
         record.attempts += 1;
-        match attempt(policy, step, &operation, &mut record, deadline, permit).await {
-            Ok(AttemptSuccess::Full { body, usage }) => {
-                record.note_attempt(&step.target.id, "ok");
-                let reply = full_reply(&record, body, &usage);
-                record.finish(Ending::Status(200), Some(usage));
-                return Ok(reply);
-            }
-            Ok(AttemptSuccess::Stream(mut stream)) => {
-                record.note_attempt(&step.target.id, "ok");
-                let headers = stream_headers(&record);
-                stream.attach_record(record);
-                return Ok(Reply::Stream { headers, stream });
-            }
-            Err(failure) => {
-                tracing::debug!(
-                    request_id = %record.request_id,
-                    target = %step.target.id,
-                    failure = %failure.detail,
-                    "attempt failed"
-                );
-                record.note_attempt(&step.target.id, failure.reason_label());
-                if !failure.fails_over() {
-                    record.set_served_by(&step.target);
-                    let error = final_error(model, step, &failure, record.attempts, None);
-                    return Err((error, record));
+        let hedge = hedge_delay(&state, step, &operation)
+            .and_then(|delay| steps.peek().map(|next| (delay, *next)));
+        let attempt_ctx = AttemptCtx {
+            state: &state,
+            policy,
+            operation: &operation,
+            request_id: &record.request_id,
+            deadline,
+        };
+        let outcomes = match hedge {
+            None => vec![(step, attempt(&attempt_ctx, step, permit).await)],
+            Some((delay, next)) => {
+                let outcomes =
+                    race(&attempt_ctx, step, permit, next, delay, estimated_tokens).await;
+                if outcomes.iter().any(|(s, _)| std::ptr::eq(*s, next)) {
+                    steps.next();
+                    record.attempts += 1;
                 }
-                last = Some((step, failure));
+                outcomes
+            }
+        };
+        for (step, outcome) in outcomes {
+            match outcome {
+                Ok(success) => {
+                    record.note_attempt(&step.target.id, "ok");
+                    record.set_served_by(&step.target);
+                    return Ok(success.into_reply(record));
+                }
+                Err(failure) => {
+                    tracing::debug!(
+                        request_id = %record.request_id,
+                        target = %step.target.id,
+                        failure = %failure.detail,
+                        "attempt failed"
+                    );
+                    record.note_attempt(&step.target.id, failure.reason_label());
+                    if !failure.fails_over() {
+                        record.set_served_by(&step.target);
+                        let error = final_error(model, step, &failure, record.attempts, None);
+                        return Err((error, record));
+                    }
+                    last = Some((step, failure));
+                }
             }
         }
     }
@@ -150,23 +157,48 @@ enum AttemptSuccess {
     Stream(Box<ChatStream>),
 }
 
+impl AttemptSuccess {
+    /// The client's reply; a complete answer finishes the record here, a stream carries it.
+    fn into_reply(self, mut record: RequestRecord) -> Reply {
+        match self {
+            AttemptSuccess::Full { body, usage } => {
+                record.first_byte = Some(record.started.elapsed());
+                let reply = full_reply(&record, body, &usage);
+                record.finish(Ending::Status(200), Some(usage));
+                reply
+            }
+            AttemptSuccess::Stream(mut stream) => {
+                let headers = stream_headers(&record);
+                stream.attach_record(record);
+                Reply::Stream { headers, stream }
+            }
+        }
+    }
+}
+
+/// What every attempt of one request shares.
+struct AttemptCtx<'a> {
+    state: &'a Arc<AppState>,
+    policy: &'a Policy,
+    operation: &'a Operation,
+    request_id: &'a str,
+    deadline: Instant,
+}
+
 /// One attempt against one target; its outcome is reported through `permit`.
 async fn attempt(
-    policy: &Policy,
+    ctx: &AttemptCtx<'_>,
     step: &PlannedAttempt,
-    operation: &Operation,
-    record: &mut RequestRecord,
-    deadline: Instant,
     permit: AttemptPermit,
 ) -> Result<AttemptSuccess, AttemptFailure> {
-    let state = record.state().clone();
+    let state = ctx.state;
     let target = &step.target;
     let started = Instant::now();
     let first_byte_timeout = step
         .model
         .first_byte_timeout
-        .unwrap_or(policy.server.first_byte_timeout);
-    let first_byte_deadline = (started + first_byte_timeout).min(deadline);
+        .unwrap_or(ctx.policy.server.first_byte_timeout);
+    let first_byte_deadline = (started + first_byte_timeout).min(ctx.deadline);
     let gauge = state
         .metrics
         .inflight_requests
@@ -174,29 +206,20 @@ async fn attempt(
     gauge.inc();
     let _gauge_guard = scopeguard(move || gauge.dec());
 
-    let outcome = exchange(
-        &state,
-        step,
-        operation,
-        record,
-        started,
-        deadline,
-        first_byte_deadline,
-    )
-    .await;
+    let outcome = exchange(ctx, step, started, first_byte_deadline).await;
     let outcome = match outcome {
-        Ok(Exchange::Full { body, usage }) => {
+        Ok(AttemptSuccess::Full { body, usage }) => {
             // A whole answer arrives at once: its time counts as time to first token, and
             // tells nothing about the per-token rate (streams measure that).
             permit.succeeded(started.elapsed(), Duration::ZERO, 0);
             Ok(AttemptSuccess::Full { body, usage })
         }
-        Ok(Exchange::Stream(mut stream)) => {
+        Ok(AttemptSuccess::Stream(mut stream)) => {
             stream.attach_permit(permit);
             Ok(AttemptSuccess::Stream(stream))
         }
         Err(failure) => {
-            report_failure(&state, step, &failure, permit);
+            report_failure(state, step, &failure, permit);
             Err(failure)
         }
     };
@@ -209,29 +232,19 @@ async fn attempt(
         .upstream_attempts
         .with_label_values(&[&target.provider.name, label])
         .inc();
-    if outcome.is_ok() {
-        record.set_served_by(target);
-    }
     outcome
-}
-
-enum Exchange {
-    Full { body: bytes::Bytes, usage: Usage },
-    Stream(Box<ChatStream>),
 }
 
 /// Builds, sends and reads one upstream exchange (up to the first event for streams).
 async fn exchange(
-    state: &AppState,
+    ctx: &AttemptCtx<'_>,
     step: &PlannedAttempt,
-    operation: &Operation,
-    record: &mut RequestRecord,
     started: Instant,
-    deadline: Instant,
     first_byte_deadline: Instant,
-) -> Result<Exchange, AttemptFailure> {
+) -> Result<AttemptSuccess, AttemptFailure> {
+    let (state, operation) = (ctx.state, ctx.operation);
     let target = &step.target;
-    let request = providers::build_request(target, operation, &record.request_id, &state.providers)
+    let request = providers::build_request(target, operation, ctx.request_id, &state.providers)
         .map_err(|e| AttemptFailure::new(FailureKind::ServerError, e.to_string()))?;
     let response = state.client.send(request, first_byte_deadline).await?;
     if let Some(limits) = RateLimitHeaders::parse(response.headers()) {
@@ -246,25 +259,124 @@ async fn exchange(
             let mut stream = Box::new(ChatStream::new(
                 response,
                 translator,
-                deadline,
+                ctx.deadline,
                 started,
                 operation.prompt_bytes(),
             ));
             stream.prime(first_byte_deadline).await?;
-            Ok(Exchange::Stream(stream))
+            Ok(AttemptSuccess::Stream(stream))
         }
         _ => {
-            let body = read_answer(response, deadline).await?;
+            let body = read_answer(response, ctx.deadline).await?;
             let (body, usage) = providers::translate_full(target, operation, &body)
                 .map_err(|e| AttemptFailure::new(FailureKind::ServerError, e.to_string()))?;
             let usage = usage.unwrap_or_else(|| Usage::estimate(operation.prompt_bytes(), 0));
-            record.first_byte = Some(record.started.elapsed());
-            Ok(Exchange::Full {
+            Ok(AttemptSuccess::Full {
                 body: body.into(),
                 usage,
             })
         }
     }
+}
+
+/// How long to wait for `step`'s first event before hedging, for streams of models that
+/// hedge and whose first target's p95 is known.
+fn hedge_delay(state: &AppState, step: &PlannedAttempt, operation: &Operation) -> Option<Duration> {
+    if !operation.is_stream() {
+        return None;
+    }
+    match step.model.routing.hedge_after? {
+        HedgeAfter::After(delay) => Some(delay),
+        HedgeAfter::P95 => state
+            .stats
+            .snapshot(&step.target, Instant::now())
+            .ttft_p95_ms
+            .map(|ms| Duration::from_secs_f64(ms / 1000.0)),
+    }
+}
+
+/// A hedged stream: `primary` first; if it has no first event after `delay`, `secondary`
+/// too; the first to answer wins and the other is dropped (its upstream request cancelled,
+/// never metered). Returns the outcomes in the order they became final; a winner ends it.
+async fn race<'p>(
+    ctx: &AttemptCtx<'_>,
+    primary: &'p PlannedAttempt,
+    permit: AttemptPermit,
+    secondary: &'p PlannedAttempt,
+    delay: Duration,
+    estimated_tokens: u64,
+) -> Vec<(&'p PlannedAttempt, Result<AttemptSuccess, AttemptFailure>)> {
+    let first = attempt(ctx, primary, permit);
+    tokio::pin!(first);
+    tokio::select! {
+        outcome = &mut first => return vec![(primary, outcome)],
+        _ = tokio::time::sleep(delay) => {}
+    }
+    let Ok(second_permit) = ctx.state.stats.try_start(
+        &secondary.target,
+        secondary.model.routing.health,
+        estimated_tokens,
+        Instant::now(),
+    ) else {
+        return vec![(primary, first.await)];
+    };
+    let hedges = &ctx.state.metrics.hedges;
+    let second = attempt(ctx, secondary, second_permit);
+    tokio::pin!(second);
+    let (winner, loser) = tokio::select! {
+        outcome = &mut first => ((primary, outcome), Side::Second),
+        outcome = &mut second => ((secondary, outcome), Side::First),
+    };
+    if winner.1.is_ok() {
+        let label = if matches!(loser, Side::Second) {
+            "primary"
+        } else {
+            "hedge"
+        };
+        hedges
+            .with_label_values(&[&primary.model.name, label])
+            .inc();
+        return vec![winner];
+    }
+    let other = match loser {
+        Side::First => (primary, first.await),
+        Side::Second => (secondary, second.await),
+    };
+    let label = match (&other.1, loser) {
+        (Ok(_), Side::First) => "primary",
+        (Ok(_), Side::Second) => "hedge",
+        (Err(_), _) => "none",
+    };
+    hedges
+        .with_label_values(&[&primary.model.name, label])
+        .inc();
+    vec![winner, other]
+}
+
+/// Which of the two raced attempts is still running.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    First,
+    Second,
+}
+
+fn count_failover(
+    state: &AppState,
+    model: &str,
+    from: &PlannedAttempt,
+    to: &PlannedAttempt,
+    reason: &str,
+) {
+    state
+        .metrics
+        .failovers
+        .with_label_values(&[
+            model,
+            &from.target.provider.name,
+            &to.target.provider.name,
+            reason,
+        ])
+        .inc();
 }
 
 /// Runs `f` when dropped (the attempt ends however it ends).

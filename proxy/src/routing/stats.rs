@@ -6,7 +6,7 @@
 //! are reported, so a half-open circuit's single probe slot is always given back.
 //! Time is `tokio::time::Instant`, so tests drive it with a paused clock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
@@ -25,6 +25,8 @@ const EWMA_ALPHA: f64 = 0.3;
 /// Latency figures older than this no longer count as measured: a target that was slow
 /// and stopped getting traffic is given another chance to show it recovered.
 const FRESH_FOR: Duration = Duration::from_secs(60);
+/// Time-to-first-token samples kept per target for percentiles.
+const TTFT_SAMPLES: usize = 64;
 
 #[derive(Debug, Default)]
 pub struct LiveStats {
@@ -47,6 +49,8 @@ struct TargetState {
     circuit: Circuit,
     observed: Option<ObservedLimits>,
     last_success: Option<Instant>,
+    /// Recent times to first token, for the p95 that hedging waits for.
+    recent_ttft_ms: VecDeque<f64>,
 }
 
 /// Whether a target may be tried now, and if not, why.
@@ -99,6 +103,8 @@ pub struct TargetSnapshot {
     pub consecutive_failures: u32,
     /// Whether the latency figures were refreshed recently.
     pub fresh: bool,
+    /// 95th percentile of recent times to first token.
+    pub ttft_p95_ms: Option<f64>,
 }
 
 impl TargetLive {
@@ -135,7 +141,12 @@ impl AttemptPermit {
                 s.ms_per_output_token = None;
             }
             s.last_success = Some(now);
-            s.ttft_ms = Some(ewma(s.ttft_ms, ttft.as_secs_f64() * 1000.0));
+            let ttft_ms = ttft.as_secs_f64() * 1000.0;
+            s.ttft_ms = Some(ewma(s.ttft_ms, ttft_ms));
+            if s.recent_ttft_ms.len() == TTFT_SAMPLES {
+                s.recent_ttft_ms.pop_front();
+            }
+            s.recent_ttft_ms.push_back(ttft_ms);
             if output_tokens > 0 {
                 let per_token = generation.as_secs_f64() * 1000.0 / output_tokens as f64;
                 s.ms_per_output_token = Some(ewma(s.ms_per_output_token, per_token));
@@ -292,9 +303,21 @@ impl LiveStats {
                 rate_limits: s.observed.map(|o| o.headers),
                 consecutive_failures: s.circuit.consecutive_failures(),
                 fresh: s.last_success.is_some_and(|at| now - at < FRESH_FOR),
+                ttft_p95_ms: percentile(&s.recent_ttft_ms, 0.95),
             }
         })
     }
+}
+
+/// Nearest-rank percentile of `samples` (`q` in 0..=1).
+fn percentile(samples: &VecDeque<f64>, q: f64) -> Option<f64> {
+    if samples.is_empty() {
+        return None;
+    }
+    let mut sorted: Vec<f64> = samples.iter().copied().collect();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
 }
 
 fn ewma(previous: Option<f64>, sample: f64) -> f64 {
@@ -384,6 +407,14 @@ mod tests {
         start(&stats, &t).succeeded(Duration::from_millis(10), Duration::ZERO, 0);
         let first = start(&stats, &t).capacity_error(None, Instant::now());
         assert!(first <= Duration::from_millis(1200));
+    }
+
+    #[test]
+    fn p95_is_nearest_rank() {
+        let samples: VecDeque<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&samples, 0.95), Some(95.0));
+        assert_eq!(percentile(&VecDeque::new(), 0.95), None);
+        assert_eq!(percentile(&VecDeque::from(vec![7.0]), 0.95), Some(7.0));
     }
 
     #[tokio::test(start_paused = true)]

@@ -2,7 +2,7 @@
 
 use super::Ctx;
 use crate::config::error::Problem;
-use crate::config::policy::{HealthSettings, RoutingSettings, Weights};
+use crate::config::policy::{HealthSettings, HedgeAfter, RoutingSettings, Weights};
 use crate::config::raw::{RawModel, RawWeights};
 
 pub(crate) fn routing_settings(
@@ -62,10 +62,18 @@ pub(crate) fn routing_settings(
             settings
         }
     };
+    let hedge_after = match &raw.hedge_after {
+        None => None,
+        Some(value) if value.value.trim() == "p95" => Some(HedgeAfter::P95),
+        Some(value) => Some(HedgeAfter::After(
+            ctx.duration(value, &format!("{path}.hedge_after (`p95` or a duration)"))?,
+        )),
+    };
     Ok(RoutingSettings {
         max_ttft,
         weights,
         health,
+        hedge_after,
     })
 }
 
@@ -90,7 +98,7 @@ fn weights(raw: &RawWeights, path: &str) -> Result<Weights, Problem> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::compile_str;
+    use crate::config::{compile_str, HedgeAfter};
     use std::path::Path;
     use std::time::Duration;
 
@@ -129,6 +137,17 @@ mod tests {
         );
         assert_eq!(routing.health.failures, 3);
         assert_eq!(routing.health.cooldown_max, Duration::from_secs(20));
+        let hedged = compile("    hedge_after: p95\n").unwrap();
+        assert_eq!(
+            hedged.models["m"].routing.hedge_after,
+            Some(HedgeAfter::P95)
+        );
+        let fixed = compile("    hedge_after: 300ms\n").unwrap();
+        assert_eq!(
+            fixed.models["m"].routing.hedge_after,
+            Some(HedgeAfter::After(Duration::from_millis(300)))
+        );
+        assert!(compile("    hedge_after: soon\n").is_err());
     }
 
     #[test]
