@@ -205,7 +205,7 @@ fn routes(state: &AppState, policy: &Policy) -> Value {
         .models
         .values()
         .map(|model| {
-            let ranked = rank(model, &state.stats, &EXPLAIN_SHAPE, now, None);
+            let ranked = rank(model, None, &state.stats, &EXPLAIN_SHAPE, now, None);
             let targets: Vec<Value> = ranked
                 .iter()
                 .enumerate()

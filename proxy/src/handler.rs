@@ -87,7 +87,7 @@ async fn dispatch(
             return Err((e.into(), record));
         }
     };
-    serve(policy, &model, operation, record).await
+    serve(policy, &model, &owner.team, operation, record).await
 }
 
 fn find_model(policy: &Policy, owner: &KeyOwner, name: &str) -> Result<Arc<Model>, RoutingError> {

@@ -2,7 +2,8 @@
 //! in and no secret shown (credentials are named by kind only, passwords in URLs masked).
 
 use super::policy::{
-    AzureAuth, Budget, BudgetPeriod, Limits, Model, Policy, Price, Provider, ProviderKind, Team,
+    AzureAuth, Budget, BudgetPeriod, HedgeAfter, Limits, Model, Placement, Policy, Price, Provider,
+    ProviderKind, RoutingSettings, Team,
 };
 use super::units::{format_duration, format_size};
 
@@ -119,10 +120,49 @@ fn provider(provider: &Provider) -> Vec<String> {
         provider.name,
         provider.kind.label()
     )];
+    let region = provider.region.as_deref().unwrap_or("unknown");
+    lines.push(format!("    cloud {}, region {region}", provider.cloud));
     if let Some(reason) = &provider.disabled {
         lines.push(format!("    DISABLED: {reason}"));
     }
     lines
+}
+
+fn placement(placement: &Placement) -> String {
+    let list = |set: &Option<std::collections::BTreeSet<String>>| {
+        set.as_ref().map_or_else(
+            || "any".to_owned(),
+            |s| s.iter().cloned().collect::<Vec<_>>().join(", "),
+        )
+    };
+    format!(
+        "regions {}, clouds {}",
+        list(&placement.regions),
+        list(&placement.clouds)
+    )
+}
+
+fn routing(routing: &RoutingSettings) -> String {
+    let max_ttft = routing
+        .max_ttft
+        .map_or_else(|| "none".to_owned(), format_duration);
+    let hedge = match routing.hedge_after {
+        None => "off".to_owned(),
+        Some(HedgeAfter::P95) => "after p95".to_owned(),
+        Some(HedgeAfter::After(delay)) => format!("after {}", format_duration(delay)),
+    };
+    let weights = routing.weights;
+    let health = routing.health;
+    format!(
+        "max_ttft {max_ttft}; hedging {hedge}; weights latency {} cost {} headroom {}; circuit opens after {} failures for {}; cool-down {}..{}",
+        weights.latency,
+        weights.cost,
+        weights.headroom,
+        health.failures,
+        format_duration(health.open_for),
+        format_duration(health.cooldown_initial),
+        format_duration(health.cooldown_max),
+    )
 }
 
 fn model(model: &Model) -> Vec<String> {
@@ -141,6 +181,8 @@ fn model(model: &Model) -> Vec<String> {
         model.name,
         model.strategy.label()
     )];
+    lines.push(format!("    routing: {}", routing(&model.routing)));
+    lines.push(format!("    placement: {}", placement(&model.placement)));
     for (index, target) in model.targets.iter().enumerate() {
         let upstream_key = match target.provider.kind {
             ProviderKind::Azure { .. } => "deployment",
@@ -176,9 +218,10 @@ fn team_line(team: &Team, keys: usize) -> String {
         |fraction| format!("{}%", fraction * 100.0),
     );
     format!(
-        "  {}: models {models}; budget {budget}; alert_at {alert}; limits {}; keys {keys}",
+        "  {}: models {models}; budget {budget}; alert_at {alert}; limits {}; keys {keys}; {}",
         team.name,
-        limits(team.limits.as_ref())
+        limits(team.limits.as_ref()),
+        placement(&team.placement)
     )
 }
 
@@ -324,7 +367,7 @@ teams:
             "    1. azure/prod: deployment prod, price $2.5 in / $10 out per 1M tokens, limits rpm 600",
             "    2. aws/us.anthropic.claude-sonnet-4-5-20250929-v1:0: model us.anthropic.claude-sonnet-4-5-20250929-v1:0, price $3 in / $15 out per 1M tokens (cached input $0.3), limits none",
             "    1. openai/llama: model llama, price free, limits none [provider disabled]",
-            "  search: models chat; budget $500 monthly; alert_at 80%; limits rpm 1200, tpm 2000000; keys 1",
+            "  search: models chat; budget $500 monthly; alert_at 80%; limits rpm 1200, tpm 2000000; keys 1; regions any, clouds any",
             "  - provider openai disabled: api_key is empty (environment variable OPENAI_API_KEY is not set)",
             "  - model local: every target's provider is disabled, so requests for it fail until one is enabled",
         ];

@@ -91,6 +91,10 @@ pub struct Provider {
     pub kind: ProviderKind,
     /// Why every target on this provider is unusable (e.g. its credentials are missing), if so.
     pub disabled: Option<String>,
+    /// Where the endpoint serves (Bedrock's region, or `region:` as written), if known.
+    pub region: Option<String>,
+    /// `aws`, `azure`, `openai` by kind unless `cloud:` says otherwise (e.g. `on-prem`).
+    pub cloud: String,
 }
 
 #[derive(Debug)]
@@ -176,6 +180,35 @@ pub struct Model {
     pub first_byte_timeout: Option<Duration>,
     /// How the router ranks and protects this model's targets.
     pub routing: RoutingSettings,
+    /// Data residency: where this model may be served.
+    pub placement: Placement,
+}
+
+/// Allow-lists of regions and clouds (`None` = any). A provider with no known region is
+/// outside every region list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    pub regions: Option<BTreeSet<String>>,
+    pub clouds: Option<BTreeSet<String>>,
+}
+
+impl Placement {
+    /// Why `provider` is outside this placement, if it is.
+    pub fn excludes(&self, provider: &Provider) -> Option<String> {
+        if let Some(clouds) = &self.clouds {
+            if !clouds.contains(&provider.cloud) {
+                return Some(format!("cloud `{}` is not in {clouds:?}", provider.cloud));
+            }
+        }
+        if let Some(regions) = &self.regions {
+            match &provider.region {
+                Some(region) if regions.contains(region) => {}
+                Some(region) => return Some(format!("region `{region}` is not in {regions:?}")),
+                None => return Some(format!("region unknown (not in {regions:?})")),
+            }
+        }
+        None
+    }
 }
 
 /// Per-model routing knobs (`max_ttft`, `weights`, `health`).
@@ -325,6 +358,8 @@ pub struct Team {
     pub budget: Option<Budget>,
     pub alert_at: Option<f64>,
     pub limits: Option<Limits>,
+    /// Data residency for every request of the team.
+    pub placement: Placement,
 }
 
 impl Team {

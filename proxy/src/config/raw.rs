@@ -76,8 +76,10 @@ pub(crate) struct RawProvider {
     pub auth: Option<Spanned<RawAzureAuth>>,
     /// azure
     pub api_version: Option<Spanned<String>>,
-    /// bedrock
+    /// bedrock (required); any kind (optional): where the endpoint serves, for `regions:`.
     pub region: Option<Spanned<String>>,
+    /// Any kind: which cloud it is, for `clouds:` (default: aws, azure or openai by kind).
+    pub cloud: Option<Spanned<String>>,
     pub access_key_id: Option<Spanned<String>>,
     pub secret_access_key: Option<Spanned<String>>,
     pub session_token: Option<Spanned<String>>,
@@ -108,6 +110,9 @@ pub(crate) struct RawModel {
     pub health: Option<RawHealth>,
     /// `p95` or a duration.
     pub hedge_after: Option<Spanned<String>>,
+    /// Data residency: only targets whose provider is in one of these regions / clouds.
+    pub regions: Option<Vec<Spanned<String>>>,
+    pub clouds: Option<Vec<Spanned<String>>>,
 }
 
 /// `weights:` of the balanced strategy.
@@ -169,6 +174,9 @@ pub(crate) struct RawTeam {
     pub budget: Option<RawBudget>,
     pub alert_at: Option<Spanned<f64>>,
     pub limits: Option<RawLimits>,
+    /// Data residency for every request of the team.
+    pub regions: Option<Vec<Spanned<String>>>,
+    pub clouds: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::record::{Ending, RequestRecord};
 use super::stream::ChatStream;
 use super::Reply;
-use crate::config::{HedgeAfter, Model, Policy};
+use crate::config::{HedgeAfter, Model, Policy, Team};
 use crate::error::{ProxyError, RoutingError, UpstreamError};
 use crate::metering::{cost::format_usd, Usage};
 use crate::metrics::AttemptOutcome;
@@ -26,6 +26,7 @@ use crate::upstream::{AttemptFailure, FailureKind};
 pub async fn serve(
     policy: &Policy,
     model: &Arc<Model>,
+    team: &Team,
     operation: Operation,
     mut record: RequestRecord,
 ) -> Result<Reply, (ProxyError, RequestRecord)> {
@@ -35,6 +36,7 @@ pub async fn serve(
     let plan = routing::plan(
         policy,
         model,
+        Some(team),
         &state.stats,
         &shape,
         Instant::now(),
@@ -124,6 +126,7 @@ pub async fn serve(
     let soonest_retry = routing::plan(
         policy,
         model,
+        Some(team),
         &state.stats,
         &shape,
         Instant::now(),

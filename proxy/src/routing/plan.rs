@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::score::{figures, scores, Figures, Priors, RequestShape};
 use super::stats::{Availability, LiveStats, TargetSnapshot};
-use crate::config::{Model, Policy, ProviderKind, Strategy, Target, TargetId};
+use crate::config::{Model, Policy, ProviderKind, Strategy, Target, TargetId, Team};
 
 /// Below this headroom a target is tried only after every target with more.
 pub const LOW_HEADROOM: f64 = 0.1;
@@ -39,6 +39,8 @@ pub enum SkipReason {
     Probing,
     /// Its known remaining capacity is zero.
     CapacityExhausted,
+    /// Outside the model's or the team's `regions` / `clouds`.
+    Placement(String),
 }
 
 impl std::fmt::Display for SkipReason {
@@ -62,6 +64,7 @@ impl std::fmt::Display for SkipReason {
             ),
             SkipReason::Probing => f.write_str("circuit half-open; its probe request is in flight"),
             SkipReason::CapacityExhausted => f.write_str("no capacity left (rate limits)"),
+            SkipReason::Placement(why) => write!(f, "not allowed here: {why}"),
         }
     }
 }
@@ -119,10 +122,11 @@ pub fn skip_reason(target: &Target, snapshot: &TargetSnapshot) -> Option<SkipRea
     (snapshot.headroom == Some(0.0)).then_some(SkipReason::CapacityExhausted)
 }
 
-/// Ranks `model`'s targets for a request of `shape`: usable targets in attempt order, then
-/// the skipped ones. With `rng`, near-equal leaders are spread (see the module doc).
+/// Ranks `model`'s targets for a request of `shape` from `team` (if known): usable targets
+/// in attempt order, then the skipped ones. With `rng`, near-equal leaders are spread.
 pub fn rank(
     model: &Model,
+    team: Option<&Team>,
     stats: &LiveStats,
     shape: &RequestShape,
     now: Instant,
@@ -138,7 +142,14 @@ pub fn rank(
     let priors = Priors::optimistic(snapshots.iter());
     for ((index, target), snapshot) in model.targets.iter().enumerate().zip(snapshots) {
         let figures = figures(target, &snapshot, shape, &priors);
-        let skip = skip_reason(target, &snapshot);
+        let outside = model
+            .placement
+            .excludes(&target.provider)
+            .or_else(|| team.and_then(|t| t.placement.excludes(&target.provider)));
+        let skip = match outside {
+            Some(why) => Some(SkipReason::Placement(why)),
+            None => skip_reason(target, &snapshot),
+        };
         let ranked = RankedTarget {
             target: target.clone(),
             snapshot,
@@ -256,6 +267,7 @@ fn spread_leader(keyed: &mut [(SortKey, RankedTarget)], rng: &mut dyn rand::RngC
 pub fn plan(
     policy: &Policy,
     model: &Arc<Model>,
+    team: Option<&Team>,
     stats: &LiveStats,
     shape: &RequestShape,
     now: Instant,
@@ -267,7 +279,7 @@ pub fn plan(
         .iter()
         .filter_map(|name| policy.models.get(name));
     for step_model in std::iter::once(model).chain(fallbacks) {
-        for ranked in rank(step_model, stats, shape, now, Some(&mut *rng)) {
+        for ranked in rank(step_model, team, stats, shape, now, Some(&mut *rng)) {
             let id = &ranked.target.id;
             let seen = result.attempts.iter().any(|a| a.target.id == *id)
                 || result.skipped.iter().any(|(s, _)| s == id);
@@ -330,6 +342,7 @@ models:
         plan(
             policy,
             &policy.models[model],
+            None,
             stats,
             &SHAPE,
             Instant::now(),

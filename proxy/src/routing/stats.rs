@@ -342,6 +342,8 @@ mod tests {
                     api_key: None,
                 },
                 disabled: None,
+                region: None,
+                cloud: "openai".into(),
             }),
             upstream_model: "m".into(),
             price: Price::Free,

@@ -50,6 +50,7 @@ fn first(policy: &Policy, model: &str, stats: &LiveStats, rng: &mut StdRng) -> S
     let plan = plan(
         policy,
         &policy.models[model],
+        None,
         stats,
         &SHAPE,
         Instant::now(),
@@ -88,6 +89,7 @@ async fn cost_prefers_the_cheap_target_until_its_capacity_runs_out() {
     let plan = plan(
         &policy,
         &policy.models["m"],
+        None,
         &stats,
         &SHAPE,
         Instant::now(),
@@ -119,6 +121,7 @@ async fn max_ttft_picks_the_cheapest_target_meeting_the_slo() {
     let plan = plan(
         &policy,
         &policy.models["m"],
+        None,
         &stats,
         &SHAPE,
         Instant::now(),
@@ -199,6 +202,7 @@ async fn an_open_circuit_is_never_chosen() {
             let plan = plan(
                 &policy,
                 &policy.models["m"],
+                None,
                 &stats,
                 &SHAPE,
                 Instant::now(),
@@ -278,4 +282,49 @@ async fn stale_figures_give_a_slow_target_another_chance() {
         .map(|_| first(&policy, "m", &stats, &mut rng))
         .collect();
     assert!(picks.iter().any(|p| p == "slow"), "{picks:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn regions_and_clouds_keep_traffic_where_it_may_go() {
+    let text = "version: 1\nproviders:\n  eu: { kind: openai, base_url: \"http://127.0.0.1:1/v1\", region: eu-west-1 }\n  us: { kind: openai, base_url: \"http://127.0.0.1:2/v1\", region: us-east-1 }\n  lab: { kind: openai, base_url: \"http://127.0.0.1:3/v1\", cloud: on-prem }\nmodels:\n  m:\n    clouds: [openai]\n    targets:\n      - { provider: us, model: m, price: free }\n      - { provider: eu, model: m, price: free }\n      - { provider: lab, model: m, price: free }\nteams:\n  gdpr: { keys: [], regions: [eu-west-1] }\n";
+    let policy = compile_str(text, Path::new("routes.yaml"), &|_| None).unwrap();
+    let stats = LiveStats::new();
+    let mut rng = StdRng::seed_from_u64(11);
+    let model = &policy.models["m"];
+    let anyone = plan(
+        &policy,
+        model,
+        None,
+        &stats,
+        &SHAPE,
+        Instant::now(),
+        &mut rng,
+    );
+    let ids: Vec<_> = anyone
+        .attempts
+        .iter()
+        .map(|a| a.target.provider.name.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["us", "eu"],
+        "the on-prem cloud is outside the model's clouds"
+    );
+    let team = &policy.teams["gdpr"];
+    let gdpr = plan(
+        &policy,
+        model,
+        Some(team),
+        &stats,
+        &SHAPE,
+        Instant::now(),
+        &mut rng,
+    );
+    let ids: Vec<_> = gdpr
+        .attempts
+        .iter()
+        .map(|a| a.target.provider.name.as_str())
+        .collect();
+    assert_eq!(ids, vec!["eu"]);
+    assert!(matches!(&gdpr.skipped[0].1, SkipReason::Placement(why) if why.contains("us-east-1")));
 }

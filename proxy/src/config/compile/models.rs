@@ -64,6 +64,8 @@ fn model(
     }
     let free = model_price_is_free(raw.price.as_ref(), &path)?;
     let routing = super::routing::routing_settings(ctx, &raw, &path)?;
+    let placement =
+        super::routing::placement(raw.regions.as_deref(), raw.clouds.as_deref(), &path)?;
     let Some(raw_targets) = raw.targets else {
         return Err(Problem::spanned(
             name,
@@ -107,6 +109,7 @@ fn model(
             None => None,
         },
         routing,
+        placement,
     })
 }
 

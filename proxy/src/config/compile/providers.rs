@@ -51,6 +51,7 @@ pub(super) fn compile(
             RawKind::Azure => azure(ctx, &raw, &name, &path, &mut blanks)?,
             RawKind::Bedrock => bedrock(ctx, &raw, &name, &path, &mut blanks)?,
         };
+        let (region, cloud) = placement(ctx, &raw, &kind, &path)?;
         let disabled = (!blanks.0.is_empty()).then(|| blanks.0.join("; "));
         if let Some(reason) = &disabled {
             ctx.warnings
@@ -60,6 +61,8 @@ pub(super) fn compile(
             name: name.value.clone(),
             kind,
             disabled,
+            region,
+            cloud,
         };
         providers.insert(name.value, Arc::new(provider));
     }
@@ -84,7 +87,12 @@ fn openai(
     path: &str,
     blanks: &mut Blanks,
 ) -> Result<ProviderKind, Problem> {
-    only_fields(raw, path, "openai", &["base_url", "api_key"])?;
+    only_fields(
+        raw,
+        path,
+        "openai",
+        &["base_url", "api_key", "region", "cloud"],
+    )?;
     let base_url = match &raw.base_url {
         Some(value) => url_setting(ctx, value, path, "base_url")?,
         None => Setting::Value(DEFAULT_OPENAI_BASE_URL.to_owned()),
@@ -109,7 +117,14 @@ fn azure(
         raw,
         path,
         "azure",
-        &["endpoint", "api_key", "auth", "api_version"],
+        &[
+            "endpoint",
+            "api_key",
+            "auth",
+            "api_version",
+            "region",
+            "cloud",
+        ],
     )?;
     let endpoint = required(
         name,
@@ -177,6 +192,7 @@ fn bedrock(
             "secret_access_key",
             "session_token",
             "endpoint",
+            "cloud",
         ],
     )?;
     let region_value = required(name, raw.region.as_ref(), path, "region", "us-east-1")?;
@@ -204,6 +220,37 @@ fn bedrock(
         credentials,
         endpoint,
     })
+}
+
+/// Where a provider serves: Bedrock's region, else `region:` as written; and its cloud,
+/// from `cloud:` or the kind.
+fn placement(
+    ctx: &Ctx<'_>,
+    raw: &RawProvider,
+    kind: &ProviderKind,
+    path: &str,
+) -> Result<(Option<String>, String), Problem> {
+    let text = |value: &Spanned<String>, field: &str| -> Result<Option<String>, Problem> {
+        Ok(match setting(ctx, value, path, field)? {
+            Setting::Value(text) => Some(text),
+            Setting::Blank(_) => None,
+        })
+    };
+    let region = match (kind, &raw.region) {
+        (ProviderKind::Bedrock { region, .. }, _) => Some(region.clone()).filter(|r| !r.is_empty()),
+        (_, Some(value)) => text(value, "region")?,
+        (_, None) => None,
+    };
+    let cloud = match &raw.cloud {
+        Some(value) => text(value, "cloud")?,
+        None => None,
+    };
+    let default_cloud = match kind {
+        ProviderKind::OpenAi { .. } => "openai",
+        ProviderKind::Azure { .. } => "azure",
+        ProviderKind::Bedrock { .. } => "aws",
+    };
+    Ok((region, cloud.unwrap_or_else(|| default_cloud.to_owned())))
 }
 
 /// Static AWS keys come as a pair; without them the AWS default credential chain is used.
@@ -319,7 +366,7 @@ fn url_setting(
 /// Rejects fields that belong to another kind (the raw struct holds all kinds' fields).
 fn only_fields(raw: &RawProvider, path: &str, kind: &str, allowed: &[&str]) -> Result<(), Problem> {
     let spanned = |value: &Option<Spanned<String>>| value.as_ref().map(|value| value.referenced);
-    let present: [(&str, Option<Location>); 9] = [
+    let present: [(&str, Option<Location>); 10] = [
         ("base_url", spanned(&raw.base_url)),
         ("api_key", spanned(&raw.api_key)),
         ("endpoint", spanned(&raw.endpoint)),
@@ -329,6 +376,7 @@ fn only_fields(raw: &RawProvider, path: &str, kind: &str, allowed: &[&str]) -> R
         ("access_key_id", spanned(&raw.access_key_id)),
         ("secret_access_key", spanned(&raw.secret_access_key)),
         ("session_token", spanned(&raw.session_token)),
+        ("cloud", spanned(&raw.cloud)),
     ];
     for (field, location) in present {
         if let Some(location) = location.filter(|_| !allowed.contains(&field)) {
@@ -455,8 +503,8 @@ mod tests {
 
     #[test]
     fn fields_of_another_kind_are_refused() {
-        let err = provider_error("    kind: openai\n    region: us-east-1\n", &[]);
-        assert_eq!(err, "routes.yaml:5:13: providers.p: `region` is not a field of a openai provider (its fields: kind, base_url, api_key)");
+        let err = provider_error("    kind: openai\n    api_version: v1\n", &[]);
+        assert_eq!(err, "routes.yaml:5:18: providers.p: `api_version` is not a field of a openai provider (its fields: kind, base_url, api_key, region, cloud)");
         let err = provider_error(
             "    kind: bedrock\n    region: us-east-1\n    api_key: x\n",
             &[],

@@ -2,7 +2,9 @@
 
 use super::Ctx;
 use crate::config::error::Problem;
-use crate::config::policy::{HealthSettings, HedgeAfter, RoutingSettings, Weights};
+use std::collections::BTreeSet;
+
+use crate::config::policy::{HealthSettings, HedgeAfter, Placement, RoutingSettings, Weights};
 use crate::config::raw::{RawModel, RawWeights};
 
 pub(crate) fn routing_settings(
@@ -74,6 +76,43 @@ pub(crate) fn routing_settings(
         weights,
         health,
         hedge_after,
+    })
+}
+
+/// `regions:` / `clouds:` allow-lists (non-empty lists of names).
+pub(crate) fn placement(
+    regions: Option<&[serde_saphyr::Spanned<String>]>,
+    clouds: Option<&[serde_saphyr::Spanned<String>]>,
+    path: &str,
+) -> Result<Placement, Problem> {
+    let list = |values: Option<&[serde_saphyr::Spanned<String>]>, field: &str| {
+        let Some(values) = values else {
+            return Ok(None);
+        };
+        let mut set = BTreeSet::new();
+        for value in values {
+            let name = value.value.trim();
+            if name.is_empty() {
+                return Err(Problem::spanned(
+                    value,
+                    format!("{path}.{field}: an entry is empty"),
+                ));
+            }
+            set.insert(name.to_owned());
+        }
+        if set.is_empty() {
+            return Err(Problem::at(
+                serde_saphyr::Location::UNKNOWN,
+                format!(
+                    "{path}.{field}: an empty list would allow nothing; remove it to allow any"
+                ),
+            ));
+        }
+        Ok(Some(set))
+    };
+    Ok(Placement {
+        regions: list(regions, "regions")?,
+        clouds: list(clouds, "clouds")?,
     })
 }
 

@@ -83,6 +83,7 @@ fn team(
         budget,
         alert_at,
         limits: limits(raw.limits.as_ref(), &format!("{path}.limits"))?,
+        placement: super::routing::placement(raw.regions.as_deref(), raw.clouds.as_deref(), path)?,
     })
 }
 
