@@ -17,6 +17,9 @@ use crate::handler::{error_reply, handle, Incoming};
 use crate::relay::{ChatStream, Reply, RequestRecord};
 use crate::state::AppState;
 
+/// Longest a single read of the request body or write of the response may stall.
+const CLIENT_IO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub struct Gateway {
     state: Arc<AppState>,
     options: HttpServerOptions,
@@ -51,6 +54,10 @@ impl HttpServerApp for Gateway {
         if *shutdown.borrow() {
             session.set_keepalive(None);
         }
+        // A client that stops reading or sending must not hold a task (and an upstream
+        // stream) forever; live streams keep the connection busy well within these.
+        session.set_read_timeout(Some(CLIENT_IO_TIMEOUT));
+        session.set_write_timeout(Some(CLIENT_IO_TIMEOUT));
         let started = Instant::now();
         let request_id = request_id(&session);
         let policy = self.state.policy();

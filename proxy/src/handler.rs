@@ -58,6 +58,13 @@ pub async fn handle(policy: Arc<Policy>, incoming: Incoming, mut record: Request
             }
         }
         ("GET", "/v1/models") => Ok(list_models(&policy, &owner, record)),
+        ("GET", path) if path.starts_with("/v1/models/") => {
+            let name = &path["/v1/models/".len()..];
+            match find_model(&policy, &owner, name) {
+                Ok(model) => Ok(one_model(&model.name, record)),
+                Err(e) => Err((e.into(), record)),
+            }
+        }
         (method, path) => Err((
             RequestError::NotFound {
                 method: method.to_owned(),
@@ -106,10 +113,26 @@ fn find_model(policy: &Policy, owner: &KeyOwner, name: &str) -> Result<Arc<Model
     Ok(model.clone())
 }
 
-fn list_models(policy: &Policy, owner: &KeyOwner, record: RequestRecord) -> Reply {
-    let created = SystemTime::now()
+fn now_unix() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `GET /v1/models/{model}`: one entry of the list.
+fn one_model(name: &str, record: RequestRecord) -> Reply {
+    let list = ModelList::new([name.to_owned()], now_unix());
+    let body = list
+        .data
+        .first()
+        .and_then(|entry| serde_json::to_vec(entry).ok())
+        .unwrap_or_default();
+    record.finish(Ending::Status(200), None);
+    Reply::json(200, body)
+}
+
+fn list_models(policy: &Policy, owner: &KeyOwner, record: RequestRecord) -> Reply {
+    let created = now_unix();
     let names = policy
         .models
         .keys()

@@ -250,4 +250,16 @@ async fn model_list_shows_only_the_team_models() {
         "`other` is not in alpha's allow-list"
     );
     assert_eq!(list.object, "list");
+
+    println!("one model by name; a model outside the allow-list is 403, an unknown one 404");
+    let one = within(client.models().retrieve("chat"))
+        .await
+        .expect("GET /v1/models/chat");
+    assert_eq!(one.id, "chat");
+    assert!(within(client.models().retrieve("other")).await.is_err());
+    let missing = switchyard_e2e::get(&proxy.url("/models/nope"), Some(ALPHA_KEY)).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.error()["code"], "model_not_found");
+    let denied = switchyard_e2e::get(&proxy.url("/models/other"), Some(ALPHA_KEY)).await;
+    assert_eq!(denied.status, 403);
 }
