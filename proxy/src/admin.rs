@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use crate::config::{Policy, Price, ProviderKind};
 use crate::reload;
 use crate::routing::plan::skip_reason;
+use crate::routing::stats::TargetSnapshot;
 use crate::routing::SkipReason;
 use crate::state::AppState;
 
@@ -119,13 +120,13 @@ fn readiness(policy: &Policy) -> Response<Vec<u8>> {
     let unsupported: Vec<Value> = policy
         .providers
         .values()
-        .filter(|p| !matches!(p.kind, ProviderKind::OpenAi { .. }))
+        .filter(|p| !served(&p.kind))
         .map(|p| json!({"provider": p.name, "reason": SkipReason::Unsupported(p.kind.label()).to_string()}))
         .collect();
     let usable = policy.models.values().any(|m| {
-        m.targets.iter().any(|t| {
-            t.disabled_reason().is_none() && matches!(t.provider.kind, ProviderKind::OpenAi { .. })
-        })
+        m.targets
+            .iter()
+            .any(|t| t.disabled_reason().is_none() && served(&t.provider.kind))
     });
     let body = json!({
         "status": if usable { "ready" } else { "not_ready" },
@@ -138,8 +139,30 @@ fn readiness(policy: &Policy) -> Response<Vec<u8>> {
     json_response(if usable { 200 } else { 503 }, &body)
 }
 
+/// Provider kinds this build can send requests to.
+fn served(kind: &ProviderKind) -> bool {
+    matches!(
+        kind,
+        ProviderKind::OpenAi { .. } | ProviderKind::Azure { .. }
+    )
+}
+
 fn rfc3339(at: SystemTime) -> String {
     humantime::format_rfc3339_millis(at).to_string()
+}
+
+/// The raw `x-ratelimit-*` figures behind `headroom`, as last seen.
+fn rate_limits(live: &TargetSnapshot) -> Value {
+    match &live.rate_limits {
+        Some((seen, age)) => json!({
+            "remaining_requests": seen.remaining_requests,
+            "remaining_tokens": seen.remaining_tokens,
+            "limit_requests": seen.limit_requests,
+            "limit_tokens": seen.limit_tokens,
+            "age_ms": age.as_millis() as u64,
+        }),
+        None => Value::Null,
+    }
 }
 
 /// `GET /admin/routes`: the active policy and, per model, its targets in attempt order with
@@ -176,7 +199,9 @@ fn routes(state: &AppState, policy: &Policy) -> Value {
                         "ttft_ms": live.ttft_ms,
                         "ms_per_output_token": live.ms_per_output_token,
                         "error_rate": live.error_rate(),
-                        "headroom": Value::Null,
+                        "headroom": live.headroom(target.limits.as_ref()),
+                        "rate_limits": rate_limits(&live),
+                        "tier": target.tier.map(|tier| tier.label()),
                         "price": if target.price == Price::Free { json!("free") } else { json!({"input": input, "output": output}) },
                     })
                 })

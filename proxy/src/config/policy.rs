@@ -201,6 +201,24 @@ pub struct Target {
     pub upstream_model: String,
     pub price: Price,
     pub limits: Option<Limits>,
+    /// Azure deployment SKU as written (`tier:`); `None` for other kinds (and means standard).
+    pub tier: Option<Tier>,
+}
+
+/// Azure deployment capacity: prepaid provisioned throughput (PTU) or pay-as-you-go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    Provisioned,
+    Standard,
+}
+
+impl Tier {
+    pub fn label(self) -> &'static str {
+        match self {
+            Tier::Provisioned => "provisioned",
+            Tier::Standard => "standard",
+        }
+    }
 }
 
 impl Target {

@@ -112,6 +112,15 @@ pub(crate) struct RawTarget {
     pub deployment: Option<Spanned<String>>,
     pub price: Option<Spanned<RawPrice>>,
     pub limits: Option<RawLimits>,
+    /// azure: `provisioned` (PTU, prepaid) or `standard` (pay-as-you-go, the default).
+    pub tier: Option<Spanned<RawTier>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RawTier {
+    Provisioned,
+    Standard,
 }
 
 /// A target's `price:` — the word `free`, or USD per million tokens.

@@ -15,7 +15,7 @@ use crate::metering::{cost::format_usd, Usage};
 use crate::providers::{self, Operation, StreamTranslator};
 use crate::routing::{self, PlannedAttempt};
 use crate::upstream::client::read_answer;
-use crate::upstream::{AttemptFailure, FailureKind};
+use crate::upstream::{AttemptFailure, FailureKind, RateLimitSnapshot};
 
 /// Serves `operation` for `model`. On success for a stream, the record travels inside the
 /// stream; otherwise it is finished here.
@@ -139,6 +139,11 @@ async fn attempt(
     let _gauge_guard = scopeguard(move || gauge.dec());
 
     let response = state.client.send(request, first_byte_deadline).await?;
+    if let Some(limits) = RateLimitSnapshot::from_headers(response.headers()) {
+        state
+            .stats
+            .record_rate_limits(&target.id, limits, Instant::now());
+    }
     match operation {
         Operation::Chat(chat) if chat.is_stream() => {
             let translator = StreamTranslator::new(target, chat)
@@ -210,6 +215,9 @@ fn account_failure(
         .with_label_values(&[&step.target.provider.name, failure.outcome().label()])
         .inc();
     let now = Instant::now();
+    if let Some(limits) = failure.rate_limits {
+        state.stats.record_rate_limits(&step.target.id, limits, now);
+    }
     match &failure.kind {
         FailureKind::Capacity { retry_after } => {
             state

@@ -69,8 +69,7 @@ pub fn skip_reason(target: &Target, stats: &LiveStats, now: Instant) -> Option<S
         return Some(SkipReason::Disabled(reason.to_owned()));
     }
     match target.provider.kind {
-        ProviderKind::OpenAi { .. } => {}
-        ProviderKind::Azure { .. } => return Some(SkipReason::Unsupported("azure")),
+        ProviderKind::OpenAi { .. } | ProviderKind::Azure { .. } => {}
         ProviderKind::Bedrock { .. } => return Some(SkipReason::Unsupported("bedrock")),
     }
     match stats.availability(&target.id, now) {

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::config::TargetId;
+use crate::config::{Limits, TargetId};
+use crate::upstream::RateLimitSnapshot;
 
 /// First cool-down after a capacity error that gave no `retry-after`; doubles each time in a row.
 const BASE_BACKOFF: Duration = Duration::from_secs(1);
@@ -40,6 +41,8 @@ struct TargetState {
     successes: u64,
     capacity_errors: u64,
     other_errors: u64,
+    /// The last `x-ratelimit-*` figures the upstream sent, and when.
+    rate_limits: Option<(RateLimitSnapshot, Instant)>,
 }
 
 /// Whether a target may be tried now.
@@ -59,9 +62,18 @@ pub struct TargetSnapshot {
     pub successes: u64,
     pub capacity_errors: u64,
     pub other_errors: u64,
+    /// The last rate-limit figures the upstream sent, and how long ago.
+    pub rate_limits: Option<(RateLimitSnapshot, Duration)>,
 }
 
 impl TargetSnapshot {
+    /// Live capacity headroom in 0..=1 from the last rate-limit headers (configured `limits`
+    /// stand in for limit headers the upstream does not send); `None` when unknown.
+    pub fn headroom(&self, limits: Option<&Limits>) -> Option<f64> {
+        let (snapshot, _) = self.rate_limits.as_ref()?;
+        snapshot.headroom(limits.and_then(|l| l.rpm), limits.and_then(|l| l.tpm))
+    }
+
     /// Share of finished attempts that failed (capacity or otherwise).
     pub fn error_rate(&self) -> f64 {
         let total = self.successes + self.capacity_errors + self.other_errors;
@@ -178,6 +190,12 @@ impl LiveStats {
         });
     }
 
+    /// The rate-limit headers of any upstream answer (success or 429), as live headroom.
+    pub fn record_rate_limits(&self, id: &TargetId, snapshot: RateLimitSnapshot, now: Instant) {
+        self.target(id)
+            .with_state(|s| s.rate_limits = Some((snapshot, now)));
+    }
+
     pub fn snapshot(&self, id: &TargetId, now: Instant) -> TargetSnapshot {
         let live = self.target(id);
         let inflight = live.inflight.load(Ordering::Relaxed);
@@ -189,6 +207,9 @@ impl LiveStats {
             successes: s.successes,
             capacity_errors: s.capacity_errors,
             other_errors: s.other_errors,
+            rate_limits: s
+                .rate_limits
+                .map(|(snapshot, at)| (snapshot, now.saturating_duration_since(at))),
         })
     }
 }
@@ -245,6 +266,27 @@ mod tests {
         let wait =
             stats.record_capacity_error(&id(), Some(Duration::from_secs(86_400)), Instant::now());
         assert_eq!(wait, MAX_RETRY_AFTER);
+    }
+
+    #[test]
+    fn rate_limits_become_headroom() {
+        let stats = LiveStats::new();
+        let now = Instant::now();
+        assert_eq!(stats.snapshot(&id(), now).headroom(None), None);
+        let seen = RateLimitSnapshot {
+            remaining_requests: Some(45),
+            remaining_tokens: Some(90_000),
+            limit_requests: None,
+            limit_tokens: None,
+        };
+        stats.record_rate_limits(&id(), seen, now);
+        let limits = Limits {
+            rpm: Some(60),
+            tpm: Some(100_000),
+        };
+        let snapshot = stats.snapshot(&id(), now);
+        assert_eq!(snapshot.headroom(Some(&limits)), Some(0.75));
+        assert_eq!(snapshot.rate_limits.map(|(s, _)| s), Some(seen));
     }
 
     #[test]

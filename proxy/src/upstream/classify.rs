@@ -6,6 +6,7 @@ use std::time::Duration;
 use http::HeaderMap;
 use serde_json::Value;
 
+use super::ratelimit::RateLimitSnapshot;
 use crate::metrics::AttemptOutcome;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +32,8 @@ pub enum FailureKind {
 pub struct AttemptFailure {
     pub kind: FailureKind,
     pub detail: String,
+    /// The `x-ratelimit-*` figures of the failed answer (a 429 says how empty the quota is).
+    pub rate_limits: Option<RateLimitSnapshot>,
 }
 
 impl AttemptFailure {
@@ -38,6 +41,7 @@ impl AttemptFailure {
         Self {
             kind,
             detail: detail.into(),
+            rate_limits: None,
         }
     }
 
@@ -91,7 +95,9 @@ pub fn classify_status(status: u16, headers: &HeaderMap, body: &[u8]) -> Attempt
         },
         _ => FailureKind::ServerError,
     };
-    AttemptFailure::new(kind, detail)
+    let mut failure = AttemptFailure::new(kind, detail);
+    failure.rate_limits = RateLimitSnapshot::from_headers(headers);
+    failure
 }
 
 /// The fields of an OpenAI-style (or Azure-style) error body that the client may see.
@@ -110,10 +116,17 @@ pub fn parse_error_body(body: &[u8]) -> Option<UpstreamErrorFields> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     };
+    // Azure names the detail `innererror` live and `inner_error` in its spec (§6.3); a
+    // responsible-AI refusal without a top-level code is still a content filter.
+    let inner_code = ["innererror", "inner_error"]
+        .iter()
+        .find_map(|key| error.get(*key)?.get("code")?.as_str());
+    let filtered =
+        (inner_code == Some("ResponsibleAIPolicyViolation")).then(|| "content_filter".to_owned());
     Some(UpstreamErrorFields {
         message: text("message").or_else(|| error.as_str().map(str::to_owned)),
         param: text("param"),
-        code: text("code").or_else(|| text("type")),
+        code: text("code").or(filtered).or_else(|| text("type")),
     })
 }
 
@@ -195,6 +208,37 @@ mod tests {
         assert_eq!(
             classify_status(401, &HeaderMap::new(), b"").kind,
             FailureKind::CredentialsRejected { status: 401 }
+        );
+    }
+
+    #[test]
+    fn azure_content_filter_is_a_client_error_with_its_code() {
+        let body = br#"{"error":{"message":"filtered","type":null,"param":"prompt","code":"content_filter","status":400,"innererror":{"code":"ResponsibleAIPolicyViolation","content_filter_result":{"hate":{"filtered":true,"severity":"high"}}}}}"#;
+        let failure = classify_status(400, &HeaderMap::new(), body);
+        assert!(!failure.fails_over());
+        assert_eq!(
+            failure.kind,
+            FailureKind::Rejected {
+                status: 400,
+                param: Some("prompt".into()),
+                code: Some("content_filter".into())
+            }
+        );
+        let spec_shape = br#"{"error":{"message":"filtered","inner_error":{"code":"ResponsibleAIPolicyViolation"}}}"#;
+        let fields = parse_error_body(spec_shape).unwrap();
+        assert_eq!(fields.code.as_deref(), Some("content_filter"));
+    }
+
+    #[test]
+    fn a_429_keeps_its_rate_limit_figures() {
+        let h = headers(&[
+            ("retry-after-ms", "1500"),
+            ("x-ratelimit-remaining-requests", "0"),
+        ]);
+        let failure = classify_status(429, &h, b"{}");
+        assert_eq!(
+            failure.rate_limits.and_then(|r| r.remaining_requests),
+            Some(0)
         );
     }
 

@@ -3,6 +3,8 @@
 
 pub mod classify;
 pub mod client;
+pub mod ratelimit;
 
 pub use classify::{AttemptFailure, FailureKind};
 pub use client::UpstreamClient;
+pub use ratelimit::RateLimitSnapshot;
