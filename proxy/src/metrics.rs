@@ -24,6 +24,7 @@ pub struct Metrics {
     pub inflight_requests: IntGaugeVec,
     pub config_reloads: IntCounterVec,
     pub stream_errors: IntCounterVec,
+    pub credential_refresh_failures: IntCounterVec,
 }
 
 /// Outcome label of one upstream attempt.
@@ -121,6 +122,11 @@ impl Metrics {
                 "switchyard_stream_errors_total",
                 "Streams that ended with an error event after their first byte.",
                 &["provider", "reason"],
+            )?,
+            credential_refresh_failures: counter(
+                "switchyard_credential_refresh_failures_total",
+                "Background credential refreshes (e.g. Azure Entra tokens) that failed.",
+                &["provider"],
             )?,
             registry,
         })

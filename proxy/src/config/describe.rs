@@ -2,7 +2,8 @@
 //! in and no secret shown (credentials are named by kind only, passwords in URLs masked).
 
 use super::policy::{
-    AzureAuth, Budget, BudgetPeriod, Limits, Model, Policy, Price, Provider, ProviderKind, Team,
+    AzureAuth, Budget, BudgetPeriod, EntraCredential, Limits, Model, Policy, Price, Provider,
+    ProviderKind, Team,
 };
 use super::units::{format_duration, format_size};
 
@@ -97,7 +98,12 @@ fn provider(provider: &Provider) -> Vec<String> {
         } => {
             let auth = match auth {
                 AzureAuth::ApiKey(_) => "api key",
-                AzureAuth::Entra => "entra",
+                AzureAuth::Entra(settings) => match settings.credential {
+                    EntraCredential::ClientSecret { .. } => "entra (client_secret)",
+                    EntraCredential::WorkloadIdentity { .. } => "entra (workload_identity)",
+                    EntraCredential::ManagedIdentity { .. } => "entra (managed_identity)",
+                    EntraCredential::AzureCli => "entra (azure_cli)",
+                },
             };
             format!("endpoint {endpoint}, api_version {api_version}, auth: {auth}")
         }

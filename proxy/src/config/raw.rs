@@ -76,11 +76,35 @@ pub(crate) struct RawProvider {
     pub auth: Option<Spanned<RawAzureAuth>>,
     /// azure
     pub api_version: Option<Spanned<String>>,
+    /// azure with `auth: entra`: which identity gets the token (default: managed identity).
+    pub entra: Option<Spanned<RawEntra>>,
     /// bedrock
     pub region: Option<Spanned<String>>,
     pub access_key_id: Option<Spanned<String>>,
     pub secret_access_key: Option<Spanned<String>>,
     pub session_token: Option<Spanned<String>>,
+}
+
+/// `entra:` of an azure provider; compile checks which fields each credential allows.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEntra {
+    pub credential: Option<Spanned<RawEntraCredential>>,
+    pub tenant_id: Option<Spanned<String>>,
+    pub client_id: Option<Spanned<String>>,
+    pub client_secret: Option<Spanned<String>>,
+    pub federated_token_file: Option<Spanned<String>>,
+    pub authority_host: Option<Spanned<String>>,
+    pub scope: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RawEntraCredential {
+    ClientSecret,
+    WorkloadIdentity,
+    ManagedIdentity,
+    AzureCli,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
