@@ -286,7 +286,7 @@ async fn serve(
     azure: &AzureState,
     deployment: &str,
     api_version: &str,
-    mut headers: HeaderMap,
+    headers: HeaderMap,
     body: Bytes,
     operation: Operation,
 ) -> Response {
@@ -302,8 +302,8 @@ async fn serve(
     if shape.filter_prompt {
         return shape::content_filter_400();
     }
-    // The deployment's OpenAI simulator does the rest; its auth is Azure's, done above.
-    headers.remove(header::AUTHORIZATION);
+    // The deployment's OpenAI simulator does the rest (it checks no key: auth was Azure's,
+    // above), and records the headers as they came, for tests.
     let response = match operation {
         Operation::Chat => {
             chat::chat_completions(State(Arc::clone(&found.sim)), headers, body).await
