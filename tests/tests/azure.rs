@@ -244,6 +244,23 @@ async fn streams_drop_the_filter_only_chunk_and_keep_consistent_ids() {
         assert_ne!(chunk.created, 0);
     }
 
+    println!("a streamed tool call arrives as OpenAI tool-call deltas");
+    let tools = json!({"model": "chat", "stream": true, "tools": weather_tool(),
+        "messages": [{"role": "user", "content": "What is the weather in Paris?"}]});
+    let events = post_stream(&proxy.url("/chat/completions"), Some(ALPHA_KEY), &tools)
+        .await
+        .events();
+    let chunks: Vec<Value> = events
+        .iter()
+        .filter_map(|e| serde_json::from_str(e).ok())
+        .collect();
+    assert!(chunks
+        .iter()
+        .any(|c| c["choices"][0]["delta"]["tool_calls"][0]["function"]["name"] == "get_weather"));
+    assert!(chunks
+        .iter()
+        .any(|c| c["choices"][0]["finish_reason"] == "tool_calls"));
+
     println!("raw: the prompt filter results ride on the first real chunk");
     let reply = post_stream(&proxy.url("/chat/completions"), Some(ALPHA_KEY), &body).await;
     let events = reply.events();

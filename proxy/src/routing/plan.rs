@@ -176,6 +176,19 @@ models:
     }
 
     #[tokio::test(start_paused = true)]
+    async fn azure_targets_are_planned() {
+        let yaml = "version: 1\nproviders:\n  az: {kind: azure, endpoint: 'https://c.openai.azure.com', api_key: k, api_version: v1}\nmodels:\n  m: {targets: [{provider: az, deployment: d, price: free}]}\n";
+        let policy = compile_str(yaml, Path::new("routes.yaml"), &|_| None).unwrap();
+        let plan = plan(
+            &policy,
+            &policy.models["m"],
+            &LiveStats::new(),
+            Instant::now(),
+        );
+        assert_eq!(ids(&plan), vec!["az/d"]);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn attempts_are_bounded() {
         let mut policy = policy();
         policy.server.max_attempts = 1;
