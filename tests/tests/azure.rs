@@ -364,7 +364,11 @@ async fn a_429_with_retry_after_ms_fails_over_and_the_cooldown_is_honoured() {
     let tiny = routes_target(&proxy, "tiny", "az-east/gpt4o-tiny").await;
     println!("{tiny}");
     assert_eq!(tiny["rate_limits"]["remaining_requests"], 0);
-    assert_eq!(tiny["headroom"], 0.0);
+    let headroom = tiny["headroom"].as_f64().expect("headroom");
+    assert!(
+        headroom < 0.05,
+        "exhausted quota, barely refilled: {headroom}"
+    );
 }
 
 #[tokio::test]

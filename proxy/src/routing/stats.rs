@@ -18,6 +18,8 @@ const BASE_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Longest cool-down an upstream's `retry-after` may impose (a bogus header must not park a target).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+/// Time over which an upstream's rate-limit figures refill (OpenAI and Azure count per minute).
+const RATE_LIMIT_WINDOW: Duration = Duration::from_secs(60);
 /// Weight of the newest sample in the latency averages.
 const EWMA_ALPHA: f64 = 0.3;
 
@@ -69,9 +71,13 @@ pub struct TargetSnapshot {
 impl TargetSnapshot {
     /// Live capacity headroom in 0..=1 from the last rate-limit headers (configured `limits`
     /// stand in for limit headers the upstream does not send); `None` when unknown.
+    /// The figure decays toward 1 as it ages: quota windows refill within a minute, so an old
+    /// "exhausted" must not keep a target looking full (wire-formats §7).
     pub fn headroom(&self, limits: Option<&Limits>) -> Option<f64> {
-        let (snapshot, _) = self.rate_limits.as_ref()?;
-        snapshot.headroom(limits.and_then(|l| l.rpm), limits.and_then(|l| l.tpm))
+        let (snapshot, age) = self.rate_limits.as_ref()?;
+        let seen = snapshot.headroom(limits.and_then(|l| l.rpm), limits.and_then(|l| l.tpm))?;
+        let refilled = (age.as_secs_f64() / RATE_LIMIT_WINDOW.as_secs_f64()).min(1.0);
+        Some(seen + (1.0 - seen) * refilled)
     }
 
     /// Share of finished attempts that failed (capacity or otherwise).
@@ -287,6 +293,10 @@ mod tests {
         let snapshot = stats.snapshot(&id(), now);
         assert_eq!(snapshot.headroom(Some(&limits)), Some(0.75));
         assert_eq!(snapshot.rate_limits.map(|(s, _)| s), Some(seen));
+        let later = stats.snapshot(&id(), now + Duration::from_secs(30));
+        assert_eq!(later.headroom(Some(&limits)), Some(0.875));
+        let stale = stats.snapshot(&id(), now + Duration::from_secs(600));
+        assert_eq!(stale.headroom(Some(&limits)), Some(1.0));
     }
 
     #[test]
