@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 use tokio::time::Instant;
 
-use crate::config::{Policy, Price, ProviderKind};
+use crate::config::{AzureAuth, Policy, Price, ProviderKind};
 use crate::reload;
 use crate::routing::plan::skip_reason;
 use crate::routing::stats::TargetSnapshot;
@@ -151,6 +151,30 @@ fn rfc3339(at: SystemTime) -> String {
     humantime::format_rfc3339_millis(at).to_string()
 }
 
+/// The state of credentials refreshed in the background (Azure Entra tokens), per provider.
+fn credentials(state: &AppState, policy: &Policy, now: Instant) -> Vec<Value> {
+    policy
+        .providers
+        .values()
+        .filter_map(|provider| match &provider.kind {
+            ProviderKind::Azure {
+                auth: AzureAuth::Entra(settings),
+                ..
+            } => {
+                let status = state.providers.entra.status(&provider.name, now);
+                Some(json!({
+                    "provider": provider.name,
+                    "kind": "entra",
+                    "credential": settings.credential.label(),
+                    "valid_for_s": status.valid_for.map(|d| d.as_secs()),
+                    "last_error": status.last_error,
+                }))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// The raw `x-ratelimit-*` figures behind `headroom`, as last seen.
 fn rate_limits(live: &TargetSnapshot) -> Value {
     match &live.rate_limits {
@@ -220,6 +244,7 @@ fn routes(state: &AppState, policy: &Policy) -> Value {
     json!({
         "version": policy.version,
         "loaded_at": rfc3339(policy.loaded_at),
+        "credentials": credentials(state, policy, now),
         "source": policy.source.display().to_string(),
         "last_error": last_error,
         "warnings": policy.warnings,

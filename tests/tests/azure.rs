@@ -432,6 +432,18 @@ async fn entra_tokens_come_from_the_token_endpoint_and_are_refreshed_in_the_back
     println!("a failing identity endpoint is counted; the current token still serves");
     sim.set_token_endpoint_failing(true);
     tokio::time::sleep(Duration::from_millis(2500)).await;
+    let routes = get(&proxy.admin("/admin/routes"), None).await.json();
+    let credential = &routes["credentials"][0];
+    println!("{credential}");
+    assert_eq!(credential["provider"], "az-entra");
+    assert!(credential["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("AADSTS90033"));
+    assert!(
+        !routes.to_string().contains("entra-token-"),
+        "a token in /admin/routes"
+    );
     let metrics = get(&proxy.admin("/metrics"), None).await.body;
     assert!(
         metrics.contains("switchyard_credential_refresh_failures_total{provider=\"az-entra\"}"),

@@ -126,6 +126,30 @@ impl EntraTokens {
     }
 }
 
+/// What `/admin/routes` shows of a provider's token (never the token itself).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenStatus {
+    /// Time left on the published token; `None` when there is none or it expired.
+    pub valid_for: Option<Duration>,
+    /// The last refresh error, cleared by the next success.
+    pub last_error: Option<String>,
+}
+
+impl EntraTokens {
+    pub fn status(&self, provider: &str, now: Instant) -> TokenStatus {
+        let slot = self.slot(provider);
+        let valid_for = slot
+            .token
+            .load_full()
+            .filter(|token| token.expires_at > now)
+            .map(|token| token.expires_at - now);
+        TokenStatus {
+            valid_for,
+            last_error: slot.last_error.load_full().map(|e| e.to_string()),
+        }
+    }
+}
+
 /// Keeps one provider's slot filled from its source. Owned by the background task.
 pub struct Refresher {
     source: Arc<dyn TokenSource>,
