@@ -58,7 +58,20 @@ pub fn build_request(
     };
     // The OpenAI body is Azure's too (model = deployment, usage always asked for in streams);
     // only the URL and the auth header differ.
-    let mut request = openai::build_request(&base, None, target, operation, request_id)?;
+    let mut request = match operation {
+        Operation::Chat(chat) if chat.is_stream() && !supports_stream_usage(api_version) => {
+            // Older API versions refuse `stream_options` with a 400: send only what the
+            // client sent (the stream is then metered by estimate).
+            let mut request = openai::build_request(&base, None, target, operation, request_id)?;
+            let mut plain = chat.clone();
+            plain.model = target.upstream_model.clone();
+            request.body = serde_json::to_vec(&plain)
+                .map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))?
+                .into();
+            request
+        }
+        _ => openai::build_request(&base, None, target, operation, request_id)?,
+    };
     if let UrlForm::Deployments { api_version } = form {
         request.url.push_str("?api-version=");
         request.url.push_str(&encode_component(api_version));
@@ -73,6 +86,15 @@ pub fn build_request(
         .headers
         .insert(http::HeaderName::from_static(name), value);
     Ok(request)
+}
+
+/// `stream_options.include_usage` arrived with `2024-09-01-preview` (wire-formats §6.1);
+/// the v1 API has it.
+fn supports_stream_usage(api_version: &str) -> bool {
+    api_version == "v1"
+        || api_version
+            .get(..10)
+            .is_some_and(|date| date >= "2024-09-01")
 }
 
 /// A complete answer: as OpenAI's (client's model name, usage), with `prompt_filter_results`
@@ -174,6 +196,30 @@ mod tests {
         );
         assert_eq!(request.headers["authorization"], "Bearer tok");
         assert_eq!(body(&request)["model"], "prod 4o");
+    }
+
+    #[test]
+    fn older_api_versions_get_no_stream_options_they_would_refuse() {
+        let key = Secret::new("k");
+        let build = |version: &str| {
+            let request = build_request(
+                "https://c",
+                version,
+                Credential::ApiKey(&key),
+                &target(version),
+                &chat(true),
+                "r",
+            )
+            .unwrap();
+            body(&request)
+        };
+        assert!(build("2024-06-01").get("stream_options").is_none());
+        assert_eq!(build("2024-06-01")["model"], "prod 4o");
+        assert_eq!(
+            build("2024-09-01-preview")["stream_options"]["include_usage"],
+            true
+        );
+        assert_eq!(build("v1")["stream_options"]["include_usage"], true);
     }
 
     #[test]
