@@ -183,6 +183,7 @@ fn rate_limits(live: &TargetSnapshot) -> Value {
             "remaining_tokens": seen.remaining_tokens,
             "limit_requests": seen.limit_requests,
             "limit_tokens": seen.limit_tokens,
+            "utilization_pct": seen.utilization_bp.map(|bp| f64::from(bp) / 100.0),
             "age_ms": age.as_millis() as u64,
         }),
         None => Value::Null,

@@ -284,6 +284,7 @@ mod tests {
             remaining_tokens: Some(90_000),
             limit_requests: None,
             limit_tokens: None,
+            utilization_bp: None,
         };
         stats.record_rate_limits(&id(), seen, now);
         let limits = Limits {

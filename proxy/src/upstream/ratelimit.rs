@@ -11,6 +11,9 @@ pub struct RateLimitSnapshot {
     pub remaining_tokens: Option<u64>,
     pub limit_requests: Option<u64>,
     pub limit_tokens: Option<u64>,
+    /// Azure PTU deployments' `azure-openai-deployment-utilization`, in hundredths of a
+    /// percent (integer so the snapshot stays `Eq`).
+    pub utilization_bp: Option<u32>,
 }
 
 impl RateLimitSnapshot {
@@ -28,8 +31,16 @@ impl RateLimitSnapshot {
             remaining_tokens: remaining("x-ratelimit-remaining-tokens"),
             limit_requests: limit("x-ratelimit-limit-requests"),
             limit_tokens: limit("x-ratelimit-limit-tokens"),
+            utilization_bp: headers
+                .get("azure-openai-deployment-utilization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().trim_end_matches('%').parse::<f64>().ok())
+                .filter(|pct| pct.is_finite() && *pct >= 0.0)
+                .map(|pct| (pct.min(1000.0) * 100.0).round() as u32),
         };
-        let known = snapshot.remaining_requests.is_some() || snapshot.remaining_tokens.is_some();
+        let known = snapshot.remaining_requests.is_some()
+            || snapshot.remaining_tokens.is_some()
+            || snapshot.utilization_bp.is_some();
         known.then_some(snapshot)
     }
 
@@ -50,10 +61,14 @@ impl RateLimitSnapshot {
             self.limit_requests.or(configured_rpm),
         );
         let tokens = ratio(self.remaining_tokens, self.limit_tokens.or(configured_tpm));
-        match (requests, tokens) {
-            (Some(r), Some(t)) => Some(r.min(t)),
-            (one, other) => one.or(other),
-        }
+        // A PTU deployment's utilization is a direct figure: 100 % used = no headroom.
+        let provisioned = self
+            .utilization_bp
+            .map(|bp| (1.0 - f64::from(bp) / 10_000.0).clamp(0.0, 1.0));
+        [requests, tokens, provisioned]
+            .into_iter()
+            .flatten()
+            .reduce(f64::min)
     }
 }
 
@@ -92,6 +107,17 @@ mod tests {
         .unwrap();
         assert_eq!(snapshot.headroom(None, None), None);
         assert_eq!(snapshot.headroom(Some(60), Some(400_000)), Some(0.1));
+    }
+
+    #[test]
+    fn ptu_utilization_is_headroom_too() {
+        let snapshot = RateLimitSnapshot::from_headers(&headers(&[(
+            "azure-openai-deployment-utilization",
+            "75.5%",
+        )]))
+        .unwrap();
+        assert_eq!(snapshot.utilization_bp, Some(7550));
+        assert_eq!(snapshot.headroom(None, None), Some(0.245));
     }
 
     #[test]
