@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 use tokio::time::Instant;
 
-use crate::config::{Policy, Price, ProviderKind};
+use crate::config::{AzureAuth, Policy, Price, ProviderKind};
 use crate::reload;
 use crate::routing::{rank, RankedTarget, RequestShape, SkipReason};
 use crate::state::AppState;
@@ -166,13 +166,13 @@ fn readiness(policy: &Policy) -> Response<Vec<u8>> {
     let unsupported: Vec<Value> = policy
         .providers
         .values()
-        .filter(|p| !matches!(p.kind, ProviderKind::OpenAi { .. }))
+        .filter(|p| !served(&p.kind))
         .map(|p| json!({"provider": p.name, "reason": SkipReason::Unsupported(p.kind.label()).to_string()}))
         .collect();
     let usable = policy.models.values().any(|m| {
-        m.targets.iter().any(|t| {
-            t.disabled_reason().is_none() && matches!(t.provider.kind, ProviderKind::OpenAi { .. })
-        })
+        m.targets
+            .iter()
+            .any(|t| t.disabled_reason().is_none() && served(&t.provider.kind))
     });
     let body = json!({
         "status": if usable { "ready" } else { "not_ready" },
@@ -185,8 +185,40 @@ fn readiness(policy: &Policy) -> Response<Vec<u8>> {
     json_response(if usable { 200 } else { 503 }, &body)
 }
 
+/// Provider kinds this build can send requests to.
+fn served(kind: &ProviderKind) -> bool {
+    matches!(
+        kind,
+        ProviderKind::OpenAi { .. } | ProviderKind::Azure { .. }
+    )
+}
+
 fn rfc3339(at: SystemTime) -> String {
     humantime::format_rfc3339_millis(at).to_string()
+}
+
+/// The state of credentials refreshed in the background (Azure Entra tokens), per provider.
+fn credentials(state: &AppState, policy: &Policy, now: Instant) -> Vec<Value> {
+    policy
+        .providers
+        .values()
+        .filter_map(|provider| match &provider.kind {
+            ProviderKind::Azure {
+                auth: AzureAuth::Entra(settings),
+                ..
+            } => {
+                let status = state.providers.entra.status(&provider.name, now);
+                Some(json!({
+                    "provider": provider.name,
+                    "kind": "entra",
+                    "credential": settings.credential.label(),
+                    "valid_for_s": status.valid_for.map(|d| d.as_secs()),
+                    "last_error": status.last_error,
+                }))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// The request size `/admin/routes` ranks for: a typical chat turn.
@@ -226,6 +258,7 @@ fn routes(state: &AppState, policy: &Policy) -> Value {
     json!({
         "version": policy.version,
         "loaded_at": rfc3339(policy.loaded_at),
+        "credentials": credentials(state, policy, now),
         "source": policy.source.display().to_string(),
         "last_error": last_error,
         "warnings": policy.warnings,
@@ -264,8 +297,10 @@ fn target_view(ranked: &RankedTarget, position: usize) -> Value {
             "remaining_requests": r.remaining_requests,
             "limit_tokens": r.limit_tokens,
             "remaining_tokens": r.remaining_tokens,
+            "utilization_pct": r.utilization_pct,
         })),
         "limits": target.limits.map(|l| json!({"rpm": l.rpm, "tpm": l.tpm})),
+        "tier": target.tier.map(|tier| tier.label()),
         "price": if target.price == Price::Free { json!("free") } else { json!({"input": input, "output": output}) },
     })
 }

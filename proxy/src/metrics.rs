@@ -28,6 +28,7 @@ pub struct Metrics {
     pub target_headroom: GaugeVec,
     pub target_ttft: GaugeVec,
     pub target_output_token_seconds: GaugeVec,
+    pub credential_refresh_failures: IntCounterVec,
 }
 
 /// Outcome label of one upstream attempt.
@@ -113,7 +114,7 @@ impl Metrics {
             spend_usd,
             target_circuit_open: gauge(
                 "switchyard_target_circuit_open",
-                "1 while a target is unusable (cooling down or circuit open).",
+                "1 while the circuit of a target of this provider and model is open or half-open.",
                 &["provider", "model"],
             )?,
             inflight_requests: gauge(
@@ -147,6 +148,11 @@ impl Metrics {
             target_output_token_seconds: float_gauge(
                 "switchyard_target_output_token_seconds",
                 "Decayed average time per output token of a target.",
+            )?,
+            credential_refresh_failures: counter(
+                "switchyard_credential_refresh_failures_total",
+                "Background credential refreshes (e.g. Azure Entra tokens) that failed.",
+                &["provider"],
             )?,
             registry,
         })

@@ -10,6 +10,7 @@ use pingora::services::listening::Service;
 
 use crate::admin::AdminApp;
 use crate::gateway::Gateway;
+use crate::providers::azure::entra::EntraService;
 use crate::reload::ReloadService;
 use crate::state::AppState;
 
@@ -39,6 +40,10 @@ pub fn build(state: Arc<AppState>) -> Server {
 
     server.add_service(gateway);
     server.add_service(admin);
+    server.add_service(background_service(
+        "azure entra tokens",
+        EntraService::new(state.clone()),
+    ));
     server.add_service(background_service(
         "policy reload",
         ReloadService::new(state),

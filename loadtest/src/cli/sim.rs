@@ -6,13 +6,64 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use loadtest::duration::parse_duration;
-use loadtest::{OpenAiSim, SimConfig};
+use loadtest::{AzureDeployment, AzureSim, AzureSimConfig, OpenAiSim, SimConfig};
 
 #[derive(Debug, Subcommand)]
 pub enum SimCommand {
     /// An OpenAI-compatible upstream (chat completions, embeddings, models).
     /// Faults and stats: POST /_sim/faults, GET /_sim/stats, POST /_sim/reset.
     Openai(OpenAiArgs),
+    /// An Azure OpenAI resource: both URL forms, api-key or bearer auth, per-deployment
+    /// quotas, content-filter triggers and a fake Entra token endpoint.
+    Azure(AzureArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AzureArgs {
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to bind; 0 picks a free one (printed on start).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    #[arg(long, default_value = "azure-sim")]
+    name: String,
+    /// Deployments as NAME=MODEL or NAME=MODEL:RPM, e.g. gpt-4o-prod=gpt-4o-2024-08-06:60.
+    #[arg(long = "deployment", required = true, value_parser = parse_deployment)]
+    deployments: Vec<AzureDeployment>,
+    /// Require `api-key: <KEY>`.
+    #[arg(long, env = "SIM_AZURE_API_KEY")]
+    api_key: Option<String>,
+    /// Also accept `Authorization: Bearer <TOKEN>` (an Entra token).
+    #[arg(long)]
+    bearer_token: Option<String>,
+    /// Client secret the fake Entra endpoint (POST /{tenant}/oauth2/v2.0/token) accepts.
+    #[arg(long)]
+    entra_client_secret: Option<String>,
+    #[arg(long, default_value = "0", value_parser = parse_duration)]
+    ttft: Duration,
+    #[arg(long, default_value = "0", value_parser = parse_duration)]
+    inter_token: Duration,
+    #[arg(long, default_value_t = 8)]
+    tokens: usize,
+}
+
+fn parse_deployment(text: &str) -> Result<AzureDeployment, String> {
+    let (name, rest) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not NAME=MODEL[:RPM]"))?;
+    let (model, rpm) = match rest.split_once(':') {
+        Some((model, rpm)) => {
+            let rpm = rpm
+                .parse::<u64>()
+                .map_err(|e| format!("rpm `{rpm}`: {e}"))?;
+            (model, Some(rpm))
+        }
+        None => (rest, None),
+    };
+    let mut deployment = AzureDeployment::new(name, model);
+    deployment.rpm = rpm;
+    Ok(deployment)
 }
 
 #[derive(Debug, Args)]
@@ -49,7 +100,30 @@ pub struct OpenAiArgs {
 pub async fn run(command: SimCommand) -> anyhow::Result<()> {
     match command {
         SimCommand::Openai(args) => run_openai(args).await,
+        SimCommand::Azure(args) => run_azure(args).await,
     }
+}
+
+async fn run_azure(args: AzureArgs) -> anyhow::Result<()> {
+    let config = AzureSimConfig {
+        name: args.name,
+        api_key: args.api_key,
+        bearer_token: args.bearer_token,
+        entra_client_secret: args.entra_client_secret,
+        deployments: args.deployments,
+        ttft: args.ttft,
+        inter_token: args.inter_token,
+        output_tokens: args.tokens,
+        ..AzureSimConfig::default()
+    };
+    let sim = AzureSim::start_on(config, SocketAddr::new(args.host, args.port)).await?;
+    // Scripts wait for this exact line to learn the port.
+    println!("{} listening on {}", sim.config().name, sim.endpoint());
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    drop(sim);
+    Ok(())
 }
 
 async fn run_openai(args: OpenAiArgs) -> anyhow::Result<()> {

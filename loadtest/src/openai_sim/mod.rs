@@ -19,20 +19,20 @@
 
 mod answer;
 mod body;
-mod chat;
+pub(crate) mod chat;
 mod chat_stream;
 mod config;
 mod control;
 mod deliver;
-mod embeddings;
+pub(crate) mod embeddings;
 mod errors;
-mod faults;
+pub(crate) mod faults;
 mod gate;
 mod models;
 mod ratelimit;
 mod request;
 mod server;
-mod state;
+pub(crate) mod state;
 mod tokens;
 mod tools;
 mod wire;

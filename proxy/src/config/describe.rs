@@ -2,8 +2,8 @@
 //! in and no secret shown (credentials are named by kind only, passwords in URLs masked).
 
 use super::policy::{
-    AzureAuth, Budget, BudgetPeriod, HedgeAfter, Limits, Model, Placement, Policy, Price, Provider,
-    ProviderKind, RoutingSettings, Team,
+    AzureAuth, Budget, BudgetPeriod, EntraCredential, HedgeAfter, Limits, Model, Placement, Policy,
+    Price, Provider, ProviderKind, RoutingSettings, Team,
 };
 use super::units::{format_duration, format_size};
 
@@ -98,7 +98,12 @@ fn provider(provider: &Provider) -> Vec<String> {
         } => {
             let auth = match auth {
                 AzureAuth::ApiKey(_) => "api key",
-                AzureAuth::Entra => "entra",
+                AzureAuth::Entra(settings) => match settings.credential {
+                    EntraCredential::ClientSecret { .. } => "entra (client_secret)",
+                    EntraCredential::WorkloadIdentity { .. } => "entra (workload_identity)",
+                    EntraCredential::ManagedIdentity { .. } => "entra (managed_identity)",
+                    EntraCredential::AzureCli => "entra (azure_cli)",
+                },
             };
             format!("endpoint {endpoint}, api_version {api_version}, auth: {auth}")
         }
@@ -192,8 +197,12 @@ fn model(model: &Model) -> Vec<String> {
             Some(_) => " [provider disabled]",
             None => "",
         };
+        let tier = target
+            .tier
+            .map(|tier| format!(", tier {}", tier.label()))
+            .unwrap_or_default();
         lines.push(format!(
-            "    {}. {}: {upstream_key} {}, price {}, limits {}{disabled}",
+            "    {}. {}: {upstream_key} {}, price {}, limits {}{tier}{disabled}",
             index + 1,
             target.id,
             target.upstream_model,
@@ -364,7 +373,7 @@ teams:
             "  openai (openai): base_url https://api.openai.com/v1, auth: api key",
             "    DISABLED: api_key is empty (environment variable OPENAI_API_KEY is not set)",
             "  chat: strategy cost, fallbacks: local, max_output_tokens: 1024, first_byte_timeout: server default",
-            "    1. azure/prod: deployment prod, price $2.5 in / $10 out per 1M tokens, limits rpm 600",
+            "    1. azure/prod: deployment prod, price $2.5 in / $10 out per 1M tokens, limits rpm 600, tier standard",
             "    2. aws/us.anthropic.claude-sonnet-4-5-20250929-v1:0: model us.anthropic.claude-sonnet-4-5-20250929-v1:0, price $3 in / $15 out per 1M tokens (cached input $0.3), limits none",
             "    1. openai/llama: model llama, price free, limits none [provider disabled]",
             "  search: models chat; budget $500 monthly; alert_at 80%; limits rpm 1200, tpm 2000000; keys 1; regions any, clouds any",

@@ -135,7 +135,49 @@ impl ProviderKind {
 #[derive(Debug)]
 pub enum AzureAuth {
     ApiKey(Secret),
-    Entra,
+    Entra(EntraSettings),
+}
+
+/// `auth: entra` with its optional `entra:` block: which identity gets the access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntraSettings {
+    pub credential: EntraCredential,
+    /// Token scope; default `https://cognitiveservices.azure.com/.default`.
+    pub scope: String,
+    /// Microsoft Entra authority, without a trailing slash; default
+    /// `https://login.microsoftonline.com` (sovereign clouds and tests override it).
+    pub authority_host: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntraCredential {
+    /// An app registration's client secret (OAuth2 client credentials).
+    ClientSecret {
+        tenant_id: String,
+        client_id: String,
+        client_secret: Secret,
+    },
+    /// AKS workload identity: a federated token file exchanged for an access token.
+    WorkloadIdentity {
+        tenant_id: String,
+        client_id: String,
+        token_file: PathBuf,
+    },
+    /// The VM / App Service / Container Apps identity; `client_id` picks a user-assigned one.
+    ManagedIdentity { client_id: Option<String> },
+    /// `az account get-access-token` (development machines).
+    AzureCli,
+}
+
+impl EntraCredential {
+    pub fn label(&self) -> &'static str {
+        match self {
+            EntraCredential::ClientSecret { .. } => "client_secret",
+            EntraCredential::WorkloadIdentity { .. } => "workload_identity",
+            EntraCredential::ManagedIdentity { .. } => "managed_identity",
+            EntraCredential::AzureCli => "azure_cli",
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -298,6 +340,24 @@ pub struct Target {
     pub upstream_model: String,
     pub price: Price,
     pub limits: Option<Limits>,
+    /// Azure deployment SKU as written (`tier:`); `None` for other kinds (and means standard).
+    pub tier: Option<Tier>,
+}
+
+/// Azure deployment capacity: prepaid provisioned throughput (PTU) or pay-as-you-go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    Provisioned,
+    Standard,
+}
+
+impl Tier {
+    pub fn label(self) -> &'static str {
+        match self {
+            Tier::Provisioned => "provisioned",
+            Tier::Standard => "standard",
+        }
+    }
 }
 
 impl Target {

@@ -76,6 +76,8 @@ pub(crate) struct RawProvider {
     pub auth: Option<Spanned<RawAzureAuth>>,
     /// azure
     pub api_version: Option<Spanned<String>>,
+    /// azure with `auth: entra`: which identity gets the token (default: managed identity).
+    pub entra: Option<Spanned<RawEntra>>,
     /// bedrock (required); any kind (optional): where the endpoint serves, for `regions:`.
     pub region: Option<Spanned<String>>,
     /// Any kind: which cloud it is, for `clouds:` (default: aws, azure or openai by kind).
@@ -83,6 +85,28 @@ pub(crate) struct RawProvider {
     pub access_key_id: Option<Spanned<String>>,
     pub secret_access_key: Option<Spanned<String>>,
     pub session_token: Option<Spanned<String>>,
+}
+
+/// `entra:` of an azure provider; compile checks which fields each credential allows.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEntra {
+    pub credential: Option<Spanned<RawEntraCredential>>,
+    pub tenant_id: Option<Spanned<String>>,
+    pub client_id: Option<Spanned<String>>,
+    pub client_secret: Option<Spanned<String>>,
+    pub federated_token_file: Option<Spanned<String>>,
+    pub authority_host: Option<Spanned<String>>,
+    pub scope: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RawEntraCredential {
+    ClientSecret,
+    WorkloadIdentity,
+    ManagedIdentity,
+    AzureCli,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -142,6 +166,15 @@ pub(crate) struct RawTarget {
     pub deployment: Option<Spanned<String>>,
     pub price: Option<Spanned<RawPrice>>,
     pub limits: Option<RawLimits>,
+    /// azure: `provisioned` (PTU, prepaid) or `standard` (pay-as-you-go, the default).
+    pub tier: Option<Spanned<RawTier>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RawTier {
+    Provisioned,
+    Standard,
 }
 
 /// A target's `price:` — the word `free`, or USD per million tokens.

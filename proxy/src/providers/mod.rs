@@ -2,6 +2,7 @@
 //! back into OpenAI's format. Dispatch is a closed `match` on the provider kind; translation is
 //! pure and synchronous so it is unit-tested with plain inputs.
 
+pub mod azure;
 pub mod openai;
 pub mod runtime;
 
@@ -13,7 +14,7 @@ use thiserror::Error;
 
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
-use crate::config::{ProviderKind, Target};
+use crate::config::{AzureAuth, ProviderKind, Target};
 use crate::metering::Usage;
 
 /// A request ready to send: the only thing the upstream client sees.
@@ -61,6 +62,8 @@ pub enum TranslateError {
     BadUpstreamBody(String),
     #[error("invalid header value for {0}")]
     BadHeader(&'static str),
+    #[error("provider `{provider}` has no usable credential: {reason}")]
+    CredentialUnavailable { provider: String, reason: String },
 }
 
 /// Builds the upstream request of `operation` for `target`. `runtime` holds credentials
@@ -69,13 +72,41 @@ pub fn build_request(
     target: &Target,
     operation: &Operation,
     request_id: &str,
-    _runtime: &ProviderRuntime,
+    runtime: &ProviderRuntime,
 ) -> Result<UpstreamRequest, TranslateError> {
     match &target.provider.kind {
         ProviderKind::OpenAi { base_url, api_key } => {
             openai::build_request(base_url, api_key.as_ref(), target, operation, request_id)
         }
-        ProviderKind::Azure { .. } => Err(TranslateError::Unsupported("azure")),
+        ProviderKind::Azure {
+            endpoint,
+            auth,
+            api_version,
+        } => {
+            let token;
+            let credential = match auth {
+                AzureAuth::ApiKey(key) => azure::Credential::ApiKey(key),
+                AzureAuth::Entra(_) => {
+                    let name = &target.provider.name;
+                    token = runtime
+                        .entra
+                        .current(name, tokio::time::Instant::now())
+                        .map_err(|reason| TranslateError::CredentialUnavailable {
+                            provider: name.clone(),
+                            reason,
+                        })?;
+                    azure::Credential::Bearer(&token.token)
+                }
+            };
+            azure::build_request(
+                endpoint,
+                api_version,
+                credential,
+                target,
+                operation,
+                request_id,
+            )
+        }
         ProviderKind::Bedrock { .. } => Err(TranslateError::Unsupported("bedrock")),
     }
 }
@@ -88,7 +119,7 @@ pub fn translate_full(
 ) -> Result<(Vec<u8>, Option<Usage>), TranslateError> {
     match &target.provider.kind {
         ProviderKind::OpenAi { .. } => openai::translate_full(operation.client_model(), body),
-        ProviderKind::Azure { .. } => Err(TranslateError::Unsupported("azure")),
+        ProviderKind::Azure { .. } => azure::translate_full(operation.client_model(), body),
         ProviderKind::Bedrock { .. } => Err(TranslateError::Unsupported("bedrock")),
     }
 }
@@ -97,6 +128,8 @@ pub fn translate_full(
 #[derive(Debug)]
 pub enum StreamTranslator {
     OpenAi(openai::StreamState),
+    /// Boxed: Azure's re-stamping state is larger than the other variants.
+    Azure(Box<azure::StreamState>),
 }
 
 /// What one upstream stream event becomes for the client.
@@ -128,7 +161,9 @@ impl StreamTranslator {
                 &chat.model,
                 chat.client_wants_stream_usage(),
             ))),
-            ProviderKind::Azure { .. } => Err(TranslateError::Unsupported("azure")),
+            ProviderKind::Azure { .. } => Ok(StreamTranslator::Azure(Box::new(
+                azure::StreamState::new(&chat.model, chat.client_wants_stream_usage()),
+            ))),
             ProviderKind::Bedrock { .. } => Err(TranslateError::Unsupported("bedrock")),
         }
     }
@@ -137,6 +172,7 @@ impl StreamTranslator {
     pub fn on_event(&mut self, data: &str) -> StreamStep {
         match self {
             StreamTranslator::OpenAi(state) => state.on_event(data),
+            StreamTranslator::Azure(state) => state.on_event(data),
         }
     }
 
@@ -144,6 +180,7 @@ impl StreamTranslator {
     pub fn usage(&self) -> Option<Usage> {
         match self {
             StreamTranslator::OpenAi(state) => state.usage,
+            StreamTranslator::Azure(state) => state.usage(),
         }
     }
 
@@ -151,6 +188,7 @@ impl StreamTranslator {
     pub fn content_deltas(&self) -> u64 {
         match self {
             StreamTranslator::OpenAi(state) => state.content_deltas,
+            StreamTranslator::Azure(state) => state.content_deltas(),
         }
     }
 }

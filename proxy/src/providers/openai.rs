@@ -98,16 +98,15 @@ impl StreamState {
         if data.trim() == "[DONE]" {
             return StreamStep::Done;
         }
-        let mut chunk: Map<String, Value> = match serde_json::from_str(data) {
-            Ok(chunk) => chunk,
-            Err(e) => {
-                return StreamStep::Failed(UpstreamStreamError {
-                    message: format!("the upstream sent an invalid stream event: {e}"),
-                    code: Some("upstream_error".to_owned()),
-                    capacity: false,
-                })
-            }
-        };
+        match serde_json::from_str(data) {
+            Ok(chunk) => self.on_chunk(chunk),
+            Err(e) => StreamStep::Failed(invalid_event(&e)),
+        }
+    }
+
+    /// Translates one parsed chunk (providers with OpenAI-shaped streams reuse this after
+    /// their own fix-ups).
+    pub fn on_chunk(&mut self, mut chunk: Map<String, Value>) -> StreamStep {
         if let Some(error) = chunk.get("error").filter(|e| !e.is_null()) {
             return StreamStep::Failed(stream_error(error));
         }
@@ -136,6 +135,15 @@ impl StreamState {
                 capacity: false,
             }),
         }
+    }
+}
+
+/// An event that is not JSON: the stream cannot be trusted any further.
+pub fn invalid_event(error: &serde_json::Error) -> UpstreamStreamError {
+    UpstreamStreamError {
+        message: format!("the upstream sent an invalid stream event: {error}"),
+        code: Some("upstream_error".to_owned()),
+        capacity: false,
     }
 }
 

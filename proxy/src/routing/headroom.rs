@@ -22,6 +22,8 @@ pub struct RateLimitHeaders {
     pub limit_tokens: Option<u64>,
     pub remaining_tokens: Option<u64>,
     pub reset_tokens: Option<Duration>,
+    /// Azure PTU deployments' `azure-openai-deployment-utilization` (percent).
+    pub utilization_pct: Option<f64>,
 }
 
 impl RateLimitHeaders {
@@ -41,6 +43,11 @@ impl RateLimitHeaders {
             limit_tokens: number("x-ratelimit-limit-tokens").filter(|l| *l > 0),
             remaining_tokens: number("x-ratelimit-remaining-tokens"),
             reset_tokens: duration("x-ratelimit-reset-tokens"),
+            utilization_pct: headers
+                .get("azure-openai-deployment-utilization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().trim_end_matches('%').parse::<f64>().ok())
+                .filter(|pct| pct.is_finite() && *pct >= 0.0),
         };
         (parsed != Self::default()).then_some(parsed)
     }
@@ -61,7 +68,11 @@ impl RateLimitHeaders {
             self.remaining_tokens,
             self.limit_tokens.or(limits.and_then(|l| l.tpm)),
         );
-        min_known(requests, tokens)
+        // A PTU deployment's utilization is a direct figure: 100 % used = no headroom.
+        let provisioned = self
+            .utilization_pct
+            .map(|pct| (1.0 - pct / 100.0).clamp(0.0, 1.0));
+        min_known(min_known(requests, tokens), provisioned)
     }
 }
 
@@ -205,6 +216,17 @@ mod tests {
             tpm: None,
         };
         assert_eq!(parsed.fraction(Some(&limits)), Some(0.5));
+    }
+
+    #[test]
+    fn ptu_utilization_is_headroom_too() {
+        let parsed = RateLimitHeaders::parse(&headers(&[(
+            "azure-openai-deployment-utilization",
+            "75.5%",
+        )]))
+        .unwrap();
+        assert_eq!(parsed.utilization_pct, Some(75.5));
+        assert!((parsed.fraction(None).unwrap() - 0.245).abs() < 1e-9);
     }
 
     #[test]

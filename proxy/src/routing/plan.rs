@@ -109,8 +109,7 @@ pub fn skip_reason(target: &Target, snapshot: &TargetSnapshot) -> Option<SkipRea
         return Some(SkipReason::Disabled(reason.to_owned()));
     }
     match target.provider.kind {
-        ProviderKind::OpenAi { .. } => {}
-        ProviderKind::Azure { .. } => return Some(SkipReason::Unsupported("azure")),
+        ProviderKind::OpenAi { .. } | ProviderKind::Azure { .. } => {}
         ProviderKind::Bedrock { .. } => return Some(SkipReason::Unsupported("bedrock")),
     }
     match snapshot.availability {
@@ -389,6 +388,14 @@ models:
         tokio::time::advance(Duration::from_secs(5)).await;
         let recovered = plan_now(&policy, "main", &stats);
         assert_eq!(ids(&recovered), vec!["a/m", "b/m", "b/spare"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn azure_targets_are_planned() {
+        let yaml = "version: 1\nproviders:\n  az: {kind: azure, endpoint: 'https://c.openai.azure.com', api_key: k, api_version: v1}\nmodels:\n  m: {targets: [{provider: az, deployment: d, price: free}]}\n";
+        let policy = compile_str(yaml, Path::new("routes.yaml"), &|_| None).unwrap();
+        let plan = plan_now(&policy, "m", &LiveStats::new());
+        assert_eq!(ids(&plan), vec!["az/d"]);
     }
 
     #[tokio::test(start_paused = true)]

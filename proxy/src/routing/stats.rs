@@ -347,6 +347,7 @@ mod tests {
             }),
             upstream_model: "m".into(),
             price: Price::Free,
+            tier: None,
             limits: Some(crate::config::Limits {
                 rpm: Some(4),
                 tpm: None,

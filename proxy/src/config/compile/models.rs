@@ -8,9 +8,11 @@ use serde_saphyr::Spanned;
 
 use super::{limits, name_list, Ctx};
 use crate::config::error::Problem;
-use crate::config::policy::{Model, Price, Provider, ProviderKind, Strategy, Target, TargetId};
+use crate::config::policy::{
+    Model, Price, Provider, ProviderKind, Strategy, Target, TargetId, Tier,
+};
 use crate::config::prices;
-use crate::config::raw::{Entries, RawModel, RawPrice, RawStrategy, RawTarget};
+use crate::config::raw::{Entries, RawModel, RawPrice, RawStrategy, RawTarget, RawTier};
 
 type Providers = BTreeMap<String, Arc<Provider>>;
 
@@ -164,7 +166,34 @@ fn target(
         upstream_model,
         price,
         limits: limits(raw.value.limits.as_ref(), &format!("{path}.limits"))?,
+        tier: tier(raw, provider, path)?,
     })
+}
+
+/// `tier:` is an Azure deployment property; other kinds have no such choice. Azure targets
+/// default to standard so that the policy can always say which tier served.
+fn tier(
+    raw: &Spanned<RawTarget>,
+    provider: &Provider,
+    path: &str,
+) -> Result<Option<Tier>, Problem> {
+    let written = raw.value.tier.as_ref();
+    match (&provider.kind, written) {
+        (ProviderKind::Azure { .. }, None) => Ok(Some(Tier::Standard)),
+        (ProviderKind::Azure { .. }, Some(tier)) => Ok(Some(match tier.value {
+            RawTier::Provisioned => Tier::Provisioned,
+            RawTier::Standard => Tier::Standard,
+        })),
+        (_, None) => Ok(None),
+        (kind, Some(tier)) => Err(Problem::spanned(
+            tier,
+            format!(
+                "{path}.tier: only azure targets have a tier (provider {} is of kind {})",
+                provider.name,
+                kind.label()
+            ),
+        )),
+    }
 }
 
 /// Azure targets name a deployment (the name is the customer's own); the others a model id.
@@ -419,6 +448,23 @@ mod tests {
         let err =
             models_error("  m:\n    targets:\n      - provider: azur\n        deployment: d\n");
         assert_eq!(err, "routes.yaml:9:19: models.m.targets[0].provider: provider `azur` is not defined (defined: aws, azure, openai)");
+    }
+
+    #[test]
+    fn azure_targets_have_a_tier_defaulting_to_standard() -> Result<(), ConfigError> {
+        let policy = models("  m:\n    targets:\n      - {provider: azure, deployment: ptu, tier: provisioned, price: free}\n      - {provider: azure, deployment: paygo, price: free}\n      - {provider: openai, model: gpt-4o}\n")?;
+        let tiers: Vec<_> = policy.models["m"].targets.iter().map(|t| t.tier).collect();
+        assert_eq!(
+            tiers,
+            vec![Some(Tier::Provisioned), Some(Tier::Standard), None]
+        );
+        let err = models_error(
+            "  m:\n    targets:\n      - {provider: openai, model: gpt-4o, tier: provisioned}\n",
+        );
+        assert!(err.contains("only azure targets have a tier"), "{err}");
+        let err = models_error("  m:\n    targets:\n      - {provider: azure, deployment: d, tier: ptu, price: free}\n");
+        assert!(err.contains("ptu"), "{err}");
+        Ok(())
     }
 
     #[test]

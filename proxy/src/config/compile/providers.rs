@@ -11,6 +11,8 @@ use crate::config::error::Problem;
 use crate::config::policy::{AwsStaticCredentials, AzureAuth, Provider, ProviderKind, Secret};
 use crate::config::raw::{Entries, RawAzureAuth, RawKind, RawProvider};
 
+mod entra;
+
 const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 
 /// A provider setting after expansion: its value, or why it came out empty.
@@ -122,6 +124,7 @@ fn azure(
             "api_key",
             "auth",
             "api_version",
+            "entra",
             "region",
             "cloud",
         ],
@@ -139,7 +142,9 @@ fn azure(
             blanks.take(setting(ctx, key, path, "api_key")?),
         )),
         (None, Some(auth)) => match auth.value {
-            RawAzureAuth::Entra => AzureAuth::Entra,
+            RawAzureAuth::Entra => {
+                AzureAuth::Entra(entra::compile(ctx, raw.entra.as_ref(), path, blanks)?)
+            }
         },
         (Some(_), Some(auth)) => {
             return Err(Problem::spanned(
@@ -154,6 +159,12 @@ fn azure(
             ))
         }
     };
+    if let (Some(block), AzureAuth::ApiKey(_)) = (&raw.entra, &auth) {
+        return Err(Problem::spanned(
+            block,
+            format!("{path}.entra: only used with `auth: entra` (this provider uses api_key)"),
+        ));
+    }
     let version_value = required(
         name,
         raw.api_version.as_ref(),
@@ -366,7 +377,7 @@ fn url_setting(
 /// Rejects fields that belong to another kind (the raw struct holds all kinds' fields).
 fn only_fields(raw: &RawProvider, path: &str, kind: &str, allowed: &[&str]) -> Result<(), Problem> {
     let spanned = |value: &Option<Spanned<String>>| value.as_ref().map(|value| value.referenced);
-    let present: [(&str, Option<Location>); 10] = [
+    let present: [(&str, Option<Location>); 11] = [
         ("base_url", spanned(&raw.base_url)),
         ("api_key", spanned(&raw.api_key)),
         ("endpoint", spanned(&raw.endpoint)),
@@ -377,6 +388,7 @@ fn only_fields(raw: &RawProvider, path: &str, kind: &str, allowed: &[&str]) -> R
         ("secret_access_key", spanned(&raw.secret_access_key)),
         ("session_token", spanned(&raw.session_token)),
         ("cloud", spanned(&raw.cloud)),
+        ("entra", raw.entra.as_ref().map(|entra| entra.referenced)),
     ];
     for (field, location) in present {
         if let Some(location) = location.filter(|_| !allowed.contains(&field)) {
@@ -534,7 +546,7 @@ mod tests {
         }
         let entra = provider("    kind: azure\n    endpoint: https://c.openai.azure.com\n    auth: entra\n    api_version: v1\n", &[])?;
         assert!(
-            matches!(&entra.kind, ProviderKind::Azure { auth: AzureAuth::Entra, api_version, .. } if api_version == "v1")
+            matches!(&entra.kind, ProviderKind::Azure { auth: AzureAuth::Entra(settings), api_version, .. } if api_version == "v1" && settings.credential == crate::config::EntraCredential::ManagedIdentity { client_id: None })
         );
         Ok(())
     }

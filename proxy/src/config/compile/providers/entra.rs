@@ -1,0 +1,171 @@
+//! `entra:` of an azure provider with `auth: entra`: the credential type and its fields.
+//! The proxy picks the credential from config (azure_identity no longer has a default chain).
+
+use std::path::PathBuf;
+
+use serde_saphyr::{Location, Spanned};
+
+use super::{setting, url_setting, Blanks, Ctx};
+use crate::config::error::Problem;
+use crate::config::policy::{EntraCredential, EntraSettings, Secret};
+use crate::config::raw::{RawEntra, RawEntraCredential};
+
+const DEFAULT_SCOPE: &str = "https://cognitiveservices.azure.com/.default";
+const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+
+pub(super) fn compile(
+    ctx: &Ctx<'_>,
+    raw: Option<&Spanned<RawEntra>>,
+    path: &str,
+    blanks: &mut Blanks,
+) -> Result<EntraSettings, Problem> {
+    let Some(block) = raw else {
+        return Ok(EntraSettings {
+            credential: EntraCredential::ManagedIdentity { client_id: None },
+            scope: DEFAULT_SCOPE.to_owned(),
+            authority_host: DEFAULT_AUTHORITY.to_owned(),
+        });
+    };
+    let raw = &block.value;
+    let path = format!("{path}.entra");
+    let kind = raw
+        .credential
+        .as_ref()
+        .map_or(RawEntraCredential::ManagedIdentity, |c| c.value);
+    let mut field = |value: &Option<Spanned<String>>, name: &str| -> Result<String, Problem> {
+        let value = value.as_ref().ok_or_else(|| {
+            Problem::spanned(
+                block,
+                format!("{path}: missing `{name}` (needed by this credential)"),
+            )
+        })?;
+        Ok(blanks.take(setting(ctx, value, &path, name)?))
+    };
+    let (credential, allowed): (EntraCredential, &[&str]) = match kind {
+        RawEntraCredential::ClientSecret => (
+            EntraCredential::ClientSecret {
+                tenant_id: field(&raw.tenant_id, "tenant_id")?,
+                client_id: field(&raw.client_id, "client_id")?,
+                client_secret: Secret::new(field(&raw.client_secret, "client_secret")?),
+            },
+            &["tenant_id", "client_id", "client_secret"],
+        ),
+        RawEntraCredential::WorkloadIdentity => (
+            EntraCredential::WorkloadIdentity {
+                tenant_id: field(&raw.tenant_id, "tenant_id")?,
+                client_id: field(&raw.client_id, "client_id")?,
+                token_file: PathBuf::from(field(
+                    &raw.federated_token_file,
+                    "federated_token_file",
+                )?),
+            },
+            &["tenant_id", "client_id", "federated_token_file"],
+        ),
+        RawEntraCredential::ManagedIdentity => {
+            let client_id = match &raw.client_id {
+                Some(_) => Some(field(&raw.client_id, "client_id")?),
+                None => None,
+            };
+            (
+                EntraCredential::ManagedIdentity { client_id },
+                &["client_id"],
+            )
+        }
+        RawEntraCredential::AzureCli => (EntraCredential::AzureCli, &[]),
+    };
+    only_fields(raw, &path, credential.label(), allowed)?;
+    let scope = match &raw.scope {
+        Some(value) => blanks.take(setting(ctx, value, &path, "scope")?),
+        None => DEFAULT_SCOPE.to_owned(),
+    };
+    let authority_host = match &raw.authority_host {
+        Some(value) => blanks.take(url_setting(ctx, value, &path, "authority_host")?),
+        None => DEFAULT_AUTHORITY.to_owned(),
+    };
+    Ok(EntraSettings {
+        credential,
+        scope,
+        authority_host,
+    })
+}
+
+/// Rejects identity fields the chosen credential does not use (a likely mistake).
+fn only_fields(
+    raw: &RawEntra,
+    path: &str,
+    credential: &str,
+    allowed: &[&str],
+) -> Result<(), Problem> {
+    let at = |value: &Option<Spanned<String>>| value.as_ref().map(|v| v.referenced);
+    let present: [(&str, Option<Location>); 4] = [
+        ("tenant_id", at(&raw.tenant_id)),
+        ("client_id", at(&raw.client_id)),
+        ("client_secret", at(&raw.client_secret)),
+        ("federated_token_file", at(&raw.federated_token_file)),
+    ];
+    for (field, location) in present {
+        if let Some(location) = location.filter(|_| !allowed.contains(&field)) {
+            return Err(Problem::at(
+                location,
+                format!("{path}: `{field}` is not used by `credential: {credential}`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::testing::{compile_yaml, error_of};
+    use crate::config::{AzureAuth, EntraCredential, ProviderKind};
+
+    const BASE: &str = "version: 1\nproviders:\n  az:\n    kind: azure\n    endpoint: https://c.openai.azure.com\n    api_version: v1\n    auth: entra\n";
+
+    #[test]
+    fn client_secret_with_overrides() {
+        let yaml = format!("{BASE}    entra:\n      credential: client_secret\n      tenant_id: t\n      client_id: c\n      client_secret: ${{AZ_SECRET}}\n      authority_host: http://127.0.0.1:9/\n      scope: https://ai.azure.com/.default\n");
+        let policy = compile_yaml(&yaml, &[("AZ_SECRET", "s3")]).unwrap();
+        let ProviderKind::Azure {
+            auth: AzureAuth::Entra(settings),
+            ..
+        } = &policy.providers["az"].kind
+        else {
+            panic!("not entra");
+        };
+        assert!(
+            matches!(&settings.credential, EntraCredential::ClientSecret { client_secret, .. } if client_secret.expose() == "s3")
+        );
+        assert_eq!(settings.authority_host, "http://127.0.0.1:9");
+        assert_eq!(settings.scope, "https://ai.azure.com/.default");
+    }
+
+    #[test]
+    fn missing_and_foreign_fields_are_errors_and_an_empty_secret_disables() {
+        let err = error_of(
+            &format!("{BASE}    entra: {{credential: client_secret, tenant_id: t}}\n"),
+            &[],
+        );
+        assert!(err.contains("missing `client_id`"), "{err}");
+        let err = error_of(
+            &format!("{BASE}    entra: {{credential: azure_cli, tenant_id: t}}\n"),
+            &[],
+        );
+        assert!(
+            err.contains("`tenant_id` is not used by `credential: azure_cli`"),
+            "{err}"
+        );
+        let err = error_of(&format!("{BASE}    entra: {{credential: password}}\n"), &[]);
+        assert!(err.contains("password"), "{err}");
+        let err = error_of(&format!("{BASE}    entra: {{tenant: t}}\n"), &[]);
+        assert!(err.contains("unknown field `tenant`"), "{err}");
+        let yaml = format!("{BASE}    entra: {{credential: client_secret, tenant_id: t, client_id: c, client_secret: '${{NOPE:-}}'}}\n");
+        let policy = compile_yaml(&yaml, &[]).unwrap();
+        assert!(policy.providers["az"].disabled.is_some());
+    }
+
+    #[test]
+    fn an_entra_block_needs_auth_entra() {
+        let yaml = "version: 1\nproviders:\n  az: {kind: azure, endpoint: 'https://c.openai.azure.com', api_version: v1, api_key: k, entra: {credential: azure_cli}}\n";
+        assert!(error_of(yaml, &[]).contains("only used with `auth: entra`"));
+    }
+}

@@ -1,0 +1,243 @@
+//! Azure OpenAI: the OpenAI wire format behind Azure's URLs and auth (wire-formats §6).
+//! Requests reuse the OpenAI body; the URL is the deployments form
+//! (`/openai/deployments/{deployment}/…?api-version=…`) or, with `api_version: v1`, the v1
+//! form (`/openai/v1/…`, deployment as the body's model). Answers keep Azure's content-filter
+//! annotations; streams lose the filter-only first chunk and get consistent ids.
+
+pub mod entra;
+mod stream;
+
+pub use stream::StreamState;
+
+use http::HeaderValue;
+
+use super::{openai, Operation, TranslateError, UpstreamRequest};
+use crate::config::{Secret, Target};
+use crate::metering::Usage;
+
+/// How a request proves who it is: the resource key, or an Entra access token.
+#[derive(Debug, Clone, Copy)]
+pub enum Credential<'a> {
+    ApiKey(&'a Secret),
+    Bearer(&'a Secret),
+}
+
+/// The URL form an `api_version` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UrlForm<'a> {
+    /// `/openai/deployments/{deployment}/{path}?api-version={version}`
+    Deployments { api_version: &'a str },
+    /// `/openai/v1/{path}`, the deployment travels as the body's `model`.
+    V1,
+}
+
+impl<'a> UrlForm<'a> {
+    fn of(api_version: &'a str) -> Self {
+        match api_version {
+            "v1" => UrlForm::V1,
+            dated => UrlForm::Deployments { api_version: dated },
+        }
+    }
+}
+
+pub fn build_request(
+    endpoint: &str,
+    api_version: &str,
+    credential: Credential<'_>,
+    target: &Target,
+    operation: &Operation,
+    request_id: &str,
+) -> Result<UpstreamRequest, TranslateError> {
+    let form = UrlForm::of(api_version);
+    let base = match form {
+        UrlForm::Deployments { .. } => format!(
+            "{endpoint}/openai/deployments/{}",
+            encode_component(&target.upstream_model)
+        ),
+        UrlForm::V1 => format!("{endpoint}/openai/v1"),
+    };
+    // The OpenAI body is Azure's too (model = deployment, usage always asked for in streams);
+    // only the URL and the auth header differ.
+    let mut request = match operation {
+        Operation::Chat(chat) if chat.is_stream() && !supports_stream_usage(api_version) => {
+            // Older API versions refuse `stream_options` with a 400: send only what the
+            // client sent (the stream is then metered by estimate).
+            let mut request = openai::build_request(&base, None, target, operation, request_id)?;
+            let mut plain = chat.clone();
+            plain.model = target.upstream_model.clone();
+            request.body = serde_json::to_vec(&plain)
+                .map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))?
+                .into();
+            request
+        }
+        _ => openai::build_request(&base, None, target, operation, request_id)?,
+    };
+    if let UrlForm::Deployments { api_version } = form {
+        request.url.push_str("?api-version=");
+        request.url.push_str(&encode_component(api_version));
+    }
+    let (name, value) = match credential {
+        Credential::ApiKey(key) => ("api-key", key.expose().to_owned()),
+        Credential::Bearer(token) => ("authorization", format!("Bearer {}", token.expose())),
+    };
+    let mut value = HeaderValue::from_str(&value).map_err(|_| TranslateError::BadHeader(name))?;
+    value.set_sensitive(true);
+    request
+        .headers
+        .insert(http::HeaderName::from_static(name), value);
+    Ok(request)
+}
+
+/// `stream_options.include_usage` arrived with `2024-09-01-preview` (wire-formats §6.1);
+/// the v1 API has it.
+fn supports_stream_usage(api_version: &str) -> bool {
+    api_version == "v1"
+        || api_version
+            .get(..10)
+            .is_some_and(|date| date >= "2024-09-01")
+}
+
+/// A complete answer: as OpenAI's (client's model name, usage), with `prompt_filter_results`
+/// and per-choice `content_filter_results` left in place for clients that read them.
+pub fn translate_full(
+    client_model: &str,
+    body: &[u8],
+) -> Result<(Vec<u8>, Option<Usage>), TranslateError> {
+    openai::translate_full(client_model, body)
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters (deployment names are
+/// the customer's own and end up in a path segment).
+fn encode_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::chat::ChatRequest;
+    use crate::api::embeddings::EmbeddingsRequest;
+    use crate::config::compile_str;
+    use serde_json::{json, Value};
+    use std::path::Path;
+    use std::sync::Arc;
+
+    fn target(api_version: &str) -> Arc<Target> {
+        let yaml = format!(
+            "version: 1\nproviders:\n  az: {{kind: azure, endpoint: 'https://c.openai.azure.com', api_key: k, api_version: {api_version}}}\nmodels:\n  m:\n    targets: [{{provider: az, deployment: prod 4o, price: free}}]\n"
+        );
+        let policy = compile_str(&yaml, Path::new("routes.yaml"), &|_| None).unwrap();
+        policy.models["m"].targets[0].clone()
+    }
+
+    fn chat(stream: bool) -> Operation {
+        let body = json!({"model": "m", "stream": stream,
+            "messages": [{"role": "user", "content": "hi"}]});
+        Operation::Chat(serde_json::from_value::<ChatRequest>(body).unwrap())
+    }
+
+    fn body(request: &UpstreamRequest) -> Value {
+        serde_json::from_slice(&request.body).unwrap()
+    }
+
+    #[test]
+    fn deployments_form_names_the_deployment_and_the_api_version() {
+        let key = Secret::new("sekret");
+        let target = target("2024-10-21");
+        let request = build_request(
+            "https://c.openai.azure.com",
+            "2024-10-21",
+            Credential::ApiKey(&key),
+            &target,
+            &chat(true),
+            "req-1",
+        )
+        .unwrap();
+        assert_eq!(
+            request.url,
+            "https://c.openai.azure.com/openai/deployments/prod%204o/chat/completions?api-version=2024-10-21"
+        );
+        assert_eq!(request.headers["api-key"], "sekret");
+        assert!(request.headers.get("authorization").is_none());
+        assert_eq!(body(&request)["stream_options"]["include_usage"], true);
+        assert!(
+            !format!("{request:?}").contains("sekret"),
+            "header is sensitive"
+        );
+    }
+
+    #[test]
+    fn v1_form_puts_the_deployment_in_the_body_and_entra_uses_bearer() {
+        let token = Secret::new("tok");
+        let target = target("v1");
+        let embeddings: EmbeddingsRequest =
+            serde_json::from_value(json!({"model": "m", "input": "x"})).unwrap();
+        let request = build_request(
+            "https://c.openai.azure.com",
+            "v1",
+            Credential::Bearer(&token),
+            &target,
+            &Operation::Embeddings(embeddings),
+            "req-1",
+        )
+        .unwrap();
+        assert_eq!(
+            request.url,
+            "https://c.openai.azure.com/openai/v1/embeddings"
+        );
+        assert_eq!(request.headers["authorization"], "Bearer tok");
+        assert_eq!(body(&request)["model"], "prod 4o");
+    }
+
+    #[test]
+    fn older_api_versions_get_no_stream_options_they_would_refuse() {
+        let key = Secret::new("k");
+        let build = |version: &str| {
+            let request = build_request(
+                "https://c",
+                version,
+                Credential::ApiKey(&key),
+                &target(version),
+                &chat(true),
+                "r",
+            )
+            .unwrap();
+            body(&request)
+        };
+        assert!(build("2024-06-01").get("stream_options").is_none());
+        assert_eq!(build("2024-06-01")["model"], "prod 4o");
+        assert_eq!(
+            build("2024-09-01-preview")["stream_options"]["include_usage"],
+            true
+        );
+        assert_eq!(build("v1")["stream_options"]["include_usage"], true);
+    }
+
+    #[test]
+    fn full_answer_keeps_filter_annotations_and_reports_client_model() {
+        let upstream = json!({"id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-4o-2024-08-06",
+            "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {"hate": {"filtered": false, "severity": "safe"}}}],
+            "choices": [{"index": 0, "finish_reason": "content_filter", "message": {"role": "assistant", "content": "par"},
+                "content_filter_results": {"violence": {"filtered": true, "severity": "high"}}}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}});
+        let (out, usage) = translate_full("alias", upstream.to_string().as_bytes()).unwrap();
+        let out: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(out["model"], "alias");
+        assert_eq!(out["choices"][0]["finish_reason"], "content_filter");
+        assert_eq!(out["prompt_filter_results"][0]["prompt_index"], 0);
+        assert_eq!(
+            out["choices"][0]["content_filter_results"]["violence"]["filtered"],
+            true
+        );
+        assert_eq!(usage.unwrap().completion_tokens, 1);
+    }
+}
