@@ -3,6 +3,7 @@
 //! pure and synchronous so it is unit-tested with plain inputs.
 
 pub mod azure;
+pub mod encode;
 pub mod openai;
 pub mod runtime;
 

@@ -52,7 +52,7 @@ pub fn build_request(
     let base = match form {
         UrlForm::Deployments { .. } => format!(
             "{endpoint}/openai/deployments/{}",
-            encode_component(&target.upstream_model)
+            crate::providers::encode::unreserved(&target.upstream_model)
         ),
         UrlForm::V1 => format!("{endpoint}/openai/v1"),
     };
@@ -74,7 +74,9 @@ pub fn build_request(
     };
     if let UrlForm::Deployments { api_version } = form {
         request.url.push_str("?api-version=");
-        request.url.push_str(&encode_component(api_version));
+        request
+            .url
+            .push_str(&crate::providers::encode::unreserved(api_version));
     }
     let (name, value) = match credential {
         Credential::ApiKey(key) => ("api-key", key.expose().to_owned()),
@@ -104,21 +106,6 @@ pub fn translate_full(
     body: &[u8],
 ) -> Result<(Vec<u8>, Option<Usage>), TranslateError> {
     openai::translate_full(client_model, body)
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters (deployment names are
-/// the customer's own and end up in a path segment).
-fn encode_component(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(byte as char)
-            }
-            other => out.push_str(&format!("%{other:02X}")),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

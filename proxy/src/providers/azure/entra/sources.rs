@@ -51,7 +51,10 @@ pub fn source_for(settings: &EntraSettings, http: reqwest::Client) -> Arc<dyn To
 }
 
 fn token_url(authority: &str, tenant: &str) -> String {
-    format!("{authority}/{}/oauth2/v2.0/token", form_encode(tenant))
+    format!(
+        "{authority}/{}/oauth2/v2.0/token",
+        crate::providers::encode::unreserved(tenant)
+    )
 }
 
 enum Proof {
@@ -93,7 +96,7 @@ impl TokenSource for OAuthClient {
         }
         let body = form
             .iter()
-            .map(|(k, v)| format!("{k}={}", form_encode(v)))
+            .map(|(k, v)| format!("{k}={}", crate::providers::encode::unreserved(v)))
             .collect::<Vec<_>>()
             .join("&");
         let request = self
@@ -172,7 +175,7 @@ impl TokenSource for AzureCli {
 fn with_query(url: &str, query: &[(&str, String)]) -> String {
     let query = query
         .iter()
-        .map(|(k, v)| format!("{k}={}", form_encode(v)))
+        .map(|(k, v)| format!("{k}={}", crate::providers::encode::unreserved(v)))
         .collect::<Vec<_>>()
         .join("&");
     format!("{url}?{query}")
@@ -239,20 +242,6 @@ fn truncate(text: &str) -> String {
     text.chars().take(MAX_ERROR_TEXT).collect()
 }
 
-/// `application/x-www-form-urlencoded` value encoding.
-fn form_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(byte as char)
-            }
-            other => out.push_str(&format!("%{other:02X}")),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,7 +276,7 @@ mod tests {
             "https://login.microsoftonline.com/t%2F1/oauth2/v2.0/token"
         );
         assert_eq!(
-            form_encode("https://x/.default"),
+            crate::providers::encode::unreserved("https://x/.default"),
             "https%3A%2F%2Fx%2F.default"
         );
     }
