@@ -5,6 +5,7 @@
 //! Run a simulator: `cargo run -p loadtest -- sim openai --port 0 --ttft 50ms --inter-token 10ms --tokens 16`
 
 mod cli;
+mod scenario;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -26,6 +27,8 @@ enum Command {
     Sim(cli::sim::SimCommand),
     /// Start simulated providers and the proxy, send traffic, print what was served where.
     Demo(cli::demo::DemoArgs),
+    /// Run a routing scenario (or `all`) against simulators and print what the router did.
+    Scenario(cli::scenario::ScenarioArgs),
 }
 
 #[tokio::main]
@@ -35,5 +38,6 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Sim(command) => cli::sim::run(command).await,
         Command::Demo(args) => cli::demo::run(args).await,
+        Command::Scenario(args) => cli::scenario::run(args).await,
     }
 }

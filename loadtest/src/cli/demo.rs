@@ -173,7 +173,7 @@ teams:
 }
 
 /// The demo runs the real binary; build it when it is not there yet.
-fn ensure_switchyard_built() -> anyhow::Result<std::path::PathBuf> {
+pub(crate) fn ensure_switchyard_built() -> anyhow::Result<std::path::PathBuf> {
     let binary = switchyard_binary()?;
     if !binary.exists() {
         println!("building the switchyard binary first…");

@@ -19,7 +19,7 @@ use crate::config::{Model, Policy, ProviderKind, Strategy, Target, TargetId, Tea
 /// Below this headroom a target is tried only after every target with more.
 pub const LOW_HEADROOM: f64 = 0.1;
 /// Candidates whose sort key is within this factor of the best count as equals.
-const NEAR_EQUAL: f64 = 1.15;
+const NEAR_EQUAL: f64 = 1.25;
 
 /// One step of a plan: a target, reached through `model` (the requested one or a fallback).
 #[derive(Debug, Clone)]

@@ -24,7 +24,7 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 const EWMA_ALPHA: f64 = 0.3;
 /// Latency figures older than this no longer count as measured: a target that was slow
 /// and stopped getting traffic is given another chance to show it recovered.
-const FRESH_FOR: Duration = Duration::from_secs(60);
+const FRESH_FOR: Duration = Duration::from_secs(20);
 /// Time-to-first-token samples kept per target for percentiles.
 const TTFT_SAMPLES: usize = 64;
 
@@ -131,7 +131,8 @@ impl AttemptPermit {
         self.live.with_state(|s| {
             s.window.bucket(Instant::now()).ok += 1;
             s.capacity_errors_in_row = 0;
-            s.cooldown_until = None;
+            // A cool-down stays: this request may have started before the 429 that set it,
+            // and the upstream asked for that pause.
             s.circuit.on_success();
             let now = Instant::now();
             // Stale figures are replaced, not averaged with.
@@ -418,6 +419,20 @@ mod tests {
         assert_eq!(percentile(&samples, 0.95), Some(95.0));
         assert_eq!(percentile(&VecDeque::new(), 0.95), None);
         assert_eq!(percentile(&VecDeque::from(vec![7.0]), 0.95), Some(7.0));
+    }
+
+    /// Regression (scenario report): a request that started before a 429 and succeeded after
+    /// it must not cancel the cool-down the upstream asked for.
+    #[tokio::test(start_paused = true)]
+    async fn a_late_success_keeps_the_cooldown() {
+        let (stats, t) = (LiveStats::new(), target());
+        let in_flight = start(&stats, &t);
+        start(&stats, &t).capacity_error(Some(Duration::from_secs(3)), Instant::now());
+        in_flight.succeeded(Duration::from_millis(5), Duration::ZERO, 0);
+        assert!(matches!(
+            stats.availability(&t.id, Instant::now()),
+            Availability::CoolingDown { .. }
+        ));
     }
 
     #[tokio::test(start_paused = true)]

@@ -276,7 +276,7 @@ async fn stale_figures_give_a_slow_target_another_chance() {
     warm(&stats, &policy, "m", "fast", 100, 3);
     let mut rng = StdRng::seed_from_u64(10);
     assert!((0..20).all(|_| first(&policy, "m", &stats, &mut rng) == "fast"));
-    tokio::time::advance(Duration::from_secs(61)).await;
+    tokio::time::advance(Duration::from_secs(21)).await;
     warm(&stats, &policy, "m", "fast", 100, 1);
     let picks: Vec<String> = (0..40)
         .map(|_| first(&policy, "m", &stats, &mut rng))
