@@ -147,6 +147,11 @@ impl Proxy {
         format!("{}{path}", self.admin_url())
     }
 
+    /// The process id, e.g. to send it a signal.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything the proxy wrote to stdout and stderr so far.
     pub fn log(&self) -> String {
         fs::read(&self.log_path)

@@ -342,6 +342,58 @@ async fn kill_9_under_load_then_restart_loses_only_requests_in_flight() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[tokio::test]
+async fn sigterm_writes_the_buffer_before_the_process_exits() {
+    let sim = sim("sim-a", Duration::ZERO).await;
+    let dir = temp_dir("sigterm");
+    let yaml = routes(&sim.base_url(), &sim.base_url(), &sqlite_url(&dir), "", "")
+        .replace("flush_interval: 100ms", "flush_interval: 1h");
+    let proxy = Proxy::start(&yaml).await;
+
+    println!("5 requests wait in the buffer (the flush interval is an hour)");
+    for _ in 0..5 {
+        let reply = post_json(
+            &proxy.url("/chat/completions"),
+            Some(ALPHA_KEY),
+            &request(false),
+        )
+        .await;
+        assert_eq!(reply.status, 200);
+    }
+    let spend = get(&proxy.admin("/admin/spend?team=alpha"), None)
+        .await
+        .json();
+    assert_eq!(spend["requests"], 0, "nothing is flushed yet: {spend}");
+
+    println!("SIGTERM: after the grace period the proxy writes its buffer, then exits");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &proxy.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut ledger = sqlx::SqliteConnection::connect(&sqlite_url(&dir))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM switchyard_ledger")
+            .fetch_one(&mut ledger)
+            .await
+            .unwrap();
+        if rows == 5 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {rows} of 5 entries were written on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(proxy.log().contains("ledger flushed"), "{}", proxy.log());
+    drop(proxy);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 async fn sim_slow() -> OpenAiSim {
     sim("sim-slow", Duration::from_secs(3)).await
 }
