@@ -601,6 +601,110 @@ async fn two_replicas_on_one_postgres_ledger_enforce_one_budget() {
     assert_eq!(ready["ledger"]["reachable"], true);
 }
 
+#[tokio::test]
+async fn postgres_down_for_a_while_loses_nothing_and_requests_keep_flowing() {
+    let Some(url) = fresh_postgres("postgres_down").await else {
+        return;
+    };
+    let sim = sim("sim-a", Duration::ZERO).await;
+    let link = Link::to(&url).await;
+    let yaml = routes(
+        &sim.base_url(),
+        &sim.base_url(),
+        &link.url,
+        "",
+        "budget: { usd: 100, period: monthly }",
+    );
+    let proxy = Proxy::start(&yaml).await;
+    for _ in 0..10 {
+        let reply = post_json(
+            &proxy.url("/chat/completions"),
+            Some(ALPHA_KEY),
+            &request(false),
+        )
+        .await;
+        assert_eq!(reply.status, 200);
+    }
+
+    println!(
+        "the database becomes unreachable: requests are still served (fail open) and buffered"
+    );
+    link.cut();
+    let results = burst(&[&proxy], 20).await;
+    assert!(results.iter().all(|r| r.0 == 200), "{results:?}");
+    let metrics = get(&proxy.admin("/metrics"), None).await.body;
+    assert!(
+        metrics.contains("switchyard_budget_fallbacks_total{"),
+        "{metrics}"
+    );
+    let ready = get(&proxy.admin("/readyz"), None).await;
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert_eq!(ready.json()["ledger"]["reachable"], false);
+
+    println!("the database is back: every accepted entry is written");
+    link.restore();
+    let spend = spend_when(&proxy, 30).await;
+    assert_eq!(spend["requests"], 30, "{spend}");
+    assert_eq!(
+        spend["output_tokens"],
+        sim.stats().completion_tokens,
+        "{spend}"
+    );
+}
+
+/// A TCP link to PostgreSQL that the test can cut (open connections reset, new ones
+/// refused) and restore, to play a database outage without touching the shared server.
+struct Link {
+    url: String,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cuts: tokio::sync::broadcast::Sender<()>,
+}
+
+impl Link {
+    async fn to(database_url: &str) -> Link {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let (cuts, _) = tokio::sync::broadcast::channel(4);
+        let (accept_up, accept_cuts) = (up.clone(), cuts.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !accept_up.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused
+                }
+                let mut cut = accept_cuts.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect("127.0.0.1:5432").await
+                    else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.recv() => {}
+                    }
+                });
+            }
+        });
+        let url = database_url.replacen("127.0.0.1:5432", &format!("127.0.0.1:{port}"), 1);
+        assert_ne!(
+            url, database_url,
+            "SWITCHYARD_TEST_POSTGRES must point at 127.0.0.1:5432"
+        );
+        Link { url, up, cuts }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.cuts.send(());
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// A fresh database on `SWITCHYARD_TEST_POSTGRES`'s server, or `None` (with a visible message).
 async fn fresh_postgres(test: &str) -> Option<String> {
     let Ok(base) = std::env::var("SWITCHYARD_TEST_POSTGRES") else {
