@@ -323,3 +323,80 @@ pub fn period_label(period: crate::config::BudgetPeriod) -> &'static str {
         crate::config::BudgetPeriod::Monthly => "monthly",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::chat::ChatRequest;
+    use crate::config::testing::compile_yaml;
+
+    const YAML: &str = "version: 1
+providers:
+  p: { kind: openai, base_url: \"http://127.0.0.1:9/v1\", api_key: k }
+models:
+  m:
+    max_output_tokens: 100
+    targets:
+      - { provider: p, model: cheap, price: { input: 1000, output: 1000 } }
+      - { provider: p, model: dear, price: { input: 2000, output: 4000 } }
+teams:
+  t:
+    keys: [sha256:5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8]
+    budget: { usd: 1.0, period: daily }
+    limits: { rpm: 100 }
+";
+
+    fn chat(max_tokens: Option<u32>) -> Operation {
+        let mut body = serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "12345678"}]});
+        if let Some(max) = max_tokens {
+            body["max_tokens"] = max.into();
+        }
+        Operation::Chat(serde_json::from_value::<ChatRequest>(body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn admission_reserves_at_the_dearest_target_and_settles_to_the_cost() {
+        let policy = compile_yaml(YAML, &[]).unwrap();
+        let (team, model) = (&policy.teams["t"], &policy.models["m"]);
+        let metrics = Metrics::new().unwrap();
+        let spend = Spend::default();
+        let timeout = Duration::from_secs(10);
+
+        // 8 bytes → 2 tokens × 2000 + 10 × 4000 = 44000 per million.
+        let admission = spend
+            .admit(&metrics, team, model, &chat(Some(10)), timeout)
+            .await
+            .unwrap();
+        assert!((admission.reserved_usd - 0.044).abs() < 1e-12);
+        assert_eq!(admission.tokens_charged, 2);
+        // Without max_tokens the model's max_output_tokens (100) is the allowance.
+        let second = spend
+            .admit(&metrics, team, model, &chat(None), timeout)
+            .await
+            .unwrap();
+        assert!((second.reserved_usd - 0.404).abs() < 1e-12);
+
+        let period = Period::containing(crate::config::BudgetPeriod::Daily, now_ms());
+        let standing = spend.book.standing("t", period);
+        assert!((standing.reserved_usd - 0.448).abs() < 1e-12);
+        spend.settle(admission, 0.01, 12, None);
+        spend.settle(second, 0.95, 50, None);
+        let standing = spend.book.standing("t", period);
+        assert_eq!(standing.reserved_usd, 0.0);
+        assert!((standing.spent_usd - 0.96).abs() < 1e-12);
+
+        // 0.96 < 1.0 still admits one more; once it settles over budget, the team is refused.
+        let last = spend
+            .admit(&metrics, team, model, &chat(Some(10)), timeout)
+            .await
+            .unwrap();
+        spend.settle(last, 0.05, 12, None);
+        let refused = spend
+            .admit(&metrics, team, model, &chat(Some(10)), timeout)
+            .await;
+        assert!(
+            matches!(refused, Err(SpendError::BudgetExhausted { .. })),
+            "{refused:?}"
+        );
+    }
+}

@@ -128,21 +128,26 @@ impl Store {
         to_ms: i64,
         team: Option<&str>,
     ) -> Result<Vec<SpendRow>, LedgerError> {
+        type Row = (String, String, String, i64, i64, i64, i64, f64);
         let sql = spend_sql(self);
         let team = team.map(str::to_owned);
-        macro_rules! run {
-            ($pool:expr) => {
-                sqlx::query_as::<_, (String, String, String, i64, i64, i64, i64, f64)>(sql)
+        let rows: Vec<Row> = match self {
+            Store::Sqlite(pool) => {
+                sqlx::query_as(sql)
                     .bind(from_ms)
                     .bind(to_ms)
                     .bind(team)
-                    .fetch_all($pool)
+                    .fetch_all(pool)
                     .await?
-            };
-        }
-        let rows = match self {
-            Store::Sqlite(pool) => run!(pool),
-            Store::Postgres(pool) => run!(pool),
+            }
+            Store::Postgres(pool) => {
+                sqlx::query_as(sql)
+                    .bind(from_ms)
+                    .bind(to_ms)
+                    .bind(team)
+                    .fetch_all(pool)
+                    .await?
+            }
         };
         Ok(rows
             .into_iter()
@@ -193,6 +198,14 @@ impl Store {
         Ok(())
     }
 }
+
+/// One entry, in both backends' SQL (`$n` placeholders); a retried entry is ignored.
+pub(crate) const INSERT: &str =
+    "INSERT INTO switchyard_ledger (entry_id, request_id, at_ms, team, \
+    key_id, model, provider, target, input_tokens, output_tokens, cached_tokens, cost_usd, \
+    latency_ms, ttft_ms, attempts, status, usage_estimated) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+    ON CONFLICT (entry_id) DO NOTHING";
 
 fn spend_sql(store: &Store) -> &'static str {
     // Integer sums: SQLite's SUM of integers is an integer; PostgreSQL's SUM(bigint) is

@@ -12,7 +12,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use super::{LedgerEntry, LedgerError};
+use super::{LedgerEntry, LedgerError, INSERT};
 use crate::metering::budget::{Period, Standing};
 
 /// Schema versions, applied in order under an advisory lock (replicas may start together).
@@ -120,7 +120,7 @@ pub async fn insert(pool: &PgPool, entries: &[LedgerEntry]) -> Result<(), Ledger
         lock_team(&mut tx, team).await?;
     }
     for e in entries {
-        let inserted = sqlx::query(super::sqlite::INSERT)
+        let inserted = sqlx::query(INSERT)
             .bind(&e.entry_id)
             .bind(&e.request_id)
             .bind(e.at_ms)

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use super::{LedgerEntry, LedgerError};
+use super::{LedgerEntry, LedgerError, INSERT};
 
 /// Schema versions, applied in order at startup and recorded in `switchyard_migrations`.
 const MIGRATIONS: &[(i64, &[&str])] = &[(
@@ -76,13 +76,6 @@ async fn migrate(pool: &SqlitePool) -> Result<(), LedgerError> {
     tx.commit().await?;
     Ok(())
 }
-
-pub const INSERT: &str =
-    "INSERT INTO switchyard_ledger (entry_id, request_id, at_ms, team, key_id, \
-    model, provider, target, input_tokens, output_tokens, cached_tokens, cost_usd, latency_ms, \
-    ttft_ms, attempts, status, usage_estimated) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-    ON CONFLICT (entry_id) DO NOTHING";
 
 pub async fn insert(pool: &SqlitePool, entries: &[LedgerEntry]) -> Result<(), LedgerError> {
     let mut tx = pool.begin().await?;
