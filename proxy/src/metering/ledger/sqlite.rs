@@ -42,8 +42,10 @@ pub async fn open(url: &str) -> Result<SqlitePool, LedgerError> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(5));
+    // Every connection to `sqlite::memory:` is its own database: keep exactly one.
+    let connections = if url.contains(":memory:") { 1 } else { 4 };
     let pool = SqlitePoolOptions::new()
-        .max_connections(4)
+        .max_connections(connections)
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await?;
@@ -131,6 +133,13 @@ mod tests {
             usage_estimated: false,
             reservation_id: None,
         }
+    }
+
+    #[tokio::test]
+    async fn in_memory_ledger_keeps_its_schema() {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        store.insert(&[entry("a", "t", 1, 0.5)]).await.unwrap();
+        assert_eq!(store.spend(0, 10, None).await.unwrap().len(), 1);
     }
 
     #[tokio::test]
