@@ -12,7 +12,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use super::{LedgerEntry, LedgerError, INSERT};
+use super::{LedgerEntry, LedgerError};
 use crate::metering::budget::{Period, Standing};
 
 /// Schema versions, applied in order under an advisory lock (replicas may start together).
@@ -110,8 +110,10 @@ async fn lock_team(tx: &mut Transaction<'_, Postgres>, team: &str) -> Result<(),
     Ok(())
 }
 
-/// Writes entries and settles their budget effects in one transaction: each entry's cost is
-/// added to every budget account whose period contains it, and its reservation is removed.
+/// Writes entries and settles their budget effects in one transaction of three statements
+/// whatever the batch size: the entries are inserted from arrays, each newly inserted entry's
+/// cost is added to every budget account whose period contains it, and the entries'
+/// reservations are removed.
 pub async fn insert(pool: &PgPool, entries: &[LedgerEntry]) -> Result<(), LedgerError> {
     let mut tx = pool.begin().await?;
     // Locks in a fixed order, so two writers cannot deadlock.
@@ -119,49 +121,75 @@ pub async fn insert(pool: &PgPool, entries: &[LedgerEntry]) -> Result<(), Ledger
     for team in teams {
         lock_team(&mut tx, team).await?;
     }
-    for e in entries {
-        let inserted = sqlx::query(INSERT)
-            .bind(&e.entry_id)
-            .bind(&e.request_id)
-            .bind(e.at_ms)
-            .bind(&e.team)
-            .bind(&e.key_id)
-            .bind(&e.model)
-            .bind(&e.provider)
-            .bind(&e.target)
-            .bind(e.input_tokens)
-            .bind(e.output_tokens)
-            .bind(e.cached_tokens)
-            .bind(e.cost_usd)
-            .bind(e.latency_ms)
-            .bind(e.ttft_ms)
-            .bind(e.attempts)
-            .bind(&e.status)
-            .bind(e.usage_estimated)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if inserted == 1 && e.cost_usd > 0.0 {
-            sqlx::query(
-                "UPDATE switchyard_budget_accounts SET spent_usd = spent_usd + $2 \
-                 WHERE team = $1 AND period_start <= $3 AND period_end > $3",
-            )
-            .bind(&e.team)
-            .bind(e.cost_usd)
-            .bind(e.at_ms)
+    let text = |f: fn(&LedgerEntry) -> &String| -> Vec<String> {
+        entries.iter().map(|e| f(e).clone()).collect()
+    };
+    let int = |f: fn(&LedgerEntry) -> i64| -> Vec<i64> { entries.iter().map(f).collect() };
+    sqlx::query(INSERT_BATCH)
+        .bind(text(|e| &e.entry_id))
+        .bind(text(|e| &e.request_id))
+        .bind(int(|e| e.at_ms))
+        .bind(text(|e| &e.team))
+        .bind(text(|e| &e.key_id))
+        .bind(text(|e| &e.model))
+        .bind(text(|e| &e.provider))
+        .bind(text(|e| &e.target))
+        .bind(int(|e| e.input_tokens))
+        .bind(int(|e| e.output_tokens))
+        .bind(int(|e| e.cached_tokens))
+        .bind(entries.iter().map(|e| e.cost_usd).collect::<Vec<f64>>())
+        .bind(int(|e| e.latency_ms))
+        .bind(
+            entries
+                .iter()
+                .map(|e| e.ttft_ms)
+                .collect::<Vec<Option<i64>>>(),
+        )
+        .bind(int(|e| e.attempts))
+        .bind(text(|e| &e.status))
+        .bind(
+            entries
+                .iter()
+                .map(|e| e.usage_estimated)
+                .collect::<Vec<bool>>(),
+        )
+        .execute(&mut *tx)
+        .await?;
+    let reservations: Vec<String> = entries
+        .iter()
+        .filter_map(|e| e.reservation_id.clone())
+        .collect();
+    if !reservations.is_empty() {
+        sqlx::query("DELETE FROM switchyard_budget_reservations WHERE id = ANY($1)")
+            .bind(reservations)
             .execute(&mut *tx)
             .await?;
-        }
-        if let Some(id) = &e.reservation_id {
-            sqlx::query("DELETE FROM switchyard_budget_reservations WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
     }
     tx.commit().await?;
     Ok(())
 }
+
+/// Inserts a batch from arrays, and books the cost of the rows actually inserted (a retried
+/// batch inserts nothing and books nothing) on the accounts whose period contains them.
+const INSERT_BATCH: &str = "WITH inserted AS (
+    INSERT INTO switchyard_ledger (entry_id, request_id, at_ms, team, key_id, model, provider,
+        target, input_tokens, output_tokens, cached_tokens, cost_usd, latency_ms, ttft_ms,
+        attempts, status, usage_estimated)
+    SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[],
+        $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[],
+        $12::DOUBLE PRECISION[], $13::BIGINT[], $14::BIGINT[], $15::BIGINT[], $16::TEXT[],
+        $17::BOOLEAN[])
+    ON CONFLICT (entry_id) DO NOTHING
+    RETURNING team, at_ms, cost_usd
+), per_account AS (
+    SELECT a.team, a.period_start, a.period_end, SUM(i.cost_usd) AS cost
+    FROM switchyard_budget_accounts a
+    JOIN inserted i ON i.team = a.team AND a.period_start <= i.at_ms AND a.period_end > i.at_ms
+    GROUP BY a.team, a.period_start, a.period_end
+)
+UPDATE switchyard_budget_accounts a SET spent_usd = a.spent_usd + p.cost
+FROM per_account p
+WHERE a.team = p.team AND a.period_start = p.period_start AND a.period_end = p.period_end";
 
 /// A reservation request against the fleet's budget state.
 #[derive(Debug, Clone)]
@@ -359,6 +387,11 @@ pub mod tests {
                 entry("e1", 0.05, 3_000, Some(&admitted[0])),
                 entry("e2", 0.05, 3_000, Some(&admitted[1])),
             ])
+            .await
+            .unwrap();
+        // A retried batch (its first commit landed) changes nothing.
+        store
+            .insert(&[entry("e1", 0.05, 3_000, Some(&admitted[0]))])
             .await
             .unwrap();
         let after = standing(pool, "t", period, 2_000).await.unwrap();
