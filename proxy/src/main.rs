@@ -111,6 +111,7 @@ fn main() -> ExitCode {
         }
     };
     let state = Arc::new(AppState::new(policy, args.config, metrics, client).with_spend(spend));
+    spend_runtime.refresh_gauges(state.clone());
     server::build(state.clone()).run(RunArgs::default());
     spend_runtime.shutdown(&state.spend);
     ExitCode::SUCCESS

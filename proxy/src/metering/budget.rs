@@ -12,6 +12,8 @@ use crate::config::{BudgetPeriod, Price};
 /// Output tokens assumed for a reservation when neither the request nor the model says.
 pub const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 4096;
 const DAY_MS: i64 = 86_400_000;
+/// Days of spend the book keeps: more than the longest period (a month).
+const KEPT_DAYS: i64 = 40;
 
 /// A half-open interval of UTC time `[start_ms, end_ms)` in Unix milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -187,10 +189,12 @@ impl LocalBook {
             *r = (*r - reserved).max(0.0);
         }
         if cost > 0.0 {
-            *book
-                .spent_by_day
-                .entry((team.to_owned(), day_of(at_ms)))
-                .or_default() += cost;
+            let day = day_of(at_ms);
+            if !book.spent_by_day.contains_key(&(team.to_owned(), day)) {
+                // A new day: forget days no period can reach any more.
+                book.spent_by_day.retain(|(_, d), _| *d > day - KEPT_DAYS);
+            }
+            *book.spent_by_day.entry((team.to_owned(), day)).or_default() += cost;
         }
     }
 }

@@ -2,6 +2,7 @@
 //! Redis connections live on one runtime, whatever pingora service uses them), the store
 //! connection and migrations, the budget book seeded from the ledger, and the final flush.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::runtime::Runtime;
@@ -12,6 +13,10 @@ use super::ratelimit::RedisWindows;
 use super::spend::{now_ms, Spend};
 use crate::config::Policy;
 use crate::metrics::Metrics;
+use crate::state::AppState;
+
+/// How often the budget gauges are refreshed from the fleet's standing.
+const GAUGE_REFRESH: Duration = Duration::from_secs(5);
 
 /// How far back spend is loaded into the local book: longer than any budget period.
 const BOOK_HISTORY: Duration = Duration::from_secs(40 * 86_400);
@@ -101,6 +106,38 @@ pub fn publish_budgets(policy: &Policy, spend: &Spend, metrics: &Metrics) {
 }
 
 impl SpendRuntime {
+    /// Keeps `switchyard_budget_usd` / `switchyard_budget_spent_usd` current for every team of
+    /// the active policy (the fleet's figures with PostgreSQL), on the ledger's runtime.
+    pub fn refresh_gauges(&self, state: Arc<AppState>) {
+        self.runtime.spawn(async move {
+            let mut ticker = tokio::time::interval(GAUGE_REFRESH);
+            loop {
+                ticker.tick().await;
+                let policy = state.policy();
+                for team in policy.teams.values() {
+                    let Some(budget) = team.budget else { continue };
+                    let period = Period::containing(budget.period, now_ms());
+                    let Ok(standing) = state.spend.standing(&team.name, period).await else {
+                        continue;
+                    };
+                    let labels = [team.name.as_str()];
+                    let gauges = &state.metrics.spend;
+                    gauges.budget_usd.with_label_values(&labels).set(budget.usd);
+                    gauges
+                        .budget_spent_usd
+                        .with_label_values(&labels)
+                        .set(standing.spent_usd);
+                    if let Some(alert_at) = team.alert_at {
+                        gauges
+                            .budget_alert_at
+                            .with_label_values(&labels)
+                            .set(alert_at);
+                    }
+                }
+            }
+        });
+    }
+
     /// Writes everything still buffered (after the server stopped), then stops the runtime.
     pub fn shutdown(self, spend: &Spend) {
         if let Some(ledger) = &spend.ledger {
