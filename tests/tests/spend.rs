@@ -599,6 +599,8 @@ async fn two_replicas_on_one_postgres_ledger_enforce_one_budget() {
     let ready = get(&a.admin("/readyz"), None).await.json();
     assert_eq!(ready["ledger"]["backend"], "postgres");
     assert_eq!(ready["ledger"]["reachable"], true);
+    drop((a, b));
+    drop_postgres(&url).await;
 }
 
 #[tokio::test]
@@ -719,6 +721,21 @@ async fn fresh_postgres(test: &str) -> Option<String> {
         .unwrap();
     let (prefix, _) = base.rsplit_once('/').unwrap();
     Some(format!("{prefix}/{name}"))
+}
+
+/// Drops a database made by [`fresh_postgres`] (best effort: a leftover is harmless).
+async fn drop_postgres(url: &str) {
+    let (Ok(base), Some((_, name))) = (
+        std::env::var("SWITCHYARD_TEST_POSTGRES"),
+        url.rsplit_once('/'),
+    ) else {
+        return;
+    };
+    if let Ok(mut admin) = sqlx::PgConnection::connect(&base).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await;
+    }
 }
 
 fn uuid_like() -> String {

@@ -308,6 +308,22 @@ pub mod tests {
         Some(format!("{prefix}/{name}"))
     }
 
+    /// Drops a database made by [`fresh_database`] (best effort).
+    pub async fn drop_database(url: &str) {
+        let (Ok(base), Some((_, name))) = (
+            std::env::var("SWITCHYARD_TEST_POSTGRES"),
+            url.rsplit_once('/'),
+        ) else {
+            return;
+        };
+        if let Ok(admin) = PgPool::connect(&base).await {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&admin)
+                .await;
+            admin.close().await;
+        }
+    }
+
     fn entry(id: &str, cost: f64, at_ms: i64, reservation: Option<&str>) -> LedgerEntry {
         LedgerEntry {
             entry_id: id.to_owned(),
@@ -406,5 +422,8 @@ pub mod tests {
         release(pool, &admitted[2]).await.unwrap();
         let released = standing(pool, "t", period, 2_000).await.unwrap();
         assert_eq!(released.reserved_usd, 0.0);
+        pool.close().await;
+        drop(store);
+        drop_database(&url).await;
     }
 }
