@@ -1,4 +1,4 @@
-//! The admin listener: metrics, health, readiness, reload and the routing table explained.
+//! The admin listener: metrics, health, readiness, reload, the routing table explained and spend.
 //! Separate from the client listener so it is never exposed with it.
 
 use std::sync::Arc;
@@ -33,6 +33,7 @@ impl ServeHttp for AdminApp {
         let header = session.req_header();
         let method = header.method.as_str().to_owned();
         let path = header.uri.path().to_owned();
+        let query = header.uri.query().unwrap_or("").to_owned();
         let authorization = header
             .headers
             .get("authorization")
@@ -51,8 +52,8 @@ impl ServeHttp for AdminApp {
                 )
             }
             ("GET", "/healthz") => json_response(200, &json!({"status": "ok"})),
-            ("GET", "/readyz") => readiness(&policy),
-            (_, "/admin/reload" | "/admin/routes")
+            ("GET", "/readyz") => readiness(&policy, ledger_status(&self.state).await),
+            (_, "/admin/reload" | "/admin/routes" | "/admin/spend")
                 if !authorized(&policy, authorization.as_deref()) =>
             {
                 json_response(
@@ -65,6 +66,7 @@ impl ServeHttp for AdminApp {
                 Err(error) => json_response(422, &json!({"status": "error", "error": error})),
             },
             ("GET", "/admin/routes") => json_response(200, &routes(&self.state, &policy)),
+            ("GET", "/admin/spend") => spend(&self.state, &policy, &query).await,
             _ => json_response(
                 404,
                 &json!({"status": "error", "error": format!("no admin endpoint {method} {path}")}),
@@ -153,7 +155,8 @@ fn json_response(status: u16, value: &Value) -> Response<Vec<u8>> {
 
 /// Ready when the policy is loaded and at least one model has a usable target; the body
 /// says which providers are disabled and why.
-fn readiness(policy: &Policy) -> Response<Vec<u8>> {
+fn readiness(policy: &Policy, ledger: (bool, Value)) -> Response<Vec<u8>> {
+    let (ledger_ok, ledger) = ledger;
     let disabled: Vec<Value> = policy
         .providers
         .values()
@@ -174,15 +177,65 @@ fn readiness(policy: &Policy) -> Response<Vec<u8>> {
             .iter()
             .any(|t| t.disabled_reason().is_none() && served(&t.provider.kind))
     });
+    let reason = match (usable, ledger_ok) {
+        (false, _) => json!("no model has a usable target"),
+        (true, false) => json!("the ledger is not reachable"),
+        (true, true) => Value::Null,
+    };
+    let ready = usable && ledger_ok;
     let body = json!({
-        "status": if usable { "ready" } else { "not_ready" },
+        "status": if ready { "ready" } else { "not_ready" },
         "policy_version": policy.version,
-        "ledger": "not configured in this build (spend is metered to metrics and the access log)",
+        "ledger": ledger,
         "disabled_providers": disabled,
         "unsupported_providers": unsupported,
-        "reason": if usable { Value::Null } else { json!("no model has a usable target") },
+        "reason": reason,
     });
-    json_response(if usable { 200 } else { 503 }, &body)
+    json_response(if ready { 200 } else { 503 }, &body)
+}
+
+/// Whether the ledger answers (pinged now), with its backend and buffer, for `/readyz`.
+async fn ledger_status(state: &AppState) -> (bool, Value) {
+    let Some(ledger) = &state.spend.ledger else {
+        return (true, json!({"status": "not_configured"}));
+    };
+    let reachable = ledger.ping(std::time::Duration::from_secs(1)).await.is_ok();
+    let status = json!({
+        "backend": ledger.store().backend(),
+        "reachable": reachable,
+        "buffered_entries": ledger.buffered(),
+    });
+    (reachable, status)
+}
+
+/// `GET /admin/spend[?team=T][&period=current]`.
+async fn spend(state: &AppState, policy: &Policy, query: &str) -> Response<Vec<u8>> {
+    let mut team = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("team", value)) => team = Some(value.to_owned()),
+            Some(("period", "current")) | None => {}
+            Some(("period", other)) => {
+                return json_response(
+                    400,
+                    &json!({"status": "error", "error": format!("unknown period `{other}`: only `current` is supported")}),
+                )
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(name) = &team {
+        if !policy.teams.contains_key(name) {
+            return json_response(
+                404,
+                &json!({"status": "error", "error": format!("no team `{name}` in the policy")}),
+            );
+        }
+    }
+    match crate::metering::spend_report::admin_spend(&state.spend, policy, team.as_deref()).await {
+        Ok(body) => json_response(200, &body),
+        Err(error) => json_response(503, &json!({"status": "error", "error": error.to_string()})),
+    }
 }
 
 /// Provider kinds this build can send requests to.

@@ -9,6 +9,8 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::api::error_body::{ErrorBody, ErrorType};
+pub use crate::metering::ledger::LedgerError;
+pub use crate::metering::SpendError;
 
 /// Who is calling: resolved from `Authorization: Bearer <key>`.
 #[derive(Debug, Error)]
@@ -83,6 +85,10 @@ pub enum ProxyError {
     Routing(#[from] RoutingError),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    #[error(transparent)]
+    Spend(#[from] SpendError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
 }
 
 /// How an error reaches the client and the operator.
@@ -202,6 +208,29 @@ impl ProxyError {
                     operator_problem: false,
                 };
             }
+            ProxyError::Spend(SpendError::BudgetExhausted { .. }) => (
+                429,
+                InsufficientQuota,
+                "insufficient_quota",
+                None,
+                // The budget renews with its period, not in a few seconds.
+                vec![("x-should-retry", "false".to_owned())],
+                false,
+            ),
+            ProxyError::Spend(SpendError::RateLimited { retry_after, .. }) => (
+                429,
+                RateLimitError,
+                "rate_limit_exceeded",
+                None,
+                retry_after_headers(Some(*retry_after)),
+                false,
+            ),
+            ProxyError::Ledger(
+                LedgerError::Database(_)
+                | LedgerError::Timeout(_)
+                | LedgerError::Stopped
+                | LedgerError::Query(_),
+            ) => (503, ServerError, "ledger_unavailable", None, vec![], true),
             ProxyError::Upstream(UpstreamError::CredentialsRejected { .. }) => (
                 502,
                 ServerError,
@@ -294,6 +323,37 @@ mod tests {
             assert_eq!(response.status, status, "{error}");
             assert_eq!(response.body.error.code.as_deref(), Some(code));
         }
+    }
+
+    #[test]
+    fn spend_refusals_match_the_contract() {
+        let budget = ProxyError::from(SpendError::BudgetExhausted {
+            team: "t".into(),
+            budget_usd: 1.0,
+            period: "daily",
+            renews_at: "2026-11-29T00:00:00Z".into(),
+        })
+        .to_response();
+        assert_eq!(budget.status, 429);
+        assert_eq!(
+            budget.body.error.code.as_deref(),
+            Some("insufficient_quota")
+        );
+        assert!(budget
+            .headers
+            .contains(&("x-should-retry", "false".to_owned())));
+        let limited = ProxyError::from(SpendError::RateLimited {
+            team: "t".into(),
+            limit: "rpm",
+            retry_after: Duration::from_millis(2500),
+        })
+        .to_response();
+        assert_eq!(limited.status, 429);
+        assert_eq!(
+            limited.body.error.code.as_deref(),
+            Some("rate_limit_exceeded")
+        );
+        assert!(limited.headers.contains(&("retry-after", "3".to_owned())));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! A request's journey in plain Rust, independent of pingora: authenticate → parse →
-//! check the model → serve through the attempt loop → one error mapping.
+//! check the model → rate limits and budget reservation → serve through the attempt loop →
+//! one error mapping.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -94,6 +95,21 @@ async fn dispatch(
             return Err((e.into(), record));
         }
     };
+    let state = record.state().clone();
+    let admission = state
+        .spend
+        .admit(
+            &state.metrics,
+            &owner.team,
+            &model,
+            &operation,
+            policy.server.request_timeout,
+        )
+        .await;
+    match admission {
+        Ok(admission) => record.set_admission(admission),
+        Err(refusal) => return Err((refusal.into(), record)),
+    }
     serve(policy, &model, &owner.team, operation, record).await
 }
 

@@ -5,13 +5,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use pingora::server::RunArgs;
+use switchyard::metering::{service, spend_report};
 use switchyard::{config, metrics::Metrics, server, state::AppState, upstream::UpstreamClient};
 
 /// Multi-cloud model routing proxy with an OpenAI-compatible API.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// The routing policy.
     #[arg(long, short, default_value = "routes.yaml")]
     config: PathBuf,
@@ -23,6 +27,36 @@ struct Args {
     log_format: LogFormat,
 }
 
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print spend per team, model and provider from the ledger for a date range.
+    Spend(SpendArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SpendArgs {
+    /// The routing policy (its `ledger.url` is read).
+    #[arg(long, short, default_value = "routes.yaml")]
+    config: PathBuf,
+    /// First day (UTC, inclusive), `YYYY-MM-DD` or an RFC 3339 time.
+    #[arg(long)]
+    from: String,
+    /// End (UTC, exclusive), `YYYY-MM-DD` or an RFC 3339 time.
+    #[arg(long)]
+    to: String,
+    /// Only this team.
+    #[arg(long)]
+    team: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    format: ReportFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ReportFormat {
+    Csv,
+    Table,
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum LogFormat {
     Text,
@@ -32,6 +66,9 @@ enum LogFormat {
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.log_format);
+    if let Some(Command::Spend(spend)) = args.command {
+        return spend_command(spend);
+    }
     let policy = match config::load(&args.config) {
         Ok(policy) => policy,
         Err(error) => {
@@ -66,8 +103,53 @@ fn main() -> ExitCode {
         version = %policy.version,
         "switchyard starting"
     );
-    let state = Arc::new(AppState::new(policy, args.config, metrics, client));
-    server::build(state).run_forever()
+    let (spend_runtime, spend) = match service::start(&policy, &metrics) {
+        Ok(started) => started,
+        Err(error) => {
+            eprintln!("error: cannot open the ledger: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let state = Arc::new(AppState::new(policy, args.config, metrics, client).with_spend(spend));
+    spend_runtime.refresh_gauges(state.clone());
+    server::build(state.clone()).run(RunArgs::default());
+    spend_runtime.shutdown(&state.spend);
+    ExitCode::SUCCESS
+}
+
+/// `switchyard spend`: the finance report, printed to stdout.
+fn spend_command(args: SpendArgs) -> ExitCode {
+    let run = || -> Result<String, String> {
+        let policy = config::load(&args.config).map_err(|e| e.to_string())?;
+        let from = spend_report::parse_date(&args.from)?;
+        let to = spend_report::parse_date(&args.to)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let rows = runtime
+            .block_on(async {
+                let store =
+                    switchyard::metering::ledger::Store::open(policy.ledger.url.expose()).await?;
+                store.spend(from, to, args.team.as_deref()).await
+            })
+            .map_err(|e| e.to_string())?;
+        let format = match args.format {
+            ReportFormat::Csv => spend_report::ReportFormat::Csv,
+            ReportFormat::Table => spend_report::ReportFormat::Table,
+        };
+        Ok(spend_report::render_report(&rows, format))
+    };
+    match run() {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn init_logging(format: LogFormat) {

@@ -2,8 +2,8 @@
 //! DESIGN §7 and the dashboards rely on them).
 
 use prometheus::{
-    CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Latency buckets in seconds: LLM calls span milliseconds (cached, tiny) to minutes.
@@ -29,6 +29,83 @@ pub struct Metrics {
     pub target_ttft: GaugeVec,
     pub target_output_token_seconds: GaugeVec,
     pub credential_refresh_failures: IntCounterVec,
+    pub spend: SpendMetrics,
+}
+
+/// Budgets, rate limits and the ledger (issue #6).
+pub struct SpendMetrics {
+    pub budget_usd: GaugeVec,
+    pub budget_spent_usd: GaugeVec,
+    pub budget_alert_at: GaugeVec,
+    pub budget_fallbacks: IntCounterVec,
+    pub rate_limit_fallbacks: IntCounterVec,
+    pub ledger_buffered: IntGauge,
+    pub ledger_over_bound: IntCounter,
+    pub ledger_writes: IntCounterVec,
+    pub ledger_written: IntCounter,
+}
+
+impl SpendMetrics {
+    fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let gauge = |name: &str, help: &str| -> Result<GaugeVec, prometheus::Error> {
+            let metric = GaugeVec::new(Opts::new(name, help), &["team"])?;
+            registry.register(Box::new(metric.clone()))?;
+            Ok(metric)
+        };
+        let counter =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
+                let metric = IntCounterVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(metric.clone()))?;
+                Ok(metric)
+            };
+        let ledger_buffered = IntGauge::new(
+            "switchyard_ledger_buffered_entries",
+            "Ledger entries accepted and not yet written.",
+        )?;
+        registry.register(Box::new(ledger_buffered.clone()))?;
+        let ledger_over_bound = IntCounter::new(
+            "switchyard_ledger_buffer_over_bound_total",
+            "Entries accepted while the ledger buffer was over its bound (kept in memory).",
+        )?;
+        registry.register(Box::new(ledger_over_bound.clone()))?;
+        let ledger_written = IntCounter::new(
+            "switchyard_ledger_entries_written_total",
+            "Ledger entries written to the database.",
+        )?;
+        registry.register(Box::new(ledger_written.clone()))?;
+        Ok(Self {
+            budget_usd: gauge(
+                "switchyard_budget_usd",
+                "Budget of the team's current period, USD.",
+            )?,
+            budget_spent_usd: gauge(
+                "switchyard_budget_spent_usd",
+                "Spend of the team in its current budget period, USD.",
+            )?,
+            budget_alert_at: gauge(
+                "switchyard_budget_alert_at",
+                "Fraction of the budget at which to alert (alert_at).",
+            )?,
+            budget_fallbacks: counter(
+                "switchyard_budget_fallbacks_total",
+                "Budget reservations made locally because the shared ledger did not answer.",
+                &["reason"],
+            )?,
+            rate_limit_fallbacks: counter(
+                "switchyard_rate_limit_fallbacks_total",
+                "Rate-limit checks made locally because Redis did not answer.",
+                &["reason"],
+            )?,
+            ledger_buffered,
+            ledger_over_bound,
+            ledger_writes: counter(
+                "switchyard_ledger_writes_total",
+                "Ledger batch writes by result.",
+                &["result"],
+            )?,
+            ledger_written,
+        })
+    }
 }
 
 /// Outcome label of one upstream attempt.
@@ -154,6 +231,7 @@ impl Metrics {
                 "Background credential refreshes (e.g. Azure Entra tokens) that failed.",
                 &["provider"],
             )?,
+            spend: SpendMetrics::new(&registry)?,
             registry,
         })
     }

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 
 use crate::config::Policy;
+use crate::metering::Spend;
 use crate::metrics::Metrics;
 use crate::providers::ProviderRuntime;
 use crate::routing::LiveStats;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub client: UpstreamClient,
     /// Credential caches and other live provider state (survives reloads).
     pub providers: ProviderRuntime,
+    /// Budgets, rate limits and the ledger (spend lives outside the policy, across reloads).
+    pub spend: Spend,
     pub config_path: PathBuf,
     last_reload_error: Mutex<Option<ReloadError>>,
 }
@@ -44,9 +47,16 @@ impl AppState {
             metrics,
             client,
             providers: ProviderRuntime::new(),
+            spend: Spend::default(),
             config_path,
             last_reload_error: Mutex::new(None),
         }
+    }
+
+    /// Replaces the default spend control (no ledger, local budgets) with a connected one.
+    pub fn with_spend(mut self, spend: Spend) -> Self {
+        self.spend = spend;
+        self
     }
 
     /// The snapshot a request keeps for all its attempts.

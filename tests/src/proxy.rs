@@ -51,6 +51,11 @@ impl Proxy {
         format!("{}{path}", self.admin_url())
     }
 
+    /// The process id, e.g. to send it a signal.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
     /// Everything the proxy wrote to stdout and stderr so far.
     pub fn log(&self) -> String {
         self.process.log()

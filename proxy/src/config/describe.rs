@@ -80,6 +80,12 @@ fn server(policy: &Policy, lines: &mut Vec<String>) {
             format_duration(policy.ledger.flush_interval)
         ),
     ]);
+    if let Some(redis) = &policy.ledger.redis {
+        lines.push(format!(
+            "  redis               {}",
+            redact_url(redis.expose())
+        ));
+    }
 }
 
 fn provider(provider: &Provider) -> Vec<String> {

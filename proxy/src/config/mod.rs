@@ -16,7 +16,7 @@ mod raw;
 mod units;
 
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 use std::path::Path;
 

@@ -82,6 +82,11 @@ pub struct LedgerSettings {
     /// `sqlite://…` (relative paths already resolved against the config's directory) or `postgres://…`.
     pub url: Secret,
     pub flush_interval: Duration,
+    /// `ledger.redis`: fleet-wide rate limits; `None` = per replica.
+    pub redis: Option<Secret>,
+    pub redis_prefix: String,
+    /// Entries the ledger buffer holds before it counts them as over its bound.
+    pub buffer_entries: usize,
 }
 
 /// One entry under `providers:`.

@@ -43,6 +43,12 @@ pub(crate) struct RawServer {
 pub(crate) struct RawLedger {
     pub url: Option<Spanned<String>>,
     pub flush_interval: Option<Spanned<String>>,
+    /// `redis://…`: rate limits shared by every replica (else counted per replica).
+    pub redis: Option<Spanned<String>>,
+    /// Namespace of the rate-limit keys in Redis (default `switchyard`).
+    pub redis_prefix: Option<Spanned<String>>,
+    /// Bound of the in-memory ledger buffer, in entries (default 100000).
+    pub buffer_entries: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -1,5 +1,6 @@
 //! The account of one client request: who, what, where it went, what it cost. Finished
-//! exactly once, when the response ends, into metrics and the access log.
+//! exactly once, when the response ends, into metrics, the access log and the ledger; its
+//! budget reservation is settled then (or when it is dropped, if the client went away).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,7 +8,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::config::{Price, Target};
-use crate::metering::{cost::cost_usd, Usage};
+use crate::metering::ledger::LedgerEntry;
+use crate::metering::spend::now_ms;
+use crate::metering::{cost::cost_usd, Admission, Usage};
 use crate::state::AppState;
 
 pub struct RequestRecord {
@@ -26,12 +29,15 @@ pub struct RequestRecord {
     /// `target=outcome` per attempt, for the debug header.
     route: Vec<String>,
     finished: bool,
+    /// The budget reservation and rate-limit charge made before the request was sent.
+    admission: Option<Admission>,
 }
 
 /// The target that answered.
 #[derive(Debug, Clone)]
 struct ServedBy {
     provider: String,
+    target: String,
     price: Price,
 }
 
@@ -71,6 +77,7 @@ impl RequestRecord {
             debug: false,
             route: Vec::new(),
             finished: false,
+            admission: None,
         }
     }
 
@@ -81,6 +88,7 @@ impl RequestRecord {
     pub fn set_served_by(&mut self, target: &Target) {
         self.served_by = Some(ServedBy {
             provider: target.provider.name.clone(),
+            target: target.id.0.clone(),
             price: target.price,
         });
     }
@@ -102,6 +110,53 @@ impl RequestRecord {
         self.served_by
             .as_ref()
             .map_or("none", |s| s.provider.as_str())
+    }
+
+    /// Keeps the admission until the request ends, when it is settled.
+    pub fn set_admission(&mut self, admission: Admission) {
+        self.admission = Some(admission);
+    }
+
+    /// Settles the admission to `usage`'s cost and accepts the ledger entry: every request
+    /// that reached an upstream is recorded, whatever its ending.
+    fn settle(&mut self, status: &str, usage: Option<&Usage>, cost: f64) {
+        let entry = (self.attempts > 0).then(|| self.entry(status, usage, cost));
+        let tokens = usage.map_or(0, |u| u.prompt_tokens + u.completion_tokens);
+        let Some(admission) = self.admission.take() else {
+            if let (Some(entry), Some(ledger)) = (entry, &self.state.spend.ledger) {
+                ledger.record(entry);
+            }
+            return;
+        };
+        self.state.spend.settle(admission, cost, tokens, entry);
+    }
+
+    fn entry(&self, status: &str, usage: Option<&Usage>, cost: f64) -> LedgerEntry {
+        let elapsed = self.started.elapsed();
+        let count = |f: fn(&Usage) -> u64| usage.map_or(0, |u| f(u) as i64);
+        LedgerEntry {
+            entry_id: uuid::Uuid::new_v4().to_string(),
+            request_id: self.request_id.clone(),
+            at_ms: now_ms() - elapsed.as_millis() as i64,
+            team: self.team.clone(),
+            key_id: self.key_id.clone(),
+            model: self.model.clone(),
+            provider: self.provider().to_owned(),
+            target: self
+                .served_by
+                .as_ref()
+                .map_or_else(String::new, |s| s.target.clone()),
+            input_tokens: count(|u| u.prompt_tokens),
+            output_tokens: count(|u| u.completion_tokens),
+            cached_tokens: count(|u| u.cached_tokens),
+            cost_usd: cost,
+            latency_ms: elapsed.as_millis() as i64,
+            ttft_ms: self.first_byte.map(|d| d.as_millis() as i64),
+            attempts: self.attempts as i64,
+            status: status.to_owned(),
+            usage_estimated: usage.is_some_and(|u| u.estimated),
+            reservation_id: None,
+        }
     }
 
     /// Cost of `usage` at the serving target's price.
@@ -157,6 +212,7 @@ impl RequestRecord {
                 .with_label_values(&[&self.team, &self.model, &provider])
                 .inc_by(cost);
         }
+        self.settle(&status, usage.as_ref(), cost);
         tracing::info!(
             target: "switchyard::access",
             request_id = %self.request_id,
@@ -187,6 +243,7 @@ impl Drop for RequestRecord {
                 .requests
                 .with_label_values(&[&self.model, self.provider(), &self.team, "client_closed"])
                 .inc();
+            self.settle("client_closed", None, 0.0);
         }
     }
 }

@@ -32,6 +32,7 @@ const DEFAULT_MAX_ATTEMPTS: i64 = 5;
 const MAX_ATTEMPTS_CEILING: i64 = 20;
 const DEFAULT_LEDGER_URL: &str = "sqlite://switchyard.db";
 const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(200);
+const DEFAULT_BUFFER_ENTRIES: usize = 100_000;
 /// Hex characters of the file's SHA-256 used as the policy version.
 const VERSION_HEX_LEN: usize = 12;
 
@@ -266,6 +267,33 @@ fn ledger(ctx: &Ctx<'_>, raw: RawLedger) -> Result<LedgerSettings, Problem> {
         None => ledger_url(DEFAULT_LEDGER_URL, &ctx.base_dir)
             .map_err(|err| Problem::at(Location::UNKNOWN, err))?,
     };
+    let redis = match &raw.redis {
+        Some(value) => {
+            let text = ctx.text(value, "ledger.redis")?;
+            if !(text.starts_with("redis://") || text.starts_with("rediss://")) {
+                return Err(Problem::spanned(
+                    value,
+                    "ledger.redis: expected redis://host:port",
+                ));
+            }
+            Some(Secret::new(text))
+        }
+        None => None,
+    };
+    let redis_prefix = match &raw.redis_prefix {
+        Some(value) => ctx.text(value, "ledger.redis_prefix")?,
+        None => "switchyard".to_owned(),
+    };
+    let buffer_entries = match &raw.buffer_entries {
+        Some(value) if value.value >= 1 => value.value as usize,
+        Some(value) => {
+            return Err(Problem::spanned(
+                value,
+                "ledger.buffer_entries must be 1 or more",
+            ))
+        }
+        None => DEFAULT_BUFFER_ENTRIES,
+    };
     Ok(LedgerSettings {
         url: Secret::new(url),
         flush_interval: ctx.duration_or(
@@ -273,6 +301,9 @@ fn ledger(ctx: &Ctx<'_>, raw: RawLedger) -> Result<LedgerSettings, Problem> {
             "ledger.flush_interval",
             DEFAULT_FLUSH_INTERVAL,
         )?,
+        redis,
+        redis_prefix,
+        buffer_entries,
     })
 }
 

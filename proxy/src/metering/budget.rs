@@ -1,0 +1,320 @@
+//! Budget arithmetic: calendar periods in UTC, a request's maximum cost, and the local
+//! account book of spent-per-day and in-flight reservations that enforces a budget on one
+//! replica (and stands in for the database when PostgreSQL cannot be reached).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use chrono::{DateTime, Datelike, Duration as ChronoDuration, NaiveDate, TimeZone, Utc};
+
+use crate::config::{BudgetPeriod, Price};
+
+/// Output tokens assumed for a reservation when neither the request nor the model says.
+pub const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 4096;
+const DAY_MS: i64 = 86_400_000;
+/// Days of spend the book keeps: more than the longest period (a month).
+const KEPT_DAYS: i64 = 40;
+
+/// A half-open interval of UTC time `[start_ms, end_ms)` in Unix milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Period {
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+impl Period {
+    /// The calendar period of `kind` that contains `now_ms`: a UTC day, an ISO week starting
+    /// Monday 00:00 UTC, or a calendar month.
+    pub fn containing(kind: BudgetPeriod, now_ms: i64) -> Period {
+        let now = Utc
+            .timestamp_millis_opt(now_ms)
+            .single()
+            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+        let day = now.date_naive();
+        let (start, end) = match kind {
+            BudgetPeriod::Daily => (day, day + ChronoDuration::days(1)),
+            BudgetPeriod::Weekly => {
+                let monday =
+                    day - ChronoDuration::days(i64::from(day.weekday().num_days_from_monday()));
+                (monday, monday + ChronoDuration::days(7))
+            }
+            BudgetPeriod::Monthly => {
+                let first = day.with_day(1).unwrap_or(day);
+                let next = match first.month() {
+                    12 => NaiveDate::from_ymd_opt(first.year() + 1, 1, 1),
+                    m => NaiveDate::from_ymd_opt(first.year(), m + 1, 1),
+                }
+                .unwrap_or(first + ChronoDuration::days(31));
+                (first, next)
+            }
+        };
+        Period {
+            start_ms: midnight_ms(start),
+            end_ms: midnight_ms(end),
+        }
+    }
+
+    /// The days (as day numbers since the epoch) this period covers.
+    fn days(self) -> std::ops::Range<i64> {
+        self.start_ms.div_euclid(DAY_MS)..self.end_ms.div_euclid(DAY_MS)
+    }
+
+    pub fn start_rfc3339(self) -> String {
+        rfc3339(self.start_ms)
+    }
+
+    pub fn end_rfc3339(self) -> String {
+        rfc3339(self.end_ms)
+    }
+}
+
+fn midnight_ms(day: NaiveDate) -> i64 {
+    day.and_hms_opt(0, 0, 0)
+        .map_or(0, |t| t.and_utc().timestamp_millis())
+}
+
+/// `2026-11-01T00:00:00Z`.
+pub fn rfc3339(ms: i64) -> String {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+/// Day number since the epoch of a Unix-millisecond instant.
+pub fn day_of(ms: i64) -> i64 {
+    ms.div_euclid(DAY_MS)
+}
+
+/// The most a request may cost: its prompt estimate (bytes / 4) at the input price plus
+/// its output allowance at the output price. `max_output` is the request's
+/// `max_completion_tokens` / `max_tokens`, else the model's `max_output_tokens`, else 4096.
+pub fn max_cost_usd(price: &Price, prompt_bytes: usize, max_output: Option<u32>) -> f64 {
+    let (input, output) = price.per_million();
+    let prompt_tokens = prompt_bytes.div_ceil(4) as f64;
+    let output_tokens = f64::from(max_output.unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS));
+    (prompt_tokens * input + output_tokens * output) / 1_000_000.0
+}
+
+/// The price a reservation uses: the most expensive target of the plan (per million input
+/// and output tokens taken separately), so that failing over cannot exceed the reservation.
+pub fn reservation_price<'a>(prices: impl IntoIterator<Item = &'a Price>) -> Price {
+    let (input, output) = prices
+        .into_iter()
+        .map(Price::per_million)
+        .fold((0.0_f64, 0.0_f64), |(i, o), (pi, po)| {
+            (i.max(pi), o.max(po))
+        });
+    Price::PerMillion {
+        input,
+        output,
+        cached_input: None,
+    }
+}
+
+/// What one replica knows: USD spent per team and UTC day (loaded from the ledger at start,
+/// then added to as requests settle) and USD reserved by requests in flight.
+#[derive(Debug, Default)]
+pub struct LocalBook {
+    inner: Mutex<Book>,
+}
+
+#[derive(Debug, Default)]
+struct Book {
+    spent_by_day: HashMap<(String, i64), f64>,
+    reserved: HashMap<String, f64>,
+}
+
+/// The state of one team's budget for a period.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Standing {
+    pub spent_usd: f64,
+    pub reserved_usd: f64,
+}
+
+impl Standing {
+    /// A request is admitted while anything remains (so the overshoot is bounded by one
+    /// request's maximum cost).
+    pub fn admits(&self, budget_usd: f64) -> bool {
+        self.spent_usd + self.reserved_usd < budget_usd
+    }
+}
+
+impl LocalBook {
+    fn book(&self) -> std::sync::MutexGuard<'_, Book> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds spend loaded from the ledger (team, day number, USD).
+    pub fn load(&self, rows: impl IntoIterator<Item = (String, i64, f64)>) {
+        let mut book = self.book();
+        for (team, day, usd) in rows {
+            *book.spent_by_day.entry((team, day)).or_default() += usd;
+        }
+    }
+
+    pub fn standing(&self, team: &str, period: Period) -> Standing {
+        let book = self.book();
+        standing_of(&book, team, period)
+    }
+
+    /// Reserves `amount` for `team` if its budget still has room; returns the standing
+    /// before the reservation, and whether it was made.
+    pub fn try_reserve(
+        &self,
+        team: &str,
+        period: Period,
+        budget_usd: f64,
+        amount: f64,
+    ) -> (Standing, bool) {
+        let mut book = self.book();
+        let standing = standing_of(&book, team, period);
+        let admitted = standing.admits(budget_usd);
+        if admitted {
+            *book.reserved.entry(team.to_owned()).or_default() += amount;
+        }
+        (standing, admitted)
+    }
+
+    /// Adds a request's reservation without checking (the database already admitted it),
+    /// so that the local view stays close to the fleet's.
+    pub fn track(&self, team: &str, amount: f64) {
+        *self.book().reserved.entry(team.to_owned()).or_default() += amount;
+    }
+
+    /// Ends a reservation: releases `reserved` and books `cost` on the day `at_ms`.
+    pub fn settle(&self, team: &str, reserved: f64, cost: f64, at_ms: i64) {
+        let mut book = self.book();
+        if let Some(r) = book.reserved.get_mut(team) {
+            *r = (*r - reserved).max(0.0);
+        }
+        if cost > 0.0 {
+            let day = day_of(at_ms);
+            if !book.spent_by_day.contains_key(&(team.to_owned(), day)) {
+                // A new day: forget days no period can reach any more.
+                book.spent_by_day.retain(|(_, d), _| *d > day - KEPT_DAYS);
+            }
+            *book.spent_by_day.entry((team.to_owned(), day)).or_default() += cost;
+        }
+    }
+}
+
+fn standing_of(book: &Book, team: &str, period: Period) -> Standing {
+    let spent_usd = period
+        .days()
+        .filter_map(|day| book.spent_by_day.get(&(team.to_owned(), day)))
+        .sum();
+    Standing {
+        spent_usd,
+        reserved_usd: book.reserved.get(team).copied().unwrap_or(0.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(text: &str) -> i64 {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .timestamp_millis()
+    }
+
+    #[test]
+    fn periods_are_calendar_aligned_in_utc() {
+        let now = ms("2026-11-28T13:45:10Z"); // a Saturday
+        let day = Period::containing(BudgetPeriod::Daily, now);
+        assert_eq!(day.start_rfc3339(), "2026-11-28T00:00:00Z");
+        assert_eq!(day.end_rfc3339(), "2026-11-29T00:00:00Z");
+        let week = Period::containing(BudgetPeriod::Weekly, now);
+        assert_eq!(week.start_rfc3339(), "2026-11-23T00:00:00Z");
+        assert_eq!(week.end_rfc3339(), "2026-11-30T00:00:00Z");
+        let month = Period::containing(BudgetPeriod::Monthly, now);
+        assert_eq!(month.start_rfc3339(), "2026-11-01T00:00:00Z");
+        assert_eq!(month.end_rfc3339(), "2026-12-01T00:00:00Z");
+    }
+
+    #[test]
+    fn period_boundaries_belong_to_the_period_they_start() {
+        let december = Period::containing(BudgetPeriod::Monthly, ms("2026-12-31T23:59:59Z"));
+        assert_eq!(december.end_rfc3339(), "2027-01-01T00:00:00Z");
+        let january = Period::containing(BudgetPeriod::Monthly, ms("2027-01-01T00:00:00Z"));
+        assert_eq!(january.start_ms, december.end_ms);
+        let monday = Period::containing(BudgetPeriod::Weekly, ms("2026-11-30T00:00:00Z"));
+        assert_eq!(monday.start_rfc3339(), "2026-11-30T00:00:00Z");
+        let leap = Period::containing(BudgetPeriod::Monthly, ms("2028-02-29T12:00:00Z"));
+        assert_eq!(leap.end_rfc3339(), "2028-03-01T00:00:00Z");
+    }
+
+    #[test]
+    fn max_cost_uses_prompt_estimate_and_output_allowance() {
+        let price = Price::PerMillion {
+            input: 2.0,
+            output: 10.0,
+            cached_input: None,
+        };
+        // 400 bytes → 100 tokens × 2 + 50 × 10 = 700 per million
+        assert!((max_cost_usd(&price, 400, Some(50)) - 0.0007).abs() < 1e-12);
+        // absent max tokens: 4096 × 10
+        assert!((max_cost_usd(&price, 0, None) - 0.04096).abs() < 1e-12);
+        assert_eq!(max_cost_usd(&Price::Free, 400, None), 0.0);
+    }
+
+    #[test]
+    fn reservation_price_is_the_most_expensive_target() {
+        let a = Price::PerMillion {
+            input: 1.0,
+            output: 8.0,
+            cached_input: None,
+        };
+        let b = Price::PerMillion {
+            input: 3.0,
+            output: 4.0,
+            cached_input: None,
+        };
+        assert_eq!(
+            reservation_price([&a, &b, &Price::Free]).per_million(),
+            (3.0, 8.0)
+        );
+    }
+
+    #[test]
+    fn reservations_are_settled_to_the_actual_cost() {
+        let book = LocalBook::default();
+        let now = ms("2026-11-28T10:00:00Z");
+        let period = Period::containing(BudgetPeriod::Monthly, now);
+        book.load([("t".to_owned(), day_of(ms("2026-11-02T00:00:00Z")), 0.4)]);
+        book.load([("t".to_owned(), day_of(ms("2026-10-31T00:00:00Z")), 9.0)]);
+        let (before, ok) = book.try_reserve("t", period, 1.0, 0.5);
+        assert!(ok);
+        assert!(
+            (before.spent_usd - 0.4).abs() < 1e-12,
+            "October is not in November"
+        );
+        let (standing, ok) = book.try_reserve("t", period, 1.0, 0.5);
+        assert!(ok, "0.4 spent + 0.5 reserved < 1.0 still admits");
+        assert!((standing.reserved_usd - 0.5).abs() < 1e-12);
+        let (_, refused) = book.try_reserve("t", period, 1.0, 0.5);
+        assert!(!refused, "0.4 + 1.0 reserved ≥ 1.0");
+        book.settle("t", 0.5, 0.1, now);
+        book.settle("t", 0.5, 0.2, now);
+        let end = book.standing("t", period);
+        assert!((end.spent_usd - 0.7).abs() < 1e-12);
+        assert_eq!(end.reserved_usd, 0.0);
+        assert!(end.admits(1.0));
+    }
+
+    #[test]
+    fn concurrent_overshoot_is_bounded_by_one_maximum() {
+        let book = LocalBook::default();
+        let period = Period::containing(BudgetPeriod::Daily, 0);
+        let max = 0.3;
+        let admitted = (0..100)
+            .filter(|_| book.try_reserve("t", period, 1.0, max).1)
+            .count();
+        // Every admitted request then spends its whole maximum.
+        assert_eq!(admitted, 4);
+        let worst = admitted as f64 * max;
+        assert!(worst <= 1.0 + max);
+    }
+}

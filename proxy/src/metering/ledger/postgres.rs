@@ -1,0 +1,429 @@
+//! The shared ledger: PostgreSQL, for several replicas. Besides the entries it holds the
+//! fleet's budget state: per team and period the USD spent (updated in the same transaction
+//! as the entries), and the reservations of requests in flight (with an expiry, so a replica
+//! killed mid-request cannot hold budget forever). Every change to one team's budget state
+//! runs under a transaction-scoped advisory lock on the team, so reservations are atomic
+//! across replicas.
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use super::{LedgerEntry, LedgerError};
+use crate::metering::budget::{Period, Standing};
+
+/// Schema versions, applied in order under an advisory lock (replicas may start together).
+const MIGRATIONS: &[(i64, &[&str])] = &[(
+    1,
+    &[
+        "CREATE TABLE IF NOT EXISTS switchyard_ledger (
+            entry_id TEXT PRIMARY KEY,
+            request_id TEXT NOT NULL,
+            at_ms BIGINT NOT NULL,
+            team TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            model TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            target TEXT NOT NULL,
+            input_tokens BIGINT NOT NULL,
+            output_tokens BIGINT NOT NULL,
+            cached_tokens BIGINT NOT NULL,
+            cost_usd DOUBLE PRECISION NOT NULL,
+            latency_ms BIGINT NOT NULL,
+            ttft_ms BIGINT,
+            attempts BIGINT NOT NULL,
+            status TEXT NOT NULL,
+            usage_estimated BOOLEAN NOT NULL
+        )",
+        "CREATE INDEX IF NOT EXISTS switchyard_ledger_team_at ON switchyard_ledger (team, at_ms)",
+        "CREATE INDEX IF NOT EXISTS switchyard_ledger_at ON switchyard_ledger (at_ms)",
+        "CREATE TABLE IF NOT EXISTS switchyard_budget_accounts (
+            team TEXT NOT NULL,
+            period_start BIGINT NOT NULL,
+            period_end BIGINT NOT NULL,
+            spent_usd DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (team, period_start, period_end)
+        )",
+        "CREATE TABLE IF NOT EXISTS switchyard_budget_reservations (
+            id TEXT PRIMARY KEY,
+            team TEXT NOT NULL,
+            amount_usd DOUBLE PRECISION NOT NULL,
+            expires_ms BIGINT NOT NULL
+        )",
+        "CREATE INDEX IF NOT EXISTS switchyard_budget_reservations_team
+            ON switchyard_budget_reservations (team, expires_ms)",
+    ],
+)];
+
+/// Key of the advisory lock that serialises migrations.
+const MIGRATION_LOCK: i64 = 0x5357_4c45_4447_4552;
+
+pub async fn open(url: &str) -> Result<PgPool, LedgerError> {
+    let options = PgConnectOptions::from_str(url)?;
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_with(options)
+        .await?;
+    migrate(&pool).await?;
+    Ok(pool)
+}
+
+async fn migrate(pool: &PgPool) -> Result<(), LedgerError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS switchyard_migrations (version BIGINT PRIMARY KEY)")
+        .execute(&mut *tx)
+        .await?;
+    for (version, statements) in MIGRATIONS {
+        let applied: Option<(i64,)> =
+            sqlx::query_as("SELECT version FROM switchyard_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if applied.is_some() {
+            continue;
+        }
+        for statement in *statements {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        sqlx::query("INSERT INTO switchyard_migrations (version) VALUES ($1)")
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn lock_team(tx: &mut Transaction<'_, Postgres>, team: &str) -> Result<(), LedgerError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 5318))")
+        .bind(team)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Writes entries and settles their budget effects in one transaction of three statements
+/// whatever the batch size: the entries are inserted from arrays, each newly inserted entry's
+/// cost is added to every budget account whose period contains it, and the entries'
+/// reservations are removed.
+pub async fn insert(pool: &PgPool, entries: &[LedgerEntry]) -> Result<(), LedgerError> {
+    let mut tx = pool.begin().await?;
+    // Locks in a fixed order, so two writers cannot deadlock.
+    let teams: BTreeSet<&str> = entries.iter().map(|e| e.team.as_str()).collect();
+    for team in teams {
+        lock_team(&mut tx, team).await?;
+    }
+    let text = |f: fn(&LedgerEntry) -> &String| -> Vec<String> {
+        entries.iter().map(|e| f(e).clone()).collect()
+    };
+    let int = |f: fn(&LedgerEntry) -> i64| -> Vec<i64> { entries.iter().map(f).collect() };
+    sqlx::query(INSERT_BATCH)
+        .bind(text(|e| &e.entry_id))
+        .bind(text(|e| &e.request_id))
+        .bind(int(|e| e.at_ms))
+        .bind(text(|e| &e.team))
+        .bind(text(|e| &e.key_id))
+        .bind(text(|e| &e.model))
+        .bind(text(|e| &e.provider))
+        .bind(text(|e| &e.target))
+        .bind(int(|e| e.input_tokens))
+        .bind(int(|e| e.output_tokens))
+        .bind(int(|e| e.cached_tokens))
+        .bind(entries.iter().map(|e| e.cost_usd).collect::<Vec<f64>>())
+        .bind(int(|e| e.latency_ms))
+        .bind(
+            entries
+                .iter()
+                .map(|e| e.ttft_ms)
+                .collect::<Vec<Option<i64>>>(),
+        )
+        .bind(int(|e| e.attempts))
+        .bind(text(|e| &e.status))
+        .bind(
+            entries
+                .iter()
+                .map(|e| e.usage_estimated)
+                .collect::<Vec<bool>>(),
+        )
+        .execute(&mut *tx)
+        .await?;
+    let reservations: Vec<String> = entries
+        .iter()
+        .filter_map(|e| e.reservation_id.clone())
+        .collect();
+    if !reservations.is_empty() {
+        sqlx::query("DELETE FROM switchyard_budget_reservations WHERE id = ANY($1)")
+            .bind(reservations)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Inserts a batch from arrays, and books the cost of the rows actually inserted (a retried
+/// batch inserts nothing and books nothing) on the accounts whose period contains them.
+const INSERT_BATCH: &str = "WITH inserted AS (
+    INSERT INTO switchyard_ledger (entry_id, request_id, at_ms, team, key_id, model, provider,
+        target, input_tokens, output_tokens, cached_tokens, cost_usd, latency_ms, ttft_ms,
+        attempts, status, usage_estimated)
+    SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[],
+        $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[],
+        $12::DOUBLE PRECISION[], $13::BIGINT[], $14::BIGINT[], $15::BIGINT[], $16::TEXT[],
+        $17::BOOLEAN[])
+    ON CONFLICT (entry_id) DO NOTHING
+    RETURNING team, at_ms, cost_usd
+), per_account AS (
+    SELECT a.team, a.period_start, a.period_end, SUM(i.cost_usd) AS cost
+    FROM switchyard_budget_accounts a
+    JOIN inserted i ON i.team = a.team AND a.period_start <= i.at_ms AND a.period_end > i.at_ms
+    GROUP BY a.team, a.period_start, a.period_end
+)
+UPDATE switchyard_budget_accounts a SET spent_usd = a.spent_usd + p.cost
+FROM per_account p
+WHERE a.team = p.team AND a.period_start = p.period_start AND a.period_end = p.period_end";
+
+/// A reservation request against the fleet's budget state.
+#[derive(Debug, Clone)]
+pub struct ReserveRequest {
+    pub id: String,
+    pub team: String,
+    pub period: Period,
+    pub budget_usd: f64,
+    pub amount_usd: f64,
+    pub now_ms: i64,
+    /// Reservations older than this are ignored (their replica died mid-request).
+    pub expires_ms: i64,
+}
+
+/// Reserves atomically: returns the standing before it, and whether the reservation was made.
+pub async fn reserve(pool: &PgPool, r: &ReserveRequest) -> Result<(Standing, bool), LedgerError> {
+    let mut tx = pool.begin().await?;
+    lock_team(&mut tx, &r.team).await?;
+    let standing = standing_in(&mut tx, &r.team, r.period, r.now_ms).await?;
+    let admitted = standing.admits(r.budget_usd);
+    if admitted {
+        sqlx::query(
+            "INSERT INTO switchyard_budget_reservations (id, team, amount_usd, expires_ms) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&r.id)
+        .bind(&r.team)
+        .bind(r.amount_usd)
+        .bind(r.expires_ms)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok((standing, admitted))
+}
+
+/// The fleet's standing of `team` for `period` (creating its account from the ledger when
+/// this period is seen for the first time).
+pub async fn standing(
+    pool: &PgPool,
+    team: &str,
+    period: Period,
+    now_ms: i64,
+) -> Result<Standing, LedgerError> {
+    let mut tx = pool.begin().await?;
+    lock_team(&mut tx, team).await?;
+    let standing = standing_in(&mut tx, team, period, now_ms).await?;
+    tx.commit().await?;
+    Ok(standing)
+}
+
+async fn standing_in(
+    tx: &mut Transaction<'_, Postgres>,
+    team: &str,
+    period: Period,
+    now_ms: i64,
+) -> Result<Standing, LedgerError> {
+    sqlx::query(
+        "INSERT INTO switchyard_budget_accounts (team, period_start, period_end, spent_usd) \
+         SELECT $1, $2, $3, COALESCE(SUM(cost_usd), 0) FROM switchyard_ledger \
+         WHERE team = $1 AND at_ms >= $2 AND at_ms < $3 \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(team)
+    .bind(period.start_ms)
+    .bind(period.end_ms)
+    .execute(&mut **tx)
+    .await?;
+    let (spent_usd, reserved_usd): (f64, f64) = sqlx::query_as(
+        "SELECT a.spent_usd, COALESCE((SELECT SUM(amount_usd) FROM switchyard_budget_reservations r \
+           WHERE r.team = $1 AND r.expires_ms > $4), 0)::DOUBLE PRECISION \
+         FROM switchyard_budget_accounts a \
+         WHERE a.team = $1 AND a.period_start = $2 AND a.period_end = $3",
+    )
+    .bind(team)
+    .bind(period.start_ms)
+    .bind(period.end_ms)
+    .bind(now_ms)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(Standing {
+        spent_usd,
+        reserved_usd,
+    })
+}
+
+/// Releases a reservation without an entry (the request never reached an upstream).
+pub async fn release(pool: &PgPool, id: &str) -> Result<(), LedgerError> {
+    sqlx::query("DELETE FROM switchyard_budget_reservations WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+    use crate::metering::ledger::Store;
+
+    /// A fresh database on the server named by `SWITCHYARD_TEST_POSTGRES`, or `None` (with a
+    /// visible message) when no server is configured.
+    pub async fn fresh_database(test: &str) -> Option<String> {
+        let Ok(base) = std::env::var("SWITCHYARD_TEST_POSTGRES") else {
+            println!("SKIPPED {test}: SWITCHYARD_TEST_POSTGRES is not set (.ci/run sets it)");
+            return None;
+        };
+        let name = format!("sy_{}", uuid::Uuid::new_v4().simple());
+        let admin = PgPool::connect(&base).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let (prefix, _) = base.rsplit_once('/').unwrap();
+        Some(format!("{prefix}/{name}"))
+    }
+
+    /// Drops a database made by [`fresh_database`] (best effort).
+    pub async fn drop_database(url: &str) {
+        let (Ok(base), Some((_, name))) = (
+            std::env::var("SWITCHYARD_TEST_POSTGRES"),
+            url.rsplit_once('/'),
+        ) else {
+            return;
+        };
+        if let Ok(admin) = PgPool::connect(&base).await {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&admin)
+                .await;
+            admin.close().await;
+        }
+    }
+
+    fn entry(id: &str, cost: f64, at_ms: i64, reservation: Option<&str>) -> LedgerEntry {
+        LedgerEntry {
+            entry_id: id.to_owned(),
+            request_id: id.to_owned(),
+            at_ms,
+            team: "t".to_owned(),
+            key_id: "t#1".to_owned(),
+            model: "chat".to_owned(),
+            provider: "p".to_owned(),
+            target: "p/m".to_owned(),
+            input_tokens: 3,
+            output_tokens: 4,
+            cached_tokens: 1,
+            cost_usd: cost,
+            latency_ms: 5,
+            ttft_ms: None,
+            attempts: 1,
+            status: "200".to_owned(),
+            usage_estimated: false,
+            reservation_id: reservation.map(str::to_owned),
+        }
+    }
+
+    #[tokio::test]
+    async fn postgres_reservations_are_atomic_and_settle_with_entries() {
+        let Some(url) = fresh_database("postgres_reservations").await else {
+            return;
+        };
+        let store = Store::open(&url).await.unwrap();
+        let _second_replica_migrates_too = Store::open(&url).await.unwrap();
+        let Store::Postgres(pool) = &store else {
+            panic!("expected postgres")
+        };
+        let period = Period {
+            start_ms: 0,
+            end_ms: 86_400_000,
+        };
+        store
+            .insert(&[entry("old", 0.2, 1_000, None)])
+            .await
+            .unwrap();
+        // 40 concurrent reservations of 0.3 against a budget of 1.0 with 0.2 spent.
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let pool = pool.clone();
+            tasks.push(tokio::spawn(async move {
+                let request = ReserveRequest {
+                    id: format!("r{i}"),
+                    team: "t".to_owned(),
+                    period,
+                    budget_usd: 1.0,
+                    amount_usd: 0.3,
+                    now_ms: 2_000,
+                    expires_ms: 100_000,
+                };
+                reserve(&pool, &request)
+                    .await
+                    .unwrap()
+                    .1
+                    .then_some(request.id)
+            }));
+        }
+        let mut admitted = Vec::new();
+        for task in tasks {
+            admitted.extend(task.await.unwrap());
+        }
+        assert_eq!(
+            admitted.len(),
+            3,
+            "0.2 + 3 × 0.3 = 1.1 is the first standing ≥ 1.0"
+        );
+        let before = standing(pool, "t", period, 2_000).await.unwrap();
+        assert!((before.reserved_usd - 0.9).abs() < 1e-9);
+        // Settling one: its entry lands, the reservation goes, spend moves.
+        store
+            .insert(&[
+                entry("e1", 0.05, 3_000, Some(&admitted[0])),
+                entry("e2", 0.05, 3_000, Some(&admitted[1])),
+            ])
+            .await
+            .unwrap();
+        // A retried batch (its first commit landed) changes nothing.
+        store
+            .insert(&[entry("e1", 0.05, 3_000, Some(&admitted[0]))])
+            .await
+            .unwrap();
+        let after = standing(pool, "t", period, 2_000).await.unwrap();
+        assert!((after.spent_usd - 0.3).abs() < 1e-9, "{after:?}");
+        assert!((after.reserved_usd - 0.3).abs() < 1e-9, "{after:?}");
+        // Expired reservations no longer count.
+        let later = standing(pool, "t", period, 200_000).await.unwrap();
+        assert_eq!(later.reserved_usd, 0.0);
+        let rows = store.spend(0, 86_400_000, None).await.unwrap();
+        assert_eq!(rows[0].requests, 3);
+        assert_eq!(rows[0].cached_tokens, 3);
+        release(pool, &admitted[2]).await.unwrap();
+        let released = standing(pool, "t", period, 2_000).await.unwrap();
+        assert_eq!(released.reserved_usd, 0.0);
+        pool.close().await;
+        drop(store);
+        drop_database(&url).await;
+    }
+}

@@ -1,0 +1,167 @@
+//! The embedded ledger: one SQLite file in WAL mode, for a single replica.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use super::{LedgerEntry, LedgerError, INSERT};
+
+/// Schema versions, applied in order at startup and recorded in `switchyard_migrations`.
+const MIGRATIONS: &[(i64, &[&str])] = &[(
+    1,
+    &[
+        "CREATE TABLE IF NOT EXISTS switchyard_ledger (
+            entry_id TEXT PRIMARY KEY,
+            request_id TEXT NOT NULL,
+            at_ms BIGINT NOT NULL,
+            team TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            model TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            target TEXT NOT NULL,
+            input_tokens BIGINT NOT NULL,
+            output_tokens BIGINT NOT NULL,
+            cached_tokens BIGINT NOT NULL,
+            cost_usd DOUBLE PRECISION NOT NULL,
+            latency_ms BIGINT NOT NULL,
+            ttft_ms BIGINT,
+            attempts BIGINT NOT NULL,
+            status TEXT NOT NULL,
+            usage_estimated BOOLEAN NOT NULL
+        )",
+        "CREATE INDEX IF NOT EXISTS switchyard_ledger_team_at ON switchyard_ledger (team, at_ms)",
+        "CREATE INDEX IF NOT EXISTS switchyard_ledger_at ON switchyard_ledger (at_ms)",
+    ],
+)];
+
+pub async fn open(url: &str) -> Result<SqlitePool, LedgerError> {
+    let options = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5));
+    // Every connection to `sqlite::memory:` is its own database: keep exactly one.
+    let connections = if url.contains(":memory:") { 1 } else { 4 };
+    let pool = SqlitePoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await?;
+    migrate(&pool).await?;
+    Ok(pool)
+}
+
+async fn migrate(pool: &SqlitePool) -> Result<(), LedgerError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS switchyard_migrations (version BIGINT PRIMARY KEY)")
+        .execute(&mut *tx)
+        .await?;
+    for (version, statements) in MIGRATIONS {
+        let applied: Option<(i64,)> =
+            sqlx::query_as("SELECT version FROM switchyard_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if applied.is_some() {
+            continue;
+        }
+        for statement in *statements {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        sqlx::query("INSERT INTO switchyard_migrations (version) VALUES ($1)")
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn insert(pool: &SqlitePool, entries: &[LedgerEntry]) -> Result<(), LedgerError> {
+    let mut tx = pool.begin().await?;
+    for e in entries {
+        sqlx::query(INSERT)
+            .bind(&e.entry_id)
+            .bind(&e.request_id)
+            .bind(e.at_ms)
+            .bind(&e.team)
+            .bind(&e.key_id)
+            .bind(&e.model)
+            .bind(&e.provider)
+            .bind(&e.target)
+            .bind(e.input_tokens)
+            .bind(e.output_tokens)
+            .bind(e.cached_tokens)
+            .bind(e.cost_usd)
+            .bind(e.latency_ms)
+            .bind(e.ttft_ms)
+            .bind(e.attempts)
+            .bind(&e.status)
+            .bind(e.usage_estimated)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Store;
+    use super::*;
+
+    pub fn entry(id: &str, team: &str, at_ms: i64, cost: f64) -> LedgerEntry {
+        LedgerEntry {
+            entry_id: id.to_owned(),
+            request_id: format!("req-{id}"),
+            at_ms,
+            team: team.to_owned(),
+            key_id: format!("{team}#0000"),
+            model: "chat".to_owned(),
+            provider: "sim-a".to_owned(),
+            target: "sim-a/up-a".to_owned(),
+            input_tokens: 10,
+            output_tokens: 5,
+            cached_tokens: 0,
+            cost_usd: cost,
+            latency_ms: 12,
+            ttft_ms: Some(3),
+            attempts: 1,
+            status: "200".to_owned(),
+            usage_estimated: false,
+            reservation_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn in_memory_ledger_keeps_its_schema() {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        store.insert(&[entry("a", "t", 1, 0.5)]).await.unwrap();
+        assert_eq!(store.spend(0, 10, None).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn sqlite_file_migrates_twice_and_aggregates() {
+        let dir = std::env::temp_dir().join(format!("sy-ledger-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}/ledger.db", dir.display());
+        let store = Store::open(&url).await.unwrap();
+        let again = Store::open(&url).await.unwrap();
+        store
+            .insert(&[entry("a", "t", 1_000, 0.5), entry("b", "t", 2_000, 0.25)])
+            .await
+            .unwrap();
+        // A retried batch does not count twice.
+        again.insert(&[entry("b", "t", 2_000, 0.25)]).await.unwrap();
+        let rows = store.spend(0, 10_000, Some("t")).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].requests, rows[0].input_tokens), (2, 20));
+        assert!((rows[0].cost_usd - 0.75).abs() < 1e-12);
+        assert!(store.spend(0, 10_000, Some("x")).await.unwrap().is_empty());
+        let days = store.spend_by_day(0).await.unwrap();
+        assert_eq!(days, vec![("t".to_owned(), 0, 0.75)]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
