@@ -119,12 +119,16 @@ fn readiness(policy: &Policy) -> Response<Vec<u8>> {
     let unsupported: Vec<Value> = policy
         .providers
         .values()
-        .filter(|p| !matches!(p.kind, ProviderKind::OpenAi { .. }))
+        .filter(|p| matches!(p.kind, ProviderKind::Azure { .. }))
         .map(|p| json!({"provider": p.name, "reason": SkipReason::Unsupported(p.kind.label()).to_string()}))
         .collect();
     let usable = policy.models.values().any(|m| {
         m.targets.iter().any(|t| {
-            t.disabled_reason().is_none() && matches!(t.provider.kind, ProviderKind::OpenAi { .. })
+            t.disabled_reason().is_none()
+                && matches!(
+                    t.provider.kind,
+                    ProviderKind::OpenAi { .. } | ProviderKind::Bedrock { .. }
+                )
         })
     });
     let body = json!({

@@ -24,6 +24,8 @@ pub struct Metrics {
     pub inflight_requests: IntGaugeVec,
     pub config_reloads: IntCounterVec,
     pub stream_errors: IntCounterVec,
+    /// Background credential refreshes that failed (AWS default chain / assume_role).
+    pub credential_refresh_failures: IntCounterVec,
 }
 
 /// Outcome label of one upstream attempt.
@@ -116,6 +118,11 @@ impl Metrics {
                 "switchyard_config_reloads_total",
                 "Policy reloads by result.",
                 &["result"],
+            )?,
+            credential_refresh_failures: counter(
+                "switchyard_credential_refresh_failures_total",
+                "Background credential refreshes that failed, by provider.",
+                &["provider"],
             )?,
             stream_errors: counter(
                 "switchyard_stream_errors_total",

@@ -9,6 +9,7 @@ use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 
 use crate::admin::AdminApp;
+use crate::providers::bedrock::credentials::CredentialRefresher;
 use crate::gateway::Gateway;
 use crate::reload::ReloadService;
 use crate::state::AppState;
@@ -39,6 +40,10 @@ pub fn build(state: Arc<AppState>) -> Server {
 
     server.add_service(gateway);
     server.add_service(admin);
+    server.add_service(background_service(
+        "aws credentials",
+        CredentialRefresher::new(state.clone()),
+    ));
     server.add_service(background_service(
         "policy reload",
         ReloadService::new(state),

@@ -114,6 +114,8 @@ pub enum ProviderKind {
         credentials: Option<AwsStaticCredentials>,
         /// Override of `https://bedrock-runtime.{region}.amazonaws.com`.
         endpoint: Option<String>,
+        /// A role assumed (via STS) with the credentials above or the default chain's.
+        assume_role: Option<AwsAssumeRole>,
     },
 }
 
@@ -132,6 +134,15 @@ impl ProviderKind {
 pub enum AzureAuth {
     ApiKey(Secret),
     Entra,
+}
+
+/// `assume_role:` of a bedrock provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsAssumeRole {
+    pub role_arn: String,
+    /// Treated as a secret: it is the confused-deputy guard of the role's trust policy.
+    pub external_id: Option<Secret>,
+    pub session_name: Option<String>,
 }
 
 #[derive(Debug)]
@@ -201,6 +212,8 @@ pub struct Target {
     pub upstream_model: String,
     pub price: Price,
     pub limits: Option<Limits>,
+    /// Bedrock only: Converse `additionalModelRequestFields` sent with every request.
+    pub additional_model_request_fields: Option<serde_json::Value>,
 }
 
 impl Target {

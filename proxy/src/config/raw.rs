@@ -81,6 +81,17 @@ pub(crate) struct RawProvider {
     pub access_key_id: Option<Spanned<String>>,
     pub secret_access_key: Option<Spanned<String>>,
     pub session_token: Option<Spanned<String>>,
+    /// bedrock: assume this role on top of the resolved credentials.
+    pub assume_role: Option<Spanned<RawAssumeRole>>,
+}
+
+/// A bedrock provider's `assume_role:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAssumeRole {
+    pub role_arn: Spanned<String>,
+    pub external_id: Option<Spanned<String>>,
+    pub session_name: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -112,6 +123,8 @@ pub(crate) struct RawTarget {
     pub deployment: Option<Spanned<String>>,
     pub price: Option<Spanned<RawPrice>>,
     pub limits: Option<RawLimits>,
+    /// bedrock: model-native fields passed through as Converse `additionalModelRequestFields`.
+    pub additional_model_request_fields: Option<Spanned<serde_json::Value>>,
 }
 
 /// A target's `price:` — the word `free`, or USD per million tokens.

@@ -2,9 +2,15 @@
 //! the background (AWS temporary credentials, Azure Entra tokens), read by signing without
 //! waiting. Keyed by provider name so a reload keeps what is still valid.
 
+use super::bedrock::credentials::AwsCredentials;
+
 /// Shared by every request through `AppState`; each provider kind adds its caches here.
 #[derive(Debug, Default)]
-pub struct ProviderRuntime {}
+pub struct ProviderRuntime {
+    /// AWS credentials of Bedrock providers (default chain, assume_role), refreshed by
+    /// [`super::bedrock::credentials::CredentialRefresher`].
+    pub aws: AwsCredentials,
+}
 
 impl ProviderRuntime {
     pub fn new() -> Self {

