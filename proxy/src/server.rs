@@ -9,8 +9,8 @@ use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 
 use crate::admin::AdminApp;
-use crate::providers::bedrock::credentials::CredentialRefresher;
 use crate::gateway::Gateway;
+use crate::providers::bedrock::credentials::CredentialRefresher;
 use crate::reload::ReloadService;
 use crate::state::AppState;
 

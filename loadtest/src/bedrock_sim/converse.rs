@@ -48,7 +48,10 @@ pub fn validate(body: &Value) -> Result<(), Invalid> {
                 }
             }
             if !pending_tool_uses.is_empty() && results.len() != pending_tool_uses.len() {
-                return Err(format!("Expected toolResult blocks at messages.{i}.content for the following Ids: {}", pending_tool_uses.join(", ")));
+                return Err(format!(
+                    "Expected toolResult blocks at messages.{i}.content for the following Ids: {}",
+                    pending_tool_uses.join(", ")
+                ));
             }
             pending_tool_uses.clear();
         }
@@ -62,9 +65,11 @@ pub fn validate(body: &Value) -> Result<(), Invalid> {
         }
     }
     if let Some(system) = body.get("system") {
-        let ok = system
-            .as_array()
-            .is_some_and(|blocks| blocks.iter().all(|b| b["text"].as_str().is_some_and(|t| !t.trim().is_empty())));
+        let ok = system.as_array().is_some_and(|blocks| {
+            blocks
+                .iter()
+                .all(|b| b["text"].as_str().is_some_and(|t| !t.trim().is_empty()))
+        });
         if !ok {
             return Err("system blocks must be non-blank text".into());
         }
@@ -73,9 +78,14 @@ pub fn validate(body: &Value) -> Result<(), Invalid> {
 }
 
 fn validate_block(block: &Value, role: &str, i: usize, j: usize) -> Result<(), Invalid> {
-    let keys: Vec<&String> = block.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    let keys: Vec<&String> = block
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
     if keys.len() != 1 {
-        return Err(format!("messages.{i}.content.{j}: exactly one member must be set"));
+        return Err(format!(
+            "messages.{i}.content.{j}: exactly one member must be set"
+        ));
     }
     if let Some(text) = block.get("text") {
         if text.as_str().is_none_or(|t| t.trim().is_empty()) {
@@ -84,15 +94,25 @@ fn validate_block(block: &Value, role: &str, i: usize, j: usize) -> Result<(), I
     }
     if let Some(image) = block.get("image") {
         if role != "user" {
-            return Err(format!("messages.{i}.content.{j}: images are only allowed in user messages"));
+            return Err(format!(
+                "messages.{i}.content.{j}: images are only allowed in user messages"
+            ));
         }
-        if !matches!(image["format"].as_str(), Some("png" | "jpeg" | "gif" | "webp")) {
+        if !matches!(
+            image["format"].as_str(),
+            Some("png" | "jpeg" | "gif" | "webp")
+        ) {
             return Err(format!("messages.{i}.content.{j}.image.format is invalid"));
         }
         use base64::Engine;
         let bytes = image["source"]["bytes"].as_str().unwrap_or_default();
-        if base64::engine::general_purpose::STANDARD.decode(bytes).is_err() {
-            return Err(format!("messages.{i}.content.{j}.image.source.bytes is not base64"));
+        if base64::engine::general_purpose::STANDARD
+            .decode(bytes)
+            .is_err()
+        {
+            return Err(format!(
+                "messages.{i}.content.{j}.image.source.bytes is not base64"
+            ));
         }
     }
     if let Some(tool_use) = block.get("toolUse") {
@@ -101,7 +121,9 @@ fn validate_block(block: &Value, role: &str, i: usize, j: usize) -> Result<(), I
         }
     }
     if block.get("toolResult").is_some() && role != "user" {
-        return Err(format!("messages.{i}.content.{j}: toolResult is only allowed in user messages"));
+        return Err(format!(
+            "messages.{i}.content.{j}: toolResult is only allowed in user messages"
+        ));
     }
     Ok(())
 }
@@ -110,7 +132,11 @@ fn validate_block(block: &Value, role: &str, i: usize, j: usize) -> Result<(), I
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
     Text(String),
-    ToolUse { id: String, name: String, input: Value },
+    ToolUse {
+        id: String,
+        name: String,
+        input: Value,
+    },
 }
 
 impl Answer {
@@ -125,33 +151,57 @@ impl Answer {
 /// Tool results → a text about them; a forced tool choice (or "weather" in the prompt with
 /// tools offered) → a tool call; otherwise a text describing what the user sent.
 pub fn answer(sim_name: &str, body: &Value, counter: u64) -> Answer {
-    let last = body["messages"].as_array().and_then(|m| m.last()).cloned().unwrap_or(Value::Null);
+    let last = body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .cloned()
+        .unwrap_or(Value::Null);
     let blocks = last["content"].as_array().cloned().unwrap_or_default();
     let results: Vec<String> = blocks
         .iter()
-        .filter_map(|b| b["toolResult"]["content"][0]["text"].as_str().map(str::to_owned))
+        .filter_map(|b| {
+            b["toolResult"]["content"][0]["text"]
+                .as_str()
+                .map(str::to_owned)
+        })
         .collect();
     if !results.is_empty() {
-        return Answer::Text(format!("{sim_name} read the tool results: {}", results.join("; ")));
+        return Answer::Text(format!(
+            "{sim_name} read the tool results: {}",
+            results.join("; ")
+        ));
     }
     let text: Vec<&str> = blocks.iter().filter_map(|b| b["text"].as_str()).collect();
     let text = text.join(" ");
     let tools = &body["toolConfig"];
     let choice = &tools["toolChoice"];
     let first_tool = tools["tools"][0]["toolSpec"]["name"].as_str();
-    let forced = choice["tool"]["name"].as_str().or(choice.get("any").and(first_tool));
-    let wanted = choice.get("auto").and(first_tool).filter(|_| text.contains("weather"));
+    let forced = choice["tool"]["name"]
+        .as_str()
+        .or(choice.get("any").and(first_tool));
+    let wanted = choice
+        .get("auto")
+        .and(first_tool)
+        .filter(|_| text.contains("weather"));
     if let Some(name) = forced.or(wanted) {
         let input = if choice.get("tool").is_some() && name != "get_weather" {
             json!({"answer": "42"})
         } else {
             json!({"city": "Paris"})
         };
-        return Answer::ToolUse { id: format!("tooluse_{counter}"), name: name.to_owned(), input };
+        return Answer::ToolUse {
+            id: format!("tooluse_{counter}"),
+            name: name.to_owned(),
+            input,
+        };
     }
     let images: Vec<String> = blocks
         .iter()
-        .filter_map(|b| b["image"]["format"].as_str().map(|f| format!("[image:{f}]")))
+        .filter_map(|b| {
+            b["image"]["format"]
+                .as_str()
+                .map(|f| format!("[image:{f}]"))
+        })
         .collect();
     let mut reply = format!("{sim_name} says: {text}");
     for image in images {
@@ -195,8 +245,11 @@ mod tests {
     fn bedrock_rules() {
         let ok = json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}]});
         assert!(validate(&ok).is_ok());
-        let assistant_first = json!({"messages": [{"role": "assistant", "content": [{"text": "hi"}]}]});
-        assert!(validate(&assistant_first).unwrap_err().contains("start with a user"));
+        let assistant_first =
+            json!({"messages": [{"role": "assistant", "content": [{"text": "hi"}]}]});
+        assert!(validate(&assistant_first)
+            .unwrap_err()
+            .contains("start with a user"));
         let twice = json!({"messages": [{"role": "user", "content": [{"text": "a"}]}, {"role": "user", "content": [{"text": "b"}]}]});
         assert!(validate(&twice).unwrap_err().contains("alternate"));
         let orphan = json!({"messages": [{"role": "user", "content": [{"toolResult": {"toolUseId": "x", "content": [{"text": "r"}]}}]}], "toolConfig": {}});

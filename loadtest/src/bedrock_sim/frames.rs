@@ -54,23 +54,38 @@ pub fn answer_frames(answer: &Answer, usage: Value) -> Vec<Bytes> {
         Answer::Text(text) => {
             let words: Vec<&str> = text.split_inclusive(' ').collect();
             for word in words {
-                frames.push(event("contentBlockDelta", &json!({"contentBlockIndex": 0, "delta": {"text": word}})));
+                frames.push(event(
+                    "contentBlockDelta",
+                    &json!({"contentBlockIndex": 0, "delta": {"text": word}}),
+                ));
             }
             frames.push(event("contentBlockStop", &json!({"contentBlockIndex": 0})));
         }
         Answer::ToolUse { id, name, input } => {
-            frames.push(event("contentBlockStart", &json!({"contentBlockIndex": 0,
-                "start": {"toolUse": {"toolUseId": id, "name": name}}})));
+            frames.push(event(
+                "contentBlockStart",
+                &json!({"contentBlockIndex": 0,
+                "start": {"toolUse": {"toolUseId": id, "name": name}}}),
+            ));
             let json_text = input.to_string();
             let (a, b) = json_text.split_at(json_text.len() / 2);
             for part in [a, b] {
-                frames.push(event("contentBlockDelta", &json!({"contentBlockIndex": 0,
-                    "delta": {"toolUse": {"input": part}}})));
+                frames.push(event(
+                    "contentBlockDelta",
+                    &json!({"contentBlockIndex": 0,
+                    "delta": {"toolUse": {"input": part}}}),
+                ));
             }
             frames.push(event("contentBlockStop", &json!({"contentBlockIndex": 0})));
         }
     }
-    frames.push(event("messageStop", &json!({"stopReason": answer.stop_reason()})));
-    frames.push(event("metadata", &json!({"usage": usage, "metrics": {"latencyMs": 1}})));
+    frames.push(event(
+        "messageStop",
+        &json!({"stopReason": answer.stop_reason()}),
+    ));
+    frames.push(event(
+        "metadata",
+        &json!({"usage": usage, "metrics": {"latencyMs": 1}}),
+    ));
     frames
 }

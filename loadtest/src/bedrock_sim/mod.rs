@@ -95,11 +95,16 @@ impl BedrockSim {
         Self::start_on(config, SocketAddr::from(([127, 0, 0, 1], 0))).await
     }
 
-    pub async fn start_on(config: BedrockSimConfig, addr: SocketAddr) -> anyhow::Result<BedrockSim> {
+    pub async fn start_on(
+        config: BedrockSimConfig,
+        addr: SocketAddr,
+    ) -> anyhow::Result<BedrockSim> {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding the Bedrock simulator to {addr}"))?;
-        let addr = listener.local_addr().context("reading the simulator's address")?;
+        let addr = listener
+            .local_addr()
+            .context("reading the simulator's address")?;
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let state = Arc::new(SimState {
             config,
@@ -116,7 +121,10 @@ impl BedrockSim {
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+            if let Err(error) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
                 tracing::warn!(%error, "Bedrock simulator stopped with an error");
             }
         });
@@ -160,7 +168,10 @@ fn aws_error(status: StatusCode, error_type: &str, message: &str) -> Response {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
-        .header("x-amzn-errortype", format!("{error_type}:http://internal.amazon.com/coral/com.amazon.bedrock/"))
+        .header(
+            "x-amzn-errortype",
+            format!("{error_type}:http://internal.amazon.com/coral/com.amazon.bedrock/"),
+        )
         .header("x-amzn-requestid", "00000000-0000-0000-0000-000000000000")
         .body(Body::from(json!({"message": message}).to_string()))
         .unwrap_or_default()
@@ -197,18 +208,38 @@ fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-async fn handle(State(sim): State<Arc<SimState>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(sim): State<Arc<SimState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path().to_owned();
     let config = &sim.config;
-    if let Err(error) = sigv4::verify(&config.access_key_id, &config.secret_access_key, &config.region, &path, &headers, &body) {
+    if let Err(error) = sigv4::verify(
+        &config.access_key_id,
+        &config.secret_access_key,
+        &config.region,
+        &path,
+        &headers,
+        &body,
+    ) {
         lock(&sim.stats).signature_failures += 1;
         return aws_error(StatusCode::FORBIDDEN, error.error_type, &error.message);
     }
     let Some((model_id, op)) = route(&path) else {
-        return aws_error(StatusCode::NOT_FOUND, "UnknownOperationException", "unknown operation");
+        return aws_error(
+            StatusCode::NOT_FOUND,
+            "UnknownOperationException",
+            "unknown operation",
+        );
     };
     let Ok(value) = serde_json::from_slice::<Value>(&body) else {
-        return aws_error(StatusCode::BAD_REQUEST, "ValidationException", "the body is not JSON");
+        return aws_error(
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            "the body is not JSON",
+        );
     };
     {
         let mut stats = lock(&sim.stats);
@@ -220,10 +251,18 @@ async fn handle(State(sim): State<Arc<SimState>>, uri: Uri, headers: HeaderMap, 
     let mut delay = config.latency;
     match fault {
         Some(BedrockFault::Throttle) => {
-            return aws_error(StatusCode::TOO_MANY_REQUESTS, "ThrottlingException", "Too many requests, please wait before trying again.")
+            return aws_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "ThrottlingException",
+                "Too many requests, please wait before trying again.",
+            )
         }
         Some(BedrockFault::Unavailable) => {
-            return aws_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableException", "Bedrock is unable to process your request.")
+            return aws_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableException",
+                "Bedrock is unable to process your request.",
+            )
         }
         Some(BedrockFault::Latency(extra)) => delay += extra,
         _ => {}
@@ -247,20 +286,35 @@ async fn handle(State(sim): State<Arc<SimState>>, uri: Uri, headers: HeaderMap, 
             tokio::time::sleep(delay).await;
             invoke_embeddings(&model_id, &value)
         }
-        _ => aws_error(StatusCode::NOT_FOUND, "UnknownOperationException", "unknown operation"),
+        _ => aws_error(
+            StatusCode::NOT_FOUND,
+            "UnknownOperationException",
+            "unknown operation",
+        ),
     }
 }
 
-fn stream_response(answer: &Answer, usage: Value, fault: Option<BedrockFault>, delay: Duration) -> Response {
+fn stream_response(
+    answer: &Answer,
+    usage: Value,
+    fault: Option<BedrockFault>,
+    delay: Duration,
+) -> Response {
     let frames = match fault {
         Some(BedrockFault::ThrottleBeforeContent) => vec![
             frames::event("messageStart", &json!({"role": "assistant"})),
-            frames::exception("throttlingException", "Too many requests, please wait before trying again."),
+            frames::exception(
+                "throttlingException",
+                "Too many requests, please wait before trying again.",
+            ),
         ],
         Some(BedrockFault::ThrottleMidStream) => {
             let mut all = frames::answer_frames(answer, usage);
             all.truncate(3);
-            all.push(frames::exception("throttlingException", "Too many tokens, please wait before trying again."));
+            all.push(frames::exception(
+                "throttlingException",
+                "Too many tokens, please wait before trying again.",
+            ));
             all
         }
         _ => frames::answer_frames(answer, usage),
@@ -273,12 +327,14 @@ fn stream_response(answer: &Answer, usage: Value, fault: Option<BedrockFault>, d
             [frame.slice(..half), frame.slice(half..)]
         })
         .collect();
-    let stream = futures_util::stream::iter(chunks.into_iter().enumerate()).then(move |(i, chunk)| async move {
-        if i % 2 == 0 && !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        Ok::<_, Infallible>(chunk)
-    });
+    let stream = futures_util::stream::iter(chunks.into_iter().enumerate()).then(
+        move |(i, chunk)| async move {
+            if i % 2 == 0 && !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            Ok::<_, Infallible>(chunk)
+        },
+    );
     Response::builder()
         .header("content-type", "application/vnd.amazon.eventstream")
         .header("x-amzn-requestid", "00000000-0000-0000-0000-000000000001")
@@ -288,25 +344,48 @@ fn stream_response(answer: &Answer, usage: Value, fault: Option<BedrockFault>, d
 
 /// A deterministic unit-ish vector for `text`.
 fn vector(text: &str, dims: usize) -> Vec<f64> {
-    let seed = text.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
-    (0..dims).map(|i| (((seed.wrapping_add(i as u64 * 2_654_435_761)) % 2000) as f64 / 1000.0) - 1.0).collect()
+    let seed = text
+        .bytes()
+        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    (0..dims)
+        .map(|i| (((seed.wrapping_add(i as u64 * 2_654_435_761)) % 2000) as f64 / 1000.0) - 1.0)
+        .collect()
 }
 
 fn invoke_embeddings(model_id: &str, body: &Value) -> Response {
     if model_id.contains("titan-embed") {
         let Some(text) = body["inputText"].as_str() else {
-            return aws_error(StatusCode::BAD_REQUEST, "ValidationException", "inputText is required");
+            return aws_error(
+                StatusCode::BAD_REQUEST,
+                "ValidationException",
+                "inputText is required",
+            );
         };
         let dims = body["dimensions"].as_u64().unwrap_or(1024) as usize;
         let tokens = text.split_whitespace().count().max(1);
-        return json_response(&json!({"embedding": vector(text, dims), "inputTextTokenCount": tokens}));
+        return json_response(
+            &json!({"embedding": vector(text, dims), "inputTextTokenCount": tokens}),
+        );
     }
     if model_id.contains("cohere.embed") {
         let Some(texts) = body["texts"].as_array() else {
-            return aws_error(StatusCode::BAD_REQUEST, "ValidationException", "texts is required");
+            return aws_error(
+                StatusCode::BAD_REQUEST,
+                "ValidationException",
+                "texts is required",
+            );
         };
-        let vectors: Vec<Vec<f64>> = texts.iter().map(|t| vector(t.as_str().unwrap_or_default(), 1024)).collect();
-        return json_response(&json!({"embeddings": vectors, "id": "sim", "response_type": "embeddings_floats", "texts": texts}));
+        let vectors: Vec<Vec<f64>> = texts
+            .iter()
+            .map(|t| vector(t.as_str().unwrap_or_default(), 1024))
+            .collect();
+        return json_response(
+            &json!({"embeddings": vectors, "id": "sim", "response_type": "embeddings_floats", "texts": texts}),
+        );
     }
-    aws_error(StatusCode::BAD_REQUEST, "ValidationException", "this model does not support InvokeModel embeddings in the simulator")
+    aws_error(
+        StatusCode::BAD_REQUEST,
+        "ValidationException",
+        "this model does not support InvokeModel embeddings in the simulator",
+    )
 }

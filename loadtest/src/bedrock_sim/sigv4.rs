@@ -91,10 +91,18 @@ pub fn verify(
     body: &[u8],
 ) -> Result<(), SignatureError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let auth_value = header("authorization")
-        .ok_or_else(|| refuse("MissingAuthenticationTokenException", "Missing Authentication Token"))?;
-    let auth = parse_authorization(auth_value)
-        .ok_or_else(|| refuse("IncompleteSignatureException", "Authorization header is malformed"))?;
+    let auth_value = header("authorization").ok_or_else(|| {
+        refuse(
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token",
+        )
+    })?;
+    let auth = parse_authorization(auth_value).ok_or_else(|| {
+        refuse(
+            "IncompleteSignatureException",
+            "Authorization header is malformed",
+        )
+    })?;
     if auth.access_key != access_key {
         return Err(refuse(
             "UnrecognizedClientException",
@@ -104,33 +112,60 @@ pub fn verify(
     if auth.service != "bedrock" || auth.region != region {
         return Err(refuse(
             "InvalidSignatureException",
-            format!("Credential should be scoped to a valid region and service bedrock, not {}/{}", auth.region, auth.service),
+            format!(
+                "Credential should be scoped to a valid region and service bedrock, not {}/{}",
+                auth.region, auth.service
+            ),
         ));
     }
-    let date = header("x-amz-date").ok_or_else(|| refuse("IncompleteSignatureException", "x-amz-date is missing"))?;
-    let time = parse_amz_date(date).ok_or_else(|| refuse("IncompleteSignatureException", "x-amz-date is malformed"))?;
+    let date = header("x-amz-date")
+        .ok_or_else(|| refuse("IncompleteSignatureException", "x-amz-date is missing"))?;
+    let time = parse_amz_date(date)
+        .ok_or_else(|| refuse("IncompleteSignatureException", "x-amz-date is malformed"))?;
     if !date.starts_with(auth.date) {
-        return Err(refuse("InvalidSignatureException", "credential date does not match x-amz-date"));
+        return Err(refuse(
+            "InvalidSignatureException",
+            "credential date does not match x-amz-date",
+        ));
     }
     for required in ["host", "x-amz-date"] {
         if !auth.signed_headers.contains(&required) {
-            return Err(refuse("InvalidSignatureException", format!("{required} must be signed")));
+            return Err(refuse(
+                "InvalidSignatureException",
+                format!("{required} must be signed"),
+            ));
         }
     }
     let token = header("x-amz-security-token").map(str::to_owned);
     if token.is_some() && !auth.signed_headers.contains(&"x-amz-security-token") {
-        return Err(refuse("InvalidSignatureException", "x-amz-security-token must be signed"));
+        return Err(refuse(
+            "InvalidSignatureException",
+            "x-amz-security-token must be signed",
+        ));
     }
-    let host = header("host").ok_or_else(|| refuse("IncompleteSignatureException", "host is missing"))?;
+    let host =
+        header("host").ok_or_else(|| refuse("IncompleteSignatureException", "host is missing"))?;
     let mut signed: Vec<(&str, &str)> = Vec::new();
     for name in &auth.signed_headers {
         let value = header(name).ok_or_else(|| {
-            refuse("InvalidSignatureException", format!("signed header {name} is missing"))
+            refuse(
+                "InvalidSignatureException",
+                format!("signed header {name} is missing"),
+            )
         })?;
         signed.push((name, value));
     }
-    let expected = recompute(access_key, secret_key, token, region, &format!("http://{host}{path_and_query}"), signed, body, time)
-        .ok_or_else(|| refuse("InvalidSignatureException", "the request cannot be signed"))?;
+    let expected = recompute(
+        access_key,
+        secret_key,
+        token,
+        region,
+        &format!("http://{host}{path_and_query}"),
+        signed,
+        body,
+        time,
+    )
+    .ok_or_else(|| refuse("InvalidSignatureException", "the request cannot be signed"))?;
     if expected != auth.signature {
         return Err(refuse(
             "InvalidSignatureException",
@@ -161,7 +196,8 @@ fn recompute(
         .build()
         .ok()?
         .into();
-    let request = SignableRequest::new("POST", url, headers.into_iter(), SignableBody::Bytes(body)).ok()?;
+    let request =
+        SignableRequest::new("POST", url, headers.into_iter(), SignableBody::Bytes(body)).ok()?;
     let (_, signature) = sign(request, &params).ok()?.into_parts();
     Some(signature)
 }
@@ -182,7 +218,10 @@ mod tests {
     #[test]
     fn authorization_header_parses() {
         let a = parse_authorization("AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=abc").unwrap();
-        assert_eq!((a.access_key, a.region, a.signature), ("AKID", "us-east-1", "abc"));
+        assert_eq!(
+            (a.access_key, a.region, a.signature),
+            ("AKID", "us-east-1", "abc")
+        );
         assert_eq!(a.signed_headers, vec!["content-type", "host", "x-amz-date"]);
     }
 }

@@ -117,7 +117,11 @@ fn provider(provider: &Provider) -> Vec<String> {
                 Some(role) => format!(
                     ", assume_role {}{}",
                     role.role_arn,
-                    if role.external_id.is_some() { " (external id set)" } else { "" }
+                    if role.external_id.is_some() {
+                        " (external id set)"
+                    } else {
+                        ""
+                    }
                 ),
                 None => String::new(),
             };

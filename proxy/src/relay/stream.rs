@@ -271,4 +271,3 @@ fn early_failure(failure: StreamFailure) -> AttemptFailure {
     };
     AttemptFailure::new(kind, failure.message)
 }
-

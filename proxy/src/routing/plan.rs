@@ -175,7 +175,11 @@ models:
         let cooling = plan(&policy, &policy.models["main"], &stats, Instant::now());
         assert_eq!(
             ids(&cooling),
-            vec!["bed/anthropic.claude-3-haiku-20240307-v1:0", "b/m", "b/spare"]
+            vec![
+                "bed/anthropic.claude-3-haiku-20240307-v1:0",
+                "b/m",
+                "b/spare"
+            ]
         );
         assert_eq!(cooling.soonest_retry(), Some(Duration::from_secs(5)));
         tokio::time::advance(Duration::from_secs(5)).await;

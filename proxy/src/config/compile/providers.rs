@@ -226,15 +226,16 @@ fn assume_role(ctx: &Ctx<'_>, raw: &RawAssumeRole, path: &str) -> Result<AwsAssu
             ));
         }
     };
-    let optional = |value: &Option<Spanned<String>>, field: &str| -> Result<Option<String>, Problem> {
-        match value {
-            Some(v) => match setting(ctx, v, &path, field)? {
-                Setting::Value(text) => Ok(Some(text)),
-                Setting::Blank(_) => Ok(None),
-            },
-            None => Ok(None),
-        }
-    };
+    let optional =
+        |value: &Option<Spanned<String>>, field: &str| -> Result<Option<String>, Problem> {
+            match value {
+                Some(v) => match setting(ctx, v, &path, field)? {
+                    Setting::Value(text) => Ok(Some(text)),
+                    Setting::Blank(_) => Ok(None),
+                },
+                None => Ok(None),
+            }
+        };
     Ok(AwsAssumeRole {
         role_arn,
         external_id: optional(&raw.external_id, "external_id")?.map(Secret::new),
@@ -365,7 +366,10 @@ fn only_fields(raw: &RawProvider, path: &str, kind: &str, allowed: &[&str]) -> R
         ("access_key_id", spanned(&raw.access_key_id)),
         ("secret_access_key", spanned(&raw.secret_access_key)),
         ("session_token", spanned(&raw.session_token)),
-        ("assume_role", raw.assume_role.as_ref().map(|r| r.referenced)),
+        (
+            "assume_role",
+            raw.assume_role.as_ref().map(|r| r.referenced),
+        ),
     ];
     for (field, location) in present {
         if let Some(location) = location.filter(|_| !allowed.contains(&field)) {

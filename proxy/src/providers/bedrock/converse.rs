@@ -28,7 +28,10 @@ fn refused(param: impl Into<String>, message: impl Into<String>) -> TranslateErr
 
 /// Builds the Converse body for `chat`. `additional` is the target's
 /// `additional_model_request_fields`, passed through as is.
-pub fn build(chat: &ChatRequest, additional: Option<&Value>) -> Result<ConverseRequest, TranslateError> {
+pub fn build(
+    chat: &ChatRequest,
+    additional: Option<&Value>,
+) -> Result<ConverseRequest, TranslateError> {
     refuse_inexpressible(chat)?;
     let (system, mut messages) = convert_messages(&chat.messages)?;
     let mut body = Map::new();
@@ -49,7 +52,8 @@ pub fn build(chat: &ChatRequest, additional: Option<&Value>) -> Result<ConverseR
             .entry("system")
             .or_insert_with(|| Value::Array(Vec::new()));
         if let Value::Array(blocks) = system {
-            blocks.push(json!({"text": "Respond with a single valid JSON object and nothing else."}));
+            blocks
+                .push(json!({"text": "Respond with a single valid JSON object and nothing else."}));
         }
     }
     if let Some(additional) = additional {
@@ -65,28 +69,55 @@ pub fn build(chat: &ChatRequest, additional: Option<&Value>) -> Result<ConverseR
 
 /// The tool injected for `response_format: json_schema`, if the request has one.
 pub fn json_tool_name(chat: &ChatRequest) -> Option<String> {
-    response_format_tool(chat).ok().flatten().map(|(name, _)| name)
+    response_format_tool(chat)
+        .ok()
+        .flatten()
+        .map(|(name, _)| name)
 }
 
 fn refuse_inexpressible(chat: &ChatRequest) -> Result<(), TranslateError> {
     if chat.n.is_some_and(|n| n > 1) {
-        return Err(refused("n", "`n` greater than 1 is not supported by Bedrock models"));
+        return Err(refused(
+            "n",
+            "`n` greater than 1 is not supported by Bedrock models",
+        ));
     }
-    let truthy = |key: &str| chat.extra.get(key).is_some_and(|v| v.as_bool() == Some(true));
+    let truthy = |key: &str| {
+        chat.extra
+            .get(key)
+            .is_some_and(|v| v.as_bool() == Some(true))
+    };
     if truthy("logprobs") || chat.extra.get("top_logprobs").is_some_and(|v| !v.is_null()) {
-        return Err(refused("logprobs", "`logprobs` is not supported by Bedrock models"));
+        return Err(refused(
+            "logprobs",
+            "`logprobs` is not supported by Bedrock models",
+        ));
     }
     if let Some(modalities) = chat.extra.get("modalities").and_then(Value::as_array) {
         if modalities.iter().any(|m| m.as_str() != Some("text")) {
-            return Err(refused("modalities", "Bedrock models answer with text only"));
+            return Err(refused(
+                "modalities",
+                "Bedrock models answer with text only",
+            ));
         }
     }
     if chat.extra.get("audio").is_some_and(|v| !v.is_null()) {
-        return Err(refused("audio", "audio output is not supported by Bedrock models"));
+        return Err(refused(
+            "audio",
+            "audio output is not supported by Bedrock models",
+        ));
     }
-    for key in ["functions", "function_call", "prediction", "web_search_options"] {
+    for key in [
+        "functions",
+        "function_call",
+        "prediction",
+        "web_search_options",
+    ] {
         if chat.extra.get(key).is_some_and(|v| !v.is_null()) {
-            return Err(refused(key, format!("`{key}` is not supported by Bedrock models")));
+            return Err(refused(
+                key,
+                format!("`{key}` is not supported by Bedrock models"),
+            ));
         }
     }
     Ok(())
@@ -117,7 +148,12 @@ fn inference_config(chat: &ChatRequest) -> Result<Option<Value>, TranslateError>
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(s)) => vec![Value::String(s.clone())],
         Some(Value::Array(items)) => items.clone(),
-        Some(_) => return Err(refused("stop", "`stop` must be a string or an array of strings")),
+        Some(_) => {
+            return Err(refused(
+                "stop",
+                "`stop` must be a string or an array of strings",
+            ))
+        }
     };
     let stops: Vec<Value> = stops
         .into_iter()
@@ -147,7 +183,10 @@ fn response_format_tool(chat: &ChatRequest) -> Result<Option<(String, Value)>, T
         Some("text") | Some("json_object") => Ok(None),
         Some("json_schema") => {
             let schema = format.get("json_schema").ok_or_else(|| {
-                refused("response_format", "`json_schema` is required for type json_schema")
+                refused(
+                    "response_format",
+                    "`json_schema` is required for type json_schema",
+                )
             })?;
             let name = schema
                 .get("name")
@@ -222,7 +261,12 @@ fn tool_config(
             "auto" => Some(json!({"auto": {}})),
             "required" => Some(json!({"any": {}})),
             "none" => None,
-            _ => return Err(refused("tool_choice", format!("unknown `tool_choice` {s:?}"))),
+            _ => {
+                return Err(refused(
+                    "tool_choice",
+                    format!("unknown `tool_choice` {s:?}"),
+                ))
+            }
         },
         Some(Value::Object(o)) => {
             let name = o
@@ -230,7 +274,10 @@ fn tool_config(
                 .and_then(|f| f.get("name"))
                 .and_then(Value::as_str)
                 .ok_or_else(|| {
-                    refused("tool_choice", "only a named `function` tool_choice maps to Bedrock")
+                    refused(
+                        "tool_choice",
+                        "only a named `function` tool_choice maps to Bedrock",
+                    )
                 })?;
             Some(json!({"tool": {"name": name}}))
         }
@@ -258,14 +305,20 @@ fn tool_config(
 }
 
 fn has_tool_blocks(message: &Value) -> bool {
-    message["content"]
-        .as_array()
-        .is_some_and(|blocks| blocks.iter().any(|b| b.get("toolUse").is_some() || b.get("toolResult").is_some()))
+    message["content"].as_array().is_some_and(|blocks| {
+        blocks
+            .iter()
+            .any(|b| b.get("toolUse").is_some() || b.get("toolResult").is_some())
+    })
 }
 
 fn history_tool_names(messages: &[Value]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    for block in messages.iter().filter_map(|m| m["content"].as_array()).flatten() {
+    for block in messages
+        .iter()
+        .filter_map(|m| m["content"].as_array())
+        .flatten()
+    {
         if let Some(name) = block["toolUse"]["name"].as_str() {
             if !names.iter().any(|n| n == name) {
                 names.push(name.to_owned());
@@ -381,7 +434,9 @@ fn user_part(part: &ContentPart, i: usize, j: usize) -> Result<Option<Value>, Tr
                 .as_ref()
                 .map(|u| u.url.as_str())
                 .ok_or_else(|| refused(param(), "`image_url.url` is required"))?;
-            Ok(Some(image_block(url).map_err(|message| refused(param(), message))?))
+            Ok(Some(
+                image_block(url).map_err(|message| refused(param(), message))?,
+            ))
         }
         other => Err(refused(
             param(),
@@ -406,7 +461,11 @@ pub fn image_block(url: &str) -> Result<Value, String> {
         "image/jpeg" | "image/jpg" => "jpeg",
         "image/gif" => "gif",
         "image/webp" => "webp",
-        other => return Err(format!("image type `{other}` is not supported (png, jpeg, gif, webp)")),
+        other => {
+            return Err(format!(
+                "image type `{other}` is not supported (png, jpeg, gif, webp)"
+            ))
+        }
     };
     base64::engine::general_purpose::STANDARD
         .decode(data)
@@ -458,7 +517,11 @@ fn tool_result(message: &Message, i: usize) -> Result<Value, TranslateError> {
     let id = message.tool_call_id.clone().unwrap_or_default();
     let text = text_of(message.content.as_ref(), i)?.join("\n");
     // An empty result is still a result; Bedrock rejects blank text, so say so.
-    let text = if text.is_empty() { "(empty)".to_owned() } else { text };
+    let text = if text.is_empty() {
+        "(empty)".to_owned()
+    } else {
+        text
+    };
     Ok(json!({"toolResult": {"toolUseId": id, "content": [{"text": text}], "status": "success"}}))
 }
 
@@ -491,7 +554,10 @@ mod tests {
             {"role": "assistant", "content": "c"},
             {"role": "assistant", "content": "  "},
         ]}));
-        assert_eq!(out["system"], json!([{"text": "be terse"}, {"text": "really"}]));
+        assert_eq!(
+            out["system"],
+            json!([{"text": "be terse"}, {"text": "really"}])
+        );
         assert_eq!(
             out["messages"],
             json!([
@@ -503,14 +569,18 @@ mod tests {
 
     #[test]
     fn parameters_map_to_inference_config() {
-        let out = body(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+        let out = body(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
             "max_tokens": 10, "max_completion_tokens": 20, "temperature": 1.5, "top_p": 0.9,
-            "stop": ["END", ""], "seed": 3, "presence_penalty": 1}));
+            "stop": ["END", ""], "seed": 3, "presence_penalty": 1}),
+        );
         assert_eq!(
             out["inferenceConfig"],
             json!({"maxTokens": 20, "temperature": 1.0, "topP": 0.9, "stopSequences": ["END"]})
         );
-        let single = body(json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "stop": "Z"}));
+        let single = body(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "stop": "Z"}),
+        );
         assert_eq!(single["inferenceConfig"]["stopSequences"], json!(["Z"]));
     }
 
@@ -548,12 +618,18 @@ mod tests {
     #[test]
     fn tool_choice_variants() {
         let base = |choice: Value| {
-            body(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
-                "tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": choice}))
+            body(
+                json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+                "tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": choice}),
+            )
         };
-        assert_eq!(base(json!("auto"))["toolConfig"]["toolChoice"], json!({"auto": {}}));
         assert_eq!(
-            base(json!({"type": "function", "function": {"name": "f"}}))["toolConfig"]["toolChoice"],
+            base(json!("auto"))["toolConfig"]["toolChoice"],
+            json!({"auto": {}})
+        );
+        assert_eq!(
+            base(json!({"type": "function", "function": {"name": "f"}}))["toolConfig"]
+                ["toolChoice"],
             json!({"tool": {"name": "f"}})
         );
         assert!(base(json!("none")).get("toolConfig").is_none());
@@ -564,15 +640,20 @@ mod tests {
         let out = body(json!({"model": "m", "messages": [
             {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
             {"role": "tool", "tool_call_id": "c", "content": "r"}]}));
-        assert_eq!(out["messages"][0], json!({"role": "user", "content": [{"text": "."}]}));
+        assert_eq!(
+            out["messages"][0],
+            json!({"role": "user", "content": [{"text": "."}]})
+        );
         assert_eq!(out["toolConfig"]["tools"][0]["toolSpec"]["name"], "f");
     }
 
     #[test]
     fn images_from_data_urls() {
-        let out = body(json!({"model": "m", "messages": [{"role": "user", "content": [
+        let out = body(
+            json!({"model": "m", "messages": [{"role": "user", "content": [
             {"type": "text", "text": "what is it"},
-            {"type": "image_url", "image_url": {"url": "data:image/jpg;base64,AAAA", "detail": "high"}}]}]}));
+            {"type": "image_url", "image_url": {"url": "data:image/jpg;base64,AAAA", "detail": "high"}}]}]}),
+        );
         assert_eq!(
             out["messages"][0]["content"][1],
             json!({"image": {"format": "jpeg", "source": {"bytes": "AAAA"}}})
@@ -588,14 +669,22 @@ mod tests {
     #[test]
     fn inexpressible_fields_are_refused_by_name() {
         let user = json!([{"role": "user", "content": "x"}]);
-        assert_eq!(refusal(json!({"model": "m", "messages": user, "n": 2})), "n");
-        assert_eq!(refusal(json!({"model": "m", "messages": user, "logprobs": true})), "logprobs");
+        assert_eq!(
+            refusal(json!({"model": "m", "messages": user, "n": 2})),
+            "n"
+        );
+        assert_eq!(
+            refusal(json!({"model": "m", "messages": user, "logprobs": true})),
+            "logprobs"
+        );
         assert_eq!(
             refusal(json!({"model": "m", "messages": user, "modalities": ["text", "audio"]})),
             "modalities"
         );
         assert_eq!(
-            refusal(json!({"model": "m", "messages": user, "tools": [{"type": "custom", "custom": {"name": "x"}}]})),
+            refusal(
+                json!({"model": "m", "messages": user, "tools": [{"type": "custom", "custom": {"name": "x"}}]})
+            ),
             "tools[0]"
         );
         assert!(build(&chat(json!({"model": "m", "messages": user, "n": 1})), None).is_ok());
@@ -603,15 +692,25 @@ mod tests {
 
     #[test]
     fn json_schema_becomes_a_forced_tool_and_json_object_an_instruction() {
-        let request = chat(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+        let request = chat(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
             "response_format": {"type": "json_schema", "json_schema": {"name": "answer",
-            "schema": {"type": "object", "properties": {"a": {"type": "string"}}}}}}));
+            "schema": {"type": "object", "properties": {"a": {"type": "string"}}}}}}),
+        );
         let out = build(&request, None).unwrap();
         assert_eq!(out.json_tool.as_deref(), Some("answer"));
-        assert_eq!(out.body["toolConfig"]["toolChoice"], json!({"tool": {"name": "answer"}}));
-        let object = body(json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
-            "response_format": {"type": "json_object"}}));
-        assert!(object["system"][0]["text"].as_str().unwrap().contains("JSON"));
+        assert_eq!(
+            out.body["toolConfig"]["toolChoice"],
+            json!({"tool": {"name": "answer"}})
+        );
+        let object = body(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+            "response_format": {"type": "json_object"}}),
+        );
+        assert!(object["system"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("JSON"));
     }
 
     #[test]

@@ -11,10 +11,10 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
+use aws_config::Region;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider as TlsProvider};
-use aws_config::Region;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use sha2::{Digest, Sha256};
@@ -130,7 +130,12 @@ impl Source<'_> {
             hash.update([0]);
             hash.update(role.session_name.as_deref().unwrap_or(""));
         }
-        format!("{}|{}|{}", self.name, self.region, hex::encode(&hash.finalize()[..8]))
+        format!(
+            "{}|{}|{}",
+            self.name,
+            self.region,
+            hex::encode(&hash.finalize()[..8])
+        )
     }
 }
 
@@ -357,14 +362,18 @@ mod tests {
 
     #[test]
     fn static_keys_are_used_directly_with_their_session_token() {
-        let creds = AwsCredentials::default().for_provider(&bedrock(Some(keys()), None)).unwrap();
+        let creds = AwsCredentials::default()
+            .for_provider(&bedrock(Some(keys()), None))
+            .unwrap();
         assert_eq!(creds.access_key_id(), "AKID");
         assert_eq!(creds.session_token(), Some("TOKEN"));
     }
 
     #[test]
     fn default_chain_without_a_resolved_cache_fails_fast() {
-        let err = AwsCredentials::default().for_provider(&bedrock(None, None)).unwrap_err();
+        let err = AwsCredentials::default()
+            .for_provider(&bedrock(None, None))
+            .unwrap_err();
         assert!(matches!(err, TranslateError::MissingCredentials(_)));
         assert!(!err.to_string().contains("SECRET"));
     }

@@ -45,7 +45,10 @@ fn texts(request: &EmbeddingsRequest) -> Result<Vec<String>, TranslateError> {
                 })
             })
             .collect(),
-        _ => Err(refused("input", "`input` must be a string or an array of strings")),
+        _ => Err(refused(
+            "input",
+            "`input` must be a string or an array of strings",
+        )),
     }
 }
 
@@ -53,7 +56,10 @@ fn wants_base64(request: &EmbeddingsRequest) -> Result<bool, TranslateError> {
     match request.extra.get("encoding_format").and_then(Value::as_str) {
         None | Some("float") => Ok(false),
         Some("base64") => Ok(true),
-        Some(other) => Err(refused("encoding_format", format!("unknown encoding_format {other:?}"))),
+        Some(other) => Err(refused(
+            "encoding_format",
+            format!("unknown encoding_format {other:?}"),
+        )),
     }
 }
 
@@ -71,7 +77,10 @@ pub fn bodies(model_id: &str, request: &EmbeddingsRequest) -> Result<Vec<Value>,
     match family {
         Family::Titan => {
             if let Some(d) = dimensions.filter(|d| ![256, 512, 1024].contains(d)) {
-                return Err(refused("dimensions", format!("Titan embeddings have 256, 512 or 1024 dimensions, not {d}")));
+                return Err(refused(
+                    "dimensions",
+                    format!("Titan embeddings have 256, 512 or 1024 dimensions, not {d}"),
+                ));
             }
             Ok(texts
                 .into_iter()
@@ -86,19 +95,28 @@ pub fn bodies(model_id: &str, request: &EmbeddingsRequest) -> Result<Vec<Value>,
         }
         Family::Cohere => {
             if dimensions.is_some() {
-                return Err(refused("dimensions", "Cohere Embed v3 models have a fixed size"));
+                return Err(refused(
+                    "dimensions",
+                    "Cohere Embed v3 models have a fixed size",
+                ));
             }
             if texts.len() > 96 {
-                return Err(refused("input", "Cohere Embed takes at most 96 texts per request"));
+                return Err(refused(
+                    "input",
+                    "Cohere Embed takes at most 96 texts per request",
+                ));
             }
-            Ok(vec![json!({"texts": texts, "input_type": "search_document", "truncate": "END"})])
+            Ok(vec![
+                json!({"texts": texts, "input_type": "search_document", "truncate": "END"}),
+            ])
         }
     }
 }
 
 fn parse(body: &[u8]) -> Result<Value, TranslateError> {
-    serde_json::from_slice(body)
-        .map_err(|e| TranslateError::BadUpstreamBody(format!("InvokeModel answer is not JSON: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        TranslateError::BadUpstreamBody(format!("InvokeModel answer is not JSON: {e}"))
+    })
 }
 
 fn floats(value: &Value) -> Result<Vec<f64>, TranslateError> {
@@ -106,7 +124,11 @@ fn floats(value: &Value) -> Result<Vec<f64>, TranslateError> {
         .as_array()
         .ok_or_else(|| TranslateError::BadUpstreamBody("an embedding is not an array".into()))?
         .iter()
-        .map(|v| v.as_f64().ok_or_else(|| TranslateError::BadUpstreamBody("an embedding holds a non-number".into())))
+        .map(|v| {
+            v.as_f64().ok_or_else(|| {
+                TranslateError::BadUpstreamBody("an embedding holds a non-number".into())
+            })
+        })
         .collect()
 }
 
@@ -115,7 +137,10 @@ fn encode(vector: Vec<f64>, base64: bool) -> Value {
         return json!(vector);
     }
     // OpenAI's base64 form: little-endian float32s.
-    let bytes: Vec<u8> = vector.iter().flat_map(|v| (*v as f32).to_le_bytes()).collect();
+    let bytes: Vec<u8> = vector
+        .iter()
+        .flat_map(|v| (*v as f32).to_le_bytes())
+        .collect();
     json!(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
@@ -146,7 +171,9 @@ pub fn translate(
                     .get("float")
                     .unwrap_or(&value["embeddings"])
                     .as_array()
-                    .ok_or_else(|| TranslateError::BadUpstreamBody("Cohere answer has no embeddings".into()))?;
+                    .ok_or_else(|| {
+                        TranslateError::BadUpstreamBody("Cohere answer has no embeddings".into())
+                    })?;
                 for v in list {
                     vectors.push(floats(v)?);
                 }
@@ -155,7 +182,12 @@ pub fn translate(
         }
     }
     let usage = if counted {
-        Usage { prompt_tokens: tokens, completion_tokens: 0, cached_tokens: 0, estimated: false }
+        Usage {
+            prompt_tokens: tokens,
+            completion_tokens: 0,
+            cached_tokens: 0,
+            estimated: false,
+        }
     } else {
         Usage::estimate(request.input_bytes(), 0)
     };
@@ -170,7 +202,8 @@ pub fn translate(
         "model": client_model,
         "usage": {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens},
     });
-    let bytes = serde_json::to_vec(&out).map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))?;
+    let bytes =
+        serde_json::to_vec(&out).map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))?;
     Ok((bytes, Some(usage)))
 }
 
@@ -187,12 +220,17 @@ mod tests {
     fn titan_fans_out_one_body_per_text() {
         let r = request(json!({"model": "e", "input": ["a", "b"], "dimensions": 256}));
         let titan = bodies("amazon.titan-embed-text-v2:0", &r).unwrap();
-        assert_eq!(titan, vec![
-            json!({"inputText": "a", "normalize": true, "dimensions": 256}),
-            json!({"inputText": "b", "normalize": true, "dimensions": 256}),
-        ]);
+        assert_eq!(
+            titan,
+            vec![
+                json!({"inputText": "a", "normalize": true, "dimensions": 256}),
+                json!({"inputText": "b", "normalize": true, "dimensions": 256}),
+            ]
+        );
         let bad = request(json!({"model": "e", "input": "a", "dimensions": 300}));
-        assert!(matches!(bodies("amazon.titan-embed-text-v2:0", &bad), Err(TranslateError::Refused { param, .. }) if param == "dimensions"));
+        assert!(
+            matches!(bodies("amazon.titan-embed-text-v2:0", &bad), Err(TranslateError::Refused { param, .. }) if param == "dimensions")
+        );
     }
 
     #[test]
@@ -202,9 +240,13 @@ mod tests {
             Bytes::from(json!({"embedding": [0.5, 1.0], "inputTextTokenCount": 3}).to_string()),
             Bytes::from(json!({"embedding": [0.25, 0.0], "inputTextTokenCount": 4}).to_string()),
         ];
-        let (out, usage) = translate("alias", "amazon.titan-embed-text-v2:0", &r, &answers).unwrap();
+        let (out, usage) =
+            translate("alias", "amazon.titan-embed-text-v2:0", &r, &answers).unwrap();
         let out: Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(out["data"][1], json!({"object": "embedding", "index": 1, "embedding": [0.25, 0.0]}));
+        assert_eq!(
+            out["data"][1],
+            json!({"object": "embedding", "index": 1, "embedding": [0.25, 0.0]})
+        );
         assert_eq!(out["usage"], json!({"prompt_tokens": 7, "total_tokens": 7}));
         assert_eq!(out["model"], "alias");
         assert_eq!(usage.unwrap().prompt_tokens, 7);
@@ -216,7 +258,9 @@ mod tests {
         let cohere = bodies("cohere.embed-english-v3", &r).unwrap();
         assert_eq!(cohere.len(), 1);
         assert_eq!(cohere[0]["texts"], json!(["a", "b"]));
-        let answer = [Bytes::from(json!({"embeddings": [[1.0], [2.0]], "id": "x"}).to_string())];
+        let answer = [Bytes::from(
+            json!({"embeddings": [[1.0], [2.0]], "id": "x"}).to_string(),
+        )];
         let (out, usage) = translate("alias", "cohere.embed-english-v3", &r, &answer).unwrap();
         let out: Value = serde_json::from_slice(&out).unwrap();
         let expected = base64::engine::general_purpose::STANDARD.encode(1.0f32.to_le_bytes());
@@ -229,6 +273,8 @@ mod tests {
         let tokens = request(json!({"model": "e", "input": [1, 2]}));
         assert!(bodies("amazon.titan-embed-text-v2:0", &tokens).is_err());
         let text = request(json!({"model": "e", "input": "x"}));
-        assert!(matches!(bodies("anthropic.claude-3", &text), Err(TranslateError::Refused { param, .. }) if param == "model"));
+        assert!(
+            matches!(bodies("anthropic.claude-3", &text), Err(TranslateError::Refused { param, .. }) if param == "model")
+        );
     }
 }

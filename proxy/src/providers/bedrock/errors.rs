@@ -5,8 +5,8 @@
 use http::HeaderMap;
 use serde_json::Value;
 
-use crate::upstream::{AttemptFailure, FailureKind};
 use crate::upstream::classify::retry_after;
+use crate::upstream::{AttemptFailure, FailureKind};
 
 /// The error code of a Bedrock error answer, if it is one: the `x-amzn-ErrorType` header,
 /// else body `code`, else `__type`; the part before the first `:` and after any `#`.
@@ -16,7 +16,11 @@ pub fn error_code(headers: &HeaderMap, body: &Value) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .or_else(|| body.get("code").and_then(Value::as_str).map(str::to_owned))
-        .or_else(|| body.get("__type").and_then(Value::as_str).map(str::to_owned))?;
+        .or_else(|| {
+            body.get("__type")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })?;
     let before_colon = raw.split(':').next().unwrap_or_default();
     let name = before_colon.rsplit('#').next().unwrap_or_default().trim();
     (!name.is_empty()).then(|| name.to_owned())
@@ -116,7 +120,8 @@ mod tests {
 
     #[test]
     fn code_comes_from_header_then_body_code_then_type() {
-        let h = with_type("ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/");
+        let h =
+            with_type("ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/");
         assert_eq!(error_code(&h, &Value::Null).unwrap(), "ThrottlingException");
         let body = serde_json::json!({"__type": "com.amazon.bedrock#ValidationException"});
         assert_eq!(
@@ -128,19 +133,42 @@ mod tests {
 
     #[test]
     fn table_of_wire_formats_section_4() {
-        let cases: &[(&str, u16, fn(&FailureKind) -> bool)] = &[
-            ("ThrottlingException", 429, |k| matches!(k, FailureKind::Capacity { .. })),
-            ("ServiceUnavailableException", 503, |k| matches!(k, FailureKind::Capacity { .. })),
-            ("ModelNotReadyException", 429, |k| matches!(k, FailureKind::Capacity { .. })),
-            ("ServiceQuotaExceededException", 400, |k| matches!(k, FailureKind::Capacity { .. })),
-            ("InternalServerException", 500, |k| *k == FailureKind::ServerError),
+        type Check = fn(&FailureKind) -> bool;
+        let cases: &[(&str, u16, Check)] = &[
+            ("ThrottlingException", 429, |k| {
+                matches!(k, FailureKind::Capacity { .. })
+            }),
+            ("ServiceUnavailableException", 503, |k| {
+                matches!(k, FailureKind::Capacity { .. })
+            }),
+            ("ModelNotReadyException", 429, |k| {
+                matches!(k, FailureKind::Capacity { .. })
+            }),
+            ("ServiceQuotaExceededException", 400, |k| {
+                matches!(k, FailureKind::Capacity { .. })
+            }),
+            ("InternalServerException", 500, |k| {
+                *k == FailureKind::ServerError
+            }),
             ("ModelTimeoutException", 408, |k| *k == FailureKind::Timeout),
-            ("ModelErrorException", 424, |k| *k == FailureKind::ServerError),
-            ("ModelStreamErrorException", 424, |k| *k == FailureKind::ServerError),
-            ("ValidationException", 400, |k| matches!(k, FailureKind::Rejected { status: 400, .. })),
-            ("AccessDeniedException", 403, |k| matches!(k, FailureKind::CredentialsRejected { .. })),
-            ("ResourceNotFoundException", 404, |k| *k == FailureKind::ServerError),
-            ("ConflictException", 400, |k| matches!(k, FailureKind::Rejected { status: 409, .. })),
+            ("ModelErrorException", 424, |k| {
+                *k == FailureKind::ServerError
+            }),
+            ("ModelStreamErrorException", 424, |k| {
+                *k == FailureKind::ServerError
+            }),
+            ("ValidationException", 400, |k| {
+                matches!(k, FailureKind::Rejected { status: 400, .. })
+            }),
+            ("AccessDeniedException", 403, |k| {
+                matches!(k, FailureKind::CredentialsRejected { .. })
+            }),
+            ("ResourceNotFoundException", 404, |k| {
+                *k == FailureKind::ServerError
+            }),
+            ("ConflictException", 400, |k| {
+                matches!(k, FailureKind::Rejected { status: 409, .. })
+            }),
         ];
         for (code, status, check) in cases {
             let body = format!(r#"{{"message":"m","__type":"{code}"}}"#);

@@ -67,8 +67,7 @@ pub fn build_requests(
     let model = &target.upstream_model;
     let (path, accept, bodies) = match operation {
         Operation::Chat(chat) => {
-            let converse =
-                converse::build(chat, target.additional_model_request_fields.as_ref())?;
+            let converse = converse::build(chat, target.additional_model_request_fields.as_ref())?;
             let (op, accept) = if chat.is_stream() {
                 ("converse-stream", "application/vnd.amazon.eventstream")
             } else {

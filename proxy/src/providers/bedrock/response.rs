@@ -23,7 +23,10 @@ pub fn usage(usage: &Value) -> Option<(Value, Usage)> {
     let object = usage.as_object()?;
     let count = |key: &str| object.get(key).and_then(Value::as_u64).unwrap_or(0);
     let (input, output) = (count("inputTokens"), count("outputTokens"));
-    let (read, write) = (count("cacheReadInputTokens"), count("cacheWriteInputTokens"));
+    let (read, write) = (
+        count("cacheReadInputTokens"),
+        count("cacheWriteInputTokens"),
+    );
     let prompt = input + read + write;
     let mut openai = json!({
         "prompt_tokens": prompt,
@@ -31,7 +34,8 @@ pub fn usage(usage: &Value) -> Option<(Value, Usage)> {
         "total_tokens": prompt + output,
     });
     if read > 0 || write > 0 {
-        openai["prompt_tokens_details"] = json!({"cached_tokens": read, "cache_write_tokens": write});
+        openai["prompt_tokens_details"] =
+            json!({"cached_tokens": read, "cache_write_tokens": write});
     }
     let metered = Usage {
         prompt_tokens: prompt,
@@ -51,11 +55,14 @@ pub fn translate(
     id: &str,
     created: u64,
 ) -> Result<(Vec<u8>, Option<Usage>), TranslateError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| TranslateError::BadUpstreamBody(format!("Converse answer is not JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        TranslateError::BadUpstreamBody(format!("Converse answer is not JSON: {e}"))
+    })?;
     let blocks = value["output"]["message"]["content"]
         .as_array()
-        .ok_or_else(|| TranslateError::BadUpstreamBody("Converse answer has no output.message".into()))?;
+        .ok_or_else(|| {
+            TranslateError::BadUpstreamBody("Converse answer has no output.message".into())
+        })?;
     let mut text = String::new();
     let mut calls = Vec::new();
     for block in blocks {
@@ -77,7 +84,11 @@ pub fn translate(
     }
     let mut message = Map::new();
     message.insert("role".into(), json!("assistant"));
-    let content = if text.is_empty() && !calls.is_empty() { Value::Null } else { json!(text) };
+    let content = if text.is_empty() && !calls.is_empty() {
+        Value::Null
+    } else {
+        json!(text)
+    };
     message.insert("content".into(), content);
     message.insert("refusal".into(), Value::Null);
     if !calls.is_empty() {
@@ -100,7 +111,8 @@ pub fn translate(
     if let Some((openai, _)) = &translated {
         out["usage"] = openai.clone();
     }
-    let bytes = serde_json::to_vec(&out).map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))?;
+    let bytes =
+        serde_json::to_vec(&out).map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))?;
     Ok((bytes, translated.map(|(_, metered)| metered)))
 }
 
@@ -109,7 +121,14 @@ mod tests {
     use super::*;
 
     fn run(body: Value, json_tool: Option<&str>) -> (Value, Option<Usage>) {
-        let (out, usage) = translate("alias", body.to_string().as_bytes(), json_tool, "chatcmpl-1", 7).unwrap();
+        let (out, usage) = translate(
+            "alias",
+            body.to_string().as_bytes(),
+            json_tool,
+            "chatcmpl-1",
+            7,
+        )
+        .unwrap();
         (serde_json::from_slice(&out).unwrap(), usage)
     }
 
@@ -130,13 +149,23 @@ mod tests {
         assert_eq!(out["object"], "chat.completion");
         assert_eq!(choice["message"]["content"], "It's a cat. Checking.");
         assert_eq!(choice["message"]["tool_calls"][0]["id"], "tooluse_Ab12");
-        assert_eq!(choice["message"]["tool_calls"][0]["function"]["arguments"], "{\"city\":\"Paris\"}");
+        assert_eq!(
+            choice["message"]["tool_calls"][0]["function"]["arguments"],
+            "{\"city\":\"Paris\"}"
+        );
         assert_eq!(choice["finish_reason"], "tool_calls");
         assert_eq!(out["usage"]["prompt_tokens"], 1044);
         assert_eq!(out["usage"]["total_tokens"], 1079);
         assert_eq!(out["usage"]["prompt_tokens_details"]["cached_tokens"], 1024);
         let usage = usage.unwrap();
-        assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens), (1044, 35, 1024));
+        assert_eq!(
+            (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.cached_tokens
+            ),
+            (1044, 35, 1024)
+        );
     }
 
     #[test]
@@ -164,9 +193,13 @@ mod tests {
     #[test]
     fn stop_reasons() {
         for (stop, finish) in [
-            ("end_turn", "stop"), ("stop_sequence", "stop"), ("tool_use", "tool_calls"),
-            ("max_tokens", "length"), ("model_context_window_exceeded", "length"),
-            ("guardrail_intervened", "content_filter"), ("content_filtered", "content_filter"),
+            ("end_turn", "stop"),
+            ("stop_sequence", "stop"),
+            ("tool_use", "tool_calls"),
+            ("max_tokens", "length"),
+            ("model_context_window_exceeded", "length"),
+            ("guardrail_intervened", "content_filter"),
+            ("content_filtered", "content_filter"),
             ("malformed_model_output", "stop"),
         ] {
             assert_eq!(finish_reason(stop, false), finish, "{stop}");

@@ -44,13 +44,8 @@ pub fn sign_request(
         .iter()
         .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
         .collect();
-    let signable = SignableRequest::new(
-        "POST",
-        url,
-        pairs.into_iter(),
-        SignableBody::Bytes(body),
-    )
-    .map_err(|e| TranslateError::Signing(e.to_string()))?;
+    let signable = SignableRequest::new("POST", url, pairs.into_iter(), SignableBody::Bytes(body))
+        .map_err(|e| TranslateError::Signing(e.to_string()))?;
     let (instructions, _signature) = sign(signable, &params)
         .map_err(|e| TranslateError::Signing(e.to_string()))?
         .into_parts();

@@ -251,19 +251,37 @@ mod tests {
     }
 
     fn state(usage: bool, json_tool: Option<&str>) -> StreamState {
-        StreamState::new("alias", usage, json_tool.map(str::to_owned), "chatcmpl-x".into(), 5)
+        StreamState::new(
+            "alias",
+            usage,
+            json_tool.map(str::to_owned),
+            "chatcmpl-x".into(),
+            5,
+        )
     }
 
     #[test]
     fn text_stream_with_usage() {
         let mut s = state(true, None);
-        assert_eq!(s.on_frame(&frame("messageStart", json!({"role": "assistant"}))), StreamStep::Skip);
-        let first = chunks(s.on_frame(&frame("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"text": "Hi"}, "p": "abc"}))));
-        assert_eq!(first[0]["choices"][0]["delta"], json!({"role": "assistant", "content": ""}));
+        assert_eq!(
+            s.on_frame(&frame("messageStart", json!({"role": "assistant"}))),
+            StreamStep::Skip
+        );
+        let first = chunks(s.on_frame(&frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"text": "Hi"}, "p": "abc"}),
+        )));
+        assert_eq!(
+            first[0]["choices"][0]["delta"],
+            json!({"role": "assistant", "content": ""})
+        );
         assert_eq!(first[1]["choices"][0]["delta"], json!({"content": "Hi"}));
         assert_eq!(first[1]["model"], "alias");
         assert!(first[1]["usage"].is_null() && first[1].get("usage").is_some());
-        assert_eq!(s.on_frame(&frame("contentBlockStop", json!({"contentBlockIndex": 0}))), StreamStep::Skip);
+        assert_eq!(
+            s.on_frame(&frame("contentBlockStop", json!({"contentBlockIndex": 0}))),
+            StreamStep::Skip
+        );
         let stop = chunks(s.on_frame(&frame("messageStop", json!({"stopReason": "end_turn"}))));
         assert_eq!(stop[0]["choices"][0]["finish_reason"], "stop");
         let last = s.on_frame(&frame("metadata", json!({"usage": {"inputTokens": 3, "outputTokens": 2, "totalTokens": 5}, "metrics": {"latencyMs": 1}})));
@@ -278,27 +296,54 @@ mod tests {
     #[test]
     fn tool_calls_are_indexed_per_call_not_per_block() {
         let mut s = state(false, None);
-        s.on_frame(&frame("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"text": "Let me check."}})));
-        let start = chunks(s.on_frame(&frame("contentBlockStart", json!({"contentBlockIndex": 1,
-            "start": {"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather"}}}))));
+        s.on_frame(&frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"text": "Let me check."}}),
+        ));
+        let start = chunks(s.on_frame(&frame(
+            "contentBlockStart",
+            json!({"contentBlockIndex": 1,
+            "start": {"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather"}}}),
+        )));
         assert_eq!(
             start[0]["choices"][0]["delta"]["tool_calls"][0],
             json!({"index": 0, "id": "tooluse_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}})
         );
         assert!(start[0].get("usage").is_none());
-        let args = chunks(s.on_frame(&frame("contentBlockDelta", json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": "{\"city\":"}}}))));
-        assert_eq!(args[0]["choices"][0]["delta"]["tool_calls"][0], json!({"index": 0, "function": {"arguments": "{\"city\":"}}));
+        let args = chunks(s.on_frame(&frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": "{\"city\":"}}}),
+        )));
+        assert_eq!(
+            args[0]["choices"][0]["delta"]["tool_calls"][0],
+            json!({"index": 0, "function": {"arguments": "{\"city\":"}})
+        );
         let stop = chunks(s.on_frame(&frame("messageStop", json!({"stopReason": "tool_use"}))));
         assert_eq!(stop[0]["choices"][0]["finish_reason"], "tool_calls");
-        assert_eq!(s.on_frame(&frame("metadata", json!({"usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2}}))), StreamStep::Done);
+        assert_eq!(
+            s.on_frame(&frame(
+                "metadata",
+                json!({"usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2}})
+            )),
+            StreamStep::Done
+        );
     }
 
     #[test]
     fn json_schema_tool_streams_as_content() {
         let mut s = state(false, Some("answer"));
-        assert_eq!(s.on_frame(&frame("contentBlockStart", json!({"contentBlockIndex": 0,
-            "start": {"toolUse": {"toolUseId": "t", "name": "answer"}}}))), StreamStep::Skip);
-        let text = chunks(s.on_frame(&frame("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"toolUse": {"input": "{\"a\":1}"}}}))));
+        assert_eq!(
+            s.on_frame(&frame(
+                "contentBlockStart",
+                json!({"contentBlockIndex": 0,
+            "start": {"toolUse": {"toolUseId": "t", "name": "answer"}}})
+            )),
+            StreamStep::Skip
+        );
+        let text = chunks(s.on_frame(&frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"toolUse": {"input": "{\"a\":1}"}}}),
+        )));
         assert_eq!(text[1]["choices"][0]["delta"]["content"], "{\"a\":1}");
         let stop = chunks(s.on_frame(&frame("messageStop", json!({"stopReason": "tool_use"}))));
         assert_eq!(stop[0]["choices"][0]["finish_reason"], "stop");
@@ -321,8 +366,17 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let validation = Frame { event_type: "validationException".into(), ..throttled };
-        assert!(matches!(s.on_frame(&validation), StreamStep::Failed(UpstreamStreamError { capacity: false, .. })));
+        let validation = Frame {
+            event_type: "validationException".into(),
+            ..throttled
+        };
+        assert!(matches!(
+            s.on_frame(&validation),
+            StreamStep::Failed(UpstreamStreamError {
+                capacity: false,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -330,7 +384,9 @@ mod tests {
         let bytes = crate::providers::bedrock::eventstream::tests::bytes_of(
             crate::providers::bedrock::eventstream::tests::VECTOR_A,
         );
-        let frames = super::super::eventstream::FrameDecoder::new().push(&bytes).unwrap();
+        let frames = super::super::eventstream::FrameDecoder::new()
+            .push(&bytes)
+            .unwrap();
         let out = chunks(state(false, None).on_frame(&frames[0]));
         assert_eq!(out[1]["choices"][0]["delta"]["content"], "Hi");
     }
