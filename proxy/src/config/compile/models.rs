@@ -588,4 +588,17 @@ mod tests {
             .is_some_and(|t| t.disabled_reason().is_some()));
         Ok(())
     }
+
+    #[test]
+    fn additional_model_request_fields_only_on_bedrock_targets() -> Result<(), ConfigError> {
+        let policy = models("  m:\n    targets:\n      - { provider: aws, model: anthropic.claude-3-haiku-20240307-v1:0, additional_model_request_fields: { top_k: 50, thinking: { type: enabled } } }\n")?;
+        let target = target_of(&policy, "m", 0).expect("target");
+        assert_eq!(
+            target.additional_model_request_fields,
+            Some(serde_json::json!({"top_k": 50, "thinking": {"type": "enabled"}}))
+        );
+        let err = models_error("  m:\n    targets:\n      - { provider: openai, model: x, price: free, additional_model_request_fields: { top_k: 1 } }\n");
+        assert!(err.contains("only bedrock targets"), "{err}");
+        Ok(())
+    }
 }

@@ -657,4 +657,36 @@ mod tests {
         assert!(!format!("{p:?}").contains("sk-very-secret"));
         Ok(())
     }
+
+    #[test]
+    fn bedrock_assume_role_with_external_id() -> Result<(), ConfigError> {
+        let yaml = "    kind: bedrock\n    region: us-east-1\n    assume_role: { role_arn: 'arn:aws:iam::123456789012:role/bedrock', external_id: '${EXT}', session_name: proxy }\n";
+        let p = provider(yaml, &[("EXT", "ext-1")])?;
+        match &p.kind {
+            ProviderKind::Bedrock {
+                assume_role: Some(role),
+                ..
+            } => {
+                assert_eq!(role.role_arn, "arn:aws:iam::123456789012:role/bedrock");
+                assert_eq!(role.external_id.as_ref().map(Secret::expose), Some("ext-1"));
+                assert_eq!(role.session_name.as_deref(), Some("proxy"));
+                assert!(!format!("{role:?}").contains("ext-1"));
+            }
+            other => unreachable!("{other:?}"),
+        }
+        let err = provider_error(
+            "    kind: bedrock\n    region: us-east-1\n    assume_role: { role_arn: not-an-arn }\n",
+            &[],
+        );
+        assert!(err.contains("assume_role.role_arn"), "{err}");
+        let err = provider_error(
+            "    kind: openai\n    assume_role: { role_arn: 'arn:aws:iam::1:role/r' }\n",
+            &[],
+        );
+        assert!(
+            err.contains("`assume_role` is not a field of a openai provider"),
+            "{err}"
+        );
+        Ok(())
+    }
 }
