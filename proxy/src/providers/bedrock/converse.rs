@@ -496,12 +496,31 @@ fn assistant_blocks(message: &Message, i: usize) -> Result<Vec<Value>, Translate
     };
     for call in message.tool_calls.iter().flatten() {
         blocks.push(json!({"toolUse": {
-            "toolUseId": call.id,
+            "toolUseId": tool_use_id(&call.id),
             "name": call.function.name,
             "input": tool_input(&call.function.arguments),
         }}));
     }
     Ok(blocks)
+}
+
+/// Bedrock accepts tool-use ids of `[a-zA-Z0-9_.:-]{1,64}`. Other ids (from another
+/// provider's history) are rewritten to a hash of themselves, the same for a `toolUse` and
+/// its `toolResult`; answers carry Bedrock's own ids, so nothing needs mapping back.
+fn tool_use_id(id: &str) -> String {
+    let valid = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
+    if valid {
+        return id.to_owned();
+    }
+    use sha2::Digest;
+    format!(
+        "tu_{}",
+        hex::encode(&sha2::Sha256::digest(id.as_bytes())[..16])
+    )
 }
 
 /// `arguments` is a JSON string the model wrote; Converse needs an object.
@@ -514,7 +533,7 @@ fn tool_input(arguments: &str) -> Value {
 }
 
 fn tool_result(message: &Message, i: usize) -> Result<Value, TranslateError> {
-    let id = message.tool_call_id.clone().unwrap_or_default();
+    let id = tool_use_id(message.tool_call_id.as_deref().unwrap_or_default());
     let text = text_of(message.content.as_ref(), i)?.join("\n");
     // An empty result is still a result; Bedrock rejects blank text, so say so.
     let text = if text.is_empty() {
@@ -719,5 +738,23 @@ mod tests {
         let extra = json!({"top_k": 50});
         let out = build(&request, Some(&extra)).unwrap();
         assert_eq!(out.body["additionalModelRequestFields"], extra);
+    }
+
+    #[test]
+    fn invalid_tool_ids_are_rewritten_consistently() {
+        let out = body(json!({"model": "m", "messages": [
+            {"role": "user", "content": "x"},
+            {"role": "assistant", "tool_calls": [{"id": "call id/with spaces", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "call id/with spaces", "content": "r"}],
+            "tools": [{"type": "function", "function": {"name": "f"}}]}));
+        let used = out["messages"][1]["content"][0]["toolUse"]["toolUseId"]
+            .as_str()
+            .unwrap();
+        assert!(used.starts_with("tu_") && used.len() <= 64);
+        assert_eq!(
+            out["messages"][2]["content"][0]["toolResult"]["toolUseId"],
+            used
+        );
+        assert_eq!(tool_use_id("call_abc-1.2:3"), "call_abc-1.2:3");
     }
 }
