@@ -5,13 +5,16 @@
 //! `shared/reference/wire-formats.md` §1 and §7 and can be scripted with [`Fault`]s
 //! to misbehave the way real upstreams do (429s, 5xx, dropped or stalled streams).
 //! The Azure simulator ([`AzureSim`]) puts it behind Azure OpenAI's URLs, auth and quirks
-//! (§6).
+//! (§6). The Bedrock simulator ([`BedrockSim`]) speaks Converse, ConverseStream and
+//! InvokeModel behind real SigV4 verification (§2–5).
 
 pub mod azure_sim;
+pub mod bedrock_sim;
 pub mod duration;
 pub mod openai_sim;
 
 pub use azure_sim::{AzureDeployment, AzureSim, AzureSimConfig};
+pub use bedrock_sim::{BedrockFault, BedrockSim, BedrockSimConfig, BedrockSimStats};
 pub use openai_sim::{answer_text, Fault, OpenAiSim, SimConfig, SimStats};
 pub mod proxy_process;
 

@@ -166,17 +166,10 @@ fn readiness(policy: &Policy, ledger: (bool, Value)) -> Response<Vec<u8>> {
                 .map(|reason| json!({"provider": p.name, "reason": reason}))
         })
         .collect();
-    let unsupported: Vec<Value> = policy
-        .providers
+    let usable = policy
+        .models
         .values()
-        .filter(|p| !served(&p.kind))
-        .map(|p| json!({"provider": p.name, "reason": SkipReason::Unsupported(p.kind.label()).to_string()}))
-        .collect();
-    let usable = policy.models.values().any(|m| {
-        m.targets
-            .iter()
-            .any(|t| t.disabled_reason().is_none() && served(&t.provider.kind))
-    });
+        .any(|m| m.targets.iter().any(|t| t.disabled_reason().is_none()));
     let reason = match (usable, ledger_ok) {
         (false, _) => json!("no model has a usable target"),
         (true, false) => json!("the ledger is not reachable"),
@@ -188,7 +181,6 @@ fn readiness(policy: &Policy, ledger: (bool, Value)) -> Response<Vec<u8>> {
         "policy_version": policy.version,
         "ledger": ledger,
         "disabled_providers": disabled,
-        "unsupported_providers": unsupported,
         "reason": reason,
     });
     json_response(if ready { 200 } else { 503 }, &body)
@@ -236,14 +228,6 @@ async fn spend(state: &AppState, policy: &Policy, query: &str) -> Response<Vec<u
         Ok(body) => json_response(200, &body),
         Err(error) => json_response(503, &json!({"status": "error", "error": error.to_string()})),
     }
-}
-
-/// Provider kinds this build can send requests to.
-fn served(kind: &ProviderKind) -> bool {
-    matches!(
-        kind,
-        ProviderKind::OpenAi { .. } | ProviderKind::Azure { .. }
-    )
 }
 
 fn rfc3339(at: SystemTime) -> String {

@@ -228,7 +228,7 @@ impl Metrics {
             )?,
             credential_refresh_failures: counter(
                 "switchyard_credential_refresh_failures_total",
-                "Background credential refreshes (e.g. Azure Entra tokens) that failed.",
+                "Background credential refreshes (Azure Entra tokens, AWS credentials) that failed.",
                 &["provider"],
             )?,
             spend: SpendMetrics::new(&registry)?,

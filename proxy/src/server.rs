@@ -11,6 +11,7 @@ use pingora::services::listening::Service;
 use crate::admin::AdminApp;
 use crate::gateway::Gateway;
 use crate::providers::azure::entra::EntraService;
+use crate::providers::bedrock::credentials::CredentialRefresher;
 use crate::reload::ReloadService;
 use crate::state::AppState;
 
@@ -43,6 +44,10 @@ pub fn build(state: Arc<AppState>) -> Server {
     server.add_service(background_service(
         "azure entra tokens",
         EntraService::new(state.clone()),
+    ));
+    server.add_service(background_service(
+        "aws credentials",
+        CredentialRefresher::new(state.clone()),
     ));
     server.add_service(background_service(
         "policy reload",

@@ -6,7 +6,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use loadtest::duration::parse_duration;
-use loadtest::{AzureDeployment, AzureSim, AzureSimConfig, OpenAiSim, SimConfig};
+use loadtest::{
+    AzureDeployment, AzureSim, AzureSimConfig, BedrockFault, BedrockSim, BedrockSimConfig,
+    OpenAiSim, SimConfig,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum SimCommand {
@@ -16,6 +19,41 @@ pub enum SimCommand {
     /// An Azure OpenAI resource: both URL forms, api-key or bearer auth, per-deployment
     /// quotas, content-filter triggers and a fake Entra token endpoint.
     Azure(AzureArgs),
+    /// A Bedrock Runtime upstream (Converse, ConverseStream, InvokeModel embeddings) that
+    /// verifies SigV4 with the given key pair; use its URL as a bedrock provider's `endpoint`.
+    Bedrock(BedrockArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BedrockArgs {
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to bind; 0 picks a free one (printed on start).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Name shown in answers.
+    #[arg(long, default_value = "bedrock-sim")]
+    name: String,
+    /// The access key id requests must be signed with.
+    #[arg(long, env = "SIM_AWS_ACCESS_KEY_ID", default_value = "AKIDSIMULATOR")]
+    access_key_id: String,
+    /// The secret access key requests must be signed with.
+    #[arg(
+        long,
+        env = "SIM_AWS_SECRET_ACCESS_KEY",
+        default_value = "sim/secret/key"
+    )]
+    secret_access_key: String,
+    /// The region requests must be signed for.
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Delay before each answer and each stream frame, e.g. 20ms.
+    #[arg(long, default_value = "0", value_parser = parse_duration)]
+    latency: Duration,
+    /// Answer the first N model requests with 429 ThrottlingException.
+    #[arg(long, default_value_t = 0)]
+    throttle_first: usize,
 }
 
 #[derive(Debug, Args)]
@@ -101,7 +139,31 @@ pub async fn run(command: SimCommand) -> anyhow::Result<()> {
     match command {
         SimCommand::Openai(args) => run_openai(args).await,
         SimCommand::Azure(args) => run_azure(args).await,
+        SimCommand::Bedrock(args) => run_bedrock(args).await,
     }
+}
+
+async fn run_bedrock(args: BedrockArgs) -> anyhow::Result<()> {
+    let config = BedrockSimConfig {
+        name: args.name,
+        access_key_id: args.access_key_id,
+        secret_access_key: args.secret_access_key,
+        region: args.region,
+        latency: args.latency,
+    };
+    let sim = BedrockSim::start_on(config, SocketAddr::new(args.host, args.port)).await?;
+    sim.push_faults(std::iter::repeat_n(
+        BedrockFault::Throttle,
+        args.throttle_first,
+    ));
+    // Scripts wait for this exact line to learn the port.
+    println!("{} listening on {}", sim.config().name, sim.endpoint());
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    tracing::info!("Ctrl-C received, stopping the simulator");
+    drop(sim);
+    Ok(())
 }
 
 async fn run_azure(args: AzureArgs) -> anyhow::Result<()> {

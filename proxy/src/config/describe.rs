@@ -117,13 +117,27 @@ fn provider(provider: &Provider) -> Vec<String> {
             region,
             credentials,
             endpoint,
+            assume_role,
         } => {
             let credentials = match credentials {
                 Some(_) => "static keys",
                 None => "AWS default chain",
             };
             let endpoint = endpoint.as_deref().unwrap_or("default");
-            format!("region {region}, endpoint {endpoint}, credentials: {credentials}")
+            // The external id is a secret of the role's trust policy: say only that it is set.
+            let role = match assume_role {
+                Some(role) => format!(
+                    ", assume_role {}{}",
+                    role.role_arn,
+                    if role.external_id.is_some() {
+                        " (external id set)"
+                    } else {
+                        ""
+                    }
+                ),
+                None => String::new(),
+            };
+            format!("region {region}, endpoint {endpoint}, credentials: {credentials}{role}")
         }
     };
     let mut lines = vec![format!(
@@ -207,8 +221,12 @@ fn model(model: &Model) -> Vec<String> {
             .tier
             .map(|tier| format!(", tier {}", tier.label()))
             .unwrap_or_default();
+        let fields = match &target.additional_model_request_fields {
+            Some(fields) => format!(", additional_model_request_fields {fields}"),
+            None => String::new(),
+        };
         lines.push(format!(
-            "    {}. {}: {upstream_key} {}, price {}, limits {}{tier}{disabled}",
+            "    {}. {}: {upstream_key} {}, price {}, limits {}{tier}{fields}{disabled}",
             index + 1,
             target.id,
             target.upstream_model,

@@ -123,6 +123,8 @@ pub enum ProviderKind {
         credentials: Option<AwsStaticCredentials>,
         /// Override of `https://bedrock-runtime.{region}.amazonaws.com`.
         endpoint: Option<String>,
+        /// A role assumed (via STS) with the credentials above or the default chain's.
+        assume_role: Option<AwsAssumeRole>,
     },
 }
 
@@ -183,6 +185,15 @@ impl EntraCredential {
             EntraCredential::AzureCli => "azure_cli",
         }
     }
+}
+
+/// `assume_role:` of a bedrock provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsAssumeRole {
+    pub role_arn: String,
+    /// Treated as a secret: it is the confused-deputy guard of the role's trust policy.
+    pub external_id: Option<Secret>,
+    pub session_name: Option<String>,
 }
 
 #[derive(Debug)]
@@ -347,6 +358,8 @@ pub struct Target {
     pub limits: Option<Limits>,
     /// Azure deployment SKU as written (`tier:`); `None` for other kinds (and means standard).
     pub tier: Option<Tier>,
+    /// Bedrock only: Converse `additionalModelRequestFields` sent with every request.
+    pub additional_model_request_fields: Option<serde_json::Value>,
 }
 
 /// Azure deployment capacity: prepaid provisioned throughput (PTU) or pay-as-you-go.

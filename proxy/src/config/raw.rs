@@ -91,6 +91,17 @@ pub(crate) struct RawProvider {
     pub access_key_id: Option<Spanned<String>>,
     pub secret_access_key: Option<Spanned<String>>,
     pub session_token: Option<Spanned<String>>,
+    /// bedrock: assume this role on top of the resolved credentials.
+    pub assume_role: Option<Spanned<RawAssumeRole>>,
+}
+
+/// A bedrock provider's `assume_role:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAssumeRole {
+    pub role_arn: Spanned<String>,
+    pub external_id: Option<Spanned<String>>,
+    pub session_name: Option<Spanned<String>>,
 }
 
 /// `entra:` of an azure provider; compile checks which fields each credential allows.
@@ -174,6 +185,8 @@ pub(crate) struct RawTarget {
     pub limits: Option<RawLimits>,
     /// azure: `provisioned` (PTU, prepaid) or `standard` (pay-as-you-go, the default).
     pub tier: Option<Spanned<RawTier>>,
+    /// bedrock: model-native fields passed through as Converse `additionalModelRequestFields`.
+    pub additional_model_request_fields: Option<Spanned<serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -3,6 +3,7 @@
 //! pure and synchronous so it is unit-tested with plain inputs.
 
 pub mod azure;
+pub mod bedrock;
 pub mod encode;
 pub mod openai;
 pub mod runtime;
@@ -63,6 +64,15 @@ pub enum TranslateError {
     BadUpstreamBody(String),
     #[error("invalid header value for {0}")]
     BadHeader(&'static str),
+    /// The client's request cannot be expressed for this target: a 400 naming `param`
+    /// when no other target can serve it.
+    #[error("{message}")]
+    Refused { param: String, message: String },
+    #[error("could not sign the upstream request: {0}")]
+    Signing(String),
+    /// Credentials are resolved in the background and are not (yet) usable.
+    #[error("{0}")]
+    MissingCredentials(String),
     #[error("provider `{provider}` has no usable credential: {reason}")]
     CredentialUnavailable { provider: String, reason: String },
 }
@@ -108,7 +118,43 @@ pub fn build_request(
                 request_id,
             )
         }
-        ProviderKind::Bedrock { .. } => Err(TranslateError::Unsupported("bedrock")),
+        ProviderKind::Bedrock { .. } => {
+            let mut requests = bedrock::build_requests(target, operation, runtime)?;
+            match (requests.pop(), requests.is_empty()) {
+                (Some(request), true) => Ok(request),
+                _ => Err(TranslateError::Unsupported("bedrock fan-out")),
+            }
+        }
+    }
+}
+
+/// Like [`build_request`], for operations a provider serves with several upstream calls
+/// (Titan embeddings take one text per call). The attempt loop sends them concurrently and
+/// hands every answer, in order, to [`translate_parts`].
+pub fn build_requests(
+    target: &Target,
+    operation: &Operation,
+    request_id: &str,
+    runtime: &ProviderRuntime,
+) -> Result<Vec<UpstreamRequest>, TranslateError> {
+    match &target.provider.kind {
+        ProviderKind::Bedrock { .. } => bedrock::build_requests(target, operation, runtime),
+        _ => build_request(target, operation, request_id, runtime).map(|r| vec![r]),
+    }
+}
+
+/// Translates the answers of [`build_requests`]' calls, in order.
+pub fn translate_parts(
+    target: &Target,
+    operation: &Operation,
+    bodies: &[Bytes],
+) -> Result<(Vec<u8>, Option<Usage>), TranslateError> {
+    match (&target.provider.kind, bodies) {
+        (ProviderKind::Bedrock { .. }, _) => bedrock::translate_full(target, operation, bodies),
+        (_, [body]) => translate_full(target, operation, body),
+        _ => Err(TranslateError::BadUpstreamBody(
+            "expected exactly one answer".to_owned(),
+        )),
     }
 }
 
@@ -121,7 +167,9 @@ pub fn translate_full(
     match &target.provider.kind {
         ProviderKind::OpenAi { .. } => openai::translate_full(operation.client_model(), body),
         ProviderKind::Azure { .. } => azure::translate_full(operation.client_model(), body),
-        ProviderKind::Bedrock { .. } => Err(TranslateError::Unsupported("bedrock")),
+        ProviderKind::Bedrock { .. } => {
+            bedrock::translate_full(target, operation, &[Bytes::copy_from_slice(body)])
+        }
     }
 }
 
@@ -131,6 +179,39 @@ pub enum StreamTranslator {
     OpenAi(openai::StreamState),
     /// Boxed: Azure's re-stamping state is larger than the other variants.
     Azure(Box<azure::StreamState>),
+    Bedrock(bedrock::stream::StreamState),
+}
+
+/// One event of an upstream stream, decoded from its wire framing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpstreamEvent {
+    /// The data of one SSE event (OpenAI-format upstreams).
+    Sse(String),
+    /// One AWS event-stream frame (Bedrock ConverseStream).
+    Frame(bedrock::eventstream::Frame),
+}
+
+/// Incremental decoder of an upstream stream's framing: bytes in, whole events out.
+#[derive(Debug)]
+pub enum UpstreamDecoder {
+    Sse(crate::api::sse::SseDecoder),
+    EventStream(bedrock::eventstream::FrameDecoder),
+}
+
+impl UpstreamDecoder {
+    /// Feeds bytes; returns the events they completed, or why the stream is unreadable.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<UpstreamEvent>, String> {
+        match self {
+            UpstreamDecoder::Sse(decoder) => decoder
+                .push(bytes)
+                .map(|events| events.into_iter().map(UpstreamEvent::Sse).collect())
+                .map_err(|e| e.to_string()),
+            UpstreamDecoder::EventStream(decoder) => decoder
+                .push(bytes)
+                .map(|frames| frames.into_iter().map(UpstreamEvent::Frame).collect())
+                .map_err(|e| e.to_string()),
+        }
+    }
 }
 
 /// What one upstream stream event becomes for the client.
@@ -142,6 +223,8 @@ pub enum StreamStep {
     Skip,
     /// The upstream finished the stream properly.
     Done,
+    /// Send these bytes; then the upstream has finished the stream properly.
+    Last(Bytes),
     /// The upstream reported an error inside the stream.
     Failed(UpstreamStreamError),
 }
@@ -165,15 +248,37 @@ impl StreamTranslator {
             ProviderKind::Azure { .. } => Ok(StreamTranslator::Azure(Box::new(
                 azure::StreamState::new(&chat.model, chat.client_wants_stream_usage()),
             ))),
-            ProviderKind::Bedrock { .. } => Err(TranslateError::Unsupported("bedrock")),
+            ProviderKind::Bedrock { .. } => {
+                Ok(StreamTranslator::Bedrock(bedrock::stream_state(chat)))
+            }
         }
     }
 
-    /// Translates one upstream SSE event's data.
-    pub fn on_event(&mut self, data: &str) -> StreamStep {
+    /// The decoder for this upstream's stream framing.
+    pub fn decoder(&self) -> UpstreamDecoder {
         match self {
-            StreamTranslator::OpenAi(state) => state.on_event(data),
-            StreamTranslator::Azure(state) => state.on_event(data),
+            StreamTranslator::OpenAi(_) | StreamTranslator::Azure(_) => {
+                UpstreamDecoder::Sse(crate::api::sse::SseDecoder::new())
+            }
+            StreamTranslator::Bedrock(_) => {
+                UpstreamDecoder::EventStream(bedrock::eventstream::FrameDecoder::new())
+            }
+        }
+    }
+
+    /// Translates one upstream event.
+    pub fn on_event(&mut self, event: &UpstreamEvent) -> StreamStep {
+        match (self, event) {
+            (StreamTranslator::OpenAi(state), UpstreamEvent::Sse(data)) => state.on_event(data),
+            (StreamTranslator::Azure(state), UpstreamEvent::Sse(data)) => state.on_event(data),
+            (StreamTranslator::Bedrock(state), UpstreamEvent::Frame(frame)) => {
+                state.on_frame(frame)
+            }
+            _ => StreamStep::Failed(UpstreamStreamError {
+                message: "the upstream's stream framing does not match its provider".to_owned(),
+                code: Some("upstream_error".to_owned()),
+                capacity: false,
+            }),
         }
     }
 
@@ -182,6 +287,7 @@ impl StreamTranslator {
         match self {
             StreamTranslator::OpenAi(state) => state.usage,
             StreamTranslator::Azure(state) => state.usage(),
+            StreamTranslator::Bedrock(state) => state.usage,
         }
     }
 
@@ -190,6 +296,7 @@ impl StreamTranslator {
         match self {
             StreamTranslator::OpenAi(state) => state.content_deltas,
             StreamTranslator::Azure(state) => state.content_deltas(),
+            StreamTranslator::Bedrock(state) => state.content_deltas,
         }
     }
 }

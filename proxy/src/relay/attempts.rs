@@ -11,10 +11,10 @@ use super::record::{Ending, RequestRecord};
 use super::stream::ChatStream;
 use super::Reply;
 use crate::config::{HedgeAfter, Model, Policy, Team};
-use crate::error::{ProxyError, RoutingError, UpstreamError};
+use crate::error::{ProxyError, RequestError, RoutingError, UpstreamError};
 use crate::metering::{cost::format_usd, Usage};
 use crate::metrics::AttemptOutcome;
-use crate::providers::{self, Operation, StreamTranslator};
+use crate::providers::{self, Operation, StreamTranslator, TranslateError, UpstreamRequest};
 use crate::routing::headroom::RateLimitHeaders;
 use crate::routing::{self, AttemptPermit, PlannedAttempt, RequestShape};
 use crate::state::AppState;
@@ -58,6 +58,9 @@ pub async fn serve(
     }
 
     let mut last: Option<(&PlannedAttempt, AttemptFailure)> = None;
+    // A target that cannot express the request (e.g. `n > 1` on Bedrock) is passed over; if
+    // every target refuses, the client gets the first refusal as a 400 naming the field.
+    let mut first_refusal: Option<RequestError> = None;
     let mut steps = plan.attempts.iter().peekable();
     while let Some(step) = steps.next() {
         if Instant::now() >= deadline {
@@ -105,7 +108,21 @@ pub async fn serve(
                     record.set_served_by(&step.target);
                     return Ok(success.into_reply(record));
                 }
-                Err(failure) => {
+                Err(AttemptError::Refused { param, message }) => {
+                    tracing::debug!(
+                        request_id = %record.request_id,
+                        target = %step.target.id,
+                        param = %param,
+                        "target cannot express the request"
+                    );
+                    // Nothing was sent: this was no upstream attempt.
+                    record.attempts -= 1;
+                    first_refusal.get_or_insert(RequestError::Invalid {
+                        message,
+                        param: Some(param),
+                    });
+                }
+                Err(AttemptError::Failed(failure)) => {
                     tracing::debug!(
                         request_id = %record.request_id,
                         target = %step.target.id,
@@ -122,6 +139,9 @@ pub async fn serve(
                 }
             }
         }
+    }
+    if let (None, Some(refusal)) = (&last, first_refusal) {
+        return Err((refusal.into(), record));
     }
     let soonest_retry = routing::plan(
         policy,
@@ -188,12 +208,36 @@ struct AttemptCtx<'a> {
     deadline: Instant,
 }
 
+/// Why an attempt ended without an answer.
+enum AttemptError {
+    /// The upstream call failed (or could not be made).
+    Failed(AttemptFailure),
+    /// The target cannot express the client's request; nothing was sent.
+    Refused { param: String, message: String },
+}
+
+impl From<AttemptFailure> for AttemptError {
+    fn from(failure: AttemptFailure) -> Self {
+        AttemptError::Failed(failure)
+    }
+}
+
+fn translate_failure(error: TranslateError) -> AttemptError {
+    match error {
+        TranslateError::Refused { param, message } => AttemptError::Refused { param, message },
+        other => AttemptError::Failed(AttemptFailure::new(
+            FailureKind::ServerError,
+            other.to_string(),
+        )),
+    }
+}
+
 /// One attempt against one target; its outcome is reported through `permit`.
 async fn attempt(
     ctx: &AttemptCtx<'_>,
     step: &PlannedAttempt,
     permit: AttemptPermit,
-) -> Result<AttemptSuccess, AttemptFailure> {
+) -> Result<AttemptSuccess, AttemptError> {
     let state = ctx.state;
     let target = &step.target;
     let started = Instant::now();
@@ -221,14 +265,17 @@ async fn attempt(
             stream.attach_permit(permit);
             Ok(AttemptSuccess::Stream(stream))
         }
-        Err(failure) => {
+        Err(AttemptError::Failed(failure)) => {
             report_failure(state, step, &failure, permit);
-            Err(failure)
+            Err(AttemptError::Failed(failure))
         }
+        // No verdict on the target: dropping the permit frees it.
+        Err(refused @ AttemptError::Refused { .. }) => return Err(refused),
     };
     let label = match &outcome {
         Ok(_) => AttemptOutcome::Ok.label(),
-        Err(failure) => failure.outcome().label(),
+        Err(AttemptError::Failed(failure)) => failure.outcome().label(),
+        Err(AttemptError::Refused { .. }) => "refused",
     };
     state
         .metrics
@@ -244,19 +291,18 @@ async fn exchange(
     step: &PlannedAttempt,
     started: Instant,
     first_byte_deadline: Instant,
-) -> Result<AttemptSuccess, AttemptFailure> {
+) -> Result<AttemptSuccess, AttemptError> {
     let (state, operation) = (ctx.state, ctx.operation);
     let target = &step.target;
-    let request = providers::build_request(target, operation, ctx.request_id, &state.providers)
-        .map_err(|e| AttemptFailure::new(FailureKind::ServerError, e.to_string()))?;
-    let response = state.client.send(request, first_byte_deadline).await?;
-    if let Some(limits) = RateLimitHeaders::parse(response.headers()) {
-        state
-            .stats
-            .observe_rate_limits(&target.id, limits, Instant::now());
-    }
+    let mut requests =
+        providers::build_requests(target, operation, ctx.request_id, &state.providers)
+            .map_err(translate_failure)?;
     match operation {
         Operation::Chat(chat) if chat.is_stream() => {
+            let request = requests.pop().ok_or_else(|| {
+                AttemptFailure::new(FailureKind::ServerError, "no upstream request was built")
+            })?;
+            let response = send_one(state, step, request, first_byte_deadline).await?;
             let translator = StreamTranslator::new(target, chat)
                 .map_err(|e| AttemptFailure::new(FailureKind::ServerError, e.to_string()))?;
             let mut stream = Box::new(ChatStream::new(
@@ -270,9 +316,9 @@ async fn exchange(
             Ok(AttemptSuccess::Stream(stream))
         }
         _ => {
-            let body = read_answer(response, ctx.deadline).await?;
-            let (body, usage) = providers::translate_full(target, operation, &body)
-                .map_err(|e| AttemptFailure::new(FailureKind::ServerError, e.to_string()))?;
+            let bodies = send_all(state, step, requests, first_byte_deadline, ctx.deadline).await?;
+            let (body, usage) = providers::translate_parts(target, operation, &bodies)
+                .map_err(translate_failure)?;
             let usage = usage.unwrap_or_else(|| Usage::estimate(operation.prompt_bytes(), 0));
             Ok(AttemptSuccess::Full {
                 body: body.into(),
@@ -280,6 +326,45 @@ async fn exchange(
             })
         }
     }
+}
+
+/// Sends one request and records the upstream's rate-limit headers.
+async fn send_one(
+    state: &AppState,
+    step: &PlannedAttempt,
+    request: UpstreamRequest,
+    first_byte_deadline: Instant,
+) -> Result<reqwest::Response, AttemptFailure> {
+    let response = state.client.send(request, first_byte_deadline).await?;
+    if let Some(limits) = RateLimitHeaders::parse(response.headers()) {
+        state
+            .stats
+            .observe_rate_limits(&step.target.id, limits, Instant::now());
+    }
+    Ok(response)
+}
+
+/// Upstream calls of one fanned-out operation in flight at once.
+const FAN_OUT_CONCURRENCY: usize = 16;
+
+/// Sends every request of an operation (Titan embeddings take one text per call) with
+/// bounded concurrency and reads each answer, in order; the first failure wins.
+async fn send_all(
+    state: &AppState,
+    step: &PlannedAttempt,
+    requests: Vec<UpstreamRequest>,
+    first_byte_deadline: Instant,
+    deadline: Instant,
+) -> Result<Vec<bytes::Bytes>, AttemptFailure> {
+    use futures_util::{StreamExt, TryStreamExt};
+    futures_util::stream::iter(requests)
+        .map(|request| async move {
+            let response = send_one(state, step, request, first_byte_deadline).await?;
+            read_answer(response, deadline).await
+        })
+        .buffered(FAN_OUT_CONCURRENCY)
+        .try_collect()
+        .await
 }
 
 /// How long to wait for `step`'s first event before hedging, for streams of models that
@@ -308,7 +393,7 @@ async fn race<'p>(
     secondary: &'p PlannedAttempt,
     delay: Duration,
     estimated_tokens: u64,
-) -> Vec<(&'p PlannedAttempt, Result<AttemptSuccess, AttemptFailure>)> {
+) -> Vec<(&'p PlannedAttempt, Result<AttemptSuccess, AttemptError>)> {
     let first = attempt(ctx, primary, permit);
     tokio::pin!(first);
     tokio::select! {

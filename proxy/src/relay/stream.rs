@@ -13,9 +13,8 @@ use tokio::time::{timeout_at, Instant};
 
 use super::record::{Ending, RequestRecord};
 use crate::api::error_body::{ErrorBody, ErrorType};
-use crate::api::sse::{SseDecoder, SseError};
 use crate::metering::Usage;
-use crate::providers::{StreamStep, StreamTranslator, UpstreamStreamError};
+use crate::providers::{StreamStep, StreamTranslator, UpstreamDecoder, UpstreamStreamError};
 use crate::routing::AttemptPermit;
 use crate::upstream::client::transport_failure;
 use crate::upstream::{AttemptFailure, FailureKind};
@@ -26,7 +25,7 @@ const DONE_EVENT: &[u8] = b"data: [DONE]\n\n";
 
 pub struct ChatStream {
     upstream: ByteStream,
-    decoder: SseDecoder,
+    decoder: UpstreamDecoder,
     translator: StreamTranslator,
     ready: VecDeque<Bytes>,
     deadline: Instant,
@@ -52,6 +51,9 @@ enum StreamEnd {
 struct StreamFailure {
     code: &'static str,
     message: String,
+    /// A capacity error the upstream reported in the stream (e.g. Bedrock throttling):
+    /// before the first client byte, the next target may be tried after a cool-down.
+    capacity: bool,
 }
 
 impl ChatStream {
@@ -64,7 +66,7 @@ impl ChatStream {
     ) -> Self {
         Self {
             upstream: Box::pin(response.bytes_stream()),
-            decoder: SseDecoder::new(),
+            decoder: translator.decoder(),
             translator,
             ready: VecDeque::new(),
             deadline,
@@ -138,14 +140,17 @@ impl ChatStream {
                 Err(_) => Some(StreamFailure {
                     code: "upstream_timeout",
                     message: "the request timed out while the upstream was streaming".to_owned(),
+                    capacity: false,
                 }),
                 Ok(None) => Some(StreamFailure {
                     code: "upstream_error",
                     message: "the upstream ended the stream before it was complete".to_owned(),
+                    capacity: false,
                 }),
                 Ok(Some(Err(e))) => Some(StreamFailure {
                     code: "upstream_error",
                     message: transport_failure(&e).detail,
+                    capacity: false,
                 }),
                 Ok(Some(Ok(bytes))) => self.absorb(&bytes).err(),
             };
@@ -162,14 +167,13 @@ impl ChatStream {
 
     /// Decodes and translates bytes into ready events.
     fn absorb(&mut self, bytes: &[u8]) -> Result<(), StreamFailure> {
-        let events = self.decoder.push(bytes).map_err(|e| StreamFailure {
+        let events = self.decoder.push(bytes).map_err(|message| StreamFailure {
             code: "upstream_error",
-            message: match e {
-                SseError::EventTooLarge | SseError::NotUtf8 => e.to_string(),
-            },
+            message,
+            capacity: false,
         })?;
-        for data in events {
-            match self.translator.on_event(&data) {
+        for event in events {
+            match self.translator.on_event(&event) {
                 StreamStep::Emit(out) => {
                     self.first_event_at.get_or_insert_with(Instant::now);
                     self.ready.push_back(out);
@@ -180,10 +184,20 @@ impl ChatStream {
                     self.state = StreamEnd::Complete;
                     return Ok(());
                 }
-                StreamStep::Failed(UpstreamStreamError { message, .. }) => {
+                StreamStep::Last(out) => {
+                    self.first_event_at.get_or_insert_with(Instant::now);
+                    self.ready.push_back(out);
+                    self.ready.push_back(Bytes::from_static(DONE_EVENT));
+                    self.state = StreamEnd::Complete;
+                    return Ok(());
+                }
+                StreamStep::Failed(UpstreamStreamError {
+                    message, capacity, ..
+                }) => {
                     return Err(StreamFailure {
                         code: "upstream_error",
                         message,
+                        capacity,
                     })
                 }
             }
@@ -251,5 +265,10 @@ impl Drop for ChatStream {
 
 /// A failure before the first client byte: the next target may be tried.
 fn early_failure(failure: StreamFailure) -> AttemptFailure {
-    AttemptFailure::new(FailureKind::ServerError, failure.message)
+    let kind = if failure.capacity {
+        FailureKind::Capacity { retry_after: None }
+    } else {
+        FailureKind::ServerError
+    };
+    AttemptFailure::new(kind, failure.message)
 }

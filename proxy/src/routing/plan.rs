@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::score::{figures, scores, Figures, Priors, RequestShape};
 use super::stats::{Availability, LiveStats, TargetSnapshot};
-use crate::config::{Model, Policy, ProviderKind, Strategy, Target, TargetId, Team};
+use crate::config::{Model, Policy, Strategy, Target, TargetId, Team};
 
 /// Below this headroom a target is tried only after every target with more.
 pub const LOW_HEADROOM: f64 = 0.1;
@@ -32,7 +32,6 @@ pub struct PlannedAttempt {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SkipReason {
     Disabled(String),
-    Unsupported(&'static str),
     CoolingDown(Duration),
     CircuitOpen(Duration),
     /// Half-open, with its one probe already in flight.
@@ -47,9 +46,6 @@ impl std::fmt::Display for SkipReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SkipReason::Disabled(reason) => write!(f, "disabled: {reason}"),
-            SkipReason::Unsupported(kind) => {
-                write!(f, "provider kind `{kind}` is not served by this build yet")
-            }
             SkipReason::CoolingDown(left) => {
                 write!(
                     f,
@@ -107,10 +103,6 @@ impl Plan {
 pub fn skip_reason(target: &Target, snapshot: &TargetSnapshot) -> Option<SkipReason> {
     if let Some(reason) = target.disabled_reason() {
         return Some(SkipReason::Disabled(reason.to_owned()));
-    }
-    match target.provider.kind {
-        ProviderKind::OpenAi { .. } | ProviderKind::Azure { .. } => {}
-        ProviderKind::Bedrock { .. } => return Some(SkipReason::Unsupported("bedrock")),
     }
     match snapshot.availability {
         Availability::Ready => {}
@@ -361,13 +353,18 @@ models:
         let policy = policy();
         let stats = LiveStats::new();
         let plan = plan_now(&policy, "main", &stats);
-        assert_eq!(ids(&plan), vec!["a/m", "b/m", "b/spare"]);
-        assert_eq!(plan.attempts[2].model.name, "spare");
-        let skipped: Vec<_> = plan.skipped.iter().map(|(id, _)| id.0.as_str()).collect();
         assert_eq!(
-            skipped,
-            vec!["off/m", "bed/anthropic.claude-3-haiku-20240307-v1:0"]
+            ids(&plan),
+            vec![
+                "a/m",
+                "bed/anthropic.claude-3-haiku-20240307-v1:0",
+                "b/m",
+                "b/spare"
+            ]
         );
+        assert_eq!(plan.attempts[3].model.name, "spare");
+        let skipped: Vec<_> = plan.skipped.iter().map(|(id, _)| id.0.as_str()).collect();
+        assert_eq!(skipped, vec!["off/m"]);
         assert!(
             matches!(plan.skipped[0].1, SkipReason::Disabled(ref why) if why.contains("UNSET_KEY"))
         );
@@ -383,11 +380,12 @@ models:
             .unwrap()
             .capacity_error(Some(Duration::from_secs(5)), Instant::now());
         let cooling = plan_now(&policy, "main", &stats);
-        assert_eq!(ids(&cooling), vec!["b/m", "b/spare"]);
+        let bedrock = "bed/anthropic.claude-3-haiku-20240307-v1:0";
+        assert_eq!(ids(&cooling), vec![bedrock, "b/m", "b/spare"]);
         assert_eq!(cooling.soonest_retry(), Some(Duration::from_secs(5)));
         tokio::time::advance(Duration::from_secs(5)).await;
         let recovered = plan_now(&policy, "main", &stats);
-        assert_eq!(ids(&recovered), vec!["a/m", "b/m", "b/spare"]);
+        assert_eq!(ids(&recovered), vec!["a/m", bedrock, "b/m", "b/spare"]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -349,6 +349,7 @@ mod tests {
             upstream_model: "m".into(),
             price: Price::Free,
             tier: None,
+            additional_model_request_fields: None,
             limits: Some(crate::config::Limits {
                 rpm: Some(4),
                 tpm: None,

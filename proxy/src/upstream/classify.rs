@@ -77,6 +77,10 @@ impl AttemptFailure {
 
 /// Classifies a non-2xx answer from its status, headers and (bounded) body.
 pub fn classify_status(status: u16, headers: &HeaderMap, body: &[u8]) -> AttemptFailure {
+    // AWS errors name their type (x-amzn-ErrorType / `__type`); Bedrock's table decides.
+    if let Some(failure) = crate::providers::bedrock::errors::classify(status, headers, body) {
+        return failure;
+    }
     let error = parse_error_body(body);
     let message = error
         .as_ref()

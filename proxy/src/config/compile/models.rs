@@ -160,7 +160,24 @@ fn target(
         &format!("{path}.{}", upstream_key(provider)),
     )?;
     let price = price(raw, provider, &upstream_model, model_is_free, path)?;
+    let additional_model_request_fields = match &raw.value.additional_model_request_fields {
+        None => None,
+        Some(fields) if !matches!(provider.kind, ProviderKind::Bedrock { .. }) => {
+            return Err(Problem::spanned(
+                fields,
+                format!("{path}.additional_model_request_fields: only bedrock targets take model request fields"),
+            ))
+        }
+        Some(fields) if !fields.value.is_object() => {
+            return Err(Problem::spanned(
+                fields,
+                format!("{path}.additional_model_request_fields: must be a map"),
+            ))
+        }
+        Some(fields) => Some(fields.value.clone()),
+    };
     Ok(Target {
+        additional_model_request_fields,
         id: TargetId::new(&provider.name, &upstream_model),
         provider: Arc::clone(provider),
         upstream_model,
@@ -620,6 +637,19 @@ mod tests {
             .get("m")
             .and_then(|m| m.targets.first())
             .is_some_and(|t| t.disabled_reason().is_some()));
+        Ok(())
+    }
+
+    #[test]
+    fn additional_model_request_fields_only_on_bedrock_targets() -> Result<(), ConfigError> {
+        let policy = models("  m:\n    targets:\n      - { provider: aws, model: anthropic.claude-3-haiku-20240307-v1:0, additional_model_request_fields: { top_k: 50, thinking: { type: enabled } } }\n")?;
+        let target = target_of(&policy, "m", 0).expect("target");
+        assert_eq!(
+            target.additional_model_request_fields,
+            Some(serde_json::json!({"top_k": 50, "thinking": {"type": "enabled"}}))
+        );
+        let err = models_error("  m:\n    targets:\n      - { provider: openai, model: x, price: free, additional_model_request_fields: { top_k: 1 } }\n");
+        assert!(err.contains("only bedrock targets"), "{err}");
         Ok(())
     }
 }

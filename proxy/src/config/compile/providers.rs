@@ -8,8 +8,10 @@ use serde_saphyr::{Location, Spanned};
 
 use super::{shown, Ctx};
 use crate::config::error::Problem;
-use crate::config::policy::{AwsStaticCredentials, AzureAuth, Provider, ProviderKind, Secret};
-use crate::config::raw::{Entries, RawAzureAuth, RawKind, RawProvider};
+use crate::config::policy::{
+    AwsAssumeRole, AwsStaticCredentials, AzureAuth, Provider, ProviderKind, Secret,
+};
+use crate::config::raw::{Entries, RawAssumeRole, RawAzureAuth, RawKind, RawProvider};
 
 mod entra;
 
@@ -204,6 +206,7 @@ fn bedrock(
             "session_token",
             "endpoint",
             "cloud",
+            "assume_role",
         ],
     )?;
     let region_value = required(name, raw.region.as_ref(), path, "region", "us-east-1")?;
@@ -226,10 +229,44 @@ fn bedrock(
         },
         None => None,
     };
+    let assume_role = match &raw.assume_role {
+        Some(role) => Some(assume_role(ctx, &role.value, path)?),
+        None => None,
+    };
     Ok(ProviderKind::Bedrock {
         region,
         credentials,
         endpoint,
+        assume_role,
+    })
+}
+
+/// `assume_role: { role_arn, external_id?, session_name? }`.
+fn assume_role(ctx: &Ctx<'_>, raw: &RawAssumeRole, path: &str) -> Result<AwsAssumeRole, Problem> {
+    let path = format!("{path}.assume_role");
+    let role_arn = match setting(ctx, &raw.role_arn, &path, "role_arn")? {
+        Setting::Value(arn) if arn.starts_with("arn:") && arn.contains(":role/") => arn,
+        _ => {
+            return Err(Problem::spanned(
+                &raw.role_arn,
+                format!("{path}.role_arn: {} is not an IAM role ARN like arn:aws:iam::123456789012:role/name", shown(&raw.role_arn, &raw.role_arn.value)),
+            ));
+        }
+    };
+    let optional =
+        |value: &Option<Spanned<String>>, field: &str| -> Result<Option<String>, Problem> {
+            match value {
+                Some(v) => match setting(ctx, v, &path, field)? {
+                    Setting::Value(text) => Ok(Some(text)),
+                    Setting::Blank(_) => Ok(None),
+                },
+                None => Ok(None),
+            }
+        };
+    Ok(AwsAssumeRole {
+        role_arn,
+        external_id: optional(&raw.external_id, "external_id")?.map(Secret::new),
+        session_name: optional(&raw.session_name, "session_name")?,
     })
 }
 
@@ -377,7 +414,7 @@ fn url_setting(
 /// Rejects fields that belong to another kind (the raw struct holds all kinds' fields).
 fn only_fields(raw: &RawProvider, path: &str, kind: &str, allowed: &[&str]) -> Result<(), Problem> {
     let spanned = |value: &Option<Spanned<String>>| value.as_ref().map(|value| value.referenced);
-    let present: [(&str, Option<Location>); 11] = [
+    let present: [(&str, Option<Location>); 12] = [
         ("base_url", spanned(&raw.base_url)),
         ("api_key", spanned(&raw.api_key)),
         ("endpoint", spanned(&raw.endpoint)),
@@ -389,6 +426,10 @@ fn only_fields(raw: &RawProvider, path: &str, kind: &str, allowed: &[&str]) -> R
         ("session_token", spanned(&raw.session_token)),
         ("cloud", spanned(&raw.cloud)),
         ("entra", raw.entra.as_ref().map(|entra| entra.referenced)),
+        (
+            "assume_role",
+            raw.assume_role.as_ref().map(|r| r.referenced),
+        ),
     ];
     for (field, location) in present {
         if let Some(location) = location.filter(|_| !allowed.contains(&field)) {
@@ -594,7 +635,7 @@ mod tests {
             &[],
         )?;
         assert!(
-            matches!(&chain.kind, ProviderKind::Bedrock { credentials: None, endpoint: None, region } if region == "eu-central-1")
+            matches!(&chain.kind, ProviderKind::Bedrock { credentials: None, endpoint: None, region, .. } if region == "eu-central-1")
         );
         assert!(chain.disabled.is_none());
 
@@ -674,6 +715,38 @@ mod tests {
             &[("K", "sk-very-secret")],
         )?;
         assert!(!format!("{p:?}").contains("sk-very-secret"));
+        Ok(())
+    }
+
+    #[test]
+    fn bedrock_assume_role_with_external_id() -> Result<(), ConfigError> {
+        let yaml = "    kind: bedrock\n    region: us-east-1\n    assume_role: { role_arn: 'arn:aws:iam::123456789012:role/bedrock', external_id: '${EXT}', session_name: proxy }\n";
+        let p = provider(yaml, &[("EXT", "ext-1")])?;
+        match &p.kind {
+            ProviderKind::Bedrock {
+                assume_role: Some(role),
+                ..
+            } => {
+                assert_eq!(role.role_arn, "arn:aws:iam::123456789012:role/bedrock");
+                assert_eq!(role.external_id.as_ref().map(Secret::expose), Some("ext-1"));
+                assert_eq!(role.session_name.as_deref(), Some("proxy"));
+                assert!(!format!("{role:?}").contains("ext-1"));
+            }
+            other => unreachable!("{other:?}"),
+        }
+        let err = provider_error(
+            "    kind: bedrock\n    region: us-east-1\n    assume_role: { role_arn: not-an-arn }\n",
+            &[],
+        );
+        assert!(err.contains("assume_role.role_arn"), "{err}");
+        let err = provider_error(
+            "    kind: openai\n    assume_role: { role_arn: 'arn:aws:iam::1:role/r' }\n",
+            &[],
+        );
+        assert!(
+            err.contains("`assume_role` is not a field of a openai provider"),
+            "{err}"
+        );
         Ok(())
     }
 }

@@ -1,0 +1,391 @@
+//! A Bedrock Runtime simulator: Converse, ConverseStream (real AWS event-stream framing) and
+//! InvokeModel for Titan / Cohere embeddings, behind real SigV4 verification, Bedrock's
+//! validation rules and scriptable faults (429 throttling, 503, exception frames, latency).
+
+pub mod converse;
+pub mod frames;
+pub mod sigv4;
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use axum::Router;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use converse::Answer;
+
+/// Who the simulator believes in and where it pretends to be.
+#[derive(Debug, Clone)]
+pub struct BedrockSimConfig {
+    /// Names the answers (`"<name> says: …"`) so a test can tell simulators apart.
+    pub name: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub region: String,
+    /// Delay before each stream frame and before a complete answer.
+    pub latency: Duration,
+}
+
+impl BedrockSimConfig {
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            access_key_id: "AKIDSIMULATOR".to_owned(),
+            secret_access_key: "sim/secret/key".to_owned(),
+            region: "us-east-1".to_owned(),
+            latency: Duration::ZERO,
+        }
+    }
+}
+
+/// A scripted misbehaviour; each model request consumes one queued fault.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BedrockFault {
+    /// HTTP 429 `ThrottlingException`.
+    Throttle,
+    /// HTTP 503 `ServiceUnavailableException`.
+    Unavailable,
+    /// A stream: `messageStart`, then a `throttlingException` frame before any content.
+    ThrottleBeforeContent,
+    /// A stream: some text, then a `throttlingException` frame.
+    ThrottleMidStream,
+    /// Answer normally after this extra delay.
+    Latency(Duration),
+}
+
+/// What the simulator saw.
+#[derive(Debug, Clone, Default)]
+pub struct BedrockSimStats {
+    pub requests: u64,
+    pub signature_failures: u64,
+    pub validation_failures: u64,
+    /// The last model request's path (as sent, percent-encoded) and JSON body.
+    pub last_path: Option<String>,
+    pub last_body: Option<Value>,
+}
+
+struct SimState {
+    config: BedrockSimConfig,
+    faults: Mutex<VecDeque<BedrockFault>>,
+    stats: Mutex<BedrockSimStats>,
+    counter: AtomicU64,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+/// A running simulator; dropping it stops the listener.
+pub struct BedrockSim {
+    addr: SocketAddr,
+    state: Arc<SimState>,
+}
+
+impl BedrockSim {
+    /// Starts on `127.0.0.1` with a free port.
+    pub async fn start(config: BedrockSimConfig) -> anyhow::Result<BedrockSim> {
+        Self::start_on(config, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    pub async fn start_on(
+        config: BedrockSimConfig,
+        addr: SocketAddr,
+    ) -> anyhow::Result<BedrockSim> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the Bedrock simulator to {addr}"))?;
+        let addr = listener
+            .local_addr()
+            .context("reading the simulator's address")?;
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let state = Arc::new(SimState {
+            config,
+            faults: Mutex::new(VecDeque::new()),
+            stats: Mutex::new(BedrockSimStats::default()),
+            counter: AtomicU64::new(0),
+            stop,
+        });
+        let app = Router::new()
+            .fallback(handle)
+            .layer(DefaultBodyLimit::max(32 * 1024 * 1024))
+            .with_state(Arc::clone(&state));
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            if let Err(error) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::warn!(%error, "Bedrock simulator stopped with an error");
+            }
+        });
+        Ok(BedrockSim { addr, state })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`: the `endpoint` of a bedrock provider in routes.yaml.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn config(&self) -> &BedrockSimConfig {
+        &self.state.config
+    }
+
+    pub fn push_faults(&self, faults: impl IntoIterator<Item = BedrockFault>) {
+        lock(&self.state.faults).extend(faults);
+    }
+
+    pub fn stats(&self) -> BedrockSimStats {
+        lock(&self.state.stats).clone()
+    }
+}
+
+impl Drop for BedrockSim {
+    fn drop(&mut self) {
+        let _ = self.state.stop.send(true);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Bedrock's error answer: status, `x-amzn-ErrorType`, `{"message"}`.
+fn aws_error(status: StatusCode, error_type: &str, message: &str) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header(
+            "x-amzn-errortype",
+            format!("{error_type}:http://internal.amazon.com/coral/com.amazon.bedrock/"),
+        )
+        .header("x-amzn-requestid", "00000000-0000-0000-0000-000000000000")
+        .body(Body::from(json!({"message": message}).to_string()))
+        .unwrap_or_default()
+}
+
+fn json_response(value: &Value) -> Response {
+    Response::builder()
+        .header("content-type", "application/json")
+        .body(Body::from(value.to_string()))
+        .unwrap_or_default()
+}
+
+/// `/model/{id}/{operation}` → (decoded id, operation).
+fn route(path: &str) -> Option<(String, &str)> {
+    let rest = path.strip_prefix("/model/")?;
+    let (id, op) = rest.rsplit_once('/')?;
+    Some((percent_decode(id)?, op))
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+async fn handle(
+    State(sim): State<Arc<SimState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    let config = &sim.config;
+    if let Err(error) = sigv4::verify(
+        &config.access_key_id,
+        &config.secret_access_key,
+        &config.region,
+        &path,
+        &headers,
+        &body,
+    ) {
+        lock(&sim.stats).signature_failures += 1;
+        return aws_error(StatusCode::FORBIDDEN, error.error_type, &error.message);
+    }
+    let Some((model_id, op)) = route(&path) else {
+        return aws_error(
+            StatusCode::NOT_FOUND,
+            "UnknownOperationException",
+            "unknown operation",
+        );
+    };
+    let Ok(value) = serde_json::from_slice::<Value>(&body) else {
+        return aws_error(
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            "the body is not JSON",
+        );
+    };
+    {
+        let mut stats = lock(&sim.stats);
+        stats.requests += 1;
+        stats.last_path = Some(path.clone());
+        stats.last_body = Some(value.clone());
+    }
+    let fault = lock(&sim.faults).pop_front();
+    let mut delay = config.latency;
+    match fault {
+        Some(BedrockFault::Throttle) => {
+            return aws_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "ThrottlingException",
+                "Too many requests, please wait before trying again.",
+            )
+        }
+        Some(BedrockFault::Unavailable) => {
+            return aws_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableException",
+                "Bedrock is unable to process your request.",
+            )
+        }
+        Some(BedrockFault::Latency(extra)) => delay += extra,
+        _ => {}
+    }
+    match op {
+        "converse" | "converse-stream" => {
+            if let Err(message) = converse::validate(&value) {
+                lock(&sim.stats).validation_failures += 1;
+                return aws_error(StatusCode::BAD_REQUEST, "ValidationException", &message);
+            }
+            let n = sim.counter.fetch_add(1, Ordering::Relaxed);
+            let answer = converse::answer(&config.name, &value, n);
+            let usage = converse::usage(&value, &answer);
+            if op == "converse" {
+                tokio::time::sleep(delay).await;
+                return json_response(&converse::converse_body(&answer, usage));
+            }
+            stream_response(&answer, usage, fault, delay)
+        }
+        "invoke" => {
+            tokio::time::sleep(delay).await;
+            invoke_embeddings(&model_id, &value)
+        }
+        _ => aws_error(
+            StatusCode::NOT_FOUND,
+            "UnknownOperationException",
+            "unknown operation",
+        ),
+    }
+}
+
+fn stream_response(
+    answer: &Answer,
+    usage: Value,
+    fault: Option<BedrockFault>,
+    delay: Duration,
+) -> Response {
+    let frames = match fault {
+        Some(BedrockFault::ThrottleBeforeContent) => vec![
+            frames::event("messageStart", &json!({"role": "assistant"})),
+            frames::exception(
+                "throttlingException",
+                "Too many requests, please wait before trying again.",
+            ),
+        ],
+        Some(BedrockFault::ThrottleMidStream) => {
+            let mut all = frames::answer_frames(answer, usage);
+            all.truncate(3);
+            all.push(frames::exception(
+                "throttlingException",
+                "Too many tokens, please wait before trying again.",
+            ));
+            all
+        }
+        _ => frames::answer_frames(answer, usage),
+    };
+    // Each frame goes out in two network writes, split mid-frame, so clients must reassemble.
+    let chunks: Vec<Bytes> = frames
+        .into_iter()
+        .flat_map(|frame| {
+            let half = frame.len() / 2;
+            [frame.slice(..half), frame.slice(half..)]
+        })
+        .collect();
+    let stream = futures_util::stream::iter(chunks.into_iter().enumerate()).then(
+        move |(i, chunk)| async move {
+            if i % 2 == 0 && !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            Ok::<_, Infallible>(chunk)
+        },
+    );
+    Response::builder()
+        .header("content-type", "application/vnd.amazon.eventstream")
+        .header("x-amzn-requestid", "00000000-0000-0000-0000-000000000001")
+        .body(Body::from_stream(stream))
+        .unwrap_or_default()
+}
+
+/// A deterministic unit-ish vector for `text`.
+fn vector(text: &str, dims: usize) -> Vec<f64> {
+    let seed = text
+        .bytes()
+        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    (0..dims)
+        .map(|i| (((seed.wrapping_add(i as u64 * 2_654_435_761)) % 2000) as f64 / 1000.0) - 1.0)
+        .collect()
+}
+
+fn invoke_embeddings(model_id: &str, body: &Value) -> Response {
+    if model_id.contains("titan-embed") {
+        let Some(text) = body["inputText"].as_str() else {
+            return aws_error(
+                StatusCode::BAD_REQUEST,
+                "ValidationException",
+                "inputText is required",
+            );
+        };
+        let dims = body["dimensions"].as_u64().unwrap_or(1024) as usize;
+        let tokens = text.split_whitespace().count().max(1);
+        return json_response(
+            &json!({"embedding": vector(text, dims), "inputTextTokenCount": tokens}),
+        );
+    }
+    if model_id.contains("cohere.embed") {
+        let Some(texts) = body["texts"].as_array() else {
+            return aws_error(
+                StatusCode::BAD_REQUEST,
+                "ValidationException",
+                "texts is required",
+            );
+        };
+        let vectors: Vec<Vec<f64>> = texts
+            .iter()
+            .map(|t| vector(t.as_str().unwrap_or_default(), 1024))
+            .collect();
+        return json_response(
+            &json!({"embeddings": vectors, "id": "sim", "response_type": "embeddings_floats", "texts": texts}),
+        );
+    }
+    aws_error(
+        StatusCode::BAD_REQUEST,
+        "ValidationException",
+        "this model does not support InvokeModel embeddings in the simulator",
+    )
+}

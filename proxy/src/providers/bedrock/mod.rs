@@ -1,0 +1,195 @@
+//! AWS Bedrock Runtime: chat through Converse / ConverseStream, embeddings through
+//! InvokeModel (Titan, Cohere), every request signed with SigV4.
+//!
+//! - [`converse`]: OpenAI request → Converse body; [`response`]: Converse answer → OpenAI.
+//! - [`eventstream`] decodes ConverseStream frames; [`stream`] turns them into SSE chunks.
+//! - [`errors`]: Bedrock error types → failure classes; [`sigv4`]: signing;
+//!   [`credentials`]: the background-refreshed credential caches; [`embeddings`].
+
+pub mod converse;
+pub mod credentials;
+pub mod embeddings;
+pub mod errors;
+pub mod eventstream;
+pub mod response;
+pub mod sigv4;
+pub mod stream;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
+use http::HeaderMap;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use super::{Operation, ProviderRuntime, TranslateError, UpstreamRequest};
+use crate::api::chat::ChatRequest;
+use crate::config::{Provider, ProviderKind, Target};
+use crate::metering::Usage;
+
+/// A model id is one path segment: everything but RFC 3986's unreserved bytes is encoded.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `/model/{modelId}/{operation}` with the id percent-encoded once (`:` → `%3A`, `/` → `%2F`).
+pub fn model_path(model_id: &str, operation: &str) -> String {
+    format!(
+        "/model/{}/{operation}",
+        utf8_percent_encode(model_id, PATH_SEGMENT)
+    )
+}
+
+/// The endpoint override, else the region's public Bedrock Runtime endpoint.
+pub fn base_url(region: &str, endpoint: Option<&str>) -> String {
+    match endpoint {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("https://bedrock-runtime.{region}.amazonaws.com"),
+    }
+}
+
+/// Builds (and signs) the upstream requests of `operation`: one for chat, one per text for
+/// Titan embeddings (sent concurrently by the attempt loop).
+pub fn build_requests(
+    target: &Target,
+    operation: &Operation,
+    runtime: &ProviderRuntime,
+) -> Result<Vec<UpstreamRequest>, TranslateError> {
+    let ProviderKind::Bedrock {
+        region, endpoint, ..
+    } = &target.provider.kind
+    else {
+        return Err(TranslateError::Unsupported("bedrock"));
+    };
+    let base = base_url(region, endpoint.as_deref());
+    let model = &target.upstream_model;
+    let (path, accept, bodies) = match operation {
+        Operation::Chat(chat) => {
+            let converse = converse::build(chat, target.additional_model_request_fields.as_ref())?;
+            let (op, accept) = if chat.is_stream() {
+                ("converse-stream", "application/vnd.amazon.eventstream")
+            } else {
+                ("converse", "application/json")
+            };
+            (model_path(model, op), accept, vec![converse.body])
+        }
+        Operation::Embeddings(request) => (
+            model_path(model, "invoke"),
+            "application/json",
+            embeddings::bodies(model, request)?,
+        ),
+    };
+    let credentials = runtime.aws.for_provider(&target.provider)?;
+    let now = SystemTime::now();
+    bodies
+        .into_iter()
+        .map(|body| {
+            let body = serde_json::to_vec(&body)
+                .map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))?;
+            let url = format!("{base}{path}");
+            let mut headers = HeaderMap::new();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            headers.insert(ACCEPT, HeaderValue::from_static(accept));
+            sigv4::sign_request(
+                &url,
+                &mut headers,
+                &body,
+                &credentials,
+                region,
+                sigv4::SERVICE,
+                now,
+            )?;
+            Ok(UpstreamRequest {
+                url,
+                headers,
+                body: Bytes::from(body),
+            })
+        })
+        .collect()
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Bedrock answers carry no completion id; clients expect one per response.
+pub fn completion_id() -> String {
+    format!("chatcmpl-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Translates complete answers (one, or one per fanned-out embeddings call).
+pub fn translate_full(
+    target: &Target,
+    operation: &Operation,
+    bodies: &[Bytes],
+) -> Result<(Vec<u8>, Option<Usage>), TranslateError> {
+    match operation {
+        Operation::Chat(chat) => {
+            let body = bodies.first().ok_or_else(|| {
+                TranslateError::BadUpstreamBody("no answer to translate".to_owned())
+            })?;
+            response::translate(
+                &chat.model,
+                body,
+                converse::json_tool_name(chat).as_deref(),
+                &completion_id(),
+                now_secs(),
+            )
+        }
+        Operation::Embeddings(request) => {
+            embeddings::translate(&request.model, &target.upstream_model, request, bodies)
+        }
+    }
+}
+
+/// The translation state of one ConverseStream.
+pub fn stream_state(chat: &ChatRequest) -> stream::StreamState {
+    stream::StreamState::new(
+        &chat.model,
+        chat.client_wants_stream_usage(),
+        converse::json_tool_name(chat),
+        completion_id(),
+        now_secs(),
+    )
+}
+
+/// Whether this provider is a Bedrock provider (for readiness and planning).
+pub fn is_bedrock(provider: &Provider) -> bool {
+    matches!(provider.kind, ProviderKind::Bedrock { .. })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_ids_are_one_encoded_path_segment() {
+        assert_eq!(
+            model_path("anthropic.claude-3-haiku-20240307-v1:0", "converse"),
+            "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse"
+        );
+        assert_eq!(
+            model_path(
+                "arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0",
+                "converse-stream"
+            ),
+            "/model/arn%3Aaws%3Abedrock%3Aus-west-2%3A123456789012%3Ainference-profile%2Fus.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse-stream"
+        );
+    }
+
+    #[test]
+    fn endpoint_override_replaces_the_regional_host() {
+        assert_eq!(
+            base_url("eu-west-1", None),
+            "https://bedrock-runtime.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            base_url("eu-west-1", Some("https://vpce-1.example.com/")),
+            "https://vpce-1.example.com"
+        );
+    }
+}
