@@ -5,6 +5,7 @@
 //! `shared/reference/wire-formats.md` §1 and §7 and can be scripted with [`Fault`]s
 //! to misbehave the way real upstreams do (429s, 5xx, dropped or stalled streams).
 
+pub mod bench;
 pub mod duration;
 pub mod openai_sim;
 

@@ -1,8 +1,8 @@
-//! The `loadtest` binary: one subcommand per tool (`sim` today; `demo` and `bench`
-//! slot in next to it). Argument parsing and logging setup only; the work lives
-//! in `cli::*` and the library.
+//! The `loadtest` binary: one subcommand per tool (`sim`, `demo`, `bench`). Argument parsing
+//! and logging setup only; the work lives in `cli::*` and the library.
 //!
 //! Run a simulator: `cargo run -p loadtest -- sim openai --port 0 --ttft 50ms --inter-token 10ms --tokens 16`
+//! Run the overhead benchmark: `cargo run --release -p loadtest -- bench`
 
 mod cli;
 
@@ -26,6 +26,8 @@ enum Command {
     Sim(cli::sim::SimCommand),
     /// Start simulated providers and the proxy, send traffic, print what was served where.
     Demo(cli::demo::DemoArgs),
+    /// Measure the proxy's overhead: direct vs nginx vs switchyard against one simulator.
+    Bench(cli::bench::BenchArgs),
 }
 
 #[tokio::main]
@@ -35,5 +37,6 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Sim(command) => cli::sim::run(command).await,
         Command::Demo(args) => cli::demo::run(args).await,
+        Command::Bench(args) => cli::bench::run(args).await,
     }
 }

@@ -1,4 +1,5 @@
 //! Subcommand implementations, one file per subcommand.
 
+pub mod bench;
 pub mod demo;
 pub mod sim;
