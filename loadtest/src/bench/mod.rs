@@ -44,7 +44,7 @@ pub struct Settings {
     /// Measure for this long per path and mode instead of a request count.
     #[serde(with = "millis_opt")]
     pub duration: Option<Duration>,
-    /// Unrecorded requests per path and mode before measuring (connections, caches, JIT-free warm-up).
+    /// Unrecorded requests per path and mode before measuring (connections opened, caches warm).
     pub warmup: u64,
     /// The sim's delay before the first byte.
     #[serde(with = "millis")]
