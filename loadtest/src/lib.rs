@@ -10,6 +10,7 @@
 
 pub mod azure_sim;
 pub mod bedrock_sim;
+pub mod bench;
 pub mod duration;
 pub mod openai_sim;
 

@@ -1,8 +1,8 @@
-//! The `loadtest` binary: one subcommand per tool (`sim` today; `demo` and `bench`
-//! slot in next to it). Argument parsing and logging setup only; the work lives
-//! in `cli::*` and the library.
+//! The `loadtest` binary: one subcommand per tool (`sim`, `demo`, `bench`). Argument parsing
+//! and logging setup only; the work lives in `cli::*` and the library.
 //!
 //! Run a simulator: `cargo run -p loadtest -- sim openai --port 0 --ttft 50ms --inter-token 10ms --tokens 16`
+//! Run the overhead benchmark: `cargo run --release -p loadtest -- bench`
 
 mod cli;
 mod scenario;
@@ -29,6 +29,8 @@ enum Command {
     Demo(cli::demo::DemoArgs),
     /// Run a routing scenario (or `all`) against simulators and print what the router did.
     Scenario(cli::scenario::ScenarioArgs),
+    /// Measure the proxy's overhead: direct vs nginx vs switchyard against one simulator.
+    Bench(cli::bench::BenchArgs),
 }
 
 #[tokio::main]
@@ -39,5 +41,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Sim(command) => cli::sim::run(command).await,
         Command::Demo(args) => cli::demo::run(args).await,
         Command::Scenario(args) => cli::scenario::run(args).await,
+        Command::Bench(args) => cli::bench::run(args).await,
     }
 }
