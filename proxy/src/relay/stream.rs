@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::pin::Pin;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use tokio::time::{timeout_at, Instant};
 
@@ -129,7 +129,7 @@ impl ChatStream {
     /// The next bytes for the client, or `None` when the stream is over.
     pub async fn next_chunk(&mut self) -> Option<Bytes> {
         loop {
-            if let Some(bytes) = self.ready.pop_front() {
+            if let Some(bytes) = self.take_ready() {
                 return Some(bytes);
             }
             if self.state != StreamEnd::Open {
@@ -156,6 +156,22 @@ impl ChatStream {
             };
             if let Some(failure) = failure {
                 self.fail(failure);
+            }
+        }
+    }
+
+    /// Every event ready now, as one write: one network read often completes several events,
+    /// and a write per event would cost a syscall (and an HTTP chunk) each.
+    fn take_ready(&mut self) -> Option<Bytes> {
+        match self.ready.len() {
+            0 => None,
+            1 => self.ready.pop_front(),
+            _ => {
+                let mut batch = BytesMut::with_capacity(self.ready.iter().map(Bytes::len).sum());
+                for event in self.ready.drain(..) {
+                    batch.extend_from_slice(&event);
+                }
+                Some(batch.freeze())
             }
         }
     }

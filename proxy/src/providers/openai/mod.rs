@@ -2,10 +2,14 @@
 //! the model renamed; streams always ask for usage, and the usage chunk is stripped again when
 //! the client did not ask for it.
 
+mod chunk;
+
 use bytes::Bytes;
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http::HeaderMap;
 use serde_json::{Map, Value};
+
+use chunk::RawChunk;
 
 use super::{Operation, StreamStep, TranslateError, UpstreamRequest, UpstreamStreamError};
 use crate::api::chat::StreamOptions;
@@ -98,10 +102,31 @@ impl StreamState {
         if data.trim() == "[DONE]" {
             return StreamStep::Done;
         }
+        if let Some(chunk) = RawChunk::parse(data) {
+            return self.on_raw_chunk(&chunk);
+        }
         match serde_json::from_str(data) {
             Ok(chunk) => self.on_chunk(chunk),
             Err(e) => StreamStep::Failed(invalid_event(&e)),
         }
+    }
+
+    /// The hot path: the same translation as [`Self::on_chunk`] on the raw members.
+    fn on_raw_chunk(&mut self, chunk: &RawChunk<'_>) -> StreamStep {
+        if let Some(error) = chunk.get("error") {
+            let error: Value = serde_json::from_str(error).unwrap_or(Value::Null);
+            return StreamStep::Failed(stream_error(&error));
+        }
+        let usage = chunk.get("usage");
+        if let Some(usage) = usage.and_then(|raw| serde_json::from_str::<Value>(raw).ok()) {
+            self.usage = Usage::from_openai(&usage).or(self.usage);
+        }
+        if !self.client_wants_usage && usage.is_some() && chunk.has_no_choices() {
+            return StreamStep::Skip; // the usage chunk the client did not ask for
+        }
+        self.content_deltas += chunk.content_deltas();
+        let json = chunk.write(&self.client_model, self.client_wants_usage);
+        StreamStep::Emit(Bytes::from(sse::frame(&json)))
     }
 
     /// Translates one parsed chunk (providers with OpenAI-shaped streams reuse this after
