@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
+use futures_util::{FutureExt, Stream, StreamExt};
 use tokio::time::{timeout_at, Instant};
 
 use super::record::{Ending, RequestRecord};
@@ -142,22 +142,43 @@ impl ChatStream {
                     message: "the request timed out while the upstream was streaming".to_owned(),
                     capacity: false,
                 }),
-                Ok(None) => Some(StreamFailure {
-                    code: "upstream_error",
-                    message: "the upstream ended the stream before it was complete".to_owned(),
-                    capacity: false,
-                }),
+                Ok(None) => Some(ended_early()),
                 Ok(Some(Err(e))) => Some(StreamFailure {
                     code: "upstream_error",
                     message: transport_failure(&e).detail,
                     capacity: false,
                 }),
-                Ok(Some(Ok(bytes))) => self.absorb(&bytes).err(),
+                Ok(Some(Ok(bytes))) => self.absorb(&bytes).err().or_else(|| self.absorb_buffered()),
             };
             if let Some(failure) = failure {
                 self.fail(failure);
             }
         }
+    }
+
+    /// Absorbs what the upstream has already delivered, without waiting: events that arrived
+    /// together leave together, in one write to the client.
+    fn absorb_buffered(&mut self) -> Option<StreamFailure> {
+        while self.state == StreamEnd::Open {
+            match self.upstream.next().now_or_never() {
+                Some(Some(Ok(bytes))) => {
+                    if let Err(failure) = self.absorb(&bytes) {
+                        return Some(failure);
+                    }
+                }
+                Some(Some(Err(e))) => {
+                    return Some(StreamFailure {
+                        code: "upstream_error",
+                        message: transport_failure(&e).detail,
+                        capacity: false,
+                    })
+                }
+                Some(None) => return Some(ended_early()),
+                // Nothing more right now.
+                None => return None,
+            }
+        }
+        None
     }
 
     /// Every event ready now, as one write: one network read often completes several events,
@@ -276,6 +297,15 @@ impl Drop for ChatStream {
         if self.record.is_some() {
             self.finish(Some(Ending::ClientGone));
         }
+    }
+}
+
+/// The upstream closed the stream before it was complete.
+fn ended_early() -> StreamFailure {
+    StreamFailure {
+        code: "upstream_error",
+        message: "the upstream ended the stream before it was complete".to_owned(),
+        capacity: false,
     }
 }
 
