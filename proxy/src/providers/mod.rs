@@ -300,3 +300,22 @@ impl StreamTranslator {
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Helpers shared by the providers' stream tests.
+
+    use super::StreamStep;
+    use serde_json::Value;
+
+    /// The JSON chunk of an emitted SSE event (panics on any other step).
+    pub fn emitted(step: StreamStep) -> Value {
+        match step {
+            StreamStep::Emit(bytes) => {
+                let text = std::str::from_utf8(&bytes).unwrap();
+                serde_json::from_str(text.strip_prefix("data: ").unwrap().trim_end()).unwrap()
+            }
+            other => panic!("expected Emit, got {other:?}"),
+        }
+    }
+}

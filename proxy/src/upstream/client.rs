@@ -125,7 +125,8 @@ pub fn transport_failure(error: &reqwest::Error) -> AttemptFailure {
     )
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error and all its sources, as one line.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

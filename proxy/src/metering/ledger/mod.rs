@@ -21,6 +21,31 @@ use thiserror::Error;
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
+/// The ledger table, the same on SQLite and PostgreSQL (both take this portable SQL).
+pub(crate) const LEDGER_TABLE: &str = "CREATE TABLE IF NOT EXISTS switchyard_ledger (
+    entry_id TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    at_ms BIGINT NOT NULL,
+    team TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    model TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    target TEXT NOT NULL,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    cached_tokens BIGINT NOT NULL,
+    cost_usd DOUBLE PRECISION NOT NULL,
+    latency_ms BIGINT NOT NULL,
+    ttft_ms BIGINT,
+    attempts BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    usage_estimated BOOLEAN NOT NULL
+)";
+pub(crate) const LEDGER_INDEX_TEAM_AT: &str =
+    "CREATE INDEX IF NOT EXISTS switchyard_ledger_team_at ON switchyard_ledger (team, at_ms)";
+pub(crate) const LEDGER_INDEX_AT: &str =
+    "CREATE INDEX IF NOT EXISTS switchyard_ledger_at ON switchyard_ledger (at_ms)";
+
 /// Entries written per transaction.
 pub const BATCH: usize = 500;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);

@@ -12,27 +12,9 @@ use super::{LedgerEntry, LedgerError, INSERT};
 const MIGRATIONS: &[(i64, &[&str])] = &[(
     1,
     &[
-        "CREATE TABLE IF NOT EXISTS switchyard_ledger (
-            entry_id TEXT PRIMARY KEY,
-            request_id TEXT NOT NULL,
-            at_ms BIGINT NOT NULL,
-            team TEXT NOT NULL,
-            key_id TEXT NOT NULL,
-            model TEXT NOT NULL,
-            provider TEXT NOT NULL,
-            target TEXT NOT NULL,
-            input_tokens BIGINT NOT NULL,
-            output_tokens BIGINT NOT NULL,
-            cached_tokens BIGINT NOT NULL,
-            cost_usd DOUBLE PRECISION NOT NULL,
-            latency_ms BIGINT NOT NULL,
-            ttft_ms BIGINT,
-            attempts BIGINT NOT NULL,
-            status TEXT NOT NULL,
-            usage_estimated BOOLEAN NOT NULL
-        )",
-        "CREATE INDEX IF NOT EXISTS switchyard_ledger_team_at ON switchyard_ledger (team, at_ms)",
-        "CREATE INDEX IF NOT EXISTS switchyard_ledger_at ON switchyard_ledger (at_ms)",
+        super::LEDGER_TABLE,
+        super::LEDGER_INDEX_TEAM_AT,
+        super::LEDGER_INDEX_AT,
     ],
 )];
 

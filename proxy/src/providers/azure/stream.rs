@@ -97,17 +97,8 @@ impl StreamState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::testing::emitted;
     use serde_json::json;
-
-    fn emitted(step: StreamStep) -> Value {
-        match step {
-            StreamStep::Emit(bytes) => {
-                let text = std::str::from_utf8(&bytes).unwrap();
-                serde_json::from_str(text.strip_prefix("data: ").unwrap().trim_end()).unwrap()
-            }
-            other => panic!("expected Emit, got {other:?}"),
-        }
-    }
 
     #[test]
     fn filter_only_first_chunk_is_dropped_and_its_results_ride_on_the_next() {

@@ -247,7 +247,7 @@ async fn refresh(state: &AppState, source: &Source<'_>, cache: &CredentialCache)
         Some(provider) => provider
             .provide_credentials()
             .await
-            .map_err(|e| error_chain(&e)),
+            .map_err(|e| crate::upstream::client::error_chain(&e)),
         None => Err("the AWS default credential chain found no credential source".to_owned()),
     };
     match result {
@@ -269,17 +269,6 @@ async fn refresh(state: &AppState, source: &Source<'_>, cache: &CredentialCache)
             refresh.backoff = (refresh.backoff * 2).min(MAX_BACKOFF);
         }
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Background task: keeps the credential caches of the active policy's Bedrock providers

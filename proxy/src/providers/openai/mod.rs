@@ -209,17 +209,8 @@ fn stream_error(error: &Value) -> UpstreamStreamError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::testing::emitted;
     use serde_json::json;
-
-    fn emitted(step: StreamStep) -> Value {
-        match step {
-            StreamStep::Emit(bytes) => {
-                let text = std::str::from_utf8(&bytes).unwrap();
-                serde_json::from_str(text.strip_prefix("data: ").unwrap().trim_end()).unwrap()
-            }
-            other => panic!("expected Emit, got {other:?}"),
-        }
-    }
 
     #[test]
     fn usage_chunk_is_stripped_when_client_did_not_ask() {
