@@ -49,7 +49,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         proxy.admin_url()
     );
     println!(
-        "primary:    {}  (accepts {} requests/minute, then 429)",
+        "primary:    {}  (accepts {} requests/minute, then 429; its x-ratelimit-remaining headers let the router move traffic before that)",
         primary.base_url(),
         args.primary_rpm
     );
@@ -105,6 +105,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
 
     println!("\nServed per provider: {served:?}; client-visible errors: {errors}");
+    println!("(as primary's x-ratelimit-remaining fell, the router ranked it below secondary: traffic moved before a 429)");
     println!(
         "Upstream requests seen: primary {} (of which 429: {}), secondary {}",
         primary.stats().requests,
