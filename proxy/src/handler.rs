@@ -42,7 +42,7 @@ pub async fn handle(policy: Arc<Policy>, incoming: Incoming, mut record: Request
     };
     record.team = owner.team.name.clone();
     record.key_id = owner.key_id.clone();
-    record.debug = incoming.debug;
+    record.debug = incoming.debug || owner.team.debug;
     let result = match (incoming.method.as_str(), incoming.path.as_str()) {
         ("POST", "/v1/chat/completions") => {
             match parse::<ChatRequest>(&incoming.body, ChatRequest::validate) {

@@ -438,6 +438,8 @@ pub struct Team {
     pub limits: Option<Limits>,
     /// Data residency for every request of the team.
     pub placement: Placement,
+    /// Every answer carries `x-switchyard-route`, as if each request asked for it.
+    pub debug: bool,
 }
 
 impl Team {

@@ -229,6 +229,8 @@ pub(crate) struct RawTeam {
     /// Data residency for every request of the team.
     pub regions: Option<Vec<Spanned<String>>>,
     pub clouds: Option<Vec<Spanned<String>>>,
+    /// Every answer carries `x-switchyard-route` (the attempt chain).
+    pub debug: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

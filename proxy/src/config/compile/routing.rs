@@ -190,6 +190,14 @@ mod tests {
     }
 
     #[test]
+    fn a_team_may_ask_for_the_route_header_on_every_answer() {
+        let text = "version: 1\nproviders:\n  p: { kind: openai, base_url: \"http://x/v1\" }\nmodels:\n  m:\n    targets: [ { provider: p, model: a, price: free } ]\nteams:\n  ops: { keys: [], debug: true }\n  app: { keys: [] }\n";
+        let policy = compile_str(text, Path::new("routes.yaml"), &|_| None).unwrap();
+        assert!(policy.teams["ops"].debug);
+        assert!(!policy.teams["app"].debug);
+    }
+
+    #[test]
     fn bad_knobs_are_errors_with_positions() {
         let err = compile("    health: { failures: 0 }\n")
             .unwrap_err()

@@ -84,6 +84,7 @@ fn team(
         alert_at,
         limits: limits(raw.limits.as_ref(), &format!("{path}.limits"))?,
         placement: super::routing::placement(raw.regions.as_deref(), raw.clouds.as_deref(), path)?,
+        debug: raw.debug.unwrap_or(false),
     })
 }
 
