@@ -152,8 +152,21 @@ pub struct EntraSettings {
     /// Token scope; default `https://cognitiveservices.azure.com/.default`.
     pub scope: String,
     /// Microsoft Entra authority, without a trailing slash; default
-    /// `https://login.microsoftonline.com` (sovereign clouds and tests override it).
+    /// `https://login.microsoftonline.com` (sovereign clouds and tests override it). Always
+    /// `https://`, except plain `http://` on a loopback host (see [`loopback_http_host`]).
     pub authority_host: String,
+}
+
+/// The `host[:port]…` of a plain `http://` URL whose host is `127.0.0.1`, `[::1]` or
+/// `localhost`: the only authority that may skip TLS (simulators and tests).
+pub fn loopback_http_host(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("http://")?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    };
+    matches!(host, "127.0.0.1" | "[::1]" | "localhost").then_some(rest)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

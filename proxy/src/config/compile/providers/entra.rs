@@ -7,7 +7,7 @@ use serde_saphyr::{Location, Spanned};
 
 use super::{setting, url_setting, Blanks, Ctx};
 use crate::config::error::Problem;
-use crate::config::policy::{EntraCredential, EntraSettings, Secret};
+use crate::config::policy::{loopback_http_host, EntraCredential, EntraSettings, Secret};
 use crate::config::raw::{RawEntra, RawEntraCredential};
 
 const DEFAULT_SCOPE: &str = "https://cognitiveservices.azure.com/.default";
@@ -79,7 +79,17 @@ pub(super) fn compile(
         None => DEFAULT_SCOPE.to_owned(),
     };
     let authority_host = match &raw.authority_host {
-        Some(value) => blanks.take(url_setting(ctx, value, &path, "authority_host")?),
+        Some(value) => {
+            let url = blanks.take(url_setting(ctx, value, &path, "authority_host")?);
+            // azure_identity takes only https authorities; plain http is kept for simulators.
+            if url.starts_with("http://") && loopback_http_host(&url).is_none() {
+                return Err(Problem::spanned(
+                    value,
+                    format!("{path}: `authority_host` must be https:// (plain http:// only on 127.0.0.1, [::1] or localhost)"),
+                ));
+            }
+            url
+        }
         None => DEFAULT_AUTHORITY.to_owned(),
     };
     Ok(EntraSettings {
@@ -154,6 +164,11 @@ mod tests {
             err.contains("`tenant_id` is not used by `credential: azure_cli`"),
             "{err}"
         );
+        let err = error_of(
+            &format!("{BASE}    entra: {{credential: azure_cli, authority_host: 'http://login.example.com'}}\n"),
+            &[],
+        );
+        assert!(err.contains("must be https://"), "{err}");
         let err = error_of(&format!("{BASE}    entra: {{credential: password}}\n"), &[]);
         assert!(err.contains("password"), "{err}");
         let err = error_of(&format!("{BASE}    entra: {{tenant: t}}\n"), &[]);

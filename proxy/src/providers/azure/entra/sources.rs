@@ -1,283 +1,189 @@
-//! The real token sources, speaking the identity endpoints' protocols with reqwest
-//! (OAuth2 client credentials, federated client assertion, managed identity) or running
-//! the Azure CLI. Errors carry the endpoint's `error_description`, never a secret.
+//! The real token sources: `azure_identity` credentials (client secret, workload identity
+//! federation, managed identity, Azure CLI) behind [`TokenSource`]. The credentials send
+//! through the proxy's reqwest client (rustls on the process-wide ring provider) with the
+//! SDK's retries off, as the refresher already retries with back-off (the VM managed identity
+//! credential keeps its own IMDS retries, within the refresher's fetch timeout). Errors carry the
+//! credential's message (the endpoint's `error_description`), never a secret.
 //!
-//! Not `azure_identity`: its current releases pull in a second HTTP stack and TLS setup, and
-//! these four flows are small, stable protocols.
+//! `authority_host` becomes the credentials' custom cloud. azure_identity accepts only an
+//! `https` authority; an `http` one on a loopback host (the Azure simulator in tests) is
+//! handed to it as `https` and switched back to plain HTTP by [`Transport`].
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::Value;
+use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
+use azure_core::credentials::TokenCredential;
+use azure_core::error::ErrorKind;
+use azure_core::http::{AsyncRawResponse, ClientOptions, HttpClient, Request, RetryOptions};
+use azure_core::time::OffsetDateTime;
+use azure_identity::{
+    AzureCliCredential, ClientSecretCredential, ClientSecretCredentialOptions,
+    ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
+    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+};
 
 use super::{AccessToken, CredentialError, TokenSource};
-use crate::config::{EntraCredential, EntraSettings, Secret};
+use crate::config::{loopback_http_host, EntraCredential, EntraSettings};
 
-/// Azure Instance Metadata Service, the managed identity endpoint on VMs and AKS nodes.
-const IMDS_URL: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
-/// Longest error text kept from an identity endpoint.
+/// Longest error text kept from a credential.
 const MAX_ERROR_TEXT: usize = 300;
 
-/// The source for a provider's settings.
+/// The source for a provider's settings. A credential that cannot be built (say, an
+/// authority azure_identity rejects) becomes a source that reports why at every fetch.
 pub fn source_for(settings: &EntraSettings, http: reqwest::Client) -> Arc<dyn TokenSource> {
-    match &settings.credential {
+    match credential_for(settings, http) {
+        Ok(credential) => Arc::new(Credential(credential)),
+        Err(error) => Arc::new(Unusable(credential_error(&error))),
+    }
+}
+
+fn credential_for(
+    settings: &EntraSettings,
+    http: reqwest::Client,
+) -> azure_core::Result<Arc<dyn TokenCredential>> {
+    let (authority, plain_http) = match loopback_http_host(&settings.authority_host) {
+        Some(rest) => (format!("https://{rest}"), true),
+        None => (settings.authority_host.clone(), false),
+    };
+    let mut cloud = CustomConfiguration::default();
+    cloud.authority_host = authority;
+    let client_options = ClientOptions {
+        transport: Some(azure_core::http::Transport::new(Arc::new(Transport {
+            http,
+            plain_http,
+        }))),
+        retry: RetryOptions::none(),
+        cloud: Some(Arc::new(CloudConfiguration::from(cloud))),
+        ..ClientOptions::default()
+    };
+    Ok(match &settings.credential {
         EntraCredential::ClientSecret {
             tenant_id,
             client_id,
             client_secret,
-        } => Arc::new(OAuthClient {
-            http,
-            token_url: token_url(&settings.authority_host, tenant_id),
-            client_id: client_id.clone(),
-            proof: Proof::Secret(client_secret.clone()),
-        }),
+        } => ClientSecretCredential::new(
+            tenant_id,
+            client_id.clone(),
+            azure_core::credentials::Secret::new(client_secret.expose().to_owned()),
+            Some(ClientSecretCredentialOptions { client_options }),
+        )?,
         EntraCredential::WorkloadIdentity {
             tenant_id,
             client_id,
             token_file,
-        } => Arc::new(OAuthClient {
-            http,
-            token_url: token_url(&settings.authority_host, tenant_id),
-            client_id: client_id.clone(),
-            proof: Proof::AssertionFile(token_file.clone()),
-        }),
-        EntraCredential::ManagedIdentity { client_id } => Arc::new(ManagedIdentity {
-            http,
-            client_id: client_id.clone(),
-        }),
-        EntraCredential::AzureCli => Arc::new(AzureCli),
-    }
-}
-
-fn token_url(authority: &str, tenant: &str) -> String {
-    format!(
-        "{authority}/{}/oauth2/v2.0/token",
-        crate::providers::encode::unreserved(tenant)
-    )
-}
-
-enum Proof {
-    Secret(Secret),
-    /// A Kubernetes-projected token, re-read every time (it is rotated on disk).
-    AssertionFile(std::path::PathBuf),
-}
-
-struct OAuthClient {
-    http: reqwest::Client,
-    token_url: String,
-    client_id: String,
-    proof: Proof,
-}
-
-#[async_trait]
-impl TokenSource for OAuthClient {
-    async fn get_token(&self, scope: &str) -> Result<AccessToken, CredentialError> {
-        let mut form = vec![
-            ("grant_type", "client_credentials".to_owned()),
-            ("client_id", self.client_id.clone()),
-            ("scope", scope.to_owned()),
-        ];
-        match &self.proof {
-            Proof::Secret(secret) => form.push(("client_secret", secret.expose().to_owned())),
-            Proof::AssertionFile(path) => {
-                let assertion = tokio::fs::read_to_string(path).await.map_err(|e| {
-                    CredentialError::Unreachable(format!(
-                        "reading the federated token file {}: {e}",
-                        path.display()
-                    ))
-                })?;
-                form.push((
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
-                ));
-                form.push(("client_assertion", assertion.trim().to_owned()));
-            }
+        } => {
+            let mut options = WorkloadIdentityCredentialOptions::default();
+            options.credential_options.client_options = client_options;
+            options.tenant_id = Some(tenant_id.clone());
+            options.client_id = Some(client_id.clone());
+            options.token_file_path = Some(token_file.clone());
+            WorkloadIdentityCredential::new(Some(options))?
         }
-        let body = form
-            .iter()
-            .map(|(k, v)| format!("{k}={}", crate::providers::encode::unreserved(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        let request = self
-            .http
-            .post(&self.token_url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body);
-        token_answer(request).await
-    }
-}
-
-struct ManagedIdentity {
-    http: reqwest::Client,
-    client_id: Option<String>,
-}
-
-#[async_trait]
-impl TokenSource for ManagedIdentity {
-    async fn get_token(&self, scope: &str) -> Result<AccessToken, CredentialError> {
-        // Managed identity endpoints take a resource, not a scope.
-        let resource = scope.strip_suffix("/.default").unwrap_or(scope);
-        let mut query = vec![("resource", resource.to_owned())];
-        if let Some(id) = &self.client_id {
-            query.push(("client_id", id.clone()));
+        EntraCredential::ManagedIdentity { client_id } => {
+            // IMDS and App Service are not the authority: the custom cloud does not apply.
+            let options = ManagedIdentityCredentialOptions {
+                user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
+                client_options: ClientOptions {
+                    cloud: None,
+                    ..client_options
+                },
+            };
+            ManagedIdentityCredential::new(Some(options))?
         }
-        // App Service and Container Apps publish their own endpoint; VMs and AKS use IMDS.
-        let request = match (
-            std::env::var("IDENTITY_ENDPOINT"),
-            std::env::var("IDENTITY_HEADER"),
-        ) {
-            (Ok(endpoint), Ok(header)) => {
-                query.push(("api-version", "2019-08-01".to_owned()));
-                self.http
-                    .get(with_query(&endpoint, &query))
-                    .header("x-identity-header", header)
-            }
-            _ => {
-                query.push(("api-version", "2018-02-01".to_owned()));
-                self.http
-                    .get(with_query(IMDS_URL, &query))
-                    .header("metadata", "true")
-            }
-        };
-        token_answer(request).await
-    }
-}
-
-struct AzureCli;
-
-#[async_trait]
-impl TokenSource for AzureCli {
-    async fn get_token(&self, scope: &str) -> Result<AccessToken, CredentialError> {
-        let output = tokio::process::Command::new("az")
-            .args([
-                "account",
-                "get-access-token",
-                "--output",
-                "json",
-                "--scope",
-                scope,
-            ])
-            .kill_on_drop(true)
-            .output()
-            .await
-            .map_err(|e| CredentialError::Unreachable(format!("running `az`: {e}")))?;
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(CredentialError::Refused(truncate(stderr.trim())));
-        }
-        let value: Value = serde_json::from_slice(&output.stdout)
-            .map_err(|e| CredentialError::BadAnswer(e.to_string()))?;
-        parse_token(&value)
-    }
-}
-
-fn with_query(url: &str, query: &[(&str, String)]) -> String {
-    let query = query
-        .iter()
-        .map(|(k, v)| format!("{k}={}", crate::providers::encode::unreserved(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    format!("{url}?{query}")
-}
-
-async fn token_answer(request: reqwest::RequestBuilder) -> Result<AccessToken, CredentialError> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| CredentialError::Unreachable(e.without_url().to_string()))?;
-    let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| CredentialError::Unreachable(e.without_url().to_string()))?;
-    let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if !status.is_success() {
-        let text = |key: &str| value.get(key).and_then(Value::as_str);
-        let reason = text("error_description")
-            .or_else(|| text("error"))
-            .or_else(|| value.pointer("/error/message").and_then(Value::as_str))
-            .unwrap_or("no description");
-        return Err(CredentialError::Refused(truncate(&format!(
-            "HTTP {}: {reason}",
-            status.as_u16()
-        ))));
-    }
-    parse_token(&value)
-}
-
-/// `access_token`/`accessToken`, and `expires_in` (seconds, number or string) or
-/// `expires_on` (epoch seconds) as the identity endpoints variously send them.
-fn parse_token(value: &Value) -> Result<AccessToken, CredentialError> {
-    let token = value
-        .get("access_token")
-        .or_else(|| value.get("accessToken"))
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| CredentialError::BadAnswer("no access_token".to_owned()))?;
-    let seconds = |key: &str| -> Option<u64> {
-        match value.get(key)? {
-            Value::Number(n) => n.as_u64(),
-            Value::String(s) => s.trim().parse().ok(),
-            _ => None,
-        }
-    };
-    let expires_in = match (seconds("expires_in"), seconds("expires_on")) {
-        (Some(left), _) => Duration::from_secs(left),
-        (None, Some(at)) => {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default();
-            Duration::from_secs(at).saturating_sub(now)
-        }
-        (None, None) => return Err(CredentialError::BadAnswer("no expiry".to_owned())),
-    };
-    Ok(AccessToken {
-        token: Secret::new(token),
-        expires_in,
+        EntraCredential::AzureCli => AzureCliCredential::new(None)?,
     })
 }
 
-fn truncate(text: &str) -> String {
-    text.chars().take(MAX_ERROR_TEXT).collect()
+struct Credential(Arc<dyn TokenCredential>);
+
+#[async_trait]
+impl TokenSource for Credential {
+    async fn get_token(&self, scope: &str) -> Result<AccessToken, CredentialError> {
+        let token = self
+            .0
+            .get_token(&[scope], None)
+            .await
+            .map_err(|e| credential_error(&e))?;
+        let left = token.expires_on - OffsetDateTime::now_utc();
+        Ok(AccessToken {
+            token: crate::config::Secret::new(token.token.secret()),
+            expires_in: Duration::try_from(left).unwrap_or_default(),
+        })
+    }
+}
+
+struct Unusable(CredentialError);
+
+#[async_trait]
+impl TokenSource for Unusable {
+    async fn get_token(&self, _scope: &str) -> Result<AccessToken, CredentialError> {
+        Err(self.0.clone())
+    }
+}
+
+/// The credential's message on one line, classified by the underlying error's kind
+/// (credentials wrap it in an `ErrorKind::Credential`).
+fn credential_error(error: &azure_core::Error) -> CredentialError {
+    let text: String = error
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(MAX_ERROR_TEXT)
+        .collect();
+    let kind = error
+        .downcast_ref::<azure_core::Error>()
+        .map_or(error.kind(), azure_core::Error::kind);
+    match kind {
+        ErrorKind::Io => CredentialError::Unreachable(text),
+        ErrorKind::DataConversion => CredentialError::BadAnswer(text),
+        _ => CredentialError::Refused(text),
+    }
+}
+
+/// The proxy's reqwest client as the credentials' transport; with `plain_http`, requests
+/// the credential addresses to `https` go out over plain HTTP (loopback authorities only).
+#[derive(Debug)]
+struct Transport {
+    http: reqwest::Client,
+    plain_http: bool,
+}
+
+#[async_trait]
+impl HttpClient for Transport {
+    async fn execute_request(&self, request: &Request) -> azure_core::Result<AsyncRawResponse> {
+        if self.plain_http && request.url().scheme() == "https" {
+            let mut request = request.clone();
+            // https → http between special schemes always succeeds.
+            let _ = request.url_mut().set_scheme("http");
+            return self.http.execute_request(&request).await;
+        }
+        self.http.execute_request(request).await
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    #[test]
-    fn token_answers_in_their_several_shapes() {
-        let oauth =
-            parse_token(&json!({"token_type": "Bearer", "expires_in": 3599, "access_token": "a"}))
-                .unwrap();
-        assert_eq!(
-            (oauth.token.expose(), oauth.expires_in.as_secs()),
-            ("a", 3599)
-        );
-        let imds = parse_token(&json!({"access_token": "b", "expires_in": "3600"})).unwrap();
-        assert_eq!(imds.expires_in.as_secs(), 3600);
-        let far = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            + 1000;
-        let cli = parse_token(&json!({"accessToken": "c", "expires_on": far})).unwrap();
-        assert!(cli.expires_in.as_secs() > 990);
-        assert!(parse_token(&json!({"access_token": "d"})).is_err());
-        assert!(parse_token(&json!({"error": "invalid_client"})).is_err());
-    }
-
-    #[test]
-    fn urls_and_forms_are_encoded() {
-        assert_eq!(
-            token_url("https://login.microsoftonline.com", "t/1"),
-            "https://login.microsoftonline.com/t%2F1/oauth2/v2.0/token"
-        );
-        assert_eq!(
-            crate::providers::encode::unreserved("https://x/.default"),
-            "https%3A%2F%2Fx%2F.default"
-        );
+    /// (Config rejects such an authority; this is the guard behind it.)
+    #[tokio::test]
+    async fn a_rejected_authority_is_reported_at_every_fetch() {
+        let settings = EntraSettings {
+            credential: EntraCredential::ClientSecret {
+                tenant_id: "t".into(),
+                client_id: "c".into(),
+                client_secret: crate::config::Secret::new("s"),
+            },
+            scope: "https://cognitiveservices.azure.com/.default".into(),
+            authority_host: "http://login.example.com".into(),
+        };
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let source = source_for(&settings, reqwest::Client::new());
+        let error = source.get_token(&settings.scope).await.unwrap_err();
+        assert!(error.to_string().contains("HTTPS"), "{error}");
     }
 }
