@@ -374,3 +374,62 @@ async fn stream_stalled_mid_way_ends_with_an_error_event_by_the_deadline() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_ends_with_error_event(&reply);
 }
+
+/// DESIGN §8: a client that disconnects mid-stream must not leak the upstream request or
+/// lose the spend of what was produced.
+#[tokio::test]
+async fn a_client_that_hangs_up_mid_stream_cancels_the_upstream_and_is_still_metered() {
+    let sim = loadtest::OpenAiSim::start(loadtest::SimConfig {
+        name: "sim-a".to_owned(),
+        api_key: Some(switchyard_e2e::UPSTREAM_KEY_A.to_owned()),
+        output_tokens: 200,
+        inter_token: std::time::Duration::from_millis(20),
+        ..loadtest::SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let proxy = Proxy::start(&one_sim_routes(&sim.base_url(), "")).await;
+    let response = switchyard_e2e::http_client()
+        .post(proxy.url("/chat/completions"))
+        .bearer_auth(ALPHA_KEY)
+        .json(&streamed_hello())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.bytes_stream();
+    let mut received = 0;
+    while received < 3 {
+        let chunk = within(body.next()).await.expect("a chunk").unwrap();
+        received += String::from_utf8_lossy(&chunk).matches("data: ").count();
+    }
+    println!("client read {received} events of a 200-token stream, then hangs up");
+    drop(body);
+
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = switchyard_e2e::get(&proxy.admin("/metrics"), None)
+            .await
+            .body;
+        if metrics.contains("status=\"client_closed\"") && sim.in_flight() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(sim.in_flight(), 0, "the upstream stream was cancelled");
+    assert!(
+        metrics.contains("switchyard_requests_total{model=\"chat\",provider=\"sim-a\",status=\"client_closed\",team=\"alpha\"} 1"),
+        "{metrics}"
+    );
+    let output: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("switchyard_tokens_total") && l.contains("kind=\"output\""))
+        .collect();
+    println!("{output:?}");
+    assert_eq!(output.len(), 1, "what was produced is metered");
+    let tokens: f64 = output[0].rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(
+        (2.0..200.0).contains(&tokens),
+        "metered {tokens} of the 200 tokens"
+    );
+}
