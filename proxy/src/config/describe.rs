@@ -265,9 +265,11 @@ fn price(price: &Price) -> String {
             input,
             output,
             cached_input,
+            cache_write,
         } => {
             let cached = cached_input.map_or_else(String::new, |c| format!(" (cached input ${c})"));
-            format!("${input} in / ${output} out per 1M tokens{cached}")
+            let write = cache_write.map_or_else(String::new, |w| format!(" (cache write ${w})"));
+            format!("${input} in / ${output} out per 1M tokens{cached}{write}")
         }
     }
 }
@@ -398,7 +400,7 @@ teams:
             "    DISABLED: api_key is empty (environment variable OPENAI_API_KEY is not set)",
             "  chat: strategy cost, fallbacks: local, max_output_tokens: 1024, first_byte_timeout: server default",
             "    1. azure/prod: deployment prod, price $2.5 in / $10 out per 1M tokens, limits rpm 600, tier standard",
-            "    2. aws/us.anthropic.claude-sonnet-4-5-20250929-v1:0: model us.anthropic.claude-sonnet-4-5-20250929-v1:0, price $3 in / $15 out per 1M tokens (cached input $0.3), limits none",
+            "    2. aws/us.anthropic.claude-sonnet-4-5-20250929-v1:0: model us.anthropic.claude-sonnet-4-5-20250929-v1:0, price $3 in / $15 out per 1M tokens (cached input $0.3) (cache write $3.75), limits none",
             "    1. openai/llama: model llama, price free, limits none [provider disabled]",
             "  search: models chat; budget $500 monthly; alert_at 80%; limits rpm 1200, tpm 2000000; keys 1; regions any, clouds any",
             "  - provider openai disabled: api_key is empty (environment variable OPENAI_API_KEY is not set)",

@@ -406,6 +406,9 @@ pub enum Price {
         output: f64,
         /// Price of cached prompt tokens; `None` = same as `input`.
         cached_input: Option<f64>,
+        /// Price of prompt tokens written to a cache (Anthropic on Bedrock: 1.25× input);
+        /// `None` = same as `input`.
+        cache_write: Option<f64>,
     },
     Free,
 }

@@ -26,6 +26,8 @@ struct Entry {
     output: f64,
     #[serde(default)]
     cached_input: Option<f64>,
+    #[serde(default)]
+    cache_write: Option<f64>,
 }
 
 type Table = HashMap<String, Price>;
@@ -65,6 +67,7 @@ fn parse(json: &str) -> Result<Table, String> {
                 input: entry.input,
                 output: entry.output,
                 cached_input: entry.cached_input,
+                cache_write: entry.cache_write,
             };
             Ok((key, price))
         })

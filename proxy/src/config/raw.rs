@@ -200,7 +200,7 @@ pub(crate) enum RawTier {
 #[derive(Debug)]
 pub(crate) enum RawPrice {
     Free,
-    PerMillion(RawPriceTable),
+    PerMillion(Box<RawPriceTable>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -209,6 +209,7 @@ pub(crate) struct RawPriceTable {
     pub input: Spanned<f64>,
     pub output: Spanned<f64>,
     pub cached_input: Option<Spanned<f64>>,
+    pub cache_write: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -304,7 +305,7 @@ impl<'de> Visitor<'de> for PriceVisitor {
     // Delegating to the derived struct keeps `deny_unknown_fields` and the spans of its fields.
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawPrice, A::Error> {
         RawPriceTable::deserialize(de::value::MapAccessDeserializer::new(map))
-            .map(RawPrice::PerMillion)
+            .map(|table| RawPrice::PerMillion(Box::new(table)))
     }
 }
 

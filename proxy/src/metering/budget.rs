@@ -109,6 +109,7 @@ pub fn reservation_price<'a>(prices: impl IntoIterator<Item = &'a Price>) -> Pri
         input,
         output,
         cached_input: None,
+        cache_write: None,
     }
 }
 
@@ -252,6 +253,7 @@ mod tests {
             input: 2.0,
             output: 10.0,
             cached_input: None,
+            cache_write: None,
         };
         // 400 bytes → 100 tokens × 2 + 50 × 10 = 700 per million
         assert!((max_cost_usd(&price, 400, Some(50)) - 0.0007).abs() < 1e-12);
@@ -266,11 +268,13 @@ mod tests {
             input: 1.0,
             output: 8.0,
             cached_input: None,
+            cache_write: None,
         };
         let b = Price::PerMillion {
             input: 3.0,
             output: 4.0,
             cached_input: None,
+            cache_write: None,
         };
         assert_eq!(
             reservation_price([&a, &b, &Price::Free]).per_million(),

@@ -10,12 +10,14 @@ pub fn cost_usd(price: &Price, usage: &Usage) -> f64 {
             input,
             output,
             cached_input,
+            cache_write,
         } => {
             let cached = usage.cached_tokens.min(usage.prompt_tokens);
-            let uncached = usage.prompt_tokens - cached;
-            let cached_rate = cached_input.unwrap_or(input);
+            let written = usage.cache_write_tokens.min(usage.prompt_tokens - cached);
+            let uncached = usage.prompt_tokens - cached - written;
             (uncached as f64 * input
-                + cached as f64 * cached_rate
+                + cached as f64 * cached_input.unwrap_or(input)
+                + written as f64 * cache_write.unwrap_or(input)
                 + usage.completion_tokens as f64 * output)
                 / 1_000_000.0
         }
@@ -43,6 +45,7 @@ mod tests {
             prompt_tokens: prompt,
             completion_tokens: completion,
             cached_tokens: cached,
+            cache_write_tokens: 0,
             estimated: false,
         }
     }
@@ -53,11 +56,29 @@ mod tests {
             input: 2.5,
             output: 10.0,
             cached_input: Some(1.25),
+            cache_write: None,
         };
         // 200 uncached × 2.5 + 100 cached × 1.25 + 50 × 10 = 500 + 125 + 500 = 1125 per 1e6
         let cost = cost_usd(&price, &usage(300, 50, 100));
         assert!((cost - 0.001125).abs() < 1e-12);
         assert_eq!(cost_usd(&Price::Free, &usage(300, 50, 0)), 0.0);
+    }
+
+    #[test]
+    fn cache_writes_are_priced_at_the_cache_write_rate() {
+        let price = Price::PerMillion {
+            input: 3.0,
+            output: 15.0,
+            cached_input: Some(0.3),
+            cache_write: Some(3.75),
+        };
+        let usage = Usage {
+            cache_write_tokens: 1000,
+            ..usage(1200, 100, 100)
+        };
+        // 100 uncached × 3 + 100 cached × 0.3 + 1000 written × 3.75 + 100 × 15
+        let expected = (300.0 + 30.0 + 3750.0 + 1500.0) / 1_000_000.0;
+        assert!((cost_usd(&price, &usage) - expected).abs() < 1e-12);
     }
 
     #[test]

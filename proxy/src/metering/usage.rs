@@ -8,28 +8,31 @@ pub struct Usage {
     pub completion_tokens: u64,
     /// Cached prompt tokens: a subset of `prompt_tokens`, priced at the cached-input rate.
     pub cached_tokens: u64,
+    /// Prompt tokens written to a cache (Anthropic on Bedrock): a subset of `prompt_tokens`
+    /// beside `cached_tokens`, priced at the cache-write rate.
+    pub cache_write_tokens: u64,
     /// True when the counts are the proxy's estimate because the upstream never reported usage.
     pub estimated: bool,
 }
 
 impl Usage {
-    /// Reads `{"prompt_tokens", "completion_tokens", "prompt_tokens_details": {"cached_tokens"}}`.
+    /// Reads `{"prompt_tokens", "completion_tokens", "prompt_tokens_details": {"cached_tokens",
+    /// "cache_write_tokens"}}`.
     /// Returns `None` when the value is not a usage object.
     pub fn from_openai(usage: &Value) -> Option<Self> {
         let object = usage.as_object()?;
         let count = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
         let prompt_tokens = count(object.get("prompt_tokens"));
         let completion_tokens = count(object.get("completion_tokens"));
-        let cached_tokens = count(
-            object
-                .get("prompt_tokens_details")
-                .and_then(|d| d.get("cached_tokens")),
-        )
-        .min(prompt_tokens);
+        let details = object.get("prompt_tokens_details");
+        let cached_tokens = count(details.and_then(|d| d.get("cached_tokens"))).min(prompt_tokens);
+        let cache_write_tokens = count(details.and_then(|d| d.get("cache_write_tokens")))
+            .min(prompt_tokens - cached_tokens);
         Some(Self {
             prompt_tokens,
             completion_tokens,
             cached_tokens,
+            cache_write_tokens,
             estimated: false,
         })
     }
@@ -41,6 +44,7 @@ impl Usage {
             prompt_tokens: prompt_bytes.div_ceil(4) as u64,
             completion_tokens: output_deltas,
             cached_tokens: 0,
+            cache_write_tokens: 0,
             estimated: true,
         }
     }

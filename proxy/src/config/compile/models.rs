@@ -280,6 +280,10 @@ fn price(
                     Some(cached) => Some(usd(cached, path, "cached_input")?),
                     None => None,
                 },
+                cache_write: match &table.cache_write {
+                    Some(write) => Some(usd(write, path, "cache_write")?),
+                    None => None,
+                },
             }),
         };
     }
@@ -433,7 +437,8 @@ mod tests {
             Some(Price::PerMillion {
                 input: 2.5,
                 output: 10.0,
-                cached_input: Some(1.25)
+                cached_input: Some(1.25),
+                cache_write: None,
             })
         );
         assert_eq!(

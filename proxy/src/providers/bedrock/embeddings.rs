@@ -186,6 +186,7 @@ pub fn translate(
             prompt_tokens: tokens,
             completion_tokens: 0,
             cached_tokens: 0,
+            cache_write_tokens: 0,
             estimated: false,
         }
     } else {

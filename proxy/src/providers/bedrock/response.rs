@@ -41,6 +41,7 @@ pub fn usage(usage: &Value) -> Option<(Value, Usage)> {
         prompt_tokens: prompt,
         completion_tokens: output,
         cached_tokens: read,
+        cache_write_tokens: write,
         estimated: false,
     };
     Some((openai, metered))
