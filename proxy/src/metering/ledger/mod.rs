@@ -8,6 +8,7 @@
 //! keyed by a fresh id, so a retried batch whose first commit did land cannot count twice.
 //! After `kill -9`, only what was still in the buffer is lost.
 
+mod migrate;
 pub mod postgres;
 pub mod sqlite;
 

@@ -16,7 +16,7 @@ use super::{LedgerEntry, LedgerError};
 use crate::metering::budget::{Period, Standing};
 
 /// Schema versions, applied in order under an advisory lock (replicas may start together).
-const MIGRATIONS: &[(i64, &[&str])] = &[(
+const MIGRATIONS: &super::migrate::Migrations = &[(
     1,
     &[
         super::LEDGER_TABLE,
@@ -60,26 +60,7 @@ async fn migrate(pool: &PgPool) -> Result<(), LedgerError> {
         .bind(MIGRATION_LOCK)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("CREATE TABLE IF NOT EXISTS switchyard_migrations (version BIGINT PRIMARY KEY)")
-        .execute(&mut *tx)
-        .await?;
-    for (version, statements) in MIGRATIONS {
-        let applied: Option<(i64,)> =
-            sqlx::query_as("SELECT version FROM switchyard_migrations WHERE version = $1")
-                .bind(version)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if applied.is_some() {
-            continue;
-        }
-        for statement in *statements {
-            sqlx::query(statement).execute(&mut *tx).await?;
-        }
-        sqlx::query("INSERT INTO switchyard_migrations (version) VALUES ($1)")
-            .bind(version)
-            .execute(&mut *tx)
-            .await?;
-    }
+    super::migrate::apply(&mut tx, MIGRATIONS).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use sqlx::SqlitePool;
 use super::{LedgerEntry, LedgerError, INSERT};
 
 /// Schema versions, applied in order at startup and recorded in `switchyard_migrations`.
-const MIGRATIONS: &[(i64, &[&str])] = &[(
+const MIGRATIONS: &super::migrate::Migrations = &[(
     1,
     &[
         super::LEDGER_TABLE,
@@ -37,26 +37,7 @@ pub async fn open(url: &str) -> Result<SqlitePool, LedgerError> {
 
 async fn migrate(pool: &SqlitePool) -> Result<(), LedgerError> {
     let mut tx = pool.begin().await?;
-    sqlx::query("CREATE TABLE IF NOT EXISTS switchyard_migrations (version BIGINT PRIMARY KEY)")
-        .execute(&mut *tx)
-        .await?;
-    for (version, statements) in MIGRATIONS {
-        let applied: Option<(i64,)> =
-            sqlx::query_as("SELECT version FROM switchyard_migrations WHERE version = $1")
-                .bind(version)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if applied.is_some() {
-            continue;
-        }
-        for statement in *statements {
-            sqlx::query(statement).execute(&mut *tx).await?;
-        }
-        sqlx::query("INSERT INTO switchyard_migrations (version) VALUES ($1)")
-            .bind(version)
-            .execute(&mut *tx)
-            .await?;
-    }
+    super::migrate::apply(&mut tx, MIGRATIONS).await?;
     tx.commit().await?;
     Ok(())
 }
