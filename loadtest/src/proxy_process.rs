@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use sha2::{Digest, Sha256};
 
 /// How long a proxy may take to answer `/healthz` after it was spawned.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -183,6 +184,11 @@ impl Drop for ProxyProcess {
 pub fn substitute(yaml: &str, port: u16, admin_port: u16) -> String {
     yaml.replace("{LISTEN}", &port.to_string())
         .replace("{ADMIN}", &admin_port.to_string())
+}
+
+/// How `routes.yaml` stores a client key: `sha256:<hex of the key's SHA-256>`.
+pub fn key_hash(key: &str) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes())))
 }
 
 /// A port that was free a moment ago (the OS picks it; a race with another process is

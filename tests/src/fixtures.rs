@@ -2,7 +2,6 @@
 //! team `alpha`, and the `routes.yaml` that wires them together.
 
 use loadtest::{OpenAiSim, SimConfig};
-use sha2::{Digest, Sha256};
 
 /// The client key of team `alpha` (only its hash is in `routes.yaml`).
 pub const ALPHA_KEY: &str = "sk-alpha-e2e-0b5e7c1d9f";
@@ -11,9 +10,7 @@ pub const UPSTREAM_KEY_A: &str = "upstream-key-a";
 pub const UPSTREAM_KEY_B: &str = "upstream-key-b";
 
 /// `sha256:<hex>` of a client key, the form `routes.yaml` stores keys in.
-pub fn key_hash(key: &str) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes())))
-}
+pub use loadtest::proxy_process::key_hash;
 
 /// Starts a simulator named `name` that requires `Authorization: Bearer <api_key>`.
 pub async fn start_sim(name: &str, api_key: &str) -> OpenAiSim {

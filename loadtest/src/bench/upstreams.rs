@@ -7,11 +7,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::proxy_process::ProxyProcess;
+use crate::proxy_process::{key_hash, ProxyProcess};
 
 use super::{Settings, BENCH_KEY, BENCH_MODEL};
 
@@ -123,7 +122,7 @@ impl SwitchyardProcess {
 
 /// One team, one model with one target: the sim. Priced, so that metering does its work.
 pub fn policy(sim_base_url: &str) -> String {
-    let key_hash = hex::encode(Sha256::digest(BENCH_KEY.as_bytes()));
+    let key_hash = key_hash(BENCH_KEY);
     format!(
         r#"version: 1
 server:
@@ -138,7 +137,7 @@ models:
     targets:
       - {{ provider: sim, model: sim-model, price: {{ input: 1.0, output: 2.0 }} }}
 teams:
-  bench: {{ keys: ["sha256:{key_hash}"] }}
+  bench: {{ keys: ["{key_hash}"] }}
 "#
     )
 }

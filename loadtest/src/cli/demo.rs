@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
-use loadtest::proxy_process::{switchyard_binary, ProxyProcess};
+use loadtest::proxy_process::{key_hash, switchyard_binary, ProxyProcess};
 use loadtest::{http_client, OpenAiSim, SimConfig};
 
 const DEMO_KEY: &str = "sk-demo";
@@ -149,7 +148,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 }
 
 fn demo_policy(primary: &OpenAiSim, secondary: &OpenAiSim) -> String {
-    let key_hash = hex::encode(Sha256::digest(DEMO_KEY.as_bytes()));
+    let key_hash = key_hash(DEMO_KEY);
     format!(
         r#"version: 1
 server:
@@ -166,7 +165,7 @@ models:
       - {{ provider: primary, model: demo-model, price: {{ input: 1.25, output: 10.0 }} }}
       - {{ provider: secondary, model: demo-model, price: {{ input: 2.5, output: 10.0 }} }}
 teams:
-  demo: {{ keys: ["sha256:{key_hash}"] }}
+  demo: {{ keys: ["{key_hash}"] }}
 "#,
         primary = primary.base_url(),
         secondary = secondary.base_url(),

@@ -13,11 +13,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use loadtest::proxy_process::ProxyProcess;
+use loadtest::proxy_process::{key_hash, ProxyProcess};
 use loadtest::{http_client, Fault, OpenAiSim, SimConfig};
 
 use super::demo::ensure_switchyard_built;
@@ -271,7 +270,7 @@ fn spec(name: Scenario) -> Spec {
 }
 
 fn policy_yaml(spec: &Spec, sims: &[OpenAiSim]) -> String {
-    let key_hash = hex::encode(Sha256::digest(KEY.as_bytes()));
+    let key_hash = key_hash(KEY);
     let mut yaml = String::from(
         "version: 1\nserver:\n  listen: 127.0.0.1:{LISTEN}\n  admin_listen: 127.0.0.1:{ADMIN}\n  \
          request_timeout: 10s\n  first_byte_timeout: 2s\nproviders:\n",
@@ -294,7 +293,7 @@ fn policy_yaml(spec: &Spec, sims: &[OpenAiSim]) -> String {
         ));
     }
     yaml.push_str(&format!(
-        "teams:\n  scenario: {{ keys: [\"sha256:{key_hash}\"] }}\n"
+        "teams:\n  scenario: {{ keys: [\"{key_hash}\"] }}\n"
     ));
     yaml
 }
