@@ -1,5 +1,6 @@
 //! flate2 (its `zlib-ng` backend, i.e. this shim over zlib-rs) round-trips data in every format
 //! pingora uses, and reports corrupt input as errors.
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 use std::io::{Read, Write};
 
