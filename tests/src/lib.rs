@@ -5,7 +5,9 @@
 //! - [`fixtures`]: simulators, keys and the `routes.yaml` the tests share.
 //! - [`http`]: raw HTTP helpers (time bounds, SSE parsing, OpenAI error shape).
 //! - [`ports`]: free and closed local ports.
+//! - [`conformance`]: every provider kind behind one interface, for the conformance list.
 
+pub mod conformance;
 pub mod fixtures;
 pub mod http;
 pub mod ports;
