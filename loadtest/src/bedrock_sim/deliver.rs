@@ -111,6 +111,11 @@ pub fn garbage_frames(sim_name: &str) -> Vec<Bytes> {
     ))]
 }
 
+/// JSON, but Bedrock's error body where a Converse answer belongs.
+pub fn wrong_shape_json() -> Bytes {
+    Bytes::from_static(br#"{"message":"Simulated error inside a 200."}"#)
+}
+
 /// A body that is not JSON, served as a Converse answer.
 pub fn garbage_json(sim_name: &str) -> Bytes {
     Bytes::from(format!(

@@ -68,6 +68,8 @@ pub enum BedrockFault {
     Internal,
     /// 200 whose body is not JSON (Converse) or not event-stream frames (ConverseStream).
     Garbage,
+    /// Converse: 200 whose body is JSON but not a Converse answer (an error message).
+    WrongShape,
     /// A stream: `messageStart` and that many content frames, then the connection is cut.
     /// Converse: the headers and half the body, then the cut.
     DropMidStream { after_chunks: usize },
@@ -352,6 +354,7 @@ fn converse_response(
     let body = Bytes::from(converse::converse_body(answer, usage).to_string());
     let (bytes, ending) = match fault {
         Some(BedrockFault::Garbage) => (deliver::garbage_json(&sim.config.name), Ending::Complete),
+        Some(BedrockFault::WrongShape) => (deliver::wrong_shape_json(), Ending::Complete),
         Some(BedrockFault::DropMidStream { .. }) => (deliver::first_half(&body), Ending::Abort),
         Some(BedrockFault::StallMidStream { .. }) => (deliver::first_half(&body), Ending::Stall),
         _ => (body, Ending::Complete),

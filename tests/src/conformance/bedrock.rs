@@ -55,6 +55,7 @@ impl Upstream for Bedrock {
             Trouble::RateLimited => BedrockFault::Throttle,
             Trouble::ServerError => BedrockFault::Internal,
             Trouble::Garbage => BedrockFault::Garbage,
+            Trouble::WrongShape => BedrockFault::WrongShape,
             Trouble::DropAfter(after_chunks) => BedrockFault::DropMidStream { after_chunks },
             Trouble::StallAfter(after_chunks) => BedrockFault::StallMidStream { after_chunks },
         };

@@ -55,6 +55,8 @@ pub enum Trouble {
     ServerError,
     /// A 200 whose body is not JSON (or not the format's events, for a stream).
     Garbage,
+    /// A non-streamed 200 whose body is JSON but not an answer (an error object).
+    WrongShape,
     /// A stream cut after that many content events (the connection aborted).
     DropAfter(usize),
     /// A stream that sends that many content events, then nothing.

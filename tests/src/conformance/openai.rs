@@ -83,6 +83,7 @@ pub(super) fn openai_fault(trouble: Trouble) -> Fault {
         },
         Trouble::ServerError => Fault::Status(500),
         Trouble::Garbage => Fault::Garbage,
+        Trouble::WrongShape => Fault::WrongShape,
         Trouble::DropAfter(after_chunks) => Fault::DropMidStream { after_chunks },
         Trouble::StallAfter(after_chunks) => Fault::HangMidStream { after_chunks },
     }
