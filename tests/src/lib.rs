@@ -6,7 +6,9 @@
 //! - [`http`]: raw HTTP helpers (time bounds, SSE parsing, OpenAI error shape).
 //! - [`ports`]: free and closed local ports.
 //! - [`services`]: the PostgreSQL and Redis some tests need (skipped locally, required in CI).
+//! - [`conformance`]: every provider kind behind one interface, for the conformance list.
 
+pub mod conformance;
 pub mod fixtures;
 pub mod http;
 pub mod ports;
