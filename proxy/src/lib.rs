@@ -30,6 +30,7 @@ pub mod gateway;
 pub mod handler;
 pub mod metering;
 pub mod metrics;
+pub mod model;
 pub mod providers;
 pub mod relay;
 pub mod reload;
