@@ -1,8 +1,11 @@
-//! `POST /v1/chat/completions` request types: typed where the proxy needs to look, with
-//! every other field kept verbatim so it passes through to OpenAI-compatible targets.
+//! Transitional: the Chat request shape Bedrock's Converse builder ([`super::converse`]) reads,
+//! made from the proxy's model by the Chat encoder ([`from_model`]). It goes away when
+//! Bedrock translates from [`crate::model`] directly.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::providers::TranslateError;
 
 /// A chat completion request as the client sent it.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -45,54 +48,6 @@ impl ChatRequest {
     pub fn max_output_tokens(&self) -> Option<u32> {
         self.max_completion_tokens.or(self.max_tokens)
     }
-
-    /// Bytes of text and data in the prompt: the basis of the prompt-size estimate (bytes / 4).
-    pub fn prompt_bytes(&self) -> usize {
-        self.messages.iter().map(Message::content_bytes).sum()
-    }
-
-    /// Checks OpenAI's own request rules that serde cannot express, so a bad request fails
-    /// here with a clear message instead of at the upstream.
-    pub fn validate(&self) -> Result<(), InvalidField> {
-        if self.model.is_empty() {
-            return Err(InvalidField::new("model", "`model` must not be empty"));
-        }
-        if self.messages.is_empty() {
-            return Err(InvalidField::new(
-                "messages",
-                "`messages` must contain at least one message",
-            ));
-        }
-        if self.stream_options.is_some() && !self.is_stream() {
-            return Err(InvalidField::new(
-                "stream_options",
-                "`stream_options` is only allowed when `stream` is true",
-            ));
-        }
-        if self.n == Some(0) {
-            return Err(InvalidField::new("n", "`n` must be at least 1"));
-        }
-        for (i, message) in self.messages.iter().enumerate() {
-            message.validate(i)?;
-        }
-        Ok(())
-    }
-}
-
-/// A request rule that was broken: which parameter, and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidField {
-    pub param: String,
-    pub message: String,
-}
-
-impl InvalidField {
-    pub fn new(param: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            param: param.into(),
-            message: message.into(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -130,59 +85,12 @@ pub struct Message {
     pub extra: Map<String, Value>,
 }
 
-impl Message {
-    fn content_bytes(&self) -> usize {
-        let content = self.content.as_ref().map_or(0, Content::bytes);
-        let calls = self.tool_calls.as_ref().map_or(0, |calls| {
-            calls
-                .iter()
-                .map(|c| c.function.name.len() + c.function.arguments.len())
-                .sum()
-        });
-        content + calls
-    }
-
-    fn validate(&self, index: usize) -> Result<(), InvalidField> {
-        let param = || format!("messages[{index}]");
-        match self.role {
-            Role::Tool if self.tool_call_id.is_none() => Err(InvalidField::new(
-                format!("messages[{index}].tool_call_id"),
-                format!("messages[{index}]: a `tool` message must have `tool_call_id`"),
-            )),
-            Role::Assistant if self.content.is_none() && self.tool_calls.is_none() => {
-                Err(InvalidField::new(
-                    param(),
-                    format!(
-                        "messages[{index}]: an assistant message needs `content` or `tool_calls`"
-                    ),
-                ))
-            }
-            Role::System | Role::Developer | Role::User | Role::Tool if self.content.is_none() => {
-                Err(InvalidField::new(
-                    format!("messages[{index}].content"),
-                    format!("messages[{index}]: `content` is required"),
-                ))
-            }
-            _ => Ok(()),
-        }
-    }
-}
-
 /// Message content: a plain string or a list of typed parts.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum Content {
     Text(String),
     Parts(Vec<ContentPart>),
-}
-
-impl Content {
-    fn bytes(&self) -> usize {
-        match self {
-            Content::Text(text) => text.len(),
-            Content::Parts(parts) => parts.iter().map(ContentPart::bytes).sum(),
-        }
-    }
 }
 
 /// One part of multi-part content (`text`, `image_url`, `input_audio`, `file`, …).
@@ -196,14 +104,6 @@ pub struct ContentPart {
     pub image_url: Option<ImageUrl>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
-}
-
-impl ContentPart {
-    fn bytes(&self) -> usize {
-        let text = self.text.as_ref().map_or(0, String::len);
-        let image = self.image_url.as_ref().map_or(0, |i| i.url.len());
-        text + image
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -249,74 +149,86 @@ pub struct FunctionDef {
     pub extra: Map<String, Value>,
 }
 
+/// The Chat request of `request` in this shape, naming the client's model (the Converse
+/// translation reports it back).
+pub fn from_model(request: &crate::model::Request) -> Result<ChatRequest, TranslateError> {
+    let wire = crate::dialects::chat::encode_request(request, &request.model).map_err(|e| {
+        TranslateError::Refused {
+            param: e.param,
+            message: e.message,
+        }
+    })?;
+    let value =
+        serde_json::to_value(wire).map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))?;
+    serde_json::from_value(value).map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dialects::chat::{decode_request, ChatRequest as WireRequest};
     use serde_json::json;
 
-    fn parse(value: Value) -> ChatRequest {
-        serde_json::from_value(value).unwrap()
+    fn through_the_model(body: Value) -> Value {
+        let wire: WireRequest = serde_json::from_str(&body.to_string()).unwrap();
+        wire.validate().unwrap();
+        let request = decode_request(wire).unwrap();
+        serde_json::to_value(from_model(&request).unwrap()).unwrap()
     }
 
     #[test]
-    fn unknown_fields_survive_a_round_trip() {
-        let body = json!({
-            "model": "gpt", "messages": [{"role": "user", "content": "hi", "x_custom": 1}],
-            "temperature": 0.2, "response_format": {"type": "json_object"}, "seed": 7
-        });
-        let back = serde_json::to_value(parse(body.clone())).unwrap();
-        assert_eq!(back, body);
-    }
-
-    #[test]
-    fn tool_round_trip_keeps_ids_and_arguments() {
+    fn what_converse_reads_survives_the_model() {
         let body = json!({"model": "m", "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": [{"type": "text", "text": "look"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "low"}}]},
             {"role": "assistant", "content": null, "tool_calls": [
                 {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}}]},
-            {"role": "tool", "tool_call_id": "call_1", "content": "ok"}]});
-        let request = parse(body.clone());
-        request.validate().unwrap();
-        let mut back = serde_json::to_value(request).unwrap();
-        // `content: null` is dropped on the way out, which OpenAI treats the same.
-        back["messages"][0]["content"] = Value::Null;
-        assert_eq!(back, body);
-    }
-
-    #[test]
-    fn multi_part_content_counts_image_bytes() {
-        let request = parse(
-            json!({"model": "m", "messages": [{"role": "user", "content": [
-            {"type": "text", "text": "abcd"},
-            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "low"}}]}]}),
+            {"role": "tool", "tool_call_id": "call_1", "content": "ok"}],
+            "n": 2, "logprobs": true, "temperature": 0.5, "stop": "END",
+            "max_tokens": 30, "stream": true, "stream_options": {"include_usage": true},
+            "tools": [{"type": "function", "function": {"name": "f", "description": "d",
+                "parameters": {"type": "object"}}}], "tool_choice": "required",
+            "response_format": {"type": "json_object"}});
+        let back = through_the_model(body);
+        assert_eq!(
+            back["messages"][0],
+            json!({"role": "system", "content": "be brief"})
         );
         assert_eq!(
-            request.prompt_bytes(),
-            4 + "data:image/png;base64,AAAA".len()
+            back["messages"][1]["content"][1]["image_url"]["url"],
+            "data:image/png;base64,AAAA"
         );
-    }
-
-    #[test]
-    fn validation_names_the_parameter() {
-        let empty = parse(json!({"model": "m", "messages": []}));
-        assert_eq!(empty.validate().unwrap_err().param, "messages");
-        let options = parse(
-            json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
-            "stream_options": {"include_usage": true}}),
-        );
-        assert_eq!(options.validate().unwrap_err().param, "stream_options");
-        let tool = parse(json!({"model": "m", "messages": [{"role": "tool", "content": "x"}]}));
+        assert_eq!(back["messages"][2]["tool_calls"][0]["id"], "call_1");
         assert_eq!(
-            tool.validate().unwrap_err().param,
-            "messages[0].tool_call_id"
+            back["messages"][3],
+            json!({"role": "tool", "tool_call_id": "call_1", "content": "ok"})
         );
+        assert_eq!(
+            (back["n"].as_u64(), back["logprobs"].as_bool()),
+            (Some(2), Some(true))
+        );
+        assert_eq!(back["temperature"], 0.5);
+        assert_eq!(back["stop"], json!(["END"]));
+        assert_eq!(back["max_completion_tokens"], 30);
+        assert_eq!(back["stream_options"]["include_usage"], true);
+        assert_eq!(back["tools"][0]["function"]["description"], "d");
+        assert_eq!(
+            back["tools"][0]["function"]["parameters"],
+            json!({"type": "object"})
+        );
+        assert_eq!(back["tool_choice"], "required");
+        assert_eq!(back["response_format"]["type"], "json_object");
     }
 
     #[test]
-    fn max_completion_tokens_wins_over_max_tokens() {
-        let request = parse(
-            json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
-            "max_tokens": 10, "max_completion_tokens": 20}),
-        );
-        assert_eq!(request.max_output_tokens(), Some(20));
+    fn what_the_model_cannot_type_reaches_converse_as_sent() {
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+            "tools": [{"type": "custom", "custom": {"name": "c"}}],
+            "response_format": {"type": "xml"}, "tool_choice": {"type": "allowed_tools"}});
+        let back = through_the_model(body.clone());
+        assert_eq!(back["tools"], body["tools"]);
+        assert_eq!(back["response_format"], body["response_format"]);
+        assert_eq!(back["tool_choice"], body["tool_choice"]);
     }
 }
