@@ -13,6 +13,7 @@ mod env;
 mod error;
 mod prices;
 mod raw;
+mod section;
 mod units;
 
 #[cfg(test)]
@@ -24,7 +25,11 @@ pub use describe::describe;
 pub use error::ConfigError;
 pub use policy::*;
 
-use error::Problem;
+pub(crate) use compile::providers::{Compiled, SectionCtx, Setting};
+pub(crate) use compile::shown;
+pub(crate) use error::Problem;
+pub(crate) use section::RawSection;
+
 use raw::RawConfig;
 
 /// Reads and compiles the policy at `path`, taking `${VAR}`s from the process environment.

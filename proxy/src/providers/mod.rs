@@ -5,13 +5,14 @@
 pub mod azure;
 pub mod bedrock;
 pub mod encode;
+mod metered;
 pub mod openai;
+pub mod registry;
 pub mod runtime;
 
 pub use runtime::ProviderRuntime;
 
 use bytes::Bytes;
-use http::HeaderMap;
 use thiserror::Error;
 
 use crate::api::chat::ChatRequest;
@@ -19,13 +20,7 @@ use crate::api::embeddings::EmbeddingsRequest;
 use crate::config::{AzureAuth, ProviderKind, Target};
 use crate::metering::Usage;
 
-/// A request ready to send: the only thing the upstream client sees.
-#[derive(Debug)]
-pub struct UpstreamRequest {
-    pub url: String,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
+pub use crate::upstream::UpstreamRequest;
 
 /// A client request as it travels through the attempt loop.
 #[derive(Debug, Clone)]
@@ -86,14 +81,14 @@ pub fn build_request(
     runtime: &ProviderRuntime,
 ) -> Result<UpstreamRequest, TranslateError> {
     match &target.provider.kind {
-        ProviderKind::OpenAi { base_url, api_key } => {
+        ProviderKind::OpenAi(openai::config::Settings { base_url, api_key }) => {
             openai::build_request(base_url, api_key.as_ref(), target, operation, request_id)
         }
-        ProviderKind::Azure {
+        ProviderKind::Azure(azure::config::Settings {
             endpoint,
             auth,
             api_version,
-        } => {
+        }) => {
             let token;
             let credential = match auth {
                 AzureAuth::ApiKey(key) => azure::Credential::ApiKey(key),
@@ -118,7 +113,7 @@ pub fn build_request(
                 request_id,
             )
         }
-        ProviderKind::Bedrock { .. } => {
+        ProviderKind::Bedrock(_) => {
             let mut requests = bedrock::build_requests(target, operation, runtime)?;
             match (requests.pop(), requests.is_empty()) {
                 (Some(request), true) => Ok(request),
@@ -138,7 +133,7 @@ pub fn build_requests(
     runtime: &ProviderRuntime,
 ) -> Result<Vec<UpstreamRequest>, TranslateError> {
     match &target.provider.kind {
-        ProviderKind::Bedrock { .. } => bedrock::build_requests(target, operation, runtime),
+        ProviderKind::Bedrock(_) => bedrock::build_requests(target, operation, runtime),
         _ => build_request(target, operation, request_id, runtime).map(|r| vec![r]),
     }
 }
@@ -150,7 +145,7 @@ pub fn translate_parts(
     bodies: &[Bytes],
 ) -> Result<(Vec<u8>, Option<Usage>), TranslateError> {
     match (&target.provider.kind, bodies) {
-        (ProviderKind::Bedrock { .. }, _) => bedrock::translate_full(target, operation, bodies),
+        (ProviderKind::Bedrock(_), _) => bedrock::translate_full(target, operation, bodies),
         (_, [body]) => translate_full(target, operation, body),
         _ => Err(TranslateError::BadUpstreamBody(
             "expected exactly one answer".to_owned(),
@@ -165,9 +160,9 @@ pub fn translate_full(
     body: &[u8],
 ) -> Result<(Vec<u8>, Option<Usage>), TranslateError> {
     match &target.provider.kind {
-        ProviderKind::OpenAi { .. } => openai::translate_full(operation.client_model(), body),
-        ProviderKind::Azure { .. } => azure::translate_full(operation.client_model(), body),
-        ProviderKind::Bedrock { .. } => {
+        ProviderKind::OpenAi(_) => openai::translate_full(operation.client_model(), body),
+        ProviderKind::Azure(_) => azure::translate_full(operation.client_model(), body),
+        ProviderKind::Bedrock(_) => {
             bedrock::translate_full(target, operation, &[Bytes::copy_from_slice(body)])
         }
     }
@@ -241,16 +236,14 @@ pub struct UpstreamStreamError {
 impl StreamTranslator {
     pub fn new(target: &Target, chat: &ChatRequest) -> Result<Self, TranslateError> {
         match &target.provider.kind {
-            ProviderKind::OpenAi { .. } => Ok(StreamTranslator::OpenAi(openai::StreamState::new(
+            ProviderKind::OpenAi(_) => Ok(StreamTranslator::OpenAi(openai::StreamState::new(
                 &chat.model,
                 chat.client_wants_stream_usage(),
             ))),
-            ProviderKind::Azure { .. } => Ok(StreamTranslator::Azure(Box::new(
+            ProviderKind::Azure(_) => Ok(StreamTranslator::Azure(Box::new(
                 azure::StreamState::new(&chat.model, chat.client_wants_stream_usage()),
             ))),
-            ProviderKind::Bedrock { .. } => {
-                Ok(StreamTranslator::Bedrock(bedrock::stream_state(chat)))
-            }
+            ProviderKind::Bedrock(_) => Ok(StreamTranslator::Bedrock(bedrock::stream_state(chat))),
         }
     }
 

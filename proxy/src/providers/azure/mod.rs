@@ -4,7 +4,9 @@
 //! form (`/openai/v1/…`, deployment as the body's model). Answers keep Azure's content-filter
 //! annotations; streams lose the filter-only first chunk and get consistent ids.
 
+pub mod config;
 pub mod entra;
+pub mod errors;
 mod stream;
 
 pub use stream::StreamState;

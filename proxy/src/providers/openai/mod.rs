@@ -3,6 +3,8 @@
 //! the client did not ask for it.
 
 mod chunk;
+pub mod config;
+pub mod errors;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
