@@ -72,7 +72,16 @@ fn parse(text: &str) -> Result<RawConfig, Problem> {
     }
     // No snippet: it would quote the file's lines, which may hold a secret.
     let options = serde_saphyr::options! { with_snippet: false };
-    serde_saphyr::from_str_with_options(text, options).map_err(|err| syntax_problem(&err))
+    let mut raw: RawConfig =
+        serde_saphyr::from_str_with_options(text, options).map_err(|err| syntax_problem(&err))?;
+    for (_, provider) in raw
+        .providers
+        .iter_mut()
+        .flat_map(|entries| entries.0.iter_mut())
+    {
+        provider.section.keep_scalar_text(text);
+    }
+    Ok(raw)
 }
 
 /// A serde-saphyr error as a one-line message plus its position.

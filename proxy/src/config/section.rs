@@ -109,12 +109,45 @@ impl de::Error for SectionError {
 }
 
 impl RawSection {
+    /// Puts back the text of plain scalars that were read as numbers or booleans
+    /// (`0x1F`, `1.50`, `True`), so that a `String` field gets exactly what was written,
+    /// as it does when serde-saphyr reads it directly. `source` is the parsed document.
+    pub fn keep_scalar_text(&mut self, source: &str) {
+        for (_, value) in &mut self.entries {
+            keep_text(value, source);
+        }
+    }
+
     /// Deserializes the kind's struct from the buffered section.
     pub fn read<T: DeserializeOwned>(&self) -> Result<T, SectionError> {
         T::deserialize(EntriesDe {
             entries: &self.entries,
             top: true,
         })
+    }
+}
+
+fn keep_text(node: &mut Spanned<Node>, source: &str) {
+    match &mut node.value {
+        Node::Bool(_) | Node::Int(_) | Node::UInt(_) | Node::Float(_) => {
+            let span = node.defined.span();
+            let text = span
+                .byte_offset()
+                .zip(span.byte_len())
+                .and_then(|(at, len)| {
+                    let start = usize::try_from(at).ok()?;
+                    let end = start.checked_add(usize::try_from(len).ok()?)?;
+                    source.get(start..end)
+                });
+            if let Some(text) = text.filter(|text| !text.is_empty()) {
+                node.value = Node::Str(text.to_owned());
+            }
+        }
+        Node::Seq(items) => items.iter_mut().for_each(|item| keep_text(item, source)),
+        Node::Map(entries) => entries
+            .iter_mut()
+            .for_each(|(_, value)| keep_text(value, source)),
+        Node::Null | Node::Str(_) => {}
     }
 }
 
@@ -482,6 +515,23 @@ mod tests {
         assert_eq!(
             mode.map(|m| (m.value, m.referenced.column())),
             Some((Mode::Fast, 16))
+        );
+    }
+
+    #[test]
+    fn plain_scalars_keep_their_text() {
+        let yaml = "name: 0x1F\nport: 1.50\nnested: {mode: fast}\n";
+        let mut raw = section(yaml);
+        raw.keep_scalar_text(yaml);
+        let example = raw.read::<Example>().ok();
+        let name = example
+            .as_ref()
+            .and_then(|e| e.name.as_ref())
+            .map(|n| n.value.clone());
+        let port = example.and_then(|e| e.port).map(|p| p.value);
+        assert_eq!(
+            (name.as_deref(), port.as_deref()),
+            (Some("0x1F"), Some("1.50"))
         );
     }
 

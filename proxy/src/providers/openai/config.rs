@@ -121,6 +121,17 @@ mod tests {
     }
 
     #[test]
+    fn a_number_looking_key_is_kept_as_written() -> Result<(), ConfigError> {
+        let p = provider("    kind: openai\n    api_key: 0x1F\n", &[])?;
+        let key = match &p.kind {
+            ProviderKind::OpenAi(settings) => settings.api_key.as_ref().map(Secret::expose),
+            _ => None,
+        };
+        assert_eq!(key, Some("0x1F"));
+        Ok(())
+    }
+
+    #[test]
     fn urls_must_be_http_or_https() {
         let err = provider_error("    kind: openai\n    base_url: api.openai.com/v1\n");
         assert!(err.starts_with("routes.yaml:5:15: providers.p.base_url: `api.openai.com/v1` is not an http:// or https:// URL"), "{err}");
