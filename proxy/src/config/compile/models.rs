@@ -223,19 +223,10 @@ fn upstream<'r>(
     provider: &Provider,
     path: &str,
 ) -> Result<&'r Spanned<String>, Problem> {
-    let (expected, right, wrong_key, wrong) = match provider.kind {
-        ProviderKind::Azure(_) => (
-            "deployment",
-            &raw.value.deployment,
-            "model",
-            &raw.value.model,
-        ),
-        ProviderKind::OpenAi(_) | ProviderKind::Bedrock(_) => (
-            "model",
-            &raw.value.model,
-            "deployment",
-            &raw.value.deployment,
-        ),
+    let expected = upstream_key(provider);
+    let (right, wrong_key, wrong) = match expected {
+        "deployment" => (&raw.value.deployment, "model", &raw.value.model),
+        _ => (&raw.value.model, "deployment", &raw.value.deployment),
     };
     if let Some(wrong) = wrong {
         return Err(Problem::spanned(
