@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 use tokio::time::Instant;
 
-use crate::config::{AzureAuth, Policy, Price, ProviderKind};
+use crate::config::{Policy, Price};
 use crate::reload;
 use crate::routing::{rank, RankedTarget, RequestShape, SkipReason};
 use crate::state::AppState;
@@ -239,21 +239,11 @@ fn credentials(state: &AppState, policy: &Policy, now: Instant) -> Vec<Value> {
     policy
         .providers
         .values()
-        .filter_map(|provider| match &provider.kind {
-            ProviderKind::Azure {
-                auth: AzureAuth::Entra(settings),
-                ..
-            } => {
-                let status = state.providers.entra.status(&provider.name, now);
-                Some(json!({
-                    "provider": provider.name,
-                    "kind": "entra",
-                    "credential": settings.credential.label(),
-                    "valid_for_s": status.valid_for.map(|d| d.as_secs()),
-                    "last_error": status.last_error,
-                }))
-            }
-            _ => None,
+        .filter_map(|provider| {
+            provider
+                .kind
+                .unit()
+                .credential_status(&provider.name, &state.providers, now)
         })
         .collect()
 }

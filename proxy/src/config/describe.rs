@@ -2,8 +2,8 @@
 //! in and no secret shown (credentials are named by kind only, passwords in URLs masked).
 
 use super::policy::{
-    AzureAuth, Budget, BudgetPeriod, EntraCredential, HedgeAfter, Limits, Model, Placement, Policy,
-    Price, Provider, ProviderKind, RoutingSettings, Team,
+    Budget, BudgetPeriod, HedgeAfter, Limits, Model, Placement, Policy, Price, Provider,
+    RoutingSettings, Team,
 };
 use super::units::{format_duration, format_size};
 
@@ -89,57 +89,8 @@ fn server(policy: &Policy, lines: &mut Vec<String>) {
 }
 
 fn provider(provider: &Provider) -> Vec<String> {
-    let details = match &provider.kind {
-        ProviderKind::OpenAi { base_url, api_key } => {
-            let auth = match api_key {
-                Some(_) => "api key",
-                None => "none",
-            };
-            format!("base_url {base_url}, auth: {auth}")
-        }
-        ProviderKind::Azure {
-            endpoint,
-            auth,
-            api_version,
-        } => {
-            let auth = match auth {
-                AzureAuth::ApiKey(_) => "api key",
-                AzureAuth::Entra(settings) => match settings.credential {
-                    EntraCredential::ClientSecret { .. } => "entra (client_secret)",
-                    EntraCredential::WorkloadIdentity { .. } => "entra (workload_identity)",
-                    EntraCredential::ManagedIdentity { .. } => "entra (managed_identity)",
-                    EntraCredential::AzureCli => "entra (azure_cli)",
-                },
-            };
-            format!("endpoint {endpoint}, api_version {api_version}, auth: {auth}")
-        }
-        ProviderKind::Bedrock {
-            region,
-            credentials,
-            endpoint,
-            assume_role,
-        } => {
-            let credentials = match credentials {
-                Some(_) => "static keys",
-                None => "AWS default chain",
-            };
-            let endpoint = endpoint.as_deref().unwrap_or("default");
-            // The external id is a secret of the role's trust policy: say only that it is set.
-            let role = match assume_role {
-                Some(role) => format!(
-                    ", assume_role {}{}",
-                    role.role_arn,
-                    if role.external_id.is_some() {
-                        " (external id set)"
-                    } else {
-                        ""
-                    }
-                ),
-                None => String::new(),
-            };
-            format!("region {region}, endpoint {endpoint}, credentials: {credentials}{role}")
-        }
-    };
+    // Each kind's own line (endpoint, auth) comes from its unit (`providers/<kind>/config.rs`).
+    let details = provider.kind.unit().describe();
     let mut lines = vec![format!(
         "  {} ({}): {details}",
         provider.name,
@@ -209,10 +160,7 @@ fn model(model: &Model) -> Vec<String> {
     lines.push(format!("    routing: {}", routing(&model.routing)));
     lines.push(format!("    placement: {}", placement(&model.placement)));
     for (index, target) in model.targets.iter().enumerate() {
-        let upstream_key = match target.provider.kind {
-            ProviderKind::Azure { .. } => "deployment",
-            ProviderKind::OpenAi { .. } | ProviderKind::Bedrock { .. } => "model",
-        };
+        let upstream_key = target.provider.kind.unit().upstream_model_field();
         let disabled = match target.disabled_reason() {
             Some(_) => " [provider disabled]",
             None => "",

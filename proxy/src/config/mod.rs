@@ -13,6 +13,7 @@ mod env;
 mod error;
 mod prices;
 mod raw;
+mod section;
 mod units;
 
 #[cfg(test)]
@@ -24,7 +25,11 @@ pub use describe::describe;
 pub use error::ConfigError;
 pub use policy::*;
 
-use error::Problem;
+pub(crate) use compile::providers::{Compiled, SectionCtx, Setting};
+pub(crate) use compile::shown;
+pub(crate) use error::Problem;
+pub(crate) use section::RawSection;
+
 use raw::RawConfig;
 
 /// Reads and compiles the policy at `path`, taking `${VAR}`s from the process environment.
@@ -67,7 +72,16 @@ fn parse(text: &str) -> Result<RawConfig, Problem> {
     }
     // No snippet: it would quote the file's lines, which may hold a secret.
     let options = serde_saphyr::options! { with_snippet: false };
-    serde_saphyr::from_str_with_options(text, options).map_err(|err| syntax_problem(&err))
+    let mut raw: RawConfig =
+        serde_saphyr::from_str_with_options(text, options).map_err(|err| syntax_problem(&err))?;
+    for (_, provider) in raw
+        .providers
+        .iter_mut()
+        .flat_map(|entries| entries.0.iter_mut())
+    {
+        provider.section.keep_scalar_text(text);
+    }
+    Ok(raw)
 }
 
 /// A serde-saphyr error as a one-line message plus its position.

@@ -11,6 +11,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+pub use crate::providers::azure::config::{self as azure, AzureAuth};
+pub use crate::providers::azure::entra::config::{EntraCredential, EntraSettings};
+pub use crate::providers::bedrock::config::{self as bedrock, AwsAssumeRole, AwsStaticCredentials};
+pub use crate::providers::openai::config as openai;
+
 /// A credential or other value that must never be printed. `Debug` and `Display` redact it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -102,59 +107,14 @@ pub struct Provider {
     pub cloud: String,
 }
 
+/// A provider's kind with its compiled settings; each kind's settings live in its unit
+/// (`providers/<kind>/config.rs`), listed in `providers/registry.rs`.
 #[derive(Debug)]
 pub enum ProviderKind {
     /// Any OpenAI-compatible endpoint.
-    OpenAi {
-        /// Without a trailing slash, e.g. `https://api.openai.com/v1`.
-        base_url: String,
-        api_key: Option<Secret>,
-    },
-    Azure {
-        /// Without a trailing slash, e.g. `https://contoso-east.openai.azure.com`.
-        endpoint: String,
-        auth: AzureAuth,
-        /// A dated version (`2024-10-21`) selects the deployments URL form; `v1` the v1 form.
-        api_version: String,
-    },
-    Bedrock {
-        region: String,
-        /// Explicit credentials; `None` means the AWS default credential chain.
-        credentials: Option<AwsStaticCredentials>,
-        /// Override of `https://bedrock-runtime.{region}.amazonaws.com`.
-        endpoint: Option<String>,
-        /// A role assumed (via STS) with the credentials above or the default chain's.
-        assume_role: Option<AwsAssumeRole>,
-    },
-}
-
-impl ProviderKind {
-    /// The `kind:` word as written in `routes.yaml`.
-    pub fn label(&self) -> &'static str {
-        match self {
-            ProviderKind::OpenAi { .. } => "openai",
-            ProviderKind::Azure { .. } => "azure",
-            ProviderKind::Bedrock { .. } => "bedrock",
-        }
-    }
-}
-
-#[derive(Debug)]
-pub enum AzureAuth {
-    ApiKey(Secret),
-    Entra(EntraSettings),
-}
-
-/// `auth: entra` with its optional `entra:` block: which identity gets the access token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntraSettings {
-    pub credential: EntraCredential,
-    /// Token scope; default `https://cognitiveservices.azure.com/.default`.
-    pub scope: String,
-    /// Microsoft Entra authority, without a trailing slash; default
-    /// `https://login.microsoftonline.com` (sovereign clouds and tests override it). Always
-    /// `https://`, except plain `http://` on a loopback host (see [`loopback_http_host`]).
-    pub authority_host: String,
+    OpenAi(openai::Settings),
+    Azure(azure::Settings),
+    Bedrock(bedrock::Settings),
 }
 
 /// The `host[:port]…` of a plain `http://` URL whose host is `127.0.0.1`, `[::1]` or
@@ -167,53 +127,6 @@ pub fn loopback_http_host(url: &str) -> Option<&str> {
         _ => authority,
     };
     matches!(host, "127.0.0.1" | "[::1]" | "localhost").then_some(rest)
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EntraCredential {
-    /// An app registration's client secret (OAuth2 client credentials).
-    ClientSecret {
-        tenant_id: String,
-        client_id: String,
-        client_secret: Secret,
-    },
-    /// AKS workload identity: a federated token file exchanged for an access token.
-    WorkloadIdentity {
-        tenant_id: String,
-        client_id: String,
-        token_file: PathBuf,
-    },
-    /// The VM / App Service / Container Apps identity; `client_id` picks a user-assigned one.
-    ManagedIdentity { client_id: Option<String> },
-    /// `az account get-access-token` (development machines).
-    AzureCli,
-}
-
-impl EntraCredential {
-    pub fn label(&self) -> &'static str {
-        match self {
-            EntraCredential::ClientSecret { .. } => "client_secret",
-            EntraCredential::WorkloadIdentity { .. } => "workload_identity",
-            EntraCredential::ManagedIdentity { .. } => "managed_identity",
-            EntraCredential::AzureCli => "azure_cli",
-        }
-    }
-}
-
-/// `assume_role:` of a bedrock provider.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AwsAssumeRole {
-    pub role_arn: String,
-    /// Treated as a secret: it is the confused-deputy guard of the role's trust policy.
-    pub external_id: Option<Secret>,
-    pub session_name: Option<String>,
-}
-
-#[derive(Debug)]
-pub struct AwsStaticCredentials {
-    pub access_key_id: Secret,
-    pub secret_access_key: Secret,
-    pub session_token: Option<Secret>,
 }
 
 /// Routing strategy of a model (DESIGN §5).

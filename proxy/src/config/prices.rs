@@ -1,4 +1,5 @@
-//! The built-in price table (`data/prices.json`): list prices of well-known upstream models.
+//! The built-in price table: list prices of well-known upstream models, gathered from
+//! each provider kind's own table (`providers/<kind>/prices.json`, through the registry).
 //!
 //! Used only when a target gives no `price:` of its own. Keyed by the upstream's model
 //! id (OpenAI model name, Bedrock model id); an Azure deployment name matches only if
@@ -11,13 +12,7 @@ use serde::Deserialize;
 
 use super::policy::Price;
 
-const TABLE_JSON: &str = include_str!("../../data/prices.json");
-
-/// Prefixes of Bedrock cross-region inference-profile ids (`us.anthropic.…`); a profile
-/// is billed at its base model's price.
-const INFERENCE_PROFILE_PREFIXES: &[&str] = &[
-    "us.", "us-gov.", "eu.", "apac.", "jp.", "au.", "ca.", "global.",
-];
+use crate::providers::registry;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,16 +27,16 @@ struct Entry {
 
 type Table = HashMap<String, Price>;
 
-/// The table's price for an upstream model id: the exact id, else the id without a
-/// Bedrock inference-profile prefix. `Err` only if the embedded table is corrupt.
+/// The table's price for an upstream model id: the exact id, else the id a kind maps it
+/// to (a Bedrock inference profile's base model). `Err` only if an embedded table is corrupt.
 pub(crate) fn lookup(upstream_model: &str) -> Result<Option<Price>, String> {
     let table = table()?;
     if let Some(price) = table.get(upstream_model) {
         return Ok(Some(*price));
     }
-    let base = INFERENCE_PROFILE_PREFIXES
+    let base = registry::kinds()
         .iter()
-        .find_map(|prefix| upstream_model.strip_prefix(prefix));
+        .find_map(|kind| (kind.price_alias)(upstream_model));
     Ok(base.and_then(|id| table.get(id)).copied())
 }
 
@@ -49,7 +44,14 @@ pub(crate) fn lookup(upstream_model: &str) -> Result<Option<Price>, String> {
 fn table() -> Result<&'static Table, String> {
     static TABLE: OnceLock<Result<Table, String>> = OnceLock::new();
     TABLE
-        .get_or_init(|| parse(TABLE_JSON))
+        .get_or_init(|| {
+            let mut table = Table::new();
+            for kind in registry::kinds() {
+                let part = parse(kind.prices).map_err(|err| format!("{}: {err}", kind.name))?;
+                table.extend(part);
+            }
+            Ok(table)
+        })
         .as_ref()
         .map_err(|err| format!("the built-in price table is invalid: {err}"))
 }
@@ -88,10 +90,15 @@ mod tests {
     #[test]
     fn embedded_table_parses_and_has_its_notes() {
         let table = table().map(|table| table.len()).unwrap_or(0);
-        assert_eq!(table, 27, "one entry per model the table promises");
-        let raw: HashMap<String, serde_json::Value> =
-            serde_json::from_str(TABLE_JSON).unwrap_or_default();
-        assert!(raw.contains_key("_source") && raw.contains_key("_as_of"));
+        assert_eq!(table, 27, "one entry per model the tables promise");
+        for kind in registry::kinds().iter().filter(|kind| kind.prices != "{}") {
+            let raw: HashMap<String, serde_json::Value> =
+                serde_json::from_str(kind.prices).unwrap_or_default();
+            assert!(
+                raw.contains_key("_source") && raw.contains_key("_as_of"),
+                "{kind:?}"
+            );
+        }
     }
 
     #[test]

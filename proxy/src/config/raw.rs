@@ -2,8 +2,9 @@
 //!
 //! Unknown fields are denied everywhere. Values that compile expands (`${VAR}`) or
 //! parses (sizes, durations) are `Spanned<String>` so that its errors can point at
-//! them. Providers are one flat struct rather than an enum tagged by `kind`, because
-//! serde's tagged enums drop the spans; compile checks which fields each kind allows.
+//! them. A provider's keys other than `kind` are buffered with their spans
+//! ([`RawSection`]): serde's tagged enums would drop the spans, so compile reads them
+//! into the kind's own typed section (`providers/<kind>/config.rs`) once `kind` is known.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -11,6 +12,9 @@ use std::marker::PhantomData;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
+
+use super::section::{Node, RawSection};
+use crate::providers::registry::{self, Kind};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -51,79 +55,89 @@ pub(crate) struct RawLedger {
     pub buffer_entries: Option<Spanned<i64>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub(crate) enum RawKind {
-    #[serde(rename = "openai")]
-    OpenAi,
-    #[serde(rename = "azure")]
-    Azure,
-    #[serde(rename = "bedrock")]
-    Bedrock,
+/// A `kind:` word: one of the registry's kinds (`providers/registry.rs`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawKind(pub &'static Kind);
+
+/// Read as a unit enum variant (as a derived enum is), so that serde-saphyr puts an
+/// unknown kind's error at the word itself.
+impl<'de> Deserialize<'de> for RawKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_enum("RawKind", registry::names(), KindVisitor)
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum RawAzureAuth {
-    Entra,
+struct KindVisitor;
+
+impl<'de> Visitor<'de> for KindVisitor {
+    type Value = RawKind;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a provider kind")
+    }
+
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<RawKind, A::Error> {
+        let (kind, variant) = data.variant_seed(KindName)?;
+        de::VariantAccess::unit_variant(variant)?;
+        Ok(kind)
+    }
+
+    /// The variant's name, checked against the registry.
+    fn visit_str<E: de::Error>(self, word: &str) -> Result<RawKind, E> {
+        registry::kind(word)
+            .map(RawKind)
+            .ok_or_else(|| E::unknown_variant(word, registry::names()))
+    }
 }
 
-/// One provider; the fields of every kind together (see the module note).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The variant identifier inside [`KindVisitor::visit_enum`].
+struct KindName;
+
+impl<'de> de::DeserializeSeed<'de> for KindName {
+    type Value = RawKind;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<RawKind, D::Error> {
+        deserializer.deserialize_identifier(KindVisitor)
+    }
+}
+
+/// One provider: its `kind:` and the rest of its keys, read by that kind's own typed
+/// section once the kind is known (see the module note).
+#[derive(Debug)]
 pub(crate) struct RawProvider {
     pub kind: Spanned<RawKind>,
-    /// openai
-    pub base_url: Option<Spanned<String>>,
-    /// openai, azure
-    pub api_key: Option<Spanned<String>>,
-    /// azure (required), bedrock (override)
-    pub endpoint: Option<Spanned<String>>,
-    /// azure
-    pub auth: Option<Spanned<RawAzureAuth>>,
-    /// azure
-    pub api_version: Option<Spanned<String>>,
-    /// azure with `auth: entra`: which identity gets the token (default: managed identity).
-    pub entra: Option<Spanned<RawEntra>>,
-    /// bedrock (required); any kind (optional): where the endpoint serves, for `regions:`.
-    pub region: Option<Spanned<String>>,
-    /// Any kind: which cloud it is, for `clouds:` (default: aws, azure or openai by kind).
-    pub cloud: Option<Spanned<String>>,
-    pub access_key_id: Option<Spanned<String>>,
-    pub secret_access_key: Option<Spanned<String>>,
-    pub session_token: Option<Spanned<String>>,
-    /// bedrock: assume this role on top of the resolved credentials.
-    pub assume_role: Option<Spanned<RawAssumeRole>>,
+    pub section: RawSection,
 }
 
-/// A bedrock provider's `assume_role:`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawAssumeRole {
-    pub role_arn: Spanned<String>,
-    pub external_id: Option<Spanned<String>>,
-    pub session_name: Option<Spanned<String>>,
+impl<'de> Deserialize<'de> for RawProvider {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ProviderVisitor)
+    }
 }
 
-/// `entra:` of an azure provider; compile checks which fields each credential allows.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawEntra {
-    pub credential: Option<Spanned<RawEntraCredential>>,
-    pub tenant_id: Option<Spanned<String>>,
-    pub client_id: Option<Spanned<String>>,
-    pub client_secret: Option<Spanned<String>>,
-    pub federated_token_file: Option<Spanned<String>>,
-    pub authority_host: Option<Spanned<String>>,
-    pub scope: Option<Spanned<String>>,
-}
+struct ProviderVisitor;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum RawEntraCredential {
-    ClientSecret,
-    WorkloadIdentity,
-    ManagedIdentity,
-    AzureCli,
+impl<'de> Visitor<'de> for ProviderVisitor {
+    type Value = RawProvider;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a provider (a mapping with `kind:`)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawProvider, A::Error> {
+        let mut kind = None;
+        let mut section = RawSection::default();
+        while let Some(key) = map.next_key::<Spanned<String>>()? {
+            match key.value.as_str() {
+                "kind" => kind = Some(map.next_value::<Spanned<RawKind>>()?),
+                _ => section
+                    .entries
+                    .push((key, map.next_value::<Spanned<Node>>()?)),
+            }
+        }
+        let kind = kind.ok_or_else(|| de::Error::missing_field("kind"))?;
+        Ok(RawProvider { kind, section })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -16,3 +16,14 @@ pub(crate) mod test_services;
 pub use cost::cost_usd;
 pub use spend::{Admission, Spend, SpendError};
 pub use usage::Usage;
+
+/// What admission needs to know of a request: its size and how much output it may ask
+/// for. Implemented by the request types (`providers/metered.rs`), so that metering
+/// depends on no provider.
+pub trait Metered {
+    /// Bytes of prompt text, for the token estimate.
+    fn prompt_bytes(&self) -> usize;
+    /// The output the request may produce: its own cap, else `model_default`
+    /// (`Some(0)` when it produces no tokens, `None` when unbounded).
+    fn max_output_tokens(&self, model_default: Option<u32>) -> Option<u32>;
+}

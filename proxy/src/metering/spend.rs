@@ -16,8 +16,8 @@ use super::budget::{max_cost_usd, reservation_price, LocalBook, Period, Standing
 use super::ledger::{postgres, Ledger, LedgerEntry, LedgerError, Store};
 use super::ratelimit::{LocalWindows, RedisWindows, Refusal, REDIS_TIMEOUT};
 use crate::config::{Model, Team};
+use crate::metering::Metered;
 use crate::metrics::Metrics;
-use crate::providers::Operation;
 
 /// Bound on the fleet-wide reservation round trip on the request path.
 pub const RESERVE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -92,7 +92,7 @@ impl Spend {
         metrics: &Metrics,
         team: &Team,
         model: &Model,
-        operation: &Operation,
+        operation: &impl Metered,
         request_timeout: Duration,
     ) -> Result<Admission, SpendError> {
         let now = now_ms();
@@ -115,7 +115,7 @@ impl Spend {
         let Some(budget) = team.budget else {
             return Ok(admission);
         };
-        let max_output = operation.max_output_tokens().or(model.max_output_tokens);
+        let max_output = operation.max_output_tokens(model.max_output_tokens);
         let price = reservation_price(model.targets.iter().map(|t| &t.price));
         let amount = max_cost_usd(&price, prompt_bytes, max_output);
         let period = Period::containing(budget.period, now);
@@ -325,7 +325,6 @@ pub fn period_label(period: crate::config::BudgetPeriod) -> &'static str {
 mod tests {
     use super::*;
     use crate::config::testing::compile_yaml;
-    use crate::providers::testing::chat_operation;
 
     const YAML: &str = "version: 1
 providers:
@@ -343,12 +342,21 @@ teams:
     limits: { rpm: 100 }
 ";
 
-    fn chat(max_tokens: Option<u32>) -> Operation {
-        let mut body = serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "12345678"}]});
-        if let Some(max) = max_tokens {
-            body["max_tokens"] = max.into();
+    /// A chat request of 8 prompt bytes (`providers/metered.rs` checks that a real chat
+    /// request reports its figures the same way).
+    struct Chat(Option<u32>);
+
+    impl Metered for Chat {
+        fn prompt_bytes(&self) -> usize {
+            8
         }
-        chat_operation(body)
+        fn max_output_tokens(&self, model_default: Option<u32>) -> Option<u32> {
+            self.0.or(model_default)
+        }
+    }
+
+    fn chat(max_tokens: Option<u32>) -> Chat {
+        Chat(max_tokens)
     }
 
     #[tokio::test]

@@ -13,13 +13,14 @@
 pub mod azure;
 pub mod bedrock;
 pub mod encode;
+mod metered;
 pub mod openai;
+pub mod registry;
 pub mod runtime;
 
 pub use runtime::ProviderRuntime;
 
 use bytes::Bytes;
-use http::HeaderMap;
 use thiserror::Error;
 
 use crate::api::embeddings::EmbeddingsRequest;
@@ -27,13 +28,7 @@ use crate::config::{AzureAuth, ProviderKind, Target};
 use crate::metering::Usage;
 use crate::model;
 
-/// A request ready to send: the only thing the upstream client sees.
-#[derive(Debug)]
-pub struct UpstreamRequest {
-    pub url: String,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
+pub use crate::upstream::UpstreamRequest;
 
 /// A generation request as it travels through the attempt loop: the model, and the client's
 /// body for upstreams that speak the client's dialect (forwarded with only the model renamed).
@@ -113,15 +108,15 @@ pub fn build_requests(
     runtime: &ProviderRuntime,
 ) -> Result<Vec<UpstreamRequest>, TranslateError> {
     match &target.provider.kind {
-        ProviderKind::OpenAi { base_url, api_key } => {
+        ProviderKind::OpenAi(openai::config::Settings { base_url, api_key }) => {
             openai::build_request(base_url, api_key.as_ref(), target, operation, request_id)
                 .map(|r| vec![r])
         }
-        ProviderKind::Azure {
+        ProviderKind::Azure(azure::config::Settings {
             endpoint,
             auth,
             api_version,
-        } => {
+        }) => {
             let token;
             let credential = match auth {
                 AzureAuth::ApiKey(key) => azure::Credential::ApiKey(key),
@@ -147,7 +142,7 @@ pub fn build_requests(
             )
             .map(|r| vec![r])
         }
-        ProviderKind::Bedrock { .. } => bedrock::build_requests(target, operation, runtime),
+        ProviderKind::Bedrock(_) => bedrock::build_requests(target, operation, runtime),
     }
 }
 
@@ -168,8 +163,8 @@ pub fn decode_answer(
     bodies: &[Bytes],
 ) -> Result<Decoded, TranslateError> {
     match &target.provider.kind {
-        ProviderKind::Bedrock { .. } => bedrock::decode_answer(target, operation, bodies),
-        ProviderKind::OpenAi { .. } | ProviderKind::Azure { .. } => match bodies {
+        ProviderKind::Bedrock(_) => bedrock::decode_answer(target, operation, bodies),
+        ProviderKind::OpenAi(_) | ProviderKind::Azure(_) => match bodies {
             [body] => openai::decode_answer(operation, body),
             _ => Err(TranslateError::BadUpstreamBody(
                 "expected exactly one answer".to_owned(),
@@ -196,16 +191,16 @@ impl StreamDecoder {
         let request = &generation.request;
         let passthrough = request.dialect == model::Dialect::Chat;
         match &target.provider.kind {
-            ProviderKind::OpenAi { .. } if passthrough => Ok(StreamDecoder::OpenAi(
+            ProviderKind::OpenAi(_) if passthrough => Ok(StreamDecoder::OpenAi(
                 openai::StreamState::new(&request.model, request.stream_usage),
             )),
-            ProviderKind::Azure { .. } if passthrough => Ok(StreamDecoder::Azure(Box::new(
+            ProviderKind::Azure(_) if passthrough => Ok(StreamDecoder::Azure(Box::new(
                 azure::StreamState::new(&request.model, request.stream_usage),
             ))),
-            ProviderKind::OpenAi { .. } | ProviderKind::Azure { .. } => {
+            ProviderKind::OpenAi(_) | ProviderKind::Azure(_) => {
                 Ok(StreamDecoder::Chat(openai::TypedStream::default()))
             }
-            ProviderKind::Bedrock { .. } => {
+            ProviderKind::Bedrock(_) => {
                 Ok(StreamDecoder::Bedrock(bedrock::stream_state(generation)?))
             }
         }

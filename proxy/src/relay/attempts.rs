@@ -348,7 +348,11 @@ async fn send_one(
     request: UpstreamRequest,
     first_byte_deadline: Instant,
 ) -> Result<reqwest::Response, AttemptFailure> {
-    let response = state.client.send(request, first_byte_deadline).await?;
+    let classify = providers::registry::classifier(&step.target.provider.kind);
+    let response = state
+        .client
+        .send(request, first_byte_deadline, classify)
+        .await?;
     if let Some(limits) = RateLimitHeaders::parse(response.headers()) {
         state
             .stats

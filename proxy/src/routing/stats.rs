@@ -338,10 +338,10 @@ mod tests {
             id: TargetId::new("p", "m"),
             provider: Arc::new(Provider {
                 name: "p".into(),
-                kind: ProviderKind::OpenAi {
+                kind: ProviderKind::OpenAi(crate::config::openai::Settings {
                     base_url: "http://x/v1".into(),
                     api_key: None,
-                },
+                }),
                 disabled: None,
                 region: None,
                 cloud: "openai".into(),

@@ -1,5 +1,9 @@
 //! What an upstream's failure means for the request: fail over (capacity, server error,
 //! timeout) or hand the error to the client (its own request was refused).
+//!
+//! Only the generic HTTP part lives here: status, `retry-after`, rate-limit headers and
+//! OpenAI-style error bodies. Each provider unit classifies its own dialect first
+//! (`providers/<kind>/errors.rs`) and falls back on [`classify_status`].
 
 use std::time::Duration;
 
@@ -75,12 +79,11 @@ impl AttemptFailure {
     }
 }
 
+/// How one provider kind reads a non-2xx answer (status, headers, bounded body).
+pub type Classifier = fn(u16, &HeaderMap, &[u8]) -> AttemptFailure;
+
 /// Classifies a non-2xx answer from its status, headers and (bounded) body.
 pub fn classify_status(status: u16, headers: &HeaderMap, body: &[u8]) -> AttemptFailure {
-    // AWS errors name their type (x-amzn-ErrorType / `__type`); Bedrock's table decides.
-    if let Some(failure) = crate::providers::bedrock::errors::classify(status, headers, body) {
-        return failure;
-    }
     let error = parse_error_body(body);
     let message = error
         .as_ref()

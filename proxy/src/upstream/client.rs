@@ -7,8 +7,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::time::{timeout_at, Instant};
 
-use super::classify::{classify_status, AttemptFailure, FailureKind};
-use crate::providers::UpstreamRequest;
+use super::classify::{AttemptFailure, Classifier, FailureKind};
+use super::UpstreamRequest;
 
 /// Largest upstream body (complete answer or error) the proxy reads into memory.
 const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
@@ -34,11 +34,12 @@ impl UpstreamClient {
     }
 
     /// Sends the request and waits for the response headers until `first_byte_deadline`.
-    /// A non-2xx answer is read (bounded) and classified.
+    /// A non-2xx answer is read (bounded) and classified by the provider's `classify`.
     pub async fn send(
         &self,
         request: UpstreamRequest,
         first_byte_deadline: Instant,
+        classify: Classifier,
     ) -> Result<reqwest::Response, AttemptFailure> {
         let pending = self
             .http
@@ -64,7 +65,7 @@ impl UpstreamClient {
         let body = read_body(response, first_byte_deadline, MAX_ERROR_BODY)
             .await
             .unwrap_or_default();
-        Err(classify_status(status, &headers, &body))
+        Err(classify(status, &headers, &body))
     }
 }
 

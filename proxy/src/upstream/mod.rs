@@ -1,8 +1,24 @@
 //! Talking to upstreams: the shared HTTP client, one attempt's exchange, and the
 //! classification of what went wrong (capacity → fail over, client error → return).
 
+//!
+//! Nothing here knows a provider: a provider's own error vocabulary (AWS error types, …)
+//! is read by its unit (`providers/<kind>/errors.rs`), which hands the client a
+//! [`Classifier`] with each send and falls back on [`classify::classify_status`].
+
 pub mod classify;
 pub mod client;
 
-pub use classify::{AttemptFailure, FailureKind};
+use bytes::Bytes;
+use http::HeaderMap;
+
+pub use classify::{AttemptFailure, Classifier, FailureKind};
 pub use client::UpstreamClient;
+
+/// A request ready to send: the only thing the upstream client sees.
+#[derive(Debug)]
+pub struct UpstreamRequest {
+    pub url: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}

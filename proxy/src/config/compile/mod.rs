@@ -6,7 +6,7 @@
 //! helpers they share.
 
 mod models;
-mod providers;
+pub(crate) mod providers;
 mod routing;
 mod teams;
 

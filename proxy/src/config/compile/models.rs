@@ -162,7 +162,7 @@ fn target(
     let price = price(raw, provider, &upstream_model, model_is_free, path)?;
     let additional_model_request_fields = match &raw.value.additional_model_request_fields {
         None => None,
-        Some(fields) if !matches!(provider.kind, ProviderKind::Bedrock { .. }) => {
+        Some(fields) if !matches!(provider.kind, ProviderKind::Bedrock(_)) => {
             return Err(Problem::spanned(
                 fields,
                 format!("{path}.additional_model_request_fields: only bedrock targets take model request fields"),
@@ -196,8 +196,8 @@ fn tier(
 ) -> Result<Option<Tier>, Problem> {
     let written = raw.value.tier.as_ref();
     match (&provider.kind, written) {
-        (ProviderKind::Azure { .. }, None) => Ok(Some(Tier::Standard)),
-        (ProviderKind::Azure { .. }, Some(tier)) => Ok(Some(match tier.value {
+        (ProviderKind::Azure(_), None) => Ok(Some(Tier::Standard)),
+        (ProviderKind::Azure(_), Some(tier)) => Ok(Some(match tier.value {
             RawTier::Provisioned => Tier::Provisioned,
             RawTier::Standard => Tier::Standard,
         })),
@@ -215,10 +215,7 @@ fn tier(
 
 /// Azure targets name a deployment (the name is the customer's own); the others a model id.
 fn upstream_key(provider: &Provider) -> &'static str {
-    match provider.kind {
-        ProviderKind::Azure { .. } => "deployment",
-        ProviderKind::OpenAi { .. } | ProviderKind::Bedrock { .. } => "model",
-    }
+    provider.kind.unit().upstream_model_field()
 }
 
 fn upstream<'r>(
@@ -226,19 +223,10 @@ fn upstream<'r>(
     provider: &Provider,
     path: &str,
 ) -> Result<&'r Spanned<String>, Problem> {
-    let (expected, right, wrong_key, wrong) = match provider.kind {
-        ProviderKind::Azure { .. } => (
-            "deployment",
-            &raw.value.deployment,
-            "model",
-            &raw.value.model,
-        ),
-        ProviderKind::OpenAi { .. } | ProviderKind::Bedrock { .. } => (
-            "model",
-            &raw.value.model,
-            "deployment",
-            &raw.value.deployment,
-        ),
+    let expected = upstream_key(provider);
+    let (right, wrong_key, wrong) = match expected {
+        "deployment" => (&raw.value.deployment, "model", &raw.value.model),
+        _ => (&raw.value.model, "deployment", &raw.value.deployment),
     };
     if let Some(wrong) = wrong {
         return Err(Problem::spanned(
@@ -293,7 +281,7 @@ fn price(
         None if model_is_free => Ok(Price::Free),
         None => {
             let azure_hint = match provider.kind {
-                ProviderKind::Azure { .. } => " (an Azure deployment name is your own, so give the price of the model deployed under it)",
+                ProviderKind::Azure(_) => " (an Azure deployment name is your own, so give the price of the model deployed under it)",
                 _ => "",
             };
             Err(Problem::spanned(

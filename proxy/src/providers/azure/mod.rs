@@ -5,7 +5,9 @@
 //! ([`openai::decode_answer`]) and keep Azure's content-filter annotations; streams lose the
 //! filter-only first chunk and get consistent ids.
 
+pub mod config;
 pub mod entra;
+pub mod errors;
 mod stream;
 
 pub use stream::StreamState;

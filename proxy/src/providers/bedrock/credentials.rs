@@ -95,12 +95,12 @@ struct Source<'a> {
 impl Source<'_> {
     fn of(provider: &Provider) -> Option<Source<'_>> {
         match &provider.kind {
-            ProviderKind::Bedrock {
+            ProviderKind::Bedrock(super::config::Settings {
                 region,
                 credentials,
                 assume_role,
                 ..
-            } => Some(Source {
+            }) => Some(Source {
                 name: &provider.name,
                 region,
                 static_keys: credentials.as_ref(),
@@ -331,12 +331,12 @@ mod tests {
     fn bedrock(credentials: Option<AwsStaticCredentials>, role: Option<AwsAssumeRole>) -> Provider {
         Provider {
             name: "aws".into(),
-            kind: ProviderKind::Bedrock {
+            kind: ProviderKind::Bedrock(crate::config::bedrock::Settings {
                 region: "us-east-1".into(),
                 credentials,
                 endpoint: None,
                 assume_role: role,
-            },
+            }),
             disabled: None,
             region: Some("us-east-1".into()),
             cloud: "aws".into(),

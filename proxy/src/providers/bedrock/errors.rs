@@ -5,8 +5,14 @@
 use http::HeaderMap;
 use serde_json::Value;
 
-use crate::upstream::classify::retry_after;
+use crate::upstream::classify::{classify_status, retry_after};
 use crate::upstream::{AttemptFailure, FailureKind};
+
+/// Classifies a non-2xx answer of a Bedrock endpoint: by its AWS error type when it names
+/// one, else (a proxy or load balancer in front answered) by the generic HTTP rules.
+pub fn classify_answer(status: u16, headers: &HeaderMap, body: &[u8]) -> AttemptFailure {
+    classify(status, headers, body).unwrap_or_else(|| classify_status(status, headers, body))
+}
 
 /// The error code of a Bedrock error answer, if it is one: the `x-amzn-ErrorType` header,
 /// else body `code`, else `__type`; the part before the first `:` and after any `#`.
@@ -181,6 +187,9 @@ mod tests {
     #[test]
     fn openai_style_errors_are_not_bedrock_errors() {
         assert!(classify(429, &HeaderMap::new(), br#"{"error":{"message":"x"}}"#).is_none());
+        let generic = classify_answer(429, &HeaderMap::new(), br#"{"error":{"message":"x"}}"#);
+        assert!(matches!(generic.kind, FailureKind::Capacity { .. }));
+        assert_eq!(generic.detail, "HTTP 429: x");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - [`errors`]: Bedrock error types → failure classes; [`sigv4`]: signing;
 //!   [`credentials`]: the background-refreshed credential caches; [`embeddings`].
 
+pub mod config;
 pub mod converse;
 pub mod credentials;
 pub mod embeddings;
@@ -59,9 +60,9 @@ pub fn build_requests(
     operation: &Operation,
     runtime: &ProviderRuntime,
 ) -> Result<Vec<UpstreamRequest>, TranslateError> {
-    let ProviderKind::Bedrock {
+    let ProviderKind::Bedrock(config::Settings {
         region, endpoint, ..
-    } = &target.provider.kind
+    }) = &target.provider.kind
     else {
         return Err(TranslateError::Unsupported("bedrock"));
     };
@@ -177,7 +178,7 @@ pub fn stream_state(generation: &Generation) -> Result<stream::StreamState, Tran
 
 /// Whether this provider is a Bedrock provider (for readiness and planning).
 pub fn is_bedrock(provider: &Provider) -> bool {
-    matches!(provider.kind, ProviderKind::Bedrock { .. })
+    matches!(provider.kind, ProviderKind::Bedrock(_))
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 //! dialects are translated through the model with the Chat dialect's upstream side.
 
 mod chunk;
+pub mod config;
+pub mod errors;
 pub mod passthrough;
 
 use bytes::Bytes;

@@ -5,6 +5,7 @@
 //! Time is `tokio::time::Instant`, so tests drive refreshes with a paused clock and a fake
 //! [`TokenSource`].
 
+pub mod config;
 mod service;
 mod sources;
 

@@ -12,7 +12,7 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 
 use super::{source_for, Refresher};
-use crate::config::{AzureAuth, EntraSettings, Policy, ProviderKind};
+use crate::config::{azure, AzureAuth, EntraSettings, Policy, ProviderKind};
 use crate::state::AppState;
 
 /// How often due refreshes and policy changes are checked.
@@ -35,10 +35,10 @@ fn entra_providers(policy: &Policy) -> HashMap<String, EntraSettings> {
         .values()
         .filter(|p| p.disabled.is_none())
         .filter_map(|p| match &p.kind {
-            ProviderKind::Azure {
+            ProviderKind::Azure(azure::Settings {
                 auth: AzureAuth::Entra(settings),
                 ..
-            } => Some((p.name.clone(), settings.clone())),
+            }) => Some((p.name.clone(), settings.clone())),
             _ => None,
         })
         .collect()

@@ -1,23 +1,86 @@
-//! `entra:` of an azure provider with `auth: entra`: the credential type and its fields.
-//! The proxy picks the credential from config (azure_identity no longer has a default chain).
+//! `entra:` of an azure provider with `auth: entra`: the credential type and its fields,
+//! as written and compiled. The proxy picks the credential from config (azure_identity no
+//! longer has a default chain).
 
 use std::path::PathBuf;
 
+use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
 
-use super::{setting, url_setting, Blanks, Ctx};
-use crate::config::error::Problem;
-use crate::config::policy::{loopback_http_host, EntraCredential, EntraSettings, Secret};
-use crate::config::raw::{RawEntra, RawEntraCredential};
+use crate::config::{loopback_http_host, Problem, Secret, SectionCtx};
 
 const DEFAULT_SCOPE: &str = "https://cognitiveservices.azure.com/.default";
 const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 
-pub(super) fn compile(
-    ctx: &Ctx<'_>,
+/// `entra:` as written; [`compile`] checks which fields each credential allows.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEntra {
+    pub credential: Option<Spanned<RawEntraCredential>>,
+    pub tenant_id: Option<Spanned<String>>,
+    pub client_id: Option<Spanned<String>>,
+    pub client_secret: Option<Spanned<String>>,
+    pub federated_token_file: Option<Spanned<String>>,
+    pub authority_host: Option<Spanned<String>>,
+    pub scope: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RawEntraCredential {
+    ClientSecret,
+    WorkloadIdentity,
+    ManagedIdentity,
+    AzureCli,
+}
+
+/// `auth: entra` with its optional `entra:` block: which identity gets the access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntraSettings {
+    pub credential: EntraCredential,
+    /// Token scope; default `https://cognitiveservices.azure.com/.default`.
+    pub scope: String,
+    /// Microsoft Entra authority, without a trailing slash; default
+    /// `https://login.microsoftonline.com` (sovereign clouds and tests override it). Always
+    /// `https://`, except plain `http://` on a loopback host (see [`loopback_http_host`]).
+    pub authority_host: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntraCredential {
+    /// An app registration's client secret (OAuth2 client credentials).
+    ClientSecret {
+        tenant_id: String,
+        client_id: String,
+        client_secret: Secret,
+    },
+    /// AKS workload identity: a federated token file exchanged for an access token.
+    WorkloadIdentity {
+        tenant_id: String,
+        client_id: String,
+        token_file: PathBuf,
+    },
+    /// The VM / App Service / Container Apps identity; `client_id` picks a user-assigned one.
+    ManagedIdentity { client_id: Option<String> },
+    /// `az account get-access-token` (development machines).
+    AzureCli,
+}
+
+impl EntraCredential {
+    pub fn label(&self) -> &'static str {
+        match self {
+            EntraCredential::ClientSecret { .. } => "client_secret",
+            EntraCredential::WorkloadIdentity { .. } => "workload_identity",
+            EntraCredential::ManagedIdentity { .. } => "managed_identity",
+            EntraCredential::AzureCli => "azure_cli",
+        }
+    }
+}
+
+/// Compiles `entra:` (absent: the managed identity); `path` is the provider's.
+pub(crate) fn compile(
+    cx: &mut SectionCtx<'_>,
     raw: Option<&Spanned<RawEntra>>,
-    path: &str,
-    blanks: &mut Blanks,
 ) -> Result<EntraSettings, Problem> {
     let Some(block) = raw else {
         return Ok(EntraSettings {
@@ -27,7 +90,7 @@ pub(super) fn compile(
         });
     };
     let raw = &block.value;
-    let path = format!("{path}.entra");
+    let path = format!("{}.entra", cx.path());
     let kind = raw
         .credential
         .as_ref()
@@ -39,7 +102,8 @@ pub(super) fn compile(
                 format!("{path}: missing `{name}` (needed by this credential)"),
             )
         })?;
-        Ok(blanks.take(setting(ctx, value, &path, name)?))
+        let setting = cx.setting_at(value, &path, name)?;
+        Ok(cx.take(setting))
     };
     let (credential, allowed): (EntraCredential, &[&str]) = match kind {
         RawEntraCredential::ClientSecret => (
@@ -75,12 +139,16 @@ pub(super) fn compile(
     };
     only_fields(raw, &path, credential.label(), allowed)?;
     let scope = match &raw.scope {
-        Some(value) => blanks.take(setting(ctx, value, &path, "scope")?),
+        Some(value) => {
+            let setting = cx.setting_at(value, &path, "scope")?;
+            cx.take(setting)
+        }
         None => DEFAULT_SCOPE.to_owned(),
     };
     let authority_host = match &raw.authority_host {
         Some(value) => {
-            let url = blanks.take(url_setting(ctx, value, &path, "authority_host")?);
+            let setting = cx.url_setting_at(value, &path, "authority_host")?;
+            let url = cx.take(setting);
             // azure_identity takes only https authorities; plain http is kept for simulators.
             if url.starts_with("http://") && loopback_http_host(&url).is_none() {
                 return Err(Problem::spanned(
@@ -127,7 +195,7 @@ fn only_fields(
 #[cfg(test)]
 mod tests {
     use crate::config::testing::{compile_yaml, error_of};
-    use crate::config::{AzureAuth, EntraCredential, ProviderKind};
+    use crate::config::{azure, AzureAuth, EntraCredential, ProviderKind};
 
     const BASE: &str = "version: 1\nproviders:\n  az:\n    kind: azure\n    endpoint: https://c.openai.azure.com\n    api_version: v1\n    auth: entra\n";
 
@@ -135,10 +203,10 @@ mod tests {
     fn client_secret_with_overrides() {
         let yaml = format!("{BASE}    entra:\n      credential: client_secret\n      tenant_id: t\n      client_id: c\n      client_secret: ${{AZ_SECRET}}\n      authority_host: http://127.0.0.1:9/\n      scope: https://ai.azure.com/.default\n");
         let policy = compile_yaml(&yaml, &[("AZ_SECRET", "s3")]).unwrap();
-        let ProviderKind::Azure {
+        let ProviderKind::Azure(azure::Settings {
             auth: AzureAuth::Entra(settings),
             ..
-        } = &policy.providers["az"].kind
+        }) = &policy.providers["az"].kind
         else {
             panic!("not entra");
         };
