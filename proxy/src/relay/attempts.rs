@@ -21,6 +21,10 @@ use crate::state::AppState;
 use crate::upstream::client::read_answer;
 use crate::upstream::{AttemptFailure, FailureKind};
 
+#[cfg(test)]
+#[path = "attempts_tests.rs"]
+mod tests;
+
 /// Serves `operation` for `model`. On success for a stream, the record travels inside the
 /// stream; otherwise it is finished by the caller (errors) or here (answers).
 pub async fn serve(

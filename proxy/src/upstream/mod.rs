@@ -3,6 +3,10 @@
 
 pub mod classify;
 pub mod client;
+#[cfg(test)]
+pub mod scripted;
+pub mod transport;
 
 pub use classify::{AttemptFailure, FailureKind};
 pub use client::UpstreamClient;
+pub use transport::Transport;
