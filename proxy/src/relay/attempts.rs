@@ -249,7 +249,8 @@ async fn attempt(
         .model
         .first_byte_timeout
         .unwrap_or(ctx.policy.server.first_byte_timeout);
-    let first_byte_deadline = (started + first_byte_timeout).min(ctx.deadline);
+    let own_first_byte_deadline = started + first_byte_timeout;
+    let first_byte_deadline = own_first_byte_deadline.min(ctx.deadline);
     let gauge = state
         .metrics
         .inflight_requests
@@ -270,7 +271,17 @@ async fn attempt(
             Ok(AttemptSuccess::Stream(stream))
         }
         Err(AttemptError::Failed(failure)) => {
-            report_failure(state, step, &failure, permit);
+            if failure.kind == FailureKind::Timeout
+                && ctx.deadline < own_first_byte_deadline
+                && Instant::now() >= ctx.deadline
+            {
+                // The request's deadline ended the attempt before the target's own
+                // first-byte timeout: nothing is known against the target, so no cool-down
+                // and no circuit failure; dropping the permit frees it.
+                drop(permit);
+            } else {
+                report_failure(state, step, &failure, permit);
+            }
             Err(AttemptError::Failed(failure))
         }
         // No verdict on the target: dropping the permit frees it.

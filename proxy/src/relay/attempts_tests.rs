@@ -698,3 +698,33 @@ async fn a_stream_whose_first_event_is_an_error_fails_over() {
         "nothing of a reached the client"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_cut_short_by_the_request_deadline_gets_no_verdict() {
+    let server = "  request_timeout: 10s\n  first_byte_timeout: 6s\n";
+    let h = Harness::new(server, &[model("m", &["a", "b"], "")]);
+    println!("a answers 500 at 5s; b gets the 5s left of the request (its own timeout is 6s)");
+    h.upstream
+        .script(A, Answer::json(500, &error_body("boom")).after(secs(5)));
+    h.upstream.script(B, answer("from b").after(secs(8)));
+
+    let out = h.request(chat("m")).await;
+    println!(
+        "client got {} after {:?}: {}",
+        out.status,
+        h.elapsed(),
+        out.route
+    );
+
+    assert_eq!(out.status, 504);
+    assert_eq!(h.elapsed(), secs(10));
+    assert_eq!(out.route, "a/m-a=server_error, b/m-b=timeout");
+    println!("b was not given its own 6s: no cool-down, no failure, nothing left in flight");
+    let b = h.state.stats.snapshot(&h.target("m", "b"), Instant::now());
+    assert_eq!(b.availability, Availability::Ready);
+    assert_eq!((b.window.capacity, b.window.errors), (0, 0));
+    assert_eq!((b.consecutive_failures, b.inflight), (0, 0));
+    println!("a's own server error still counts against a");
+    let a = h.state.stats.snapshot(&h.target("m", "a"), Instant::now());
+    assert_eq!(a.consecutive_failures, 1);
+}
