@@ -96,13 +96,16 @@ pub async fn serve(
         let outcomes = match hedge {
             None => vec![(step, attempt(&attempt_ctx, step, permit).await)],
             Some((delay, next)) => {
-                let outcomes =
-                    race(&attempt_ctx, step, permit, next, delay, estimated_tokens).await;
-                if outcomes.iter().any(|(s, _)| std::ptr::eq(*s, next)) {
+                let raced = race(&attempt_ctx, step, permit, next, delay, estimated_tokens).await;
+                if raced.hedged {
+                    // Sent, whoever wins: an attempt, and not to be tried again.
                     steps.next();
                     record.attempts += 1;
                 }
-                outcomes
+                if let Some(loser) = raced.cancelled {
+                    record.note_attempt(&loser.target.id, "cancelled");
+                }
+                raced.outcomes
             }
         };
         for (step, outcome) in outcomes {
@@ -398,9 +401,19 @@ fn hedge_delay(state: &AppState, step: &PlannedAttempt, operation: &Operation) -
     }
 }
 
+/// What a hedged stream's race came to.
+struct Raced<'p> {
+    /// The outcomes in the order they became final; a winner ends it.
+    outcomes: Vec<(&'p PlannedAttempt, Result<AttemptSuccess, AttemptError>)>,
+    /// Whether the second attempt was sent.
+    hedged: bool,
+    /// The attempt dropped because the other one answered first.
+    cancelled: Option<&'p PlannedAttempt>,
+}
+
 /// A hedged stream: `primary` first; if it has no first event after `delay`, `secondary`
 /// too; the first to answer wins and the other is dropped (its upstream request cancelled,
-/// never metered). Returns the outcomes in the order they became final; a winner ends it.
+/// never metered).
 async fn race<'p>(
     ctx: &AttemptCtx<'_>,
     primary: &'p PlannedAttempt,
@@ -408,11 +421,16 @@ async fn race<'p>(
     secondary: &'p PlannedAttempt,
     delay: Duration,
     estimated_tokens: u64,
-) -> Vec<(&'p PlannedAttempt, Result<AttemptSuccess, AttemptError>)> {
+) -> Raced<'p> {
+    let alone = |outcome| Raced {
+        outcomes: vec![(primary, outcome)],
+        hedged: false,
+        cancelled: None,
+    };
     let first = attempt(ctx, primary, permit);
     tokio::pin!(first);
     tokio::select! {
-        outcome = &mut first => return vec![(primary, outcome)],
+        outcome = &mut first => return alone(outcome),
         _ = tokio::time::sleep(delay) => {}
     }
     let Ok(second_permit) = ctx.state.stats.try_start(
@@ -421,7 +439,7 @@ async fn race<'p>(
         estimated_tokens,
         Instant::now(),
     ) else {
-        return vec![(primary, first.await)];
+        return alone(first.await);
     };
     let hedges = &ctx.state.metrics.hedges;
     let second = attempt(ctx, secondary, second_permit);
@@ -431,15 +449,18 @@ async fn race<'p>(
         outcome = &mut second => ((secondary, outcome), Side::First),
     };
     if winner.1.is_ok() {
-        let label = if matches!(loser, Side::Second) {
-            "primary"
-        } else {
-            "hedge"
+        let (label, cancelled) = match loser {
+            Side::Second => ("primary", secondary),
+            Side::First => ("hedge", primary),
         };
         hedges
             .with_label_values(&[&primary.model.name, label])
             .inc();
-        return vec![winner];
+        return Raced {
+            outcomes: vec![winner],
+            hedged: true,
+            cancelled: Some(cancelled),
+        };
     }
     let other = match loser {
         Side::First => (primary, first.await),
@@ -453,7 +474,11 @@ async fn race<'p>(
     hedges
         .with_label_values(&[&primary.model.name, label])
         .inc();
-    vec![winner, other]
+    Raced {
+        outcomes: vec![winner, other],
+        hedged: true,
+        cancelled: None,
+    }
 }
 
 /// Which of the two raced attempts is still running.

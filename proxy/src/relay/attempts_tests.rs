@@ -357,6 +357,7 @@ async fn a_hedge_that_answers_first_wins_and_the_primary_is_cancelled() {
     assert_eq!(out.status, 200);
     assert_eq!(out.provider, "b");
     assert_eq!(out.attempts, 2, "both targets were sent the request");
+    assert_eq!(out.route, "a/m-a=cancelled, b/m-b=ok");
     assert!(out.body.contains("from b"), "{}", out.body);
     assert!(!out.body.contains("from a"), "{}", out.body);
     assert!(out.body.ends_with(SSE_DONE));
@@ -727,4 +728,39 @@ async fn an_attempt_cut_short_by_the_request_deadline_gets_no_verdict() {
     println!("a's own server error still counts against a");
     let a = h.state.stats.snapshot(&h.target("m", "a"), Instant::now());
     assert_eq!(a.consecutive_failures, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hedge_that_loses_still_counts_as_an_attempt() {
+    let h = Harness::new(
+        SERVER,
+        &[model("m", &["a", "b"], "    hedge_after: 200ms\n")],
+    );
+    println!("a's first event comes at 300ms, after the hedge on b started (200ms); b's at 1s");
+    h.upstream.script(
+        A,
+        Answer::stream()
+            .piece(ms(300), sse_delta("from a"))
+            .piece(ms(10), SSE_DONE),
+    );
+    h.upstream.script(
+        B,
+        Answer::stream()
+            .piece(secs(1), sse_delta("from b"))
+            .piece(ms(10), SSE_DONE),
+    );
+
+    let out = h.request(streamed("m")).await;
+    println!(
+        "client got {} from {}: {}",
+        out.provider, out.attempts, out.route
+    );
+
+    assert_eq!((out.status, out.provider.as_str()), (200, "a"));
+    assert!(out.body.contains("from a") && !out.body.contains("from b"));
+    assert_eq!(h.hedges("m", "primary"), 1);
+    assert_eq!(h.upstream.calls_to(B)[0].fate(), Fate::Cancelled);
+    println!("two upstream requests were sent: two attempts, the cancelled one in the route");
+    assert_eq!(out.attempts, 2);
+    assert_eq!(out.route, "b/m-b=cancelled, a/m-a=ok");
 }
