@@ -80,9 +80,9 @@ pub async fn serve(
         ) else {
             continue;
         };
-        if let Some((from, failure)) = &last {
-            count_failover(&state, &record.model, from, step, failure.reason_label());
-        }
+        let failover_from = last
+            .as_ref()
+            .map(|(from, failure)| (*from, failure.reason_label()));
         record.attempts += 1;
         let hedge = hedge_delay(&state, step, &operation)
             .and_then(|delay| steps.peek().map(|next| (delay, *next)));
@@ -108,6 +108,14 @@ pub async fn serve(
                 raced.outcomes
             }
         };
+        // A failover is counted once the step was sent: a target that cannot express the
+        // request never saw it.
+        let refused = outcomes.iter().any(|(s, outcome)| {
+            std::ptr::eq(*s, step) && matches!(outcome, Err(AttemptError::Refused { .. }))
+        });
+        if let (Some((from, reason)), false) = (failover_from, refused) {
+            count_failover(&state, &record.model, from, step, reason);
+        }
         for (step, outcome) in outcomes {
             match outcome {
                 Ok(success) => {

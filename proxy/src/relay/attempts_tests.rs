@@ -403,6 +403,7 @@ async fn a_refusal_after_a_capacity_error_returns_the_capacity_error() {
     assert_eq!(out.route, "a/m-a=capacity");
     assert_eq!(h.upstream.calls().len(), 1);
     assert!(h.upstream.calls_to(ROCK).is_empty());
+    assert_eq!(h.failovers("m", "a", "rock", "capacity"), 0);
     println!("rock was never tried: no attempt, no verdict on it");
     assert_eq!(h.availability("m", "rock"), Availability::Ready);
     let rock = h
@@ -763,4 +764,27 @@ async fn a_hedge_that_loses_still_counts_as_an_attempt() {
     println!("two upstream requests were sent: two attempts, the cancelled one in the route");
     assert_eq!(out.attempts, 2);
     assert_eq!(out.route, "b/m-b=cancelled, a/m-a=ok");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failover_to_a_target_that_refuses_is_not_counted() {
+    let h = Harness::new(SERVER, &[model("m", &["a", "rock", "b"], "")]);
+    println!("a answers 429; rock cannot express n = 2; b answers");
+    h.upstream
+        .script(A, Answer::json(429, &error_body("slow down")));
+    h.upstream.script(B, answer("from b"));
+    let mut body = chat("m");
+    body["n"] = json!(2);
+
+    let out = h.request(body).await;
+    println!(
+        "client got {} from {}: {}",
+        out.status, out.provider, out.route
+    );
+
+    assert_eq!((out.status, out.provider.as_str()), (200, "b"));
+    assert_eq!(out.attempts, 2);
+    println!("the request went from a to b; rock never saw it");
+    assert_eq!(h.failovers("m", "a", "rock", "capacity"), 0);
+    assert_eq!(h.failovers("m", "a", "b", "capacity"), 1);
 }
