@@ -337,3 +337,105 @@ fn response(
         .expect("scripted headers are valid");
     reqwest::Response::from(response)
 }
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+    use serde_json::json;
+
+    use super::*;
+    use crate::upstream::FailureKind;
+
+    fn request() -> UpstreamRequest {
+        UpstreamRequest {
+            url: "http://127.0.0.1:7/v1/chat/completions".to_owned(),
+            headers: http::HeaderMap::new(),
+            body: Bytes::from_static(b"{\"model\":\"x\"}"),
+        }
+    }
+
+    const HOST: &str = "127.0.0.1:7";
+
+    #[tokio::test(start_paused = true)]
+    async fn bodies_play_on_the_clock_and_end_delivered_or_cancelled() {
+        let upstream = ScriptedUpstream::new();
+        upstream.script(
+            HOST,
+            Answer::stream()
+                .after(Duration::from_millis(100))
+                .piece(Duration::from_millis(50), "one")
+                .piece(Duration::from_millis(50), "two"),
+        );
+        upstream.script(
+            HOST,
+            Answer::stream().piece(Duration::ZERO, "x").then_hang(),
+        );
+        let start = Instant::now();
+        let far = start + Duration::from_secs(60);
+
+        let response = upstream.send(request(), far).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_millis(100));
+        let mut body = response.bytes_stream();
+        assert_eq!(body.next().await.unwrap().unwrap(), "one");
+        assert_eq!(start.elapsed(), Duration::from_millis(150));
+        assert_eq!(body.next().await.unwrap().unwrap(), "two");
+        assert_eq!(start.elapsed(), Duration::from_millis(200));
+        assert_eq!(upstream.calls()[0].fate(), Fate::Delivered);
+        assert_eq!(upstream.calls()[0].json()["model"], "x");
+
+        let response = upstream.send(request(), far).await.unwrap();
+        let mut body = response.bytes_stream();
+        assert_eq!(body.next().await.unwrap().unwrap(), "x");
+        assert_eq!(upstream.calls()[1].fate(), Fate::Open);
+        drop(body);
+        assert_eq!(upstream.calls()[1].fate(), Fate::Cancelled);
+        assert_eq!(upstream.unused(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_are_classified_like_the_http_clients() {
+        let upstream = ScriptedUpstream::new();
+        upstream.script(HOST, Answer::refuse());
+        upstream.script(
+            HOST,
+            Answer::json(429, &json!({"error": {"message": "slow down"}}))
+                .header("retry-after", "2"),
+        );
+        upstream.script(HOST, Answer::hang());
+        upstream.script(HOST, Answer::stream().then_reset());
+        let start = Instant::now();
+        let far = start + Duration::from_secs(60);
+
+        let refused = upstream.send(request(), far).await.unwrap_err();
+        assert_eq!(refused.kind, FailureKind::Capacity { retry_after: None });
+        assert!(
+            refused.detail.starts_with("could not connect"),
+            "{}",
+            refused.detail
+        );
+
+        let limited = upstream.send(request(), far).await.unwrap_err();
+        assert_eq!(
+            limited.kind,
+            FailureKind::Capacity {
+                retry_after: Some(Duration::from_secs(2))
+            }
+        );
+        assert_eq!(limited.detail, "HTTP 429: slow down");
+
+        let deadline = start + Duration::from_secs(3);
+        let hung = upstream.send(request(), deadline).await.unwrap_err();
+        assert_eq!(hung.kind, FailureKind::Timeout);
+        assert_eq!(Instant::now(), deadline);
+
+        let reset = upstream.send(request(), far).await.unwrap();
+        let error = reset.bytes_stream().next().await.unwrap().unwrap_err();
+        assert!(!error.is_timeout());
+
+        let fates: Vec<Fate> = upstream.calls().iter().map(|c| c.fate()).collect();
+        assert_eq!(
+            fates,
+            [Fate::Failed, Fate::Delivered, Fate::Cancelled, Fate::Failed]
+        );
+    }
+}
