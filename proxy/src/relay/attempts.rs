@@ -482,8 +482,16 @@ async fn race<'p>(
     hedges
         .with_label_values(&[&primary.model.name, label])
         .inc();
+    let mut outcomes = vec![winner, other];
+    // An answer beats an error that would end the request: one target's 400 (e.g. a shorter
+    // context) does not undo the other's stream. Errors that fail over keep their order.
+    let ends_request =
+        |o: &Result<_, _>| matches!(o, Err(AttemptError::Failed(f)) if !f.fails_over());
+    if outcomes[1].1.is_ok() && ends_request(&outcomes[0].1) {
+        outcomes.swap(0, 1);
+    }
     Raced {
-        outcomes: vec![winner, other],
+        outcomes,
         hedged: true,
         cancelled: None,
     }

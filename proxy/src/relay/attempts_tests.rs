@@ -788,3 +788,38 @@ async fn a_failover_to_a_target_that_refuses_is_not_counted() {
     assert_eq!(h.failovers("m", "a", "rock", "capacity"), 0);
     assert_eq!(h.failovers("m", "a", "b", "capacity"), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_hedge_rejected_with_a_400_does_not_discard_the_primarys_answer() {
+    let h = Harness::new(
+        SERVER,
+        &[model("m", &["a", "b"], "    hedge_after: 200ms\n")],
+    );
+    println!("a's first event comes at 1s; the hedge on b (200ms) answers 400 at 300ms");
+    h.upstream.script(
+        A,
+        Answer::stream()
+            .piece(secs(1), sse_delta("from a"))
+            .piece(ms(10), SSE_DONE),
+    );
+    h.upstream.script(
+        B,
+        Answer::json(
+            400,
+            &json!({"error": {"message": "context too long for b"}}),
+        )
+        .after(ms(100)),
+    );
+
+    let out = h.request(streamed("m")).await;
+    println!(
+        "client got {} from {}: {}",
+        out.status, out.provider, out.route
+    );
+
+    assert_eq!((out.status, out.provider.as_str()), (200, "a"));
+    assert!(out.body.contains("from a") && out.body.ends_with(SSE_DONE));
+    assert_eq!(out.attempts, 2);
+    assert_eq!(h.hedges("m", "primary"), 1);
+    assert_eq!(h.upstream.calls_to(A)[0].fate(), Fate::Delivered);
+}
