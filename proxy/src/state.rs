@@ -12,13 +12,14 @@ use crate::metering::Spend;
 use crate::metrics::Metrics;
 use crate::providers::ProviderRuntime;
 use crate::routing::LiveStats;
-use crate::upstream::UpstreamClient;
+use crate::upstream::Transport;
 
 pub struct AppState {
     pub policy: ArcSwap<Policy>,
     pub stats: LiveStats,
     pub metrics: Metrics,
-    pub client: UpstreamClient,
+    /// The upstream transport: the shared HTTP client (scripted upstreams in unit tests).
+    pub client: Transport,
     /// Credential caches and other live provider state (survives reloads).
     pub providers: ProviderRuntime,
     /// Budgets, rate limits and the ledger (spend lives outside the policy, across reloads).
@@ -39,13 +40,13 @@ impl AppState {
         policy: Policy,
         config_path: PathBuf,
         metrics: Metrics,
-        client: UpstreamClient,
+        client: impl Into<Transport>,
     ) -> Self {
         Self {
             policy: ArcSwap::from_pointee(policy),
             stats: LiveStats::new(),
             metrics,
-            client,
+            client: client.into(),
             providers: ProviderRuntime::new(),
             spend: Spend::default(),
             config_path,

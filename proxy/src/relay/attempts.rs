@@ -22,6 +22,10 @@ use crate::state::AppState;
 use crate::upstream::client::read_answer;
 use crate::upstream::{AttemptFailure, FailureKind};
 
+#[cfg(test)]
+#[path = "attempts_tests.rs"]
+mod tests;
+
 /// Serves `operation` for `model`. On success for a stream, the record travels inside the
 /// stream; otherwise it is finished by the caller (errors) or here (answers).
 pub async fn serve(
@@ -77,9 +81,9 @@ pub async fn serve(
         ) else {
             continue;
         };
-        if let Some((from, failure)) = &last {
-            count_failover(&state, &record.model, from, step, failure.reason_label());
-        }
+        let failover_from = last
+            .as_ref()
+            .map(|(from, failure)| (*from, failure.reason_label()));
         record.attempts += 1;
         let hedge = hedge_delay(&state, step, &operation)
             .and_then(|delay| steps.peek().map(|next| (delay, *next)));
@@ -93,15 +97,26 @@ pub async fn serve(
         let outcomes = match hedge {
             None => vec![(step, attempt(&attempt_ctx, step, permit).await)],
             Some((delay, next)) => {
-                let outcomes =
-                    race(&attempt_ctx, step, permit, next, delay, estimated_tokens).await;
-                if outcomes.iter().any(|(s, _)| std::ptr::eq(*s, next)) {
+                let raced = race(&attempt_ctx, step, permit, next, delay, estimated_tokens).await;
+                if raced.hedged {
+                    // Sent, whoever wins: an attempt, and not to be tried again.
                     steps.next();
                     record.attempts += 1;
                 }
-                outcomes
+                if let Some(loser) = raced.cancelled {
+                    record.note_attempt(&loser.target.id, "cancelled");
+                }
+                raced.outcomes
             }
         };
+        // A failover is counted once the step was sent: a target that cannot express the
+        // request never saw it.
+        let refused = outcomes.iter().any(|(s, outcome)| {
+            std::ptr::eq(*s, step) && matches!(outcome, Err(AttemptError::Refused { .. }))
+        });
+        if let (Some((from, reason)), false) = (failover_from, refused) {
+            count_failover(&state, &record.model, from, step, reason);
+        }
         for (step, outcome) in outcomes {
             match outcome {
                 Ok(success) => {
@@ -242,7 +257,8 @@ async fn attempt(
         .model
         .first_byte_timeout
         .unwrap_or(ctx.policy.server.first_byte_timeout);
-    let first_byte_deadline = (started + first_byte_timeout).min(ctx.deadline);
+    let own_first_byte_deadline = started + first_byte_timeout;
+    let first_byte_deadline = own_first_byte_deadline.min(ctx.deadline);
     let gauge = state
         .metrics
         .inflight_requests
@@ -263,7 +279,17 @@ async fn attempt(
             Ok(AttemptSuccess::Stream(stream))
         }
         Err(AttemptError::Failed(failure)) => {
-            report_failure(state, step, &failure, permit);
+            if failure.kind == FailureKind::Timeout
+                && ctx.deadline < own_first_byte_deadline
+                && Instant::now() >= ctx.deadline
+            {
+                // The request's deadline ended the attempt before the target's own
+                // first-byte timeout: nothing is known against the target, so no cool-down
+                // and no circuit failure; dropping the permit frees it.
+                drop(permit);
+            } else {
+                report_failure(state, step, &failure, permit);
+            }
             Err(AttemptError::Failed(failure))
         }
         // No verdict on the target: dropping the permit frees it.
@@ -400,9 +426,19 @@ fn hedge_delay(state: &AppState, step: &PlannedAttempt, operation: &Operation) -
     }
 }
 
+/// What a hedged stream's race came to.
+struct Raced<'p> {
+    /// The outcomes in the order they became final; a winner ends it.
+    outcomes: Vec<(&'p PlannedAttempt, Result<AttemptSuccess, AttemptError>)>,
+    /// Whether the second attempt was sent.
+    hedged: bool,
+    /// The attempt dropped because the other one answered first.
+    cancelled: Option<&'p PlannedAttempt>,
+}
+
 /// A hedged stream: `primary` first; if it has no first event after `delay`, `secondary`
 /// too; the first to answer wins and the other is dropped (its upstream request cancelled,
-/// never metered). Returns the outcomes in the order they became final; a winner ends it.
+/// never metered).
 async fn race<'p>(
     ctx: &AttemptCtx<'_>,
     primary: &'p PlannedAttempt,
@@ -410,11 +446,16 @@ async fn race<'p>(
     secondary: &'p PlannedAttempt,
     delay: Duration,
     estimated_tokens: u64,
-) -> Vec<(&'p PlannedAttempt, Result<AttemptSuccess, AttemptError>)> {
+) -> Raced<'p> {
+    let alone = |outcome| Raced {
+        outcomes: vec![(primary, outcome)],
+        hedged: false,
+        cancelled: None,
+    };
     let first = attempt(ctx, primary, permit);
     tokio::pin!(first);
     tokio::select! {
-        outcome = &mut first => return vec![(primary, outcome)],
+        outcome = &mut first => return alone(outcome),
         _ = tokio::time::sleep(delay) => {}
     }
     let Ok(second_permit) = ctx.state.stats.try_start(
@@ -423,7 +464,7 @@ async fn race<'p>(
         estimated_tokens,
         Instant::now(),
     ) else {
-        return vec![(primary, first.await)];
+        return alone(first.await);
     };
     let hedges = &ctx.state.metrics.hedges;
     let second = attempt(ctx, secondary, second_permit);
@@ -433,15 +474,18 @@ async fn race<'p>(
         outcome = &mut second => ((secondary, outcome), Side::First),
     };
     if winner.1.is_ok() {
-        let label = if matches!(loser, Side::Second) {
-            "primary"
-        } else {
-            "hedge"
+        let (label, cancelled) = match loser {
+            Side::Second => ("primary", secondary),
+            Side::First => ("hedge", primary),
         };
         hedges
             .with_label_values(&[&primary.model.name, label])
             .inc();
-        return vec![winner];
+        return Raced {
+            outcomes: vec![winner],
+            hedged: true,
+            cancelled: Some(cancelled),
+        };
     }
     let other = match loser {
         Side::First => (primary, first.await),
@@ -455,7 +499,19 @@ async fn race<'p>(
     hedges
         .with_label_values(&[&primary.model.name, label])
         .inc();
-    vec![winner, other]
+    let mut outcomes = vec![winner, other];
+    // An answer beats an error that would end the request: one target's 400 (e.g. a shorter
+    // context) does not undo the other's stream. Errors that fail over keep their order.
+    let ends_request =
+        |o: &Result<_, _>| matches!(o, Err(AttemptError::Failed(f)) if !f.fails_over());
+    if outcomes[1].1.is_ok() && ends_request(&outcomes[0].1) {
+        outcomes.swap(0, 1);
+    }
+    Raced {
+        outcomes,
+        hedged: true,
+        cancelled: None,
+    }
 }
 
 /// Which of the two raced attempts is still running.

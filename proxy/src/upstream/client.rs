@@ -48,25 +48,38 @@ impl UpstreamClient {
             .body(request.body)
             .send();
         let response = match timeout_at(first_byte_deadline, pending).await {
-            Err(_) => {
-                return Err(AttemptFailure::new(
-                    FailureKind::Timeout,
-                    "no response headers before the first-byte timeout",
-                ))
-            }
+            Err(_) => return Err(no_headers_in_time()),
             Ok(Err(e)) => return Err(transport_failure(&e)),
             Ok(Ok(response)) => response,
         };
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = read_body(response, first_byte_deadline, MAX_ERROR_BODY)
-            .await
-            .unwrap_or_default();
-        Err(classify(status, &headers, &body))
+        accept(response, first_byte_deadline, classify).await
     }
+}
+
+/// No response headers arrived before the attempt's first-byte deadline.
+pub fn no_headers_in_time() -> AttemptFailure {
+    AttemptFailure::new(
+        FailureKind::Timeout,
+        "no response headers before the first-byte timeout",
+    )
+}
+
+/// Passes a 2xx answer on; any other is read (bounded by `deadline`) and classified. Shared
+/// by every transport, so a scripted upstream's answers are judged exactly like real ones.
+pub async fn accept(
+    response: reqwest::Response,
+    deadline: Instant,
+    classify: Classifier,
+) -> Result<reqwest::Response, AttemptFailure> {
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = read_body(response, deadline, MAX_ERROR_BODY)
+        .await
+        .unwrap_or_default();
+    Err(classify(status, &headers, &body))
 }
 
 /// Reads a whole body, bounded in size and time.
@@ -114,15 +127,20 @@ pub fn transport_failure(error: &reqwest::Error) -> AttemptFailure {
     if error.is_timeout() {
         return AttemptFailure::new(FailureKind::Timeout, "upstream timed out");
     }
-    let what = if error.is_connect() {
+    // The error's own text may include the URL, which carries no secret (keys go in headers).
+    connection_failure(error.is_connect(), &error_chain(error))
+}
+
+/// A connection that could not be made (`connect`) or broke: a capacity problem.
+pub fn connection_failure(connect: bool, cause: &str) -> AttemptFailure {
+    let what = if connect {
         "could not connect to the upstream"
     } else {
         "the upstream connection failed"
     };
-    // The error's own text may include the URL, which carries no secret (keys go in headers).
     AttemptFailure::new(
         FailureKind::Capacity { retry_after: None },
-        format!("{what}: {}", error_chain(error)),
+        format!("{what}: {cause}"),
     )
 }
 

@@ -8,6 +8,9 @@
 
 pub mod classify;
 pub mod client;
+#[cfg(test)]
+pub mod scripted;
+pub mod transport;
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -22,3 +25,4 @@ pub struct UpstreamRequest {
     pub headers: HeaderMap,
     pub body: Bytes,
 }
+pub use transport::Transport;
