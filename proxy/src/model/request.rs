@@ -56,7 +56,7 @@ pub struct Message {
 }
 
 /// A function the model may call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ToolDef {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,7 +84,7 @@ pub enum ToolChoice {
 }
 
 /// What shape the answer's text must have.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ResponseFormat {
     Text,
@@ -97,6 +97,54 @@ pub enum ResponseFormat {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         description: Option<String>,
     },
+}
+
+/// Raw JSON compares by its text (`RawValue` has no `PartialEq`).
+fn same_raw(a: &RawJson, b: &RawJson) -> bool {
+    a.get() == b.get()
+}
+
+impl PartialEq for ToolDef {
+    fn eq(&self, other: &Self) -> bool {
+        let schemas = match (&self.input_schema, &other.input_schema) {
+            (Some(a), Some(b)) => same_raw(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        self.name == other.name
+            && self.description == other.description
+            && schemas
+            && self.strict == other.strict
+            && self.cache == other.cache
+    }
+}
+
+impl PartialEq for ResponseFormat {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ResponseFormat::Text, ResponseFormat::Text)
+            | (ResponseFormat::JsonObject, ResponseFormat::JsonObject) => true,
+            (
+                ResponseFormat::JsonSchema {
+                    name,
+                    schema,
+                    strict,
+                    description,
+                },
+                ResponseFormat::JsonSchema {
+                    name: other_name,
+                    schema: other_schema,
+                    strict: other_strict,
+                    description: other_description,
+                },
+            ) => {
+                name == other_name
+                    && same_raw(schema, other_schema)
+                    && strict == other_strict
+                    && description == other_description
+            }
+            _ => false,
+        }
+    }
 }
 
 /// OpenAI's reasoning effort levels; Anthropic budgets map onto them through a table.
