@@ -5,6 +5,16 @@
 //! [`TranslateError::Refused`] naming the field, so a client never gets a silently different
 //! answer (e.g. `n > 1` would return one choice instead of several).
 
+pub mod answer;
+pub mod events;
+pub mod ids;
+pub mod media;
+pub mod messages;
+pub mod request;
+#[cfg(test)]
+mod test_support;
+pub mod wire;
+
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
