@@ -6,6 +6,7 @@
 //! answer (e.g. `n > 1` would return one choice instead of several).
 
 pub mod answer;
+pub mod chat_extra;
 pub mod events;
 pub mod ids;
 pub mod media;

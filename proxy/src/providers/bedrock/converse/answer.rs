@@ -81,7 +81,9 @@ pub fn stop_sequence(fields: Option<&serde_json::Value>) -> Option<String> {
 }
 
 /// `stopReason` → the model's stop reason. The tool injected for `response_format` ends a
-/// turn normally; unknown and malformed-output reasons are kept verbatim.
+/// turn normally. `malformed_model_output`, `malformed_tool_use` and reasons Bedrock adds
+/// later end it normally too (LiteLLM's choice): kept verbatim they would reach Chat clients
+/// as a `finish_reason` their SDKs cannot parse.
 pub fn convert_stop_reason(reason: &str, json_tool: bool, sequence: Option<String>) -> StopReason {
     match reason {
         "end_turn" => StopReason::EndTurn,
@@ -91,9 +93,7 @@ pub fn convert_stop_reason(reason: &str, json_tool: bool, sequence: Option<Strin
         "stop_sequence" => StopReason::StopSequence { sequence },
         "model_context_window_exceeded" => StopReason::ContextWindowExceeded,
         "guardrail_intervened" | "content_filtered" => StopReason::ContentFilter,
-        other => StopReason::Other {
-            reason: other.to_owned(),
-        },
+        _ => StopReason::EndTurn,
     }
 }
 
@@ -239,12 +239,9 @@ mod tests {
             ),
             ("guardrail_intervened", StopReason::ContentFilter),
             ("content_filtered", StopReason::ContentFilter),
-            (
-                "malformed_model_output",
-                StopReason::Other {
-                    reason: "malformed_model_output".to_owned(),
-                },
-            ),
+            ("malformed_model_output", StopReason::EndTurn),
+            ("malformed_tool_use", StopReason::EndTurn),
+            ("something_new", StopReason::EndTurn),
         ] {
             assert_eq!(convert_stop_reason(reason, false, None), stop, "{reason}");
         }

@@ -555,9 +555,7 @@ mod tests {
         assert_eq!(
             out[1],
             StreamEvent::Stop {
-                reason: StopReason::Other {
-                    reason: "malformed_tool_use".into()
-                }
+                reason: StopReason::EndTurn
             }
         );
     }

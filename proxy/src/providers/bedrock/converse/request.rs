@@ -12,17 +12,20 @@ use serde_json::{Map, Value};
 use crate::model::{Reasoning, ReasoningEffort, Request, ResponseFormat, ToolChoice, ToolDef};
 use crate::providers::TranslateError;
 
+use super::chat_extra::{
+    extra_response_format, extra_tool_choice, extra_tools, Format, JSON_TOOL_DESCRIPTION,
+    NO_PARAMETERS,
+};
 use super::messages::{
     convert_cache_marker, convert_conversation, has_tool_blocks, history_tool_names, refused,
 };
 use super::wire::{
     AdditionalFields, ConverseRequest, EmptyObject, FixedSchema, InferenceConfig, InputSchema,
-    Schema, SystemBlock, Thinking, Tool, ToolConfig, ToolSpec,
+    Schema, SystemBlock, Thinking, Tool, ToolChoice as WireChoice, ToolConfig, ToolSpec,
 };
 
 /// Converse has no JSON mode; an instruction is the documented fallback.
 const JSON_OBJECT_INSTRUCTION: &str = "Respond with a single valid JSON object and nothing else.";
-const JSON_TOOL_DESCRIPTION: &str = "Respond with the answer in this structure.";
 /// Anthropic's smallest thinking budget.
 const MIN_THINKING_BUDGET: u32 = 1024;
 
@@ -51,27 +54,40 @@ pub fn convert_request<'a>(
     refuse_inexpressible(request)?;
     let conversation = convert_conversation(request)?;
     let mut system = conversation.system;
-    let json_tool = convert_json_tool(request)?;
-    if matches!(request.response_format, Some(ResponseFormat::JsonObject)) {
-        system.push(SystemBlock::Text(Cow::Borrowed(JSON_OBJECT_INSTRUCTION)));
+    let json_tool = match convert_response_format(request)? {
+        Format::Plain => None,
+        Format::JsonObject => {
+            system.push(SystemBlock::Text(Cow::Borrowed(JSON_OBJECT_INSTRUCTION)));
+            None
+        }
+        Format::JsonTool(spec) => Some(spec),
+    };
+    let tools = declared_tools(request)?;
+    if json_tool.is_some() && !tools.is_empty() {
+        return Err(refused(
+            "response_format",
+            "`response_format: json_schema` together with `tools` is not supported for Bedrock targets",
+        ));
     }
+    let choice = resolve_tool_choice(request)?;
+    let json_tool_name = json_tool.as_ref().map(|spec| spec.name);
     let body = ConverseRequest {
         system,
         messages: conversation.messages,
         inference_config: convert_inference_config(request),
-        tool_config: convert_tool_config(request, json_tool.as_ref()),
+        tool_config: convert_tool_config(request, json_tool, tools, choice),
         additional_model_request_fields: convert_additional_fields(request, target),
     };
     Ok(Converse {
         body,
-        json_tool: json_tool.map(|spec| spec.name),
+        json_tool: json_tool_name,
     })
 }
 
 /// The tool injected for `response_format: json_schema`, if the request has a usable one.
 pub fn json_tool_name(request: &Request) -> Option<&str> {
-    match &request.response_format {
-        Some(ResponseFormat::JsonSchema { name, .. }) if !name.is_empty() => Some(name),
+    match convert_response_format(request) {
+        Ok(Format::JsonTool(spec)) => Some(spec.name),
         _ => None,
     }
 }
@@ -141,61 +157,80 @@ fn convert_inference_config(request: &Request) -> Option<InferenceConfig<'_>> {
     (!config.is_empty()).then_some(config)
 }
 
-/// `response_format: json_schema` → one tool named after the schema, forced, whose input is
-/// the answer (the documented fallback where Converse has no structured output).
-fn convert_json_tool(request: &Request) -> Result<Option<ToolSpec<'_>>, TranslateError> {
-    let Some(ResponseFormat::JsonSchema {
-        name,
-        schema,
-        description,
-        ..
-    }) = &request.response_format
-    else {
-        return Ok(None);
-    };
-    if name.is_empty() {
-        return Err(refused("response_format", "`json_schema.name` is required"));
+/// `response_format` (typed, else as the Chat decoder kept it in `extra`). `json_schema`
+/// becomes one tool named after the schema, forced, whose input is the answer (the documented
+/// fallback where Converse has no structured output).
+fn convert_response_format(request: &Request) -> Result<Format<'_>, TranslateError> {
+    match &request.response_format {
+        None => Ok(extra_response_format(&request.extra)?.unwrap_or(Format::Plain)),
+        Some(ResponseFormat::Text) => Ok(Format::Plain),
+        Some(ResponseFormat::JsonObject) => Ok(Format::JsonObject),
+        Some(ResponseFormat::JsonSchema { name, .. }) if name.is_empty() => {
+            Err(refused("response_format", "`json_schema.name` is required"))
+        }
+        Some(ResponseFormat::JsonSchema {
+            name,
+            schema,
+            description,
+            ..
+        }) => Ok(Format::JsonTool(ToolSpec {
+            name,
+            description: Some(description.as_deref().unwrap_or(JSON_TOOL_DESCRIPTION)),
+            input_schema: InputSchema {
+                json: Schema::Raw(schema),
+            },
+            strict: None,
+        })),
     }
+}
+
+/// The client's tools: typed, else as the Chat decoder kept them in `extra`.
+fn declared_tools(request: &Request) -> Result<Vec<Tool<'_>>, TranslateError> {
     if !request.tools.is_empty() {
-        return Err(refused(
-            "response_format",
-            "`response_format: json_schema` together with `tools` is not supported for Bedrock targets",
-        ));
+        return Ok(convert_tools(&request.tools));
     }
-    Ok(Some(ToolSpec {
-        name,
-        description: Some(description.as_deref().unwrap_or(JSON_TOOL_DESCRIPTION)),
-        input_schema: InputSchema {
-            json: Schema::Raw(schema),
-        },
-        strict: None,
-    }))
+    Ok(extra_tools(&request.extra)?.unwrap_or_default())
+}
+
+/// The client's tool choice; `None` for `none`, which Converse cannot say; absent is `auto`.
+fn resolve_tool_choice(request: &Request) -> Result<Option<WireChoice<'_>>, TranslateError> {
+    Ok(match &request.tool_choice {
+        Some(ToolChoice::Auto) => Some(WireChoice::Auto(EmptyObject {})),
+        Some(ToolChoice::Required) => Some(WireChoice::Any(EmptyObject {})),
+        Some(ToolChoice::None) => None,
+        Some(ToolChoice::Tool { name }) => Some(WireChoice::Tool { name }),
+        None => {
+            Some(extra_tool_choice(&request.extra)?.unwrap_or(WireChoice::Auto(EmptyObject {})))
+        }
+    })
 }
 
 fn convert_tool_config<'a>(
     request: &'a Request,
-    json_tool: Option<&ToolSpec<'a>>,
+    json_tool: Option<ToolSpec<'a>>,
+    tools: Vec<Tool<'a>>,
+    choice: Option<WireChoice<'a>>,
 ) -> Option<ToolConfig<'a>> {
     if let Some(spec) = json_tool {
+        let name = spec.name;
         return Some(ToolConfig {
-            tools: vec![Tool::ToolSpec(spec.clone())],
-            tool_choice: Some(super::wire::ToolChoice::Tool { name: spec.name }),
+            tools: vec![Tool::ToolSpec(spec)],
+            tool_choice: Some(WireChoice::Tool { name }),
         });
     }
-    let choice = convert_tool_choice(request.tool_choice.as_ref());
-    if request.tools.is_empty() || choice.is_none() {
+    if tools.is_empty() || choice.is_none() {
         if !has_tool_blocks(request) {
             return None;
         }
         // toolUse/toolResult blocks need a toolConfig; `none` keeps the tools without a choice,
         // and a history without declared tools gets specs for the names it used.
-        let tools = if request.tools.is_empty() {
+        let tools = if tools.is_empty() {
             history_tool_names(request)
                 .into_iter()
                 .map(history_tool_spec)
                 .collect()
         } else {
-            convert_tools(&request.tools)
+            tools
         };
         return Some(ToolConfig {
             tools,
@@ -203,20 +238,9 @@ fn convert_tool_config<'a>(
         });
     }
     Some(ToolConfig {
-        tools: convert_tools(&request.tools),
+        tools,
         tool_choice: choice,
     })
-}
-
-/// `None` for `tool_choice: none`, which Converse cannot say; absent means `auto`.
-fn convert_tool_choice(choice: Option<&ToolChoice>) -> Option<super::wire::ToolChoice<'_>> {
-    use super::wire::ToolChoice as Wire;
-    match choice {
-        None | Some(ToolChoice::Auto) => Some(Wire::Auto(EmptyObject {})),
-        Some(ToolChoice::Required) => Some(Wire::Any(EmptyObject {})),
-        Some(ToolChoice::None) => None,
-        Some(ToolChoice::Tool { name }) => Some(Wire::Tool { name }),
-    }
 }
 
 fn convert_tools(tools: &[ToolDef]) -> Vec<Tool<'_>> {
@@ -228,10 +252,7 @@ fn convert_tools(tools: &[ToolDef]) -> Vec<Tool<'_>> {
             input_schema: InputSchema {
                 json: match &tool.input_schema {
                     Some(schema) => Schema::Raw(schema),
-                    None => Schema::Fixed(FixedSchema {
-                        kind: "object",
-                        properties: Some(EmptyObject {}),
-                    }),
+                    None => NO_PARAMETERS,
                 },
             },
             strict: tool.strict,

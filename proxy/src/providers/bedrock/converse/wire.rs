@@ -221,11 +221,13 @@ pub struct InputSchema<'a> {
     pub json: Schema<'a>,
 }
 
-/// A tool's JSON Schema: the client's text verbatim, or a fixed one the proxy supplies.
+/// A tool's JSON Schema: the client's text verbatim (or its value, when the client's dialect
+/// kept the tool in `extra`), or a fixed one the proxy supplies.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Schema<'a> {
     Raw(&'a RawValue),
+    Value(&'a Value),
     Fixed(FixedSchema),
 }
 
