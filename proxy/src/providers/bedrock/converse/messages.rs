@@ -437,7 +437,9 @@ mod tests {
                 call("call_1", "get_weather", "{\"city\":\"Paris\"}"),
                 call("call_2", "get_time", "not json"),
                 call("call_3", "get_time", "[1]"),
-                call("call_4", "get_time", "")]},
+                call("call_4", "get_time", ""),
+                call("call_5", "get_time", " {\"a\": 1}\n"),
+                call("call_6", "get_time", "null")]},
             {"role": "user", "content": [result("call_1", "{\"temp_c\":18}")]},
             {"role": "user", "content": [result("call_2", "noon")]},
             text("user", "thanks"),
@@ -454,6 +456,8 @@ mod tests {
             json!({"value": [1]})
         );
         assert_eq!(messages[1]["content"][3]["toolUse"]["input"], json!({}));
+        assert_eq!(messages[1]["content"][4]["toolUse"]["input"], json!({"a": 1}));
+        assert_eq!(messages[1]["content"][5]["toolUse"]["input"], json!({}));
         assert_eq!(
             messages[2]["content"],
             json!([
