@@ -8,13 +8,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
-use crate::api::chat::{ChatRequest, InvalidField};
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::models::ModelList;
+use crate::api::InvalidField;
 use crate::auth::authenticate;
 use crate::config::{KeyOwner, Model, Policy};
+use crate::dialects::chat::{decode_request, ChatRequest};
 use crate::error::{ProxyError, RequestError, RoutingError};
-use crate::providers::Operation;
+use crate::providers::{Generation, Operation};
 use crate::relay::attempts::{attempt_headers, serve};
 use crate::relay::{Ending, Reply, RequestRecord};
 
@@ -45,8 +46,16 @@ pub async fn handle(policy: Arc<Policy>, incoming: Incoming, mut record: Request
     record.debug = incoming.debug || owner.team.debug;
     let result = match (incoming.method.as_str(), incoming.path.as_str()) {
         ("POST", "/v1/chat/completions") => {
-            match parse::<ChatRequest>(&incoming.body, ChatRequest::validate) {
-                Ok(chat) => dispatch(&policy, &owner, Operation::Chat(chat), record).await,
+            match parse::<ChatRequest>(&incoming.body, ChatRequest::validate)
+                .and_then(|chat| decoded(decode_request(chat)))
+            {
+                Ok(request) => {
+                    let generation = Generation {
+                        request,
+                        body: incoming.body.clone(),
+                    };
+                    dispatch(&policy, &owner, Operation::Generate(generation), record).await
+                }
                 Err(e) => Err((e, record)),
             }
         }
@@ -157,6 +166,17 @@ fn list_models(policy: &Policy, owner: &KeyOwner, record: RequestRecord) -> Repl
     let body = serde_json::to_vec(&ModelList::new(names, created)).unwrap_or_default();
     record.finish(Ending::Status(200), None);
     Reply::json(200, body)
+}
+
+/// A dialect decoder's verdict as the client's error.
+fn decoded<T>(result: Result<T, InvalidField>) -> Result<T, ProxyError> {
+    result.map_err(|invalid| {
+        RequestError::Invalid {
+            message: invalid.message,
+            param: Some(invalid.param),
+        }
+        .into()
+    })
 }
 
 /// Parses a JSON body into `T`, naming the offending field on error, then validates it.

@@ -5,15 +5,23 @@
 //!
 //! 1. [`gateway`] (the only pingora-facing code) reads the request and its body, bounded by
 //!    `server.max_request_bytes`, and loads one policy snapshot ([`state`]) for the request.
-//! 2. [`handler`] authenticates the key ([`auth`]), parses the body into [`api`] types,
-//!    checks the model exists and the team may use it, then checks the team's rate limits
-//!    and reserves the request's maximum cost against its budget ([`metering::spend`]).
+//! 2. [`handler`] authenticates the key ([`auth`]) and decodes the body with the client's
+//!    dialect ([`dialects`]) into the proxy's own typed [`model`] (embeddings keep their
+//!    [`api`] type), checks the model exists and the team may use it, then checks the team's
+//!    rate limits and reserves the request's maximum cost against its budget
+//!    ([`metering::spend`]), reading prompt size and output cap from the model.
 //! 3. [`relay::attempts`] asks [`routing`] for an attempt plan (targets in order, skipping
-//!    disabled and cooling-down ones), then for each step builds the upstream request
-//!    ([`providers`]), sends it ([`upstream`]) and classifies failures: capacity, timeouts and
-//!    server errors fail over before any byte reaches the client; client errors return.
-//! 4. Answers are translated back; streams go through [`relay::stream`] event by event, and
-//!    a failure after the first byte ends the stream with an OpenAI-style error event.
+//!    disabled and cooling-down ones), then for each step has the target's provider
+//!    ([`providers`]) build the upstream request from the model — or, when the upstream
+//!    speaks the client's dialect, forward the client's body with only the model renamed
+//!    (the pass-through) — sends it ([`upstream`]) and classifies failures: capacity,
+//!    timeouts and server errors fail over before any byte reaches the client; client errors
+//!    return.
+//! 4. The provider reads the answer back into a [`model::Answer`] (or, on the pass-through,
+//!    relays the body with the client's model name); streams go through [`relay::stream`]
+//!    event by event, as [`model::StreamEvent`]s or pass-through bytes, and the client's
+//!    dialect writes what the client sees. A failure after the first byte ends the stream
+//!    with the dialect's error event.
 //! 5. [`relay::record`] finishes the request once: metrics ([`metrics`]), spend (the budget
 //!    reservation settled, the entry handed to the batched [`metering::ledger`]) and one
 //!    access-log line. Every error is mapped to HTTP in [`error`].
@@ -25,6 +33,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod dialects;
 pub mod error;
 pub mod gateway;
 pub mod handler;

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::chat::InvalidField;
+use super::InvalidField;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct EmbeddingsRequest {

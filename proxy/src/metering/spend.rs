@@ -115,10 +115,7 @@ impl Spend {
         let Some(budget) = team.budget else {
             return Ok(admission);
         };
-        let max_output = match operation {
-            Operation::Chat(chat) => chat.max_output_tokens().or(model.max_output_tokens),
-            Operation::Embeddings(_) => Some(0),
-        };
+        let max_output = operation.max_output_tokens().or(model.max_output_tokens);
         let price = reservation_price(model.targets.iter().map(|t| &t.price));
         let amount = max_cost_usd(&price, prompt_bytes, max_output);
         let period = Period::containing(budget.period, now);
@@ -327,8 +324,8 @@ pub fn period_label(period: crate::config::BudgetPeriod) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::chat::ChatRequest;
     use crate::config::testing::compile_yaml;
+    use crate::providers::testing::chat_operation;
 
     const YAML: &str = "version: 1
 providers:
@@ -351,7 +348,7 @@ teams:
         if let Some(max) = max_tokens {
             body["max_tokens"] = max.into();
         }
-        Operation::Chat(serde_json::from_value::<ChatRequest>(body).unwrap())
+        chat_operation(body)
     }
 
     #[tokio::test]

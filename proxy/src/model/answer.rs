@@ -27,7 +27,9 @@ pub enum StopReason {
     /// Anthropic's `pause_turn` (a server tool paused a long turn).
     PauseTurn,
     /// A reason this proxy does not know, kept verbatim.
-    Other { reason: String },
+    Other {
+        reason: String,
+    },
 }
 
 /// A complete answer: what the model produced, why it stopped, what it cost in tokens.

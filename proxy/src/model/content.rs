@@ -113,6 +113,13 @@ pub enum Block {
     },
     /// Thinking the provider encrypted; `data` is opaque and replayed as is.
     RedactedThinking { data: String },
+    /// A content part of `dialect` the model has no block for (Chat `input_audio`, a `file`
+    /// given by id, an assistant `refusal` part), kept verbatim: an upstream that speaks
+    /// `dialect` gets it as the client sent it; any other refuses the request naming the part.
+    Opaque {
+        dialect: super::request::Dialect,
+        part: serde_json::Value,
+    },
 }
 
 impl Block {
@@ -148,6 +155,7 @@ impl Block {
                 text.len() + signature.as_ref().map_or(0, String::len)
             }
             Block::RedactedThinking { data } => data.len(),
+            Block::Opaque { part, .. } => serde_json::to_string(part).map_or(0, |s| s.len()),
         }
     }
 
@@ -159,7 +167,7 @@ impl Block {
             | Block::Document { cache, .. }
             | Block::ToolCall { cache, .. }
             | Block::ToolResult { cache, .. } => *cache,
-            Block::Thinking { .. } | Block::RedactedThinking { .. } => None,
+            Block::Thinking { .. } | Block::RedactedThinking { .. } | Block::Opaque { .. } => None,
         }
     }
 }

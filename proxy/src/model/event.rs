@@ -13,10 +13,15 @@ use crate::metering::Usage;
 pub enum BlockKind {
     Text,
     /// A tool call; `id` is the client-visible id.
-    ToolCall { id: String, name: String },
+    ToolCall {
+        id: String,
+        name: String,
+    },
     Thinking,
     /// Redacted thinking arrives whole.
-    RedactedThinking { data: String },
+    RedactedThinking {
+        data: String,
+    },
 }
 
 /// A piece of an open block.
@@ -39,11 +44,21 @@ pub enum StreamEvent {
         created: Option<u64>,
     },
     /// A content block opens at `index` (indexes count from 0 in order of opening).
-    BlockStart { index: usize, kind: BlockKind },
-    Delta { index: usize, delta: Delta },
-    BlockStop { index: usize },
+    BlockStart {
+        index: usize,
+        kind: BlockKind,
+    },
+    Delta {
+        index: usize,
+        delta: Delta,
+    },
+    BlockStop {
+        index: usize,
+    },
     /// Generation stopped (usage may still follow).
-    Stop { reason: StopReason },
+    Stop {
+        reason: StopReason,
+    },
     /// Token counts so far; the last one reported is the answer's usage.
     Usage(Usage),
 }

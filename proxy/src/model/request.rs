@@ -259,12 +259,10 @@ impl Request {
     /// Whether any message carries a thinking block (signed or redacted): such a conversation
     /// can only be replayed to a provider that honours signatures.
     pub fn has_thinking(&self) -> bool {
-        self.messages.iter().flat_map(|m| m.content.iter()).any(|b| {
-            matches!(
-                b,
-                Block::Thinking { .. } | Block::RedactedThinking { .. }
-            )
-        })
+        self.messages
+            .iter()
+            .flat_map(|m| m.content.iter())
+            .any(|b| matches!(b, Block::Thinking { .. } | Block::RedactedThinking { .. }))
     }
 }
 

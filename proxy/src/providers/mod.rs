@@ -1,6 +1,14 @@
-//! Provider adapters: turn a client request into one upstream's HTTP request, and its answer
-//! back into OpenAI's format. Dispatch is a closed `match` on the provider kind; translation is
-//! pure and synchronous so it is unit-tested with plain inputs.
+//! Providers: each turns an operation into its upstream's HTTP request(s) and reads the
+//! answers back. One API for every kind, dispatched here by a closed `match`:
+//!
+//! - [`build_requests`]: the upstream request(s) of an operation (several when a provider
+//!   fans out, e.g. Titan embeddings take one text per call);
+//! - [`decode_answer`]: complete answers → [`Decoded`]: a typed [`model::Answer`] that the
+//!   client's dialect encodes, or a body already in the client's dialect (pass-through);
+//! - [`StreamDecoder`]: one stream's events → [`StreamStep`]s: typed [`model::StreamEvent`]s,
+//!   or bytes already in the client's dialect.
+//!
+//! Translation is pure and synchronous so it is unit-tested with plain inputs.
 
 pub mod azure;
 pub mod bedrock;
@@ -14,10 +22,10 @@ use bytes::Bytes;
 use http::HeaderMap;
 use thiserror::Error;
 
-use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::config::{AzureAuth, ProviderKind, Target};
 use crate::metering::Usage;
+use crate::model;
 
 /// A request ready to send: the only thing the upstream client sees.
 #[derive(Debug)]
@@ -27,29 +35,46 @@ pub struct UpstreamRequest {
     pub body: Bytes,
 }
 
+/// A generation request as it travels through the attempt loop: the model, and the client's
+/// body for upstreams that speak the client's dialect (forwarded with only the model renamed).
+#[derive(Debug, Clone)]
+pub struct Generation {
+    pub request: model::Request,
+    /// The body as the client sent it, in `request.dialect`.
+    pub body: Bytes,
+}
+
 /// A client request as it travels through the attempt loop.
 #[derive(Debug, Clone)]
 pub enum Operation {
-    Chat(ChatRequest),
+    Generate(Generation),
     Embeddings(EmbeddingsRequest),
 }
 
 impl Operation {
     pub fn client_model(&self) -> &str {
         match self {
-            Operation::Chat(chat) => &chat.model,
+            Operation::Generate(generation) => &generation.request.model,
             Operation::Embeddings(embeddings) => &embeddings.model,
         }
     }
 
     pub fn is_stream(&self) -> bool {
-        matches!(self, Operation::Chat(chat) if chat.is_stream())
+        matches!(self, Operation::Generate(generation) if generation.request.stream)
     }
 
     pub fn prompt_bytes(&self) -> usize {
         match self {
-            Operation::Chat(chat) => chat.prompt_bytes(),
+            Operation::Generate(generation) => generation.request.prompt_bytes(),
             Operation::Embeddings(embeddings) => embeddings.input_bytes(),
+        }
+    }
+
+    /// The client's cap on output tokens (embeddings produce none).
+    pub fn max_output_tokens(&self) -> Option<u32> {
+        match self {
+            Operation::Generate(generation) => generation.request.max_output_tokens,
+            Operation::Embeddings(_) => Some(0),
         }
     }
 }
@@ -77,17 +102,19 @@ pub enum TranslateError {
     CredentialUnavailable { provider: String, reason: String },
 }
 
-/// Builds the upstream request of `operation` for `target`. `runtime` holds credentials
-/// that are refreshed in the background; building never waits for them.
-pub fn build_request(
+/// Builds the upstream request(s) of `operation` for `target`: one, or several that the
+/// attempt loop sends concurrently and hands, in order, to [`decode_answer`]. `runtime` holds
+/// credentials that are refreshed in the background; building never waits for them.
+pub fn build_requests(
     target: &Target,
     operation: &Operation,
     request_id: &str,
     runtime: &ProviderRuntime,
-) -> Result<UpstreamRequest, TranslateError> {
+) -> Result<Vec<UpstreamRequest>, TranslateError> {
     match &target.provider.kind {
         ProviderKind::OpenAi { base_url, api_key } => {
             openai::build_request(base_url, api_key.as_ref(), target, operation, request_id)
+                .map(|r| vec![r])
         }
         ProviderKind::Azure {
             endpoint,
@@ -117,69 +144,118 @@ pub fn build_request(
                 operation,
                 request_id,
             )
+            .map(|r| vec![r])
         }
-        ProviderKind::Bedrock { .. } => {
-            let mut requests = bedrock::build_requests(target, operation, runtime)?;
-            match (requests.pop(), requests.is_empty()) {
-                (Some(request), true) => Ok(request),
-                _ => Err(TranslateError::Unsupported("bedrock fan-out")),
-            }
-        }
-    }
-}
-
-/// Like [`build_request`], for operations a provider serves with several upstream calls
-/// (Titan embeddings take one text per call). The attempt loop sends them concurrently and
-/// hands every answer, in order, to [`translate_parts`].
-pub fn build_requests(
-    target: &Target,
-    operation: &Operation,
-    request_id: &str,
-    runtime: &ProviderRuntime,
-) -> Result<Vec<UpstreamRequest>, TranslateError> {
-    match &target.provider.kind {
         ProviderKind::Bedrock { .. } => bedrock::build_requests(target, operation, runtime),
-        _ => build_request(target, operation, request_id, runtime).map(|r| vec![r]),
     }
 }
 
-/// Translates the answers of [`build_requests`]' calls, in order.
-pub fn translate_parts(
+/// A complete answer, read.
+#[derive(Debug, PartialEq)]
+pub enum Decoded {
+    /// The answer in the proxy's model; the client's dialect writes it out.
+    Answer(model::Answer),
+    /// A body already in the client's dialect (pass-through, embeddings), and its usage
+    /// (`None` when the upstream reported none).
+    Body { body: Bytes, usage: Option<Usage> },
+}
+
+/// Reads the complete (non-streaming) 2xx answers of [`build_requests`]' calls, in order.
+pub fn decode_answer(
     target: &Target,
     operation: &Operation,
     bodies: &[Bytes],
-) -> Result<(Vec<u8>, Option<Usage>), TranslateError> {
-    match (&target.provider.kind, bodies) {
-        (ProviderKind::Bedrock { .. }, _) => bedrock::translate_full(target, operation, bodies),
-        (_, [body]) => translate_full(target, operation, body),
-        _ => Err(TranslateError::BadUpstreamBody(
-            "expected exactly one answer".to_owned(),
-        )),
+) -> Result<Decoded, TranslateError> {
+    match &target.provider.kind {
+        ProviderKind::Bedrock { .. } => bedrock::decode_answer(target, operation, bodies),
+        ProviderKind::OpenAi { .. } | ProviderKind::Azure { .. } => match bodies {
+            [body] => openai::decode_answer(operation, body),
+            _ => Err(TranslateError::BadUpstreamBody(
+                "expected exactly one answer".to_owned(),
+            )),
+        },
     }
 }
 
-/// Translates a complete (non-streaming) 2xx answer into the client's OpenAI body and usage.
-pub fn translate_full(
-    target: &Target,
-    operation: &Operation,
-    body: &[u8],
-) -> Result<(Vec<u8>, Option<Usage>), TranslateError> {
-    match &target.provider.kind {
-        ProviderKind::OpenAi { .. } => openai::translate_full(operation.client_model(), body),
-        ProviderKind::Azure { .. } => azure::translate_full(operation.client_model(), body),
-        ProviderKind::Bedrock { .. } => {
-            bedrock::translate_full(target, operation, &[Bytes::copy_from_slice(body)])
+/// Per-stream decoding state, one variant per upstream wire format.
+#[derive(Debug)]
+pub enum StreamDecoder {
+    /// OpenAI chunks relayed to a Chat client (pass-through).
+    OpenAi(openai::StreamState),
+    /// Azure chunks relayed to a Chat client; boxed: its re-stamping state is larger.
+    Azure(Box<azure::StreamState>),
+    /// OpenAI-format chunks read into the model, for a client of another dialect.
+    Chat(openai::TypedStream),
+    Bedrock(bedrock::stream::StreamState),
+}
+
+impl StreamDecoder {
+    /// The decoder of `generation`'s stream from `target`.
+    pub fn new(target: &Target, generation: &Generation) -> Result<Self, TranslateError> {
+        let request = &generation.request;
+        let passthrough = request.dialect == model::Dialect::Chat;
+        match &target.provider.kind {
+            ProviderKind::OpenAi { .. } if passthrough => Ok(StreamDecoder::OpenAi(
+                openai::StreamState::new(&request.model, request.stream_usage),
+            )),
+            ProviderKind::Azure { .. } if passthrough => Ok(StreamDecoder::Azure(Box::new(
+                azure::StreamState::new(&request.model, request.stream_usage),
+            ))),
+            ProviderKind::OpenAi { .. } | ProviderKind::Azure { .. } => {
+                Ok(StreamDecoder::Chat(openai::TypedStream::default()))
+            }
+            ProviderKind::Bedrock { .. } => {
+                Ok(StreamDecoder::Bedrock(bedrock::stream_state(generation)?))
+            }
         }
     }
-}
 
-/// Per-stream translation state, one variant per provider wire format.
-#[derive(Debug)]
-pub enum StreamTranslator {
-    OpenAi(openai::StreamState),
-    /// Boxed: Azure's re-stamping state is larger than the other variants.
-    Azure(Box<azure::StreamState>),
-    Bedrock(bedrock::stream::StreamState),
+    /// The decoder for this upstream's stream framing.
+    pub fn framing(&self) -> UpstreamDecoder {
+        match self {
+            StreamDecoder::OpenAi(_) | StreamDecoder::Azure(_) | StreamDecoder::Chat(_) => {
+                UpstreamDecoder::Sse(crate::api::sse::SseDecoder::new())
+            }
+            StreamDecoder::Bedrock(_) => {
+                UpstreamDecoder::EventStream(bedrock::eventstream::FrameDecoder::new())
+            }
+        }
+    }
+
+    /// Decodes one upstream event.
+    pub fn on_event(&mut self, event: &UpstreamEvent) -> StreamStep {
+        match (self, event) {
+            (StreamDecoder::OpenAi(state), UpstreamEvent::Sse(data)) => state.on_event(data),
+            (StreamDecoder::Azure(state), UpstreamEvent::Sse(data)) => state.on_event(data),
+            (StreamDecoder::Chat(state), UpstreamEvent::Sse(data)) => state.on_event(data),
+            (StreamDecoder::Bedrock(state), UpstreamEvent::Frame(frame)) => state.on_frame(frame),
+            _ => StreamStep::Failed(UpstreamStreamError {
+                message: "the upstream's stream framing does not match its provider".to_owned(),
+                code: Some("upstream_error".to_owned()),
+                capacity: false,
+            }),
+        }
+    }
+
+    /// Usage seen by a decoder that relays bytes (typed events carry their own).
+    pub fn usage(&self) -> Option<Usage> {
+        match self {
+            StreamDecoder::OpenAi(state) => state.usage,
+            StreamDecoder::Azure(state) => state.usage(),
+            StreamDecoder::Chat(_) => None,
+            StreamDecoder::Bedrock(state) => state.usage,
+        }
+    }
+
+    /// Content deltas relayed as bytes so far (the basis of an estimate when usage never came).
+    pub fn content_deltas(&self) -> u64 {
+        match self {
+            StreamDecoder::OpenAi(state) => state.content_deltas,
+            StreamDecoder::Azure(state) => state.content_deltas(),
+            StreamDecoder::Chat(_) => 0,
+            StreamDecoder::Bedrock(state) => state.content_deltas,
+        }
+    }
 }
 
 /// One event of an upstream stream, decoded from its wire framing.
@@ -217,8 +293,10 @@ impl UpstreamDecoder {
 /// What one upstream stream event becomes for the client.
 #[derive(Debug, PartialEq)]
 pub enum StreamStep {
-    /// Send these bytes (one or more complete SSE events).
+    /// Send these bytes (one or more complete SSE events already in the client's dialect).
     Emit(Bytes),
+    /// Typed events, for the client's dialect encoder to write.
+    Events(Vec<model::StreamEvent>),
     /// Nothing to send for this event.
     Skip,
     /// The upstream finished the stream properly.
@@ -238,75 +316,24 @@ pub struct UpstreamStreamError {
     pub capacity: bool,
 }
 
-impl StreamTranslator {
-    pub fn new(target: &Target, chat: &ChatRequest) -> Result<Self, TranslateError> {
-        match &target.provider.kind {
-            ProviderKind::OpenAi { .. } => Ok(StreamTranslator::OpenAi(openai::StreamState::new(
-                &chat.model,
-                chat.client_wants_stream_usage(),
-            ))),
-            ProviderKind::Azure { .. } => Ok(StreamTranslator::Azure(Box::new(
-                azure::StreamState::new(&chat.model, chat.client_wants_stream_usage()),
-            ))),
-            ProviderKind::Bedrock { .. } => {
-                Ok(StreamTranslator::Bedrock(bedrock::stream_state(chat)))
-            }
-        }
-    }
-
-    /// The decoder for this upstream's stream framing.
-    pub fn decoder(&self) -> UpstreamDecoder {
-        match self {
-            StreamTranslator::OpenAi(_) | StreamTranslator::Azure(_) => {
-                UpstreamDecoder::Sse(crate::api::sse::SseDecoder::new())
-            }
-            StreamTranslator::Bedrock(_) => {
-                UpstreamDecoder::EventStream(bedrock::eventstream::FrameDecoder::new())
-            }
-        }
-    }
-
-    /// Translates one upstream event.
-    pub fn on_event(&mut self, event: &UpstreamEvent) -> StreamStep {
-        match (self, event) {
-            (StreamTranslator::OpenAi(state), UpstreamEvent::Sse(data)) => state.on_event(data),
-            (StreamTranslator::Azure(state), UpstreamEvent::Sse(data)) => state.on_event(data),
-            (StreamTranslator::Bedrock(state), UpstreamEvent::Frame(frame)) => {
-                state.on_frame(frame)
-            }
-            _ => StreamStep::Failed(UpstreamStreamError {
-                message: "the upstream's stream framing does not match its provider".to_owned(),
-                code: Some("upstream_error".to_owned()),
-                capacity: false,
-            }),
-        }
-    }
-
-    /// Usage reported by the upstream so far.
-    pub fn usage(&self) -> Option<Usage> {
-        match self {
-            StreamTranslator::OpenAi(state) => state.usage,
-            StreamTranslator::Azure(state) => state.usage(),
-            StreamTranslator::Bedrock(state) => state.usage,
-        }
-    }
-
-    /// Content deltas relayed so far (the basis of an estimate when usage never came).
-    pub fn content_deltas(&self) -> u64 {
-        match self {
-            StreamTranslator::OpenAi(state) => state.content_deltas,
-            StreamTranslator::Azure(state) => state.content_deltas(),
-            StreamTranslator::Bedrock(state) => state.content_deltas,
-        }
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod testing {
     //! Helpers shared by the providers' stream tests.
 
-    use super::StreamStep;
+    use super::{Generation, Operation, StreamStep};
+    use crate::dialects::chat::{decode_request, ChatRequest};
     use serde_json::Value;
+
+    /// The operation of a Chat client's request body, as the handler makes it.
+    pub fn chat_operation(body: Value) -> Operation {
+        let text = body.to_string();
+        let wire: ChatRequest = serde_json::from_str(&text).unwrap();
+        wire.validate().unwrap();
+        Operation::Generate(Generation {
+            request: decode_request(wire).unwrap(),
+            body: text.into(),
+        })
+    }
 
     /// The JSON chunk of an emitted SSE event (panics on any other step).
     pub fn emitted(step: StreamStep) -> Value {

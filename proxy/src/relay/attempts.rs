@@ -11,10 +11,11 @@ use super::record::{Ending, RequestRecord};
 use super::stream::ChatStream;
 use super::Reply;
 use crate::config::{HedgeAfter, Model, Policy, Team};
+use crate::dialects::{self, StreamEncoder};
 use crate::error::{ProxyError, RequestError, RoutingError, UpstreamError};
 use crate::metering::{cost::format_usd, Usage};
 use crate::metrics::AttemptOutcome;
-use crate::providers::{self, Operation, StreamTranslator, TranslateError, UpstreamRequest};
+use crate::providers::{self, Decoded, Operation, StreamDecoder, TranslateError, UpstreamRequest};
 use crate::routing::headroom::RateLimitHeaders;
 use crate::routing::{self, AttemptPermit, PlannedAttempt, RequestShape};
 use crate::state::AppState;
@@ -168,11 +169,7 @@ pub async fn serve(
 }
 
 fn request_shape(operation: &Operation) -> RequestShape {
-    let max_output = match operation {
-        Operation::Chat(chat) => chat.max_output_tokens(),
-        Operation::Embeddings(_) => Some(0),
-    };
-    RequestShape::from_prompt_bytes(operation.prompt_bytes(), max_output)
+    RequestShape::from_prompt_bytes(operation.prompt_bytes(), operation.max_output_tokens())
 }
 
 enum AttemptSuccess {
@@ -298,16 +295,18 @@ async fn exchange(
         providers::build_requests(target, operation, ctx.request_id, &state.providers)
             .map_err(translate_failure)?;
     match operation {
-        Operation::Chat(chat) if chat.is_stream() => {
+        Operation::Generate(generation) if generation.request.stream => {
             let request = requests.pop().ok_or_else(|| {
                 AttemptFailure::new(FailureKind::ServerError, "no upstream request was built")
             })?;
-            let response = send_one(state, step, request, first_byte_deadline).await?;
-            let translator = StreamTranslator::new(target, chat)
+            let decoder = StreamDecoder::new(target, generation).map_err(translate_failure)?;
+            let encoder = StreamEncoder::new(&generation.request)
                 .map_err(|e| AttemptFailure::new(FailureKind::ServerError, e.to_string()))?;
+            let response = send_one(state, step, request, first_byte_deadline).await?;
             let mut stream = Box::new(ChatStream::new(
                 response,
-                translator,
+                decoder,
+                encoder,
                 ctx.deadline,
                 started,
                 operation.prompt_bytes(),
@@ -317,13 +316,27 @@ async fn exchange(
         }
         _ => {
             let bodies = send_all(state, step, requests, first_byte_deadline, ctx.deadline).await?;
-            let (body, usage) = providers::translate_parts(target, operation, &bodies)
-                .map_err(translate_failure)?;
+            let (body, usage) = match providers::decode_answer(target, operation, &bodies)
+                .map_err(translate_failure)?
+            {
+                Decoded::Body { body, usage } => (body, usage),
+                Decoded::Answer(answer) => {
+                    let Operation::Generate(generation) = operation else {
+                        return Err(AttemptFailure::new(
+                            FailureKind::ServerError,
+                            "a typed answer to an embeddings request",
+                        )
+                        .into());
+                    };
+                    let body =
+                        dialects::encode_answer(&generation.request, &answer).map_err(|e| {
+                            AttemptFailure::new(FailureKind::ServerError, e.to_string())
+                        })?;
+                    (body.into(), answer.usage)
+                }
+            };
             let usage = usage.unwrap_or_else(|| Usage::estimate(operation.prompt_bytes(), 0));
-            Ok(AttemptSuccess::Full {
-                body: body.into(),
-                usage,
-            })
+            Ok(AttemptSuccess::Full { body, usage })
         }
     }
 }

@@ -1,8 +1,11 @@
-//! Relaying one upstream stream to the client as OpenAI SSE, event by event as it arrives.
+//! Relaying one upstream stream to the client, event by event as it arrives: the provider's
+//! [`StreamDecoder`] reads the upstream's events, and what it yields is either bytes already
+//! in the client's dialect (pass-through) or typed events that the client's dialect
+//! [`StreamEncoder`] writes.
 //!
 //! Before the client sees anything, [`ChatStream::prime`] reads up to the first translated
 //! event, so an upstream that fails early can still be failed over. After that, a failure
-//! ends the stream with an OpenAI-style error event: never a silent truncation.
+//! ends the stream with the dialect's error event: never a silent truncation.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -12,21 +15,24 @@ use futures_util::{FutureExt, Stream, StreamExt};
 use tokio::time::{timeout_at, Instant};
 
 use super::record::{Ending, RequestRecord};
-use crate::api::error_body::{ErrorBody, ErrorType};
+use crate::dialects::StreamEncoder;
 use crate::metering::Usage;
-use crate::providers::{StreamStep, StreamTranslator, UpstreamDecoder, UpstreamStreamError};
+use crate::model::{Delta, StreamEvent};
+use crate::providers::{StreamDecoder, StreamStep, UpstreamDecoder, UpstreamStreamError};
 use crate::routing::AttemptPermit;
 use crate::upstream::client::transport_failure;
 use crate::upstream::{AttemptFailure, FailureKind};
 
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
-const DONE_EVENT: &[u8] = b"data: [DONE]\n\n";
-
 pub struct ChatStream {
     upstream: ByteStream,
-    decoder: UpstreamDecoder,
-    translator: StreamTranslator,
+    framing: UpstreamDecoder,
+    decoder: StreamDecoder,
+    encoder: StreamEncoder,
+    /// The last usage reported in typed events, and their content deltas so far.
+    event_usage: Option<Usage>,
+    event_deltas: u64,
     ready: VecDeque<Bytes>,
     deadline: Instant,
     attempt_started: Instant,
@@ -59,15 +65,19 @@ struct StreamFailure {
 impl ChatStream {
     pub fn new(
         response: reqwest::Response,
-        translator: StreamTranslator,
+        decoder: StreamDecoder,
+        encoder: StreamEncoder,
         deadline: Instant,
         attempt_started: Instant,
         prompt_bytes: usize,
     ) -> Self {
         Self {
             upstream: Box::pin(response.bytes_stream()),
-            decoder: translator.decoder(),
-            translator,
+            framing: decoder.framing(),
+            decoder,
+            encoder,
+            event_usage: None,
+            event_deltas: 0,
             ready: VecDeque::new(),
             deadline,
             attempt_started,
@@ -204,28 +214,32 @@ impl ChatStream {
 
     /// Decodes and translates bytes into ready events.
     fn absorb(&mut self, bytes: &[u8]) -> Result<(), StreamFailure> {
-        let events = self.decoder.push(bytes).map_err(|message| StreamFailure {
+        let events = self.framing.push(bytes).map_err(|message| StreamFailure {
             code: "upstream_error",
             message,
             capacity: false,
         })?;
         for event in events {
-            match self.translator.on_event(&event) {
-                StreamStep::Emit(out) => {
-                    self.first_event_at.get_or_insert_with(Instant::now);
-                    self.ready.push_back(out);
+            match self.decoder.on_event(&event) {
+                StreamStep::Emit(out) => self.emit(out),
+                StreamStep::Events(events) => {
+                    let mut out = Vec::new();
+                    for event in &events {
+                        self.count(event);
+                        self.encoder.encode(event, &mut out);
+                    }
+                    if !out.is_empty() {
+                        self.emit(Bytes::from(out));
+                    }
                 }
                 StreamStep::Skip => {}
                 StreamStep::Done => {
-                    self.ready.push_back(Bytes::from_static(DONE_EVENT));
-                    self.state = StreamEnd::Complete;
+                    self.complete();
                     return Ok(());
                 }
                 StreamStep::Last(out) => {
-                    self.first_event_at.get_or_insert_with(Instant::now);
-                    self.ready.push_back(out);
-                    self.ready.push_back(Bytes::from_static(DONE_EVENT));
-                    self.state = StreamEnd::Complete;
+                    self.emit(out);
+                    self.complete();
                     return Ok(());
                 }
                 StreamStep::Failed(UpstreamStreamError {
@@ -242,9 +256,33 @@ impl ChatStream {
         Ok(())
     }
 
+    fn emit(&mut self, bytes: Bytes) {
+        self.first_event_at.get_or_insert_with(Instant::now);
+        self.ready.push_back(bytes);
+    }
+
+    /// The upstream finished properly: the dialect's end of stream.
+    fn complete(&mut self) {
+        let mut out = Vec::new();
+        self.encoder.finish(&mut out);
+        self.ready.push_back(Bytes::from(out));
+        self.state = StreamEnd::Complete;
+    }
+
+    /// Usage and content deltas of typed events, for metering.
+    fn count(&mut self, event: &StreamEvent) {
+        match event {
+            StreamEvent::Usage(usage) => self.event_usage = Some(*usage),
+            StreamEvent::Delta { delta, .. } if !matches!(delta, Delta::Signature(_)) => {
+                self.event_deltas += 1;
+            }
+            _ => {}
+        }
+    }
+
     fn fail(&mut self, failure: StreamFailure) {
-        let body = ErrorBody::new(ErrorType::ServerError, failure.code, failure.message);
-        self.ready.push_back(Bytes::from(body.to_sse_event()));
+        let event = self.encoder.error_event(failure.code, failure.message);
+        self.ready.push_back(event);
         self.state = StreamEnd::Failed;
         if let Some(record) = &self.record {
             record
@@ -257,9 +295,13 @@ impl ChatStream {
     }
 
     fn usage(&self) -> Usage {
-        self.translator
+        self.decoder
             .usage()
-            .unwrap_or_else(|| Usage::estimate(self.prompt_bytes, self.translator.content_deltas()))
+            .or(self.event_usage)
+            .unwrap_or_else(|| {
+                let deltas = self.decoder.content_deltas() + self.event_deltas;
+                Usage::estimate(self.prompt_bytes, deltas)
+            })
     }
 
     /// Accounts for the stream once: live figures of the target, metrics, spend, log.

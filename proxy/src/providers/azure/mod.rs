@@ -1,8 +1,9 @@
 //! Azure OpenAI: the OpenAI wire format behind Azure's URLs and auth (wire-formats §6).
 //! Requests reuse the OpenAI body; the URL is the deployments form
 //! (`/openai/deployments/{deployment}/…?api-version=…`) or, with `api_version: v1`, the v1
-//! form (`/openai/v1/…`, deployment as the body's model). Answers keep Azure's content-filter
-//! annotations; streams lose the filter-only first chunk and get consistent ids.
+//! form (`/openai/v1/…`, deployment as the body's model). Answers are read as OpenAI's
+//! ([`openai::decode_answer`]) and keep Azure's content-filter annotations; streams lose the
+//! filter-only first chunk and get consistent ids.
 
 pub mod entra;
 mod stream;
@@ -13,7 +14,6 @@ use http::HeaderValue;
 
 use super::{openai, Operation, TranslateError, UpstreamRequest};
 use crate::config::{Secret, Target};
-use crate::metering::Usage;
 
 /// How a request proves who it is: the resource key, or an Entra access token.
 #[derive(Debug, Clone, Copy)]
@@ -56,22 +56,17 @@ pub fn build_request(
         ),
         UrlForm::V1 => format!("{endpoint}/openai/v1"),
     };
-    // The OpenAI body is Azure's too (model = deployment, usage always asked for in streams);
-    // only the URL and the auth header differ.
-    let mut request = match operation {
-        Operation::Chat(chat) if chat.is_stream() && !supports_stream_usage(api_version) => {
-            // Older API versions refuse `stream_options` with a 400: send only what the
-            // client sent (the stream is then metered by estimate).
-            let mut request = openai::build_request(&base, None, target, operation, request_id)?;
-            let mut plain = chat.clone();
-            plain.model = target.upstream_model.clone();
-            request.body = serde_json::to_vec(&plain)
-                .map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))?
-                .into();
-            request
-        }
-        _ => openai::build_request(&base, None, target, operation, request_id)?,
-    };
+    // The OpenAI body is Azure's too (model = deployment, usage asked for in streams); only
+    // the URL and the auth header differ. Older API versions refuse `stream_options` with a
+    // 400: they get only what the client sent (the stream is then metered by estimate).
+    let mut request = openai::build(
+        &base,
+        None,
+        target,
+        operation,
+        request_id,
+        supports_stream_usage(api_version),
+    )?;
     if let UrlForm::Deployments { api_version } = form {
         request.url.push_str("?api-version=");
         request
@@ -99,21 +94,13 @@ fn supports_stream_usage(api_version: &str) -> bool {
             .is_some_and(|date| date >= "2024-09-01")
 }
 
-/// A complete answer: as OpenAI's (client's model name, usage), with `prompt_filter_results`
-/// and per-choice `content_filter_results` left in place for clients that read them.
-pub fn translate_full(
-    client_model: &str,
-    body: &[u8],
-) -> Result<(Vec<u8>, Option<Usage>), TranslateError> {
-    openai::translate_full(client_model, body)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::chat::ChatRequest;
     use crate::api::embeddings::EmbeddingsRequest;
     use crate::config::compile_str;
+    use crate::providers::testing::chat_operation;
+    use crate::providers::Decoded;
     use serde_json::{json, Value};
     use std::path::Path;
     use std::sync::Arc;
@@ -127,9 +114,8 @@ mod tests {
     }
 
     fn chat(stream: bool) -> Operation {
-        let body = json!({"model": "m", "stream": stream,
-            "messages": [{"role": "user", "content": "hi"}]});
-        Operation::Chat(serde_json::from_value::<ChatRequest>(body).unwrap())
+        chat_operation(json!({"model": "m", "stream": stream,
+            "messages": [{"role": "user", "content": "hi"}]}))
     }
 
     fn body(request: &UpstreamRequest) -> Value {
@@ -216,7 +202,13 @@ mod tests {
             "choices": [{"index": 0, "finish_reason": "content_filter", "message": {"role": "assistant", "content": "par"},
                 "content_filter_results": {"violence": {"filtered": true, "severity": "high"}}}],
             "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}});
-        let (out, usage) = translate_full("alias", upstream.to_string().as_bytes()).unwrap();
+        let operation = chat_operation(json!({"model": "alias",
+            "messages": [{"role": "user", "content": "hi"}]}));
+        let Decoded::Body { body: out, usage } =
+            openai::decode_answer(&operation, upstream.to_string().as_bytes()).unwrap()
+        else {
+            panic!("a Chat client's answer passes through")
+        };
         let out: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(out["model"], "alias");
         assert_eq!(out["choices"][0]["finish_reason"], "content_filter");

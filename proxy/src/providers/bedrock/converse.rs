@@ -19,7 +19,7 @@ pub mod wire;
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
-use crate::api::chat::{ChatRequest, Content, ContentPart, Message, Role};
+use super::legacy_chat::{ChatRequest, Content, ContentPart, Message, Role};
 use crate::providers::TranslateError;
 
 /// A Converse body and what the answer's translation needs to know about it.

@@ -2,6 +2,8 @@
 //! InvokeModel (Titan, Cohere), every request signed with SigV4.
 //!
 //! - [`converse`]: OpenAI request → Converse body; [`response`]: Converse answer → OpenAI.
+//!   Transitional: both read and write the Chat dialect ([`legacy_chat`] makes the request
+//!   from the model), so they serve Chat clients only, until they move onto the model.
 //! - [`eventstream`] decodes ConverseStream frames; [`stream`] turns them into SSE chunks.
 //! - [`errors`]: Bedrock error types → failure classes; [`sigv4`]: signing;
 //!   [`credentials`]: the background-refreshed credential caches; [`embeddings`].
@@ -11,6 +13,7 @@ pub mod credentials;
 pub mod embeddings;
 pub mod errors;
 pub mod eventstream;
+pub mod legacy_chat;
 pub mod response;
 pub mod sigv4;
 pub mod stream;
@@ -22,10 +25,9 @@ use http::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use http::HeaderMap;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use super::{Operation, ProviderRuntime, TranslateError, UpstreamRequest};
-use crate::api::chat::ChatRequest;
+use super::{Decoded, Generation, Operation, ProviderRuntime, TranslateError, UpstreamRequest};
 use crate::config::{Provider, ProviderKind, Target};
-use crate::metering::Usage;
+use crate::model::Dialect;
 
 /// A model id is one path segment: everything but RFC 3986's unreserved bytes is encoded.
 const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -66,8 +68,9 @@ pub fn build_requests(
     let base = base_url(region, endpoint.as_deref());
     let model = &target.upstream_model;
     let (path, accept, bodies) = match operation {
-        Operation::Chat(chat) => {
-            let converse = converse::build(chat, target.additional_model_request_fields.as_ref())?;
+        Operation::Generate(generation) => {
+            let chat = chat_of(generation)?;
+            let converse = converse::build(&chat, target.additional_model_request_fields.as_ref())?;
             let (op, accept) = if chat.is_stream() {
                 ("converse-stream", "application/vnd.amazon.eventstream")
             } else {
@@ -121,40 +124,55 @@ pub fn completion_id() -> String {
     format!("chatcmpl-{}", uuid::Uuid::new_v4().simple())
 }
 
-/// Translates complete answers (one, or one per fanned-out embeddings call).
-pub fn translate_full(
+/// The Chat request the Converse translation reads; only Chat clients are served until
+/// Bedrock translates from the model.
+fn chat_of(generation: &Generation) -> Result<legacy_chat::ChatRequest, TranslateError> {
+    if generation.request.dialect != Dialect::Chat {
+        return Err(TranslateError::Unsupported("bedrock"));
+    }
+    legacy_chat::from_model(&generation.request)
+}
+
+/// Reads complete answers (one, or one per fanned-out embeddings call).
+pub fn decode_answer(
     target: &Target,
     operation: &Operation,
     bodies: &[Bytes],
-) -> Result<(Vec<u8>, Option<Usage>), TranslateError> {
-    match operation {
-        Operation::Chat(chat) => {
+) -> Result<Decoded, TranslateError> {
+    let (body, usage) = match operation {
+        Operation::Generate(generation) => {
+            let chat = chat_of(generation)?;
             let body = bodies.first().ok_or_else(|| {
                 TranslateError::BadUpstreamBody("no answer to translate".to_owned())
             })?;
             response::translate(
                 &chat.model,
                 body,
-                converse::json_tool_name(chat).as_deref(),
+                converse::json_tool_name(&chat).as_deref(),
                 &completion_id(),
                 now_secs(),
-            )
+            )?
         }
         Operation::Embeddings(request) => {
-            embeddings::translate(&request.model, &target.upstream_model, request, bodies)
+            embeddings::translate(&request.model, &target.upstream_model, request, bodies)?
         }
-    }
+    };
+    Ok(Decoded::Body {
+        body: body.into(),
+        usage,
+    })
 }
 
 /// The translation state of one ConverseStream.
-pub fn stream_state(chat: &ChatRequest) -> stream::StreamState {
-    stream::StreamState::new(
+pub fn stream_state(generation: &Generation) -> Result<stream::StreamState, TranslateError> {
+    let chat = chat_of(generation)?;
+    Ok(stream::StreamState::new(
         &chat.model,
         chat.client_wants_stream_usage(),
-        converse::json_tool_name(chat),
+        converse::json_tool_name(&chat),
         completion_id(),
         now_secs(),
-    )
+    ))
 }
 
 /// Whether this provider is a Bedrock provider (for readiness and planning).

@@ -1,6 +1,7 @@
-//! A stream chunk read only as deep as the proxy needs: top-level members kept as raw JSON
-//! text, so relaying an event costs one scan and one copy instead of building and
-//! re-serialising a whole JSON tree (the hot path of every stream).
+//! A JSON object read only as deep as the proxy needs: top-level members kept as raw JSON
+//! text, so relaying a stream chunk, a complete answer or a client's request body costs one
+//! scan and one copy instead of building and re-serialising a whole JSON tree (the hot path
+//! of the pass-through).
 
 use std::fmt;
 
@@ -56,19 +57,38 @@ impl<'a> RawChunk<'a> {
 
     /// The chunk as JSON again, with `model` replaced and, unless `keep_usage`, no `usage`.
     pub fn write(&self, client_model: &str, keep_usage: bool) -> Vec<u8> {
+        let model = model_json(client_model);
+        self.write_with(
+            |key, _| match key {
+                "usage" if !keep_usage => Edit::Drop,
+                "model" => Edit::Replace(&model),
+                _ => Edit::Keep,
+            },
+            &[],
+        )
+    }
+
+    /// The object as JSON again: each member kept, dropped or replaced by `edit`, then
+    /// `append`ed members (key, raw JSON value) at the end.
+    pub fn write_with<'e>(
+        &self,
+        mut edit: impl FnMut(&str, &str) -> Edit<'e>,
+        append: &[(&str, &[u8])],
+    ) -> Vec<u8> {
         let mut out = Vec::with_capacity(
             self.members
                 .iter()
                 .map(|(k, v)| k.len() + v.get().len() + 4)
                 .sum::<usize>()
+                + append
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 4)
+                    .sum::<usize>()
                 + 2,
         );
         out.push(b'{');
         let mut first = true;
-        for (key, value) in &self.members {
-            if *key == "usage" && !keep_usage {
-                continue;
-            }
+        let mut member = |out: &mut Vec<u8>, key: &str, value: &[u8]| {
             if !first {
                 out.push(b',');
             }
@@ -76,16 +96,40 @@ impl<'a> RawChunk<'a> {
             out.push(b'"');
             out.extend_from_slice(key.as_bytes());
             out.extend_from_slice(b"\":");
-            if *key == "model" {
-                // Serialising a plain string cannot fail.
-                out.extend_from_slice(&serde_json::to_vec(client_model).unwrap_or_default());
-            } else {
-                out.extend_from_slice(value.get().as_bytes());
+            out.extend_from_slice(value);
+        };
+        for (key, value) in &self.members {
+            match edit(key, value.get()) {
+                Edit::Keep => member(&mut out, key, value.get().as_bytes()),
+                Edit::Drop => {}
+                Edit::Replace(raw) => member(&mut out, key, raw),
             }
+        }
+        for (key, value) in append {
+            member(&mut out, key, value);
         }
         out.push(b'}');
         out
     }
+
+    /// Whether the object has a member `key` (even `null`).
+    pub fn has(&self, key: &str) -> bool {
+        self.members.iter().any(|(k, _)| *k == key)
+    }
+}
+
+/// What [`RawChunk::write_with`] does with one member.
+pub enum Edit<'a> {
+    Keep,
+    Drop,
+    /// Write this raw JSON as the member's value.
+    Replace(&'a [u8]),
+}
+
+/// A model name as a JSON string.
+pub fn model_json(model: &str) -> Vec<u8> {
+    // Serialising a plain string cannot fail.
+    serde_json::to_vec(model).unwrap_or_default()
 }
 
 fn meaningful(raw: Option<&RawValue>) -> bool {

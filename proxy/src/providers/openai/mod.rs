@@ -1,8 +1,10 @@
-//! OpenAI-compatible upstreams (OpenAI, vLLM, Together, …): the request passes through with
-//! the model renamed; streams always ask for usage, and the usage chunk is stripped again when
-//! the client did not ask for it.
+//! OpenAI-compatible upstreams (OpenAI, vLLM, Together, …). A Chat client's body passes
+//! through with only the model renamed ([`passthrough`]); streams always ask for usage, and
+//! the usage chunk is stripped again when the client did not ask for it. Clients of other
+//! dialects are translated through the model with the Chat dialect's upstream side.
 
 mod chunk;
+pub mod passthrough;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
@@ -11,11 +13,15 @@ use serde_json::{Map, Value};
 
 use chunk::RawChunk;
 
-use super::{Operation, StreamStep, TranslateError, UpstreamRequest, UpstreamStreamError};
-use crate::api::chat::StreamOptions;
+use super::{
+    Decoded, Generation, Operation, StreamStep, TranslateError, UpstreamRequest,
+    UpstreamStreamError,
+};
 use crate::api::sse;
 use crate::config::{Secret, Target};
+use crate::dialects::chat::{self, ChatChunk, ChunkDecoder};
 use crate::metering::Usage;
+use crate::model::Dialect;
 
 pub fn build_request(
     base_url: &str,
@@ -24,26 +30,32 @@ pub fn build_request(
     operation: &Operation,
     request_id: &str,
 ) -> Result<UpstreamRequest, TranslateError> {
+    build(base_url, api_key, target, operation, request_id, true)
+}
+
+/// Like [`build_request`]; `stream_usage` says whether streams may ask for usage
+/// (`stream_options`), which some OpenAI-format servers refuse.
+pub fn build(
+    base_url: &str,
+    api_key: Option<&Secret>,
+    target: &Target,
+    operation: &Operation,
+    request_id: &str,
+    stream_usage: bool,
+) -> Result<UpstreamRequest, TranslateError> {
     let (path, body) = match operation {
-        Operation::Chat(chat) => {
-            let mut upstream = chat.clone();
-            upstream.model = target.upstream_model.clone();
-            if upstream.is_stream() {
-                // Always ask for usage so every stream can be metered.
-                let options = upstream
-                    .stream_options
-                    .get_or_insert_with(StreamOptions::default);
-                options.include_usage = Some(true);
-            }
-            ("chat/completions", serde_json::to_vec(&upstream))
-        }
+        Operation::Generate(generation) => (
+            "chat/completions",
+            chat_body(generation, &target.upstream_model, stream_usage)?,
+        ),
         Operation::Embeddings(embeddings) => {
             let mut upstream = embeddings.clone();
             upstream.model = target.upstream_model.clone();
-            ("embeddings", serde_json::to_vec(&upstream))
+            let body = serde_json::to_vec(&upstream)
+                .map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))?;
+            ("embeddings", body)
         }
     };
-    let body = body.map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))?;
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Some(key) = api_key {
@@ -62,21 +74,75 @@ pub fn build_request(
     })
 }
 
-/// A complete answer: report the client's model name, and read the usage.
-/// `usage` is `None` when the upstream reported none (some OpenAI-compatible servers don't).
-pub fn translate_full(
-    client_model: &str,
-    body: &[u8],
-) -> Result<(Vec<u8>, Option<Usage>), TranslateError> {
-    let mut value: Map<String, Value> = serde_json::from_slice(body)
-        .map_err(|e| TranslateError::BadUpstreamBody(format!("not a JSON object: {e}")))?;
-    let usage = value.get("usage").and_then(Usage::from_openai);
-    if value.contains_key("model") {
-        value.insert("model".to_owned(), Value::String(client_model.to_owned()));
+/// The Chat Completions body of `generation` naming `model`: the client's own body when it
+/// spoke Chat, else written from the model. Streams ask for usage when `stream_usage`.
+pub fn chat_body(
+    generation: &Generation,
+    model: &str,
+    stream_usage: bool,
+) -> Result<Vec<u8>, TranslateError> {
+    let request = &generation.request;
+    let ask_usage = stream_usage && request.stream;
+    if request.dialect == Dialect::Chat {
+        return passthrough::request_body(&generation.body, model, ask_usage);
     }
-    let out =
-        serde_json::to_vec(&value).map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))?;
-    Ok((out, usage))
+    let mut wire = chat::encode_request(request, model).map_err(|e| TranslateError::Refused {
+        param: e.param,
+        message: e.message,
+    })?;
+    if ask_usage {
+        wire.stream_options
+            .get_or_insert_with(Default::default)
+            .include_usage = Some(true);
+    }
+    serde_json::to_vec(&wire).map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))
+}
+
+/// A complete answer: relayed with the client's model name for a Chat client (and for
+/// embeddings), read into the model for any other.
+pub fn decode_answer(operation: &Operation, body: &[u8]) -> Result<Decoded, TranslateError> {
+    match operation {
+        Operation::Generate(generation) if generation.request.dialect != Dialect::Chat => {
+            chat::decode_answer(body)
+                .map(Decoded::Answer)
+                .map_err(|e| TranslateError::BadUpstreamBody(format!("not a chat completion: {e}")))
+        }
+        _ => {
+            let (body, usage) = passthrough::answer(operation.client_model(), body)?;
+            Ok(Decoded::Body {
+                body: body.into(),
+                usage,
+            })
+        }
+    }
+}
+
+/// An OpenAI-format stream read into the model, for a client of another dialect.
+#[derive(Debug, Default)]
+pub struct TypedStream {
+    decoder: ChunkDecoder,
+}
+
+impl TypedStream {
+    pub fn on_event(&mut self, data: &str) -> StreamStep {
+        if data.trim() == "[DONE]" {
+            return StreamStep::Done;
+        }
+        let chunk: ChatChunk = match serde_json::from_str(data) {
+            Ok(chunk) => chunk,
+            Err(e) => return StreamStep::Failed(invalid_event(&e)),
+        };
+        if let Some(error) = chunk.error.as_ref().filter(|e| !e.is_null()) {
+            return StreamStep::Failed(stream_error(error));
+        }
+        let mut events = Vec::new();
+        self.decoder.decode(chunk, &mut events);
+        if events.is_empty() {
+            StreamStep::Skip
+        } else {
+            StreamStep::Events(events)
+        }
+    }
 }
 
 /// Translation state of one OpenAI-format stream.
@@ -209,7 +275,7 @@ fn stream_error(error: &Value) -> UpstreamStreamError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::testing::emitted;
+    use crate::providers::testing::{chat_operation, emitted};
     use serde_json::json;
 
     #[test]
@@ -252,10 +318,34 @@ mod tests {
     fn full_answer_reports_client_model_and_usage() {
         let body = json!({"id": "x", "object": "chat.completion", "model": "gpt-4o-2024-08-06",
             "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}});
-        let (out, usage) = translate_full("alias", body.to_string().as_bytes()).unwrap();
+        let (out, usage) = passthrough::answer("alias", body.to_string().as_bytes()).unwrap();
         let out: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(out["model"], "alias");
         assert_eq!(usage.unwrap().completion_tokens, 4);
-        assert!(translate_full("alias", b"<html>").is_err());
+        assert!(passthrough::answer("alias", b"<html>").is_err());
+    }
+
+    #[test]
+    fn other_dialects_get_a_typed_answer_and_typed_events() {
+        let mut operation = chat_operation(json!({"model": "alias",
+            "messages": [{"role": "user", "content": "hi"}]}));
+        if let Operation::Generate(generation) = &mut operation {
+            generation.request.dialect = Dialect::Messages;
+        }
+        let body = json!({"id": "x", "created": 1, "model": "gpt", "choices": [{"index": 0,
+            "message": {"role": "assistant", "content": "yo"}, "finish_reason": "stop"}]});
+        match decode_answer(&operation, body.to_string().as_bytes()).unwrap() {
+            Decoded::Answer(answer) => {
+                assert_eq!(answer.content, vec![crate::model::Block::text("yo")])
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut stream = TypedStream::default();
+        let chunk = json!({"id": "c", "choices": [{"index": 0, "delta": {"content": "a"}}]});
+        assert!(
+            matches!(stream.on_event(&chunk.to_string()), StreamStep::Events(e) if e.len() == 3)
+        );
+        assert!(matches!(stream.on_event("{oops"), StreamStep::Failed(_)));
+        assert_eq!(stream.on_event("[DONE]"), StreamStep::Done);
     }
 }

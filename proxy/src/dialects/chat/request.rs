@@ -1,10 +1,14 @@
-//! `POST /v1/chat/completions` request types: typed where the proxy needs to look, with
-//! every other field kept verbatim so it passes through to OpenAI-compatible targets.
+//! The OpenAI Chat Completions request on the wire (`POST /v1/chat/completions`), as clients
+//! send it and as the proxy sends it to OpenAI-format upstreams: typed where the model reads
+//! it, every other member kept in `extra` so nothing is dropped.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-/// A chat completion request as the client sent it.
+use crate::api::InvalidField;
+
+/// A chat completion request.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ChatRequest {
     pub model: String,
@@ -20,10 +24,31 @@ pub struct ChatRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Stop>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<Vec<Tool>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tool_choice: Option<Value>,
-    /// Everything else (temperature, response_format, seed, …), passed through untouched.
+    pub tool_choice: Option<ToolChoice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_tool_calls: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<ResponseFormat>,
+    /// `minimal`, `low`, `medium`, `high` (newer values are kept as text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Everything else (logprobs, logit_bias, metadata, service_tier, …), carried untouched.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -44,11 +69,6 @@ impl ChatRequest {
     /// The completion budget the client set (`max_completion_tokens`, else `max_tokens`).
     pub fn max_output_tokens(&self) -> Option<u32> {
         self.max_completion_tokens.or(self.max_tokens)
-    }
-
-    /// Bytes of text and data in the prompt: the basis of the prompt-size estimate (bytes / 4).
-    pub fn prompt_bytes(&self) -> usize {
-        self.messages.iter().map(Message::content_bytes).sum()
     }
 
     /// Checks OpenAI's own request rules that serde cannot express, so a bad request fails
@@ -79,28 +99,20 @@ impl ChatRequest {
     }
 }
 
-/// A request rule that was broken: which parameter, and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidField {
-    pub param: String,
-    pub message: String,
-}
-
-impl InvalidField {
-    pub fn new(param: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            param: param.into(),
-            message: message.into(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct StreamOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_usage: Option<bool>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// `stop`: one sequence or several.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Stop {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -131,17 +143,6 @@ pub struct Message {
 }
 
 impl Message {
-    fn content_bytes(&self) -> usize {
-        let content = self.content.as_ref().map_or(0, Content::bytes);
-        let calls = self.tool_calls.as_ref().map_or(0, |calls| {
-            calls
-                .iter()
-                .map(|c| c.function.name.len() + c.function.arguments.len())
-                .sum()
-        });
-        content + calls
-    }
-
     fn validate(&self, index: usize) -> Result<(), InvalidField> {
         let param = || format!("messages[{index}]");
         match self.role {
@@ -176,17 +177,8 @@ pub enum Content {
     Parts(Vec<ContentPart>),
 }
 
-impl Content {
-    fn bytes(&self) -> usize {
-        match self {
-            Content::Text(text) => text.len(),
-            Content::Parts(parts) => parts.iter().map(ContentPart::bytes).sum(),
-        }
-    }
-}
-
-/// One part of multi-part content (`text`, `image_url`, `input_audio`, `file`, …).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// One part of multi-part content (`text`, `image_url`, `file`, `input_audio`, `refusal`, …).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct ContentPart {
     #[serde(rename = "type")]
     pub kind: String,
@@ -194,16 +186,10 @@ pub struct ContentPart {
     pub text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_url: Option<ImageUrl>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FilePart>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
-}
-
-impl ContentPart {
-    fn bytes(&self) -> usize {
-        let text = self.text.as_ref().map_or(0, String::len);
-        let image = self.image_url.as_ref().map_or(0, |i| i.url.len());
-        text + image
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -211,6 +197,17 @@ pub struct ImageUrl {
     pub url: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+/// A `file` part: inline data (a `data:` URL) or an uploaded file's id.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct FilePart {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_data: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -221,7 +218,7 @@ pub struct ToolCall {
     pub function: FunctionCall,
 }
 
-fn function_kind() -> String {
+pub(crate) fn function_kind() -> String {
     "function".to_owned()
 }
 
@@ -232,6 +229,8 @@ pub struct FunctionCall {
     pub arguments: String,
 }
 
+/// A tool the model may call. Only `function` tools have a place in the model; others
+/// (`custom`, …) travel in `extra` (see the decoder).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Tool {
     #[serde(rename = "type")]
@@ -245,6 +244,62 @@ pub struct Tool {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct FunctionDef {
     pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The arguments' JSON Schema, kept as the client's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Box<RawValue>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `tool_choice`: a mode, or a named function.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ToolChoice {
+    /// `auto`, `none`, `required`.
+    Mode(String),
+    Named(NamedToolChoice),
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct NamedToolChoice {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<NamedFunction>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct NamedFunction {
+    pub name: String,
+}
+
+/// `response_format`: `text`, `json_object`, or `json_schema` with its schema.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ResponseFormat {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_schema: Option<JsonSchema>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct JsonSchema {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Box<RawValue>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -262,7 +317,8 @@ mod tests {
     fn unknown_fields_survive_a_round_trip() {
         let body = json!({
             "model": "gpt", "messages": [{"role": "user", "content": "hi", "x_custom": 1}],
-            "temperature": 0.2, "response_format": {"type": "json_object"}, "seed": 7
+            "temperature": 0.2, "response_format": {"type": "json_object"}, "seed": 7,
+            "logit_bias": {"50256": -100}
         });
         let back = serde_json::to_value(parse(body.clone())).unwrap();
         assert_eq!(back, body);
@@ -273,26 +329,15 @@ mod tests {
         let body = json!({"model": "m", "messages": [
             {"role": "assistant", "content": null, "tool_calls": [
                 {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}}]},
-            {"role": "tool", "tool_call_id": "call_1", "content": "ok"}]});
-        let request = parse(body.clone());
+            {"role": "tool", "tool_call_id": "call_1", "content": "ok"}],
+            "tools": [{"type": "function", "function": {"name": "f",
+                "parameters": {"type": "object"}, "strict": true}}]});
+        let request: ChatRequest = serde_json::from_str(&body.to_string()).unwrap();
         request.validate().unwrap();
         let mut back = serde_json::to_value(request).unwrap();
         // `content: null` is dropped on the way out, which OpenAI treats the same.
         back["messages"][0]["content"] = Value::Null;
         assert_eq!(back, body);
-    }
-
-    #[test]
-    fn multi_part_content_counts_image_bytes() {
-        let request = parse(
-            json!({"model": "m", "messages": [{"role": "user", "content": [
-            {"type": "text", "text": "abcd"},
-            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "low"}}]}]}),
-        );
-        assert_eq!(
-            request.prompt_bytes(),
-            4 + "data:image/png;base64,AAAA".len()
-        );
     }
 
     #[test]

@@ -1,0 +1,140 @@
+//! The pass-through: a Chat client's body to an OpenAI-format upstream, and its complete
+//! answer back, rewritten on raw JSON members (the nested content is never parsed again):
+//! only `model` changes, plus `stream_options.include_usage` when streams must report usage.
+
+use serde_json::{Map, Value};
+
+use super::chunk::{model_json, Edit, RawChunk};
+use crate::dialects::chat::request::StreamOptions;
+use crate::dialects::chat::{ChatRequest, ChatUsage};
+use crate::metering::Usage;
+use crate::providers::TranslateError;
+
+fn bad(e: impl std::fmt::Display) -> TranslateError {
+    TranslateError::BadUpstreamBody(e.to_string())
+}
+
+/// The client's Chat body naming `model`, asking for stream usage when `ask_usage`.
+pub fn request_body(body: &[u8], model: &str, ask_usage: bool) -> Result<Vec<u8>, TranslateError> {
+    let text = std::str::from_utf8(body).map_err(bad)?;
+    let Some(object) = RawChunk::parse(text) else {
+        return typed_body(body, model, ask_usage);
+    };
+    let options = match ask_usage {
+        true => Some(stream_options_with_usage(object.get("stream_options"))?),
+        false => None,
+    };
+    let model = model_json(model);
+    let append: Vec<(&str, &[u8])> = match &options {
+        Some(options) if !object.has("stream_options") => {
+            vec![("stream_options", options.as_slice())]
+        }
+        _ => Vec::new(),
+    };
+    Ok(object.write_with(
+        |key, _| match (key, &options) {
+            ("model", _) => Edit::Replace(&model),
+            ("stream_options", Some(options)) => Edit::Replace(options),
+            _ => Edit::Keep,
+        },
+        &append,
+    ))
+}
+
+/// The client's `stream_options` (if any) with `include_usage: true`, its other members kept.
+fn stream_options_with_usage(raw: Option<&str>) -> Result<Vec<u8>, TranslateError> {
+    let mut options: StreamOptions = match raw {
+        Some(raw) => serde_json::from_str(raw).map_err(bad)?,
+        None => StreamOptions::default(),
+    };
+    options.include_usage = Some(true);
+    serde_json::to_vec(&options).map_err(bad)
+}
+
+/// The rare body whose keys are escaped (`"mo\u0064el"`): through the typed request.
+fn typed_body(body: &[u8], model: &str, ask_usage: bool) -> Result<Vec<u8>, TranslateError> {
+    let mut request: ChatRequest = serde_json::from_slice(body).map_err(bad)?;
+    model.clone_into(&mut request.model);
+    if ask_usage {
+        request
+            .stream_options
+            .get_or_insert_with(StreamOptions::default)
+            .include_usage = Some(true);
+    }
+    serde_json::to_vec(&request).map_err(bad)
+}
+
+/// A complete answer (chat completion or embeddings) reporting `client_model`, and its usage
+/// (`None` when the upstream reported none; some OpenAI-compatible servers don't).
+pub fn answer(client_model: &str, body: &[u8]) -> Result<(Vec<u8>, Option<Usage>), TranslateError> {
+    if let Some(object) = std::str::from_utf8(body).ok().and_then(RawChunk::parse) {
+        let usage = object
+            .get("usage")
+            .and_then(|raw| serde_json::from_str::<ChatUsage>(raw).ok())
+            .map(|usage| usage.to_usage());
+        return Ok((object.write(client_model, true), usage));
+    }
+    let mut value: Map<String, Value> = serde_json::from_slice(body)
+        .map_err(|e| TranslateError::BadUpstreamBody(format!("not a JSON object: {e}")))?;
+    let usage = value.get("usage").and_then(Usage::from_openai);
+    if let Some(model) = value.get_mut("model") {
+        *model = Value::String(client_model.to_owned());
+    }
+    let out = serde_json::to_vec(&value).map_err(bad)?;
+    Ok((out, usage))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &str = r#"{"model":"alias","messages":[{"role":"user","content":"hi \"x\""}],"stream":true,"temperature":0.2}"#;
+
+    #[test]
+    fn only_the_model_changes_and_order_is_kept() {
+        let out = request_body(BODY.as_bytes(), "gpt-4o", false).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            BODY.replace(r#""model":"alias""#, r#""model":"gpt-4o""#)
+        );
+    }
+
+    #[test]
+    fn streams_ask_for_usage_keeping_other_stream_options() {
+        let out = request_body(BODY.as_bytes(), "gpt-4o", true).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.ends_with(r#","stream_options":{"include_usage":true}}"#),
+            "{text}"
+        );
+        let with = r#"{"model":"a","messages":[],"stream":true,"stream_options":{"include_usage":false,"x":1},"n":1}"#;
+        let text = String::from_utf8(request_body(with.as_bytes(), "b", true).unwrap()).unwrap();
+        assert_eq!(
+            text,
+            r#"{"model":"b","messages":[],"stream":true,"stream_options":{"include_usage":true,"x":1},"n":1}"#
+        );
+    }
+
+    #[test]
+    fn escaped_keys_take_the_typed_path() {
+        let body =
+            r#"{"mo\u0064el":"alias","messages":[{"role":"user","content":"x"}],"stream":true}"#;
+        let out: Value =
+            serde_json::from_slice(&request_body(body.as_bytes(), "gpt", true).unwrap()).unwrap();
+        assert_eq!(out["model"], "gpt");
+        assert_eq!(out["stream_options"]["include_usage"], true);
+    }
+
+    #[test]
+    fn answers_report_the_client_model_and_cached_usage() {
+        let body = r#"{"id":"x","model":"gpt-4o-2024","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10,"prompt_tokens_details":{"cached_tokens":4}}}"#;
+        let (out, usage) = answer("alias", body.as_bytes()).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            body.replace("gpt-4o-2024", "alias")
+        );
+        assert_eq!(usage.unwrap().cached_tokens, 4);
+        let (_, none) = answer("alias", br#"{"id":"x","choices":[]}"#).unwrap();
+        assert!(none.is_none());
+    }
+}
