@@ -186,7 +186,7 @@ pub enum StreamDecoder {
     Azure(Box<azure::StreamState>),
     /// OpenAI-format chunks read into the model, for a client of another dialect.
     Chat(openai::TypedStream),
-    Bedrock(bedrock::stream::StreamState),
+    Bedrock(bedrock::converse::events::ConverseStream),
 }
 
 impl StreamDecoder {
@@ -205,7 +205,7 @@ impl StreamDecoder {
                 Ok(StreamDecoder::Chat(openai::TypedStream::default()))
             }
             ProviderKind::Bedrock { .. } => {
-                Ok(StreamDecoder::Bedrock(bedrock::stream_state(generation)?))
+                Ok(StreamDecoder::Bedrock(bedrock::stream_state(generation)))
             }
         }
     }
@@ -242,8 +242,7 @@ impl StreamDecoder {
         match self {
             StreamDecoder::OpenAi(state) => state.usage,
             StreamDecoder::Azure(state) => state.usage(),
-            StreamDecoder::Chat(_) => None,
-            StreamDecoder::Bedrock(state) => state.usage,
+            StreamDecoder::Chat(_) | StreamDecoder::Bedrock(_) => None,
         }
     }
 
@@ -252,8 +251,7 @@ impl StreamDecoder {
         match self {
             StreamDecoder::OpenAi(state) => state.content_deltas,
             StreamDecoder::Azure(state) => state.content_deltas(),
-            StreamDecoder::Chat(_) => 0,
-            StreamDecoder::Bedrock(state) => state.content_deltas,
+            StreamDecoder::Chat(_) | StreamDecoder::Bedrock(_) => 0,
         }
     }
 }
@@ -303,6 +301,9 @@ pub enum StreamStep {
     Done,
     /// Send these bytes; then the upstream has finished the stream properly.
     Last(Bytes),
+    /// Typed events (the last ones, e.g. Bedrock's closing usage); then the upstream has
+    /// finished the stream properly.
+    LastEvents(Vec<model::StreamEvent>),
     /// The upstream reported an error inside the stream.
     Failed(UpstreamStreamError),
 }

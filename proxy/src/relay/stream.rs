@@ -222,15 +222,11 @@ impl ChatStream {
         for event in events {
             match self.decoder.on_event(&event) {
                 StreamStep::Emit(out) => self.emit(out),
-                StreamStep::Events(events) => {
-                    let mut out = Vec::new();
-                    for event in &events {
-                        self.count(event);
-                        self.encoder.encode(event, &mut out);
-                    }
-                    if !out.is_empty() {
-                        self.emit(Bytes::from(out));
-                    }
+                StreamStep::Events(events) => self.emit_events(&events),
+                StreamStep::LastEvents(events) => {
+                    self.emit_events(&events);
+                    self.complete();
+                    return Ok(());
                 }
                 StreamStep::Skip => {}
                 StreamStep::Done => {
@@ -254,6 +250,18 @@ impl ChatStream {
             }
         }
         Ok(())
+    }
+
+    /// Typed events through the client's dialect encoder, counted for metering.
+    fn emit_events(&mut self, events: &[StreamEvent]) {
+        let mut out = Vec::new();
+        for event in events {
+            self.count(event);
+            self.encoder.encode(event, &mut out);
+        }
+        if !out.is_empty() {
+            self.emit(Bytes::from(out));
+        }
     }
 
     fn emit(&mut self, bytes: Bytes) {

@@ -8,24 +8,13 @@
 //! the client and can still fail over.
 
 use crate::model::{BlockKind, Delta, StopReason, StreamEvent};
-use crate::providers::UpstreamStreamError;
+use crate::providers::{StreamStep, UpstreamStreamError};
 
 use super::super::errors::{exception_code, exception_is_capacity};
 use super::super::eventstream::Frame;
 use super::answer::{convert_stop_reason, convert_usage, stop_sequence};
 use super::ids;
 use super::wire::{BlockDelta, BlockStart, BlockStop, ExceptionBody, MessageStop, Metadata};
-
-/// What one frame amounts to.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FrameStep {
-    /// Events to relay (possibly none).
-    Events(Vec<StreamEvent>),
-    /// The last events: the upstream finished the stream properly.
-    Finished(Vec<StreamEvent>),
-    /// The upstream reported an error inside the stream (or sent one that cannot be read).
-    Failed(UpstreamStreamError),
-}
 
 /// What an open block is, on the Converse side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,11 +59,13 @@ impl ConverseStream {
         }
     }
 
-    pub fn on_frame(&mut self, frame: &Frame) -> FrameStep {
+    /// One frame → typed events ([`StreamStep::Skip`] when none), the last events at the
+    /// closing `metadata`, or the failure an exception frame reports.
+    pub fn on_frame(&mut self, frame: &Frame) -> StreamStep {
         match frame.message_type.as_str() {
-            "exception" => return FrameStep::Failed(convert_exception(frame)),
+            "exception" => return StreamStep::Failed(convert_exception(frame)),
             "error" => {
-                return FrameStep::Failed(UpstreamStreamError {
+                return StreamStep::Failed(UpstreamStreamError {
                     message: frame
                         .error_message
                         .clone()
@@ -86,7 +77,7 @@ impl ConverseStream {
             _ => {}
         }
         if self.finished {
-            return FrameStep::Events(Vec::new());
+            return StreamStep::Skip;
         }
         let mut out = Vec::new();
         let result = match frame.event_type.as_str() {
@@ -101,9 +92,10 @@ impl ConverseStream {
             _ => Ok(()),
         };
         match result {
-            Err(failure) => FrameStep::Failed(failure),
-            Ok(()) if self.finished => FrameStep::Finished(out),
-            Ok(()) => FrameStep::Events(out),
+            Err(failure) => StreamStep::Failed(failure),
+            Ok(()) if self.finished => StreamStep::LastEvents(out),
+            Ok(()) if out.is_empty() => StreamStep::Skip,
+            Ok(()) => StreamStep::Events(out),
         }
     }
 
@@ -310,9 +302,10 @@ mod tests {
         }
     }
 
-    fn events(step: FrameStep) -> Vec<StreamEvent> {
+    fn events(step: StreamStep) -> Vec<StreamEvent> {
         match step {
-            FrameStep::Events(events) => events,
+            StreamStep::Events(events) => events,
+            StreamStep::Skip => Vec::new(),
             other => panic!("expected events, got {other:?}"),
         }
     }
@@ -340,7 +333,7 @@ mod tests {
         let mut s = ConverseStream::new(None);
         assert_eq!(
             s.on_frame(&frame("messageStart", json!({"role": "assistant"}))),
-            FrameStep::Events(vec![])
+            StreamStep::Skip
         );
         assert_eq!(
             events(s.on_frame(&text_delta(0, "Hi"))),
@@ -371,7 +364,7 @@ mod tests {
         ));
         assert_eq!(
             last,
-            FrameStep::Finished(vec![StreamEvent::Usage(Usage {
+            StreamStep::LastEvents(vec![StreamEvent::Usage(Usage {
                 prompt_tokens: 13,
                 completion_tokens: 2,
                 cached_tokens: 4,
@@ -426,7 +419,7 @@ mod tests {
         );
         assert_eq!(
             s.on_frame(&frame("metadata", json!({"metrics": {"latencyMs": 1}}))),
-            FrameStep::Finished(vec![])
+            StreamStep::LastEvents(vec![])
         );
     }
 
@@ -519,7 +512,7 @@ mod tests {
         s.on_frame(&text_delta(0, "x"));
         assert_eq!(
             s.on_frame(&frame("metadata", json!({}))),
-            FrameStep::Finished(vec![
+            StreamStep::LastEvents(vec![
                 StreamEvent::BlockStop { index: 0 },
                 StreamEvent::Stop {
                     reason: StopReason::EndTurn
@@ -568,7 +561,7 @@ mod tests {
             "throttlingException",
             br#"{"message":"Too many requests"}"#,
         )) {
-            FrameStep::Failed(e) => {
+            StreamStep::Failed(e) => {
                 assert!(e.capacity);
                 assert!(e.message.contains("Too many requests"));
                 assert_eq!(e.code.as_deref(), Some("rate_limit_exceeded"));
@@ -577,7 +570,7 @@ mod tests {
         }
         assert!(matches!(
             s.on_frame(&exception("validationException", b"{}")),
-            FrameStep::Failed(UpstreamStreamError {
+            StreamStep::Failed(UpstreamStreamError {
                 capacity: false,
                 ..
             })
@@ -589,7 +582,7 @@ mod tests {
             payload: Bytes::new(),
         };
         match s.on_frame(&error) {
-            FrameStep::Failed(e) => {
+            StreamStep::Failed(e) => {
                 assert_eq!(e.message, "it broke");
                 assert!(!e.capacity);
             }
@@ -604,11 +597,11 @@ mod tests {
             payload: Bytes::from_static(b"<html>"),
             ..text_delta(0, "x")
         };
-        assert!(matches!(s.on_frame(&garbage), FrameStep::Failed(_)));
+        assert!(matches!(s.on_frame(&garbage), StreamStep::Failed(_)));
         // Unknown events are not errors.
         assert_eq!(
             s.on_frame(&frame("somethingNew", json!({}))),
-            FrameStep::Events(vec![])
+            StreamStep::Skip
         );
     }
 

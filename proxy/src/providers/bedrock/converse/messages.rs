@@ -179,6 +179,17 @@ fn convert_block<'a>(
         Block::RedactedThinking { data } if !user => {
             ContentBlock::ReasoningContent(ReasoningContent::RedactedContent(data))
         }
+        // An assistant's refusal text has no Converse block; the turn stands without it.
+        Block::Opaque { part, .. } if !user && part_type(part) == "refusal" => return Ok(None),
+        Block::Opaque { part, .. } => {
+            return Err(refused(
+                param(),
+                format!(
+                    "content parts of type `{}` are not supported for Bedrock targets",
+                    part_type(part)
+                ),
+            ))
+        }
         _ => {
             let (kind, turn) = (block_kind(block), if user { "user" } else { "assistant" });
             return Err(refused(
@@ -190,7 +201,7 @@ fn convert_block<'a>(
     Ok(Some(converted))
 }
 
-fn block_kind(block: &Block) -> &'static str {
+fn block_kind(block: &Block) -> &str {
     match block {
         Block::Text { .. } => "text",
         Block::Image { .. } => "image",
@@ -199,7 +210,15 @@ fn block_kind(block: &Block) -> &'static str {
         Block::ToolResult { .. } => "tool result",
         Block::Thinking { .. } => "thinking",
         Block::RedactedThinking { .. } => "redacted thinking",
+        Block::Opaque { part, .. } => part_type(part),
     }
+}
+
+/// The `type` of a content part the client's dialect kept verbatim.
+fn part_type(part: &serde_json::Value) -> &str {
+    part.get("type")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("unknown")
 }
 
 /// `arguments` is the JSON text the model wrote; Converse needs an object: the text itself
@@ -456,7 +475,10 @@ mod tests {
             json!({"value": [1]})
         );
         assert_eq!(messages[1]["content"][3]["toolUse"]["input"], json!({}));
-        assert_eq!(messages[1]["content"][4]["toolUse"]["input"], json!({"a": 1}));
+        assert_eq!(
+            messages[1]["content"][4]["toolUse"]["input"],
+            json!({"a": 1})
+        );
         assert_eq!(messages[1]["content"][5]["toolUse"]["input"], json!({}));
         assert_eq!(
             messages[2]["content"],
@@ -564,6 +586,25 @@ mod tests {
         assert_eq!(
             refusal(json!({"messages": [{"role": "user", "content": [call("c", "f", "{}")]}]})),
             "messages[0].content[0]"
+        );
+    }
+
+    #[test]
+    fn opaque_parts_are_refused_except_assistant_refusals() {
+        let audio = json!({"type": "opaque", "dialect": "chat",
+            "part": {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}});
+        assert_eq!(
+            refusal(json!({"messages": [{"role": "user", "content": [audio]}]})),
+            "messages[0].content[0]"
+        );
+        let out = body(
+            json!({"messages": [text("user", "q"), {"role": "assistant", "content": [
+            {"type": "opaque", "dialect": "chat", "part": {"type": "refusal", "refusal": "no"}},
+            {"type": "text", "text": "but here is why"}]}]}),
+        );
+        assert_eq!(
+            out["messages"][1]["content"],
+            json!([{"text": "but here is why"}])
         );
     }
 
