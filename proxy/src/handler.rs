@@ -54,7 +54,13 @@ pub async fn handle(policy: Arc<Policy>, incoming: Incoming, mut record: Request
                         request,
                         body: incoming.body.clone(),
                     };
-                    dispatch(&policy, &owner, Operation::Generate(generation), record).await
+                    dispatch(
+                        &policy,
+                        &owner,
+                        Operation::Generate(Box::new(generation)),
+                        record,
+                    )
+                    .await
                 }
                 Err(e) => Err((e, record)),
             }

@@ -14,11 +14,20 @@ use crate::model::{Answer, Dialect, Request, StreamEvent};
 #[error("the {0} dialect is not served yet")]
 pub struct NotServed(pub &'static str);
 
+/// Why an answer could not be written for the client.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error(transparent)]
+    NotServed(#[from] NotServed),
+    #[error("could not write the answer: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
 /// The body a client of `request`'s dialect reads for `answer`.
-pub fn encode_answer(request: &Request, answer: &Answer) -> Result<Vec<u8>, NotServed> {
+pub fn encode_answer(request: &Request, answer: &Answer) -> Result<Vec<u8>, EncodeError> {
     match request.dialect {
-        Dialect::Chat => chat::encode_answer(answer, &request.model).map_err(|_| NotServed("chat")),
-        other => Err(NotServed(other.label())),
+        Dialect::Chat => Ok(chat::encode_answer(answer, &request.model)?),
+        other => Err(NotServed(other.label()).into()),
     }
 }
 
@@ -59,5 +68,39 @@ impl StreamEncoder {
         match self {
             StreamEncoder::Chat(_) => chat::ChunkEncoder::error_event(code, message),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Block, StopReason};
+    use crate::providers::testing::chat_operation;
+    use crate::providers::Operation;
+
+    #[test]
+    fn each_dialect_writes_its_own_answer_or_says_it_cannot() {
+        let Operation::Generate(generation) = chat_operation(serde_json::json!({"model": "alias",
+            "messages": [{"role": "user", "content": "hi"}]}))
+        else {
+            unreachable!()
+        };
+        let answer = Answer {
+            id: None,
+            content: vec![Block::text("yo")],
+            stop: StopReason::EndTurn,
+            usage: None,
+            created: None,
+        };
+        let body: serde_json::Value =
+            serde_json::from_slice(&encode_answer(&generation.request, &answer).unwrap()).unwrap();
+        assert_eq!(body["choices"][0]["message"]["content"], "yo");
+        let mut messages = generation.request.clone();
+        messages.dialect = Dialect::Messages;
+        assert!(matches!(
+            encode_answer(&messages, &answer),
+            Err(EncodeError::NotServed(_))
+        ));
+        assert!(StreamEncoder::new(&messages).is_err());
     }
 }

@@ -47,7 +47,8 @@ pub struct Generation {
 /// A client request as it travels through the attempt loop.
 #[derive(Debug, Clone)]
 pub enum Operation {
-    Generate(Generation),
+    /// Boxed: the model is much larger than an embeddings request.
+    Generate(Box<Generation>),
     Embeddings(EmbeddingsRequest),
 }
 
@@ -330,10 +331,10 @@ pub(crate) mod testing {
         let text = body.to_string();
         let wire: ChatRequest = serde_json::from_str(&text).unwrap();
         wire.validate().unwrap();
-        Operation::Generate(Generation {
+        Operation::Generate(Box::new(Generation {
             request: decode_request(wire).unwrap(),
             body: text.into(),
-        })
+        }))
     }
 
     /// The JSON chunk of an emitted SSE event (panics on any other step).

@@ -368,3 +368,56 @@ fn early_failure(failure: StreamFailure) -> AttemptFailure {
     };
     AttemptFailure::new(kind, failure.message)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialects::chat::ChunkEncoder;
+    use crate::providers::openai::{StreamState, TypedStream};
+    use std::time::Duration;
+
+    const UPSTREAM: &str = concat!(
+        "data: {\"id\":\"c1\",\"created\":5,\"model\":\"gpt\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
+        "data: {\"id\":\"c1\",\"created\":5,\"model\":\"gpt\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+        "data: {\"id\":\"c1\",\"created\":5,\"model\":\"gpt\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: {\"id\":\"c1\",\"created\":5,\"model\":\"gpt\",\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":1,\"total_tokens\":5,\"prompt_tokens_details\":{\"cached_tokens\":2}}}\n\n",
+        "data: [DONE]\n\n",
+    );
+
+    async fn relay(decoder: StreamDecoder) -> (String, Usage) {
+        let response = reqwest::Response::from(http::Response::new(UPSTREAM));
+        let encoder = StreamEncoder::Chat(ChunkEncoder::new("alias", true));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut stream = ChatStream::new(response, decoder, encoder, deadline, Instant::now(), 8);
+        stream.prime(deadline).await.unwrap();
+        let mut out = Vec::new();
+        while let Some(bytes) = stream.next_chunk().await {
+            out.extend_from_slice(&bytes);
+        }
+        (String::from_utf8(out).unwrap(), stream.usage())
+    }
+
+    #[tokio::test]
+    async fn typed_events_are_written_by_the_clients_encoder() {
+        let (out, usage) = relay(StreamDecoder::Chat(TypedStream::default())).await;
+        assert!(out.contains("\"model\":\"alias\""), "{out}");
+        assert!(out.contains("\"content\":\"Hi\""), "{out}");
+        assert!(out.contains("\"finish_reason\":\"stop\""), "{out}");
+        assert!(out.contains("\"cached_tokens\":2"), "{out}");
+        assert!(out.ends_with("data: [DONE]\n\n"), "{out}");
+        assert_eq!(
+            (usage.prompt_tokens, usage.cached_tokens, usage.estimated),
+            (4, 2, false)
+        );
+    }
+
+    #[tokio::test]
+    async fn pass_through_bytes_are_relayed_with_one_done() {
+        let decoder = StreamDecoder::OpenAi(StreamState::new("alias", false));
+        let (out, usage) = relay(decoder).await;
+        assert_eq!(out.matches("[DONE]").count(), 1, "{out}");
+        assert!(!out.contains("usage"), "the client did not ask: {out}");
+        assert_eq!(out.matches("\"model\":\"alias\"").count(), 3, "{out}");
+        assert_eq!(usage.completion_tokens, 1);
+    }
+}

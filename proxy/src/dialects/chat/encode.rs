@@ -326,3 +326,154 @@ fn encode_format(format: &ResponseFormat) -> ChatFormat {
         extra: Map::<String, Value>::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Reasoning, Sampling, SystemBlock, ToolDef};
+    use serde_json::json;
+
+    fn messages_request(messages: Vec<Message>) -> Request {
+        let mut extra = Map::new();
+        extra.insert("anthropic_only".to_owned(), json!(true));
+        Request {
+            model: "claude".to_owned(),
+            dialect: Dialect::Messages,
+            system: vec![SystemBlock {
+                text: "sys".to_owned(),
+                developer: false,
+                cache: None,
+            }],
+            messages,
+            tools: vec![ToolDef {
+                name: "f".to_owned(),
+                description: Some("d".to_owned()),
+                input_schema: serde_json::value::RawValue::from_string(
+                    "{\"type\":\"object\"}".to_owned(),
+                )
+                .ok(),
+                strict: None,
+                cache: None,
+            }],
+            tool_choice: Some(ToolChoice::Required),
+            parallel_tool_calls: None,
+            sampling: Sampling {
+                top_k: Some(5),
+                ..Sampling::default()
+            },
+            max_output_tokens: Some(100),
+            response_format: None,
+            reasoning: Some(Reasoning {
+                enabled: true,
+                budget_tokens: Some(1024),
+                effort: Some(ReasoningEffort::High),
+                summary: None,
+            }),
+            stream: true,
+            stream_usage: true,
+            user: None,
+            extra,
+        }
+    }
+
+    fn message(role: Role, content: Vec<Block>) -> Message {
+        Message {
+            role,
+            content,
+            name: None,
+            extra: Map::new(),
+        }
+    }
+
+    #[test]
+    fn another_dialect_becomes_chat_with_ids_and_images_kept() {
+        let request = messages_request(vec![
+            message(
+                Role::User,
+                vec![
+                    Block::text("look"),
+                    Block::Image {
+                        source: ImageSource::Base64 {
+                            media_type: "image/png".to_owned(),
+                            data: "AAAA".to_owned(),
+                        },
+                        detail: None,
+                        cache: None,
+                    },
+                ],
+            ),
+            message(
+                Role::Assistant,
+                vec![
+                    Block::Thinking {
+                        text: "hmm".to_owned(),
+                        signature: Some("sig".to_owned()),
+                    },
+                    Block::ToolCall {
+                        id: "toolu_01A".to_owned(),
+                        name: "f".to_owned(),
+                        arguments: "{}".to_owned(),
+                        cache: None,
+                    },
+                ],
+            ),
+            message(
+                Role::User,
+                vec![
+                    Block::ToolResult {
+                        call_id: "toolu_01A".to_owned(),
+                        content: ToolResultContent::Text("ok".to_owned()),
+                        is_error: false,
+                        cache: None,
+                    },
+                    Block::text("and now?"),
+                ],
+            ),
+        ]);
+        let chat = serde_json::to_value(encode_request(&request, "gpt-4o").unwrap()).unwrap();
+        assert_eq!(chat["model"], "gpt-4o");
+        assert_eq!(
+            chat["messages"][0],
+            json!({"role": "system", "content": "sys"})
+        );
+        assert_eq!(
+            chat["messages"][1]["content"][1]["image_url"]["url"],
+            "data:image/png;base64,AAAA"
+        );
+        assert_eq!(
+            chat["messages"][2],
+            json!({"role": "assistant", "tool_calls": [
+            {"id": "toolu_01A", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}),
+            "thinking cannot be replayed in Chat"
+        );
+        assert_eq!(
+            chat["messages"][3],
+            json!({"role": "tool", "tool_call_id": "toolu_01A", "content": "ok"})
+        );
+        assert_eq!(
+            chat["messages"][4],
+            json!({"role": "user", "content": "and now?"})
+        );
+        assert_eq!(chat["tool_choice"], "required");
+        assert_eq!(chat["reasoning_effort"], "high");
+        assert_eq!(chat["max_completion_tokens"], 100);
+        assert_eq!(chat["stream_options"]["include_usage"], true);
+        assert!(chat.get("anthropic_only").is_none() && chat.get("top_k").is_none());
+    }
+
+    #[test]
+    fn another_dialects_opaque_part_is_refused_naming_it() {
+        let request = messages_request(vec![message(
+            Role::User,
+            vec![
+                Block::text("x"),
+                Block::Opaque {
+                    dialect: Dialect::Messages,
+                    part: json!({"type": "search_result"}),
+                },
+            ],
+        )]);
+        let refused = encode_request(&request, "m").unwrap_err();
+        assert_eq!(refused.param, "messages[0].content[1]");
+    }
+}
