@@ -65,10 +65,12 @@ pub fn validate(body: &Value) -> Result<(), Invalid> {
         }
     }
     if let Some(system) = body.get("system") {
+        // Non-blank text, or a cache point after cached content (as real Bedrock accepts).
         let ok = system.as_array().is_some_and(|blocks| {
-            blocks
-                .iter()
-                .all(|b| b["text"].as_str().is_some_and(|t| !t.trim().is_empty()))
+            blocks.iter().all(|b| {
+                b["text"].as_str().is_some_and(|t| !t.trim().is_empty())
+                    || b.get("cachePoint").is_some()
+            })
         });
         if !ok {
             return Err("system blocks must be non-blank text".into());
@@ -256,6 +258,12 @@ mod tests {
         assert!(validate(&orphan).is_err());
         let blank = json!({"messages": [{"role": "user", "content": [{"text": " "}]}]});
         assert!(validate(&blank).unwrap_err().contains("blank"));
+        let cached = json!({"system": [{"text": "rules"}, {"cachePoint": {"type": "default"}}],
+            "messages": [{"role": "user", "content": [{"text": "hi"}, {"cachePoint": {"type": "default"}}]}]});
+        assert!(validate(&cached).is_ok());
+        let blank_system = json!({"system": [{"text": " "}],
+            "messages": [{"role": "user", "content": [{"text": "hi"}]}]});
+        assert!(validate(&blank_system).is_err());
     }
 
     #[test]

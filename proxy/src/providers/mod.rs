@@ -182,7 +182,7 @@ pub enum StreamDecoder {
     Azure(Box<azure::StreamState>),
     /// OpenAI-format chunks read into the model, for a client of another dialect.
     Chat(openai::TypedStream),
-    Bedrock(bedrock::stream::StreamState),
+    Bedrock(bedrock::converse::events::ConverseStream),
 }
 
 impl StreamDecoder {
@@ -201,7 +201,7 @@ impl StreamDecoder {
                 Ok(StreamDecoder::Chat(openai::TypedStream::default()))
             }
             ProviderKind::Bedrock(_) => {
-                Ok(StreamDecoder::Bedrock(bedrock::stream_state(generation)?))
+                Ok(StreamDecoder::Bedrock(bedrock::stream_state(generation)))
             }
         }
     }
@@ -238,8 +238,7 @@ impl StreamDecoder {
         match self {
             StreamDecoder::OpenAi(state) => state.usage,
             StreamDecoder::Azure(state) => state.usage(),
-            StreamDecoder::Chat(_) => None,
-            StreamDecoder::Bedrock(state) => state.usage,
+            StreamDecoder::Chat(_) | StreamDecoder::Bedrock(_) => None,
         }
     }
 
@@ -248,8 +247,7 @@ impl StreamDecoder {
         match self {
             StreamDecoder::OpenAi(state) => state.content_deltas,
             StreamDecoder::Azure(state) => state.content_deltas(),
-            StreamDecoder::Chat(_) => 0,
-            StreamDecoder::Bedrock(state) => state.content_deltas,
+            StreamDecoder::Chat(_) | StreamDecoder::Bedrock(_) => 0,
         }
     }
 }
@@ -299,6 +297,9 @@ pub enum StreamStep {
     Done,
     /// Send these bytes; then the upstream has finished the stream properly.
     Last(Bytes),
+    /// Typed events (the last ones, e.g. Bedrock's closing usage); then the upstream has
+    /// finished the stream properly.
+    LastEvents(Vec<model::StreamEvent>),
     /// The upstream reported an error inside the stream.
     Failed(UpstreamStreamError),
 }

@@ -222,15 +222,11 @@ impl ChatStream {
         for event in events {
             match self.decoder.on_event(&event) {
                 StreamStep::Emit(out) => self.emit(out),
-                StreamStep::Events(events) => {
-                    let mut out = Vec::new();
-                    for event in &events {
-                        self.count(event);
-                        self.encoder.encode(event, &mut out);
-                    }
-                    if !out.is_empty() {
-                        self.emit(Bytes::from(out));
-                    }
+                StreamStep::Events(events) => self.emit_events(&events),
+                StreamStep::LastEvents(events) => {
+                    self.emit_events(&events);
+                    self.complete();
+                    return Ok(());
                 }
                 StreamStep::Skip => {}
                 StreamStep::Done => {
@@ -254,6 +250,18 @@ impl ChatStream {
             }
         }
         Ok(())
+    }
+
+    /// Typed events through the client's dialect encoder, counted for metering.
+    fn emit_events(&mut self, events: &[StreamEvent]) {
+        let mut out = Vec::new();
+        for event in events {
+            self.count(event);
+            self.encoder.encode(event, &mut out);
+        }
+        if !out.is_empty() {
+            self.emit(Bytes::from(out));
+        }
     }
 
     fn emit(&mut self, bytes: Bytes) {
@@ -411,5 +419,62 @@ mod tests {
         assert!(!out.contains("usage"), "the client did not ask: {out}");
         assert_eq!(out.matches("\"model\":\"alias\"").count(), 3, "{out}");
         assert_eq!(usage.completion_tokens, 1);
+    }
+
+    /// One ConverseStream event frame, encoded as Bedrock sends it.
+    fn frame(event: &str, payload: &str) -> Vec<u8> {
+        use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+        let message = Message::new(payload.as_bytes().to_vec())
+            .add_header(Header::new(
+                ":event-type",
+                HeaderValue::String(event.to_owned().into()),
+            ))
+            .add_header(Header::new(
+                ":message-type",
+                HeaderValue::String("event".to_owned().into()),
+            ));
+        let mut out = Vec::new();
+        aws_smithy_eventstream::frame::write_message_to(&message, &mut out).unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn bedrock_events_end_with_usage_and_one_done() {
+        let mut body = frame("messageStart", r#"{"role":"assistant"}"#);
+        body.extend(frame(
+            "contentBlockDelta",
+            r#"{"contentBlockIndex":0,"delta":{"text":"Hi"}}"#,
+        ));
+        body.extend(frame("contentBlockStop", r#"{"contentBlockIndex":0}"#));
+        body.extend(frame("messageStop", r#"{"stopReason":"end_turn"}"#));
+        body.extend(frame(
+            "metadata",
+            r#"{"usage":{"inputTokens":3,"outputTokens":1,"totalTokens":6,"cacheReadInputTokens":2}}"#,
+        ));
+        let response = reqwest::Response::from(http::Response::new(body));
+        let decoder = StreamDecoder::Bedrock(Default::default());
+        let encoder = StreamEncoder::Chat(ChunkEncoder::new("alias", true));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut stream = ChatStream::new(response, decoder, encoder, deadline, Instant::now(), 8);
+        stream.prime(deadline).await.unwrap();
+        let mut out = Vec::new();
+        while let Some(bytes) = stream.next_chunk().await {
+            out.extend_from_slice(&bytes);
+        }
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("\"content\":\"Hi\""), "{out}");
+        assert!(out.contains("\"finish_reason\":\"stop\""), "{out}");
+        assert!(out.contains("\"cached_tokens\":2"), "{out}");
+        assert_eq!(out.matches("[DONE]").count(), 1, "{out}");
+        assert!(out.ends_with("data: [DONE]\n\n"), "{out}");
+        let usage = stream.usage();
+        assert_eq!(
+            (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.estimated
+            ),
+            (5, 1, false)
+        );
     }
 }

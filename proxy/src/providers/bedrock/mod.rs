@@ -1,10 +1,9 @@
 //! AWS Bedrock Runtime: chat through Converse / ConverseStream, embeddings through
 //! InvokeModel (Titan, Cohere), every request signed with SigV4.
 //!
-//! - [`converse`]: OpenAI request → Converse body; [`response`]: Converse answer → OpenAI.
-//!   Transitional: both read and write the Chat dialect ([`legacy_chat`] makes the request
-//!   from the model), so they serve Chat clients only, until they move onto the model.
-//! - [`eventstream`] decodes ConverseStream frames; [`stream`] turns them into SSE chunks.
+//! - [`converse`]: the model → Converse body, Converse answers and ConverseStream events →
+//!   the model (any client dialect; the dialect's encoder writes the client's answer).
+//! - [`eventstream`] decodes ConverseStream frames for [`converse::events`].
 //! - [`errors`]: Bedrock error types → failure classes; [`sigv4`]: signing;
 //!   [`credentials`]: the background-refreshed credential caches; [`embeddings`].
 
@@ -14,12 +13,9 @@ pub mod credentials;
 pub mod embeddings;
 pub mod errors;
 pub mod eventstream;
-pub mod legacy_chat;
-pub mod response;
 pub mod sigv4;
-pub mod stream;
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
@@ -28,7 +24,8 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::{Decoded, Generation, Operation, ProviderRuntime, TranslateError, UpstreamRequest};
 use crate::config::{Provider, ProviderKind, Target};
-use crate::model::Dialect;
+use converse::events::ConverseStream;
+use converse::request::{convert_request, json_tool_name, TargetFields};
 
 /// A model id is one path segment: everything but RFC 3986's unreserved bytes is encoded.
 const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -68,21 +65,32 @@ pub fn build_requests(
     };
     let base = base_url(region, endpoint.as_deref());
     let model = &target.upstream_model;
+    let to_bytes = |body: Result<Vec<u8>, serde_json::Error>| {
+        body.map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))
+    };
     let (path, accept, bodies) = match operation {
         Operation::Generate(generation) => {
-            let chat = chat_of(generation)?;
-            let converse = converse::build(&chat, target.additional_model_request_fields.as_ref())?;
-            let (op, accept) = if chat.is_stream() {
+            let request = &generation.request;
+            let fields = TargetFields {
+                upstream_model: model,
+                additional: target.additional_model_request_fields.as_ref(),
+            };
+            let converse = convert_request(request, fields)?;
+            let (op, accept) = if request.stream {
                 ("converse-stream", "application/vnd.amazon.eventstream")
             } else {
                 ("converse", "application/json")
             };
-            (model_path(model, op), accept, vec![converse.body])
+            let body = to_bytes(serde_json::to_vec(&converse.body))?;
+            (model_path(model, op), accept, vec![body])
         }
         Operation::Embeddings(request) => (
             model_path(model, "invoke"),
             "application/json",
-            embeddings::bodies(model, request)?,
+            embeddings::bodies(model, request)?
+                .iter()
+                .map(|body| to_bytes(serde_json::to_vec(body)))
+                .collect::<Result<_, _>>()?,
         ),
     };
     let credentials = runtime.aws.for_provider(&target.provider)?;
@@ -90,8 +98,6 @@ pub fn build_requests(
     bodies
         .into_iter()
         .map(|body| {
-            let body = serde_json::to_vec(&body)
-                .map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))?;
             let url = format!("{base}{path}");
             let mut headers = HeaderMap::new();
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -114,66 +120,35 @@ pub fn build_requests(
         .collect()
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Bedrock answers carry no completion id; clients expect one per response.
-pub fn completion_id() -> String {
-    format!("chatcmpl-{}", uuid::Uuid::new_v4().simple())
-}
-
-/// The Chat request the Converse translation reads; only Chat clients are served until
-/// Bedrock translates from the model.
-fn chat_of(generation: &Generation) -> Result<legacy_chat::ChatRequest, TranslateError> {
-    if generation.request.dialect != Dialect::Chat {
-        return Err(TranslateError::Unsupported("bedrock"));
-    }
-    legacy_chat::from_model(&generation.request)
-}
-
-/// Reads complete answers (one, or one per fanned-out embeddings call).
+/// Reads complete answers: a Converse answer into the model, or the embeddings calls'
+/// answers (one per fanned-out call) into the OpenAI embeddings body.
 pub fn decode_answer(
     target: &Target,
     operation: &Operation,
     bodies: &[Bytes],
 ) -> Result<Decoded, TranslateError> {
-    let (body, usage) = match operation {
+    match operation {
         Operation::Generate(generation) => {
-            let chat = chat_of(generation)?;
             let body = bodies.first().ok_or_else(|| {
                 TranslateError::BadUpstreamBody("no answer to translate".to_owned())
             })?;
-            response::translate(
-                &chat.model,
-                body,
-                converse::json_tool_name(&chat).as_deref(),
-                &completion_id(),
-                now_secs(),
-            )?
+            let json_tool = json_tool_name(&generation.request);
+            converse::answer::convert_answer(body, json_tool).map(Decoded::Answer)
         }
         Operation::Embeddings(request) => {
-            embeddings::translate(&request.model, &target.upstream_model, request, bodies)?
+            let (body, usage) =
+                embeddings::translate(&request.model, &target.upstream_model, request, bodies)?;
+            Ok(Decoded::Body {
+                body: body.into(),
+                usage,
+            })
         }
-    };
-    Ok(Decoded::Body {
-        body: body.into(),
-        usage,
-    })
+    }
 }
 
 /// The translation state of one ConverseStream.
-pub fn stream_state(generation: &Generation) -> Result<stream::StreamState, TranslateError> {
-    let chat = chat_of(generation)?;
-    Ok(stream::StreamState::new(
-        &chat.model,
-        chat.client_wants_stream_usage(),
-        converse::json_tool_name(&chat),
-        completion_id(),
-        now_secs(),
-    ))
+pub fn stream_state(generation: &Generation) -> ConverseStream {
+    ConverseStream::new(json_tool_name(&generation.request).map(str::to_owned))
 }
 
 /// Whether this provider is a Bedrock provider (for readiness and planning).
