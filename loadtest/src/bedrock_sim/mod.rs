@@ -2,6 +2,7 @@
 //! InvokeModel for Titan / Cohere embeddings, behind real SigV4 verification, Bedrock's
 //! validation rules and scriptable faults (429 throttling, 503, exception frames, latency).
 
+pub mod claude;
 pub mod converse;
 pub mod frames;
 pub mod sigv4;
@@ -76,6 +77,7 @@ pub struct BedrockSimStats {
 }
 
 struct SimState {
+    claude: claude::Claude,
     config: BedrockSimConfig,
     faults: Mutex<VecDeque<BedrockFault>>,
     stats: Mutex<BedrockSimStats>,
@@ -107,6 +109,7 @@ impl BedrockSim {
             .context("reading the simulator's address")?;
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let state = Arc::new(SimState {
+            claude: claude::Claude::new(&config.name),
             config,
             faults: Mutex::new(VecDeque::new()),
             stats: Mutex::new(BedrockSimStats::default()),
@@ -268,6 +271,9 @@ async fn handle(
         _ => {}
     }
     match op {
+        op if claude::handles(&model_id, op) => {
+            claude::respond(&sim, &model_id, op, value, fault, delay).await
+        }
         "converse" | "converse-stream" => {
             if let Err(message) = converse::validate(&value) {
                 lock(&sim.stats).validation_failures += 1;
