@@ -32,9 +32,16 @@ pub struct CacheSplit {
     pub write_1h: u64,
 }
 
+/// Remembered prefix hashes, and their insertion order for forgetting the oldest.
+#[derive(Default)]
+struct Seen {
+    set: HashSet<[u8; 32]>,
+    order: VecDeque<[u8; 32]>,
+}
+
 #[derive(Default)]
 pub struct PromptCache {
-    seen: Mutex<(HashSet<[u8; 32]>, VecDeque<[u8; 32]>)>,
+    seen: Mutex<Seen>,
 }
 
 impl PromptCache {
@@ -58,7 +65,7 @@ impl PromptCache {
         let mut seen = lock(&self.seen);
         let hit = breakpoints
             .iter()
-            .rposition(|(hash, _, _)| seen.0.contains(hash));
+            .rposition(|(hash, _, _)| seen.set.contains(hash));
         let read = hit.map_or(0, |k| breakpoints[k].1);
         let mut split = CacheSplit {
             read,
@@ -76,11 +83,11 @@ impl PromptCache {
         }
         split.input = total - split.read - split.write_5m - split.write_1h;
         for (hash, _, _) in &breakpoints {
-            if seen.0.insert(*hash) {
-                seen.1.push_back(*hash);
-                if seen.1.len() > CAPACITY {
-                    if let Some(old) = seen.1.pop_front() {
-                        seen.0.remove(&old);
+            if seen.set.insert(*hash) {
+                seen.order.push_back(*hash);
+                if seen.order.len() > CAPACITY {
+                    if let Some(old) = seen.order.pop_front() {
+                        seen.set.remove(&old);
                     }
                 }
             }

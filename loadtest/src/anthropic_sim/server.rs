@@ -146,24 +146,24 @@ impl SimState {
         headers: &HeaderMap,
         body: &Bytes,
         request_id: &str,
-    ) -> Result<(), Response> {
+    ) -> Result<(), Box<Response>> {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         if header("x-api-key") != Some(self.config.api_key.as_str()) {
             lock(&self.stats).auth_failures += 1;
-            return Err(api_error(
+            return Err(Box::new(api_error(
                 StatusCode::UNAUTHORIZED,
                 "authentication_error",
                 "invalid x-api-key",
                 request_id,
-            ));
+            )));
         }
         let Some(version) = header("anthropic-version") else {
-            return Err(api_error(
+            return Err(Box::new(api_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request_error",
                 "anthropic-version: header is required",
                 request_id,
-            ));
+            )));
         };
         let mut stats = lock(&self.stats);
         stats.requests += 1;
@@ -237,7 +237,7 @@ async fn messages(
 ) -> Response {
     let request_id = sim.request_id();
     if let Err(refused) = sim.admit(&uri, &headers, &body, &request_id) {
-        return refused;
+        return *refused;
     }
     lock(&sim.stats).message_requests += 1;
     let request = match sim.brain.parse(&body, Surface::Messages) {
@@ -458,7 +458,7 @@ async fn count_tokens(
 ) -> Response {
     let request_id = sim.request_id();
     if let Err(refused) = sim.admit(&uri, &headers, &body, &request_id) {
-        return refused;
+        return *refused;
     }
     lock(&sim.stats).count_tokens_requests += 1;
     let request = match sim.brain.parse(&body, Surface::CountTokens) {
@@ -476,18 +476,18 @@ fn model_info(id: &str) -> Value {
     json!({"type": "model", "id": id, "display_name": id, "created_at": "2025-01-01T00:00:00Z"})
 }
 
-fn auth_only(sim: &SimState, headers: &HeaderMap, request_id: &str) -> Result<(), Response> {
+fn auth_only(sim: &SimState, headers: &HeaderMap, request_id: &str) -> Result<(), Box<Response>> {
     let key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
     if key == Some(sim.config.api_key.as_str()) {
         Ok(())
     } else {
         lock(&sim.stats).auth_failures += 1;
-        Err(api_error(
+        Err(Box::new(api_error(
             StatusCode::UNAUTHORIZED,
             "authentication_error",
             "invalid x-api-key",
             request_id,
-        ))
+        )))
     }
 }
 
@@ -501,7 +501,7 @@ fn json_ok(value: &Value, request_id: &str) -> Response {
 async fn list_models(State(sim): State<Arc<SimState>>, headers: HeaderMap) -> Response {
     let request_id = sim.request_id();
     if let Err(refused) = auth_only(&sim, &headers, &request_id) {
-        return refused;
+        return *refused;
     }
     let models = &sim.config.models;
     let body = json!({
@@ -520,7 +520,7 @@ async fn get_model(
 ) -> Response {
     let request_id = sim.request_id();
     if let Err(refused) = auth_only(&sim, &headers, &request_id) {
-        return refused;
+        return *refused;
     }
     if sim.config.models.contains(&id) {
         json_ok(&model_info(&id), &request_id)

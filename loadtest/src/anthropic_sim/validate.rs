@@ -307,12 +307,10 @@ fn messages_rules(brain: &Brain, r: &MessagesRequest) -> Result<(), Invalid> {
                         ));
                     }
                 }
-                KnownBlock::RedactedThinking { data, .. } => {
-                    if !brain.redacted_data_valid(data) {
-                        return invalid(format!(
-                            "messages.{i}.content.{j}.data: redacted_thinking block data invalid"
-                        ));
-                    }
+                KnownBlock::RedactedThinking { data, .. } if !brain.redacted_data_valid(data) => {
+                    return invalid(format!(
+                        "messages.{i}.content.{j}.data: redacted_thinking block data invalid"
+                    ));
                 }
                 _ => {}
             }
