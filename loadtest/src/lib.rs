@@ -8,7 +8,7 @@
 //! (§6). The Bedrock simulator ([`BedrockSim`]) speaks Converse, ConverseStream and
 //! InvokeModel behind real SigV4 verification (§2–5), including Claude's native
 //! InvokeModel body. The Anthropic simulator ([`AnthropicSim`]) speaks the Messages API
-//! (`shared/reference/inbound-apis.md` §2).
+//! (requests, SSE events, errors, count_tokens, rate-limit headers).
 
 pub mod anthropic_sim;
 pub mod azure_sim;

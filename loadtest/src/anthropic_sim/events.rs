@@ -1,4 +1,4 @@
-//! A Message as the stream events of `shared/reference/inbound-apis.md` §2.6, in order:
+//! A Message as the Messages API's stream events, in the order its SDKs require:
 //! `message_start`, per block `content_block_start` / `content_block_delta`… /
 //! `content_block_stop` (a `ping` after the first start), `message_delta`, `message_stop`.
 //! Both the SSE stream and Bedrock's event-stream chunks are built from this list.
@@ -14,9 +14,17 @@ pub struct StreamEvent {
     pub data: Value,
 }
 
-fn event(name: &'static str, mut data: Value) -> StreamEvent {
-    data["type"] = json!(name);
-    StreamEvent { name, data }
+/// `type` goes first, as the real API writes it.
+fn event(name: &'static str, data: Value) -> StreamEvent {
+    let mut out = serde_json::Map::new();
+    out.insert("type".to_owned(), json!(name));
+    if let Value::Object(fields) = data {
+        out.extend(fields);
+    }
+    StreamEvent {
+        name,
+        data: Value::Object(out),
+    }
 }
 
 /// Splits text into pieces of about three words, so clients must concatenate deltas.

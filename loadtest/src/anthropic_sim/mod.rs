@@ -1,4 +1,4 @@
-//! An Anthropic Messages API simulator (`shared/reference/inbound-apis.md` §2): `/v1/messages`
+//! An Anthropic Messages API simulator: `/v1/messages`
 //! plain and streamed, count_tokens and models, with the API's validation, tool use,
 //! signed thinking blocks, prompt-cache accounting, rate-limit headers and scriptable faults.
 //! The request rules and answers live in [`brain`], which the Bedrock simulator shares for

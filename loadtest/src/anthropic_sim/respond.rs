@@ -1,4 +1,4 @@
-//! Response pieces of the Anthropic simulator: the error shape (§2.7), `request-id`,
+//! Response pieces of the Anthropic simulator: the error shape, `request-id`,
 //! `anthropic-ratelimit-*` headers from a fixed one-minute window, and RFC 3339 times.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -1,6 +1,6 @@
 //! The Anthropic Messages wire format as typed serde structs: the request the simulators
 //! accept (unknown fields carried in `extra`) and the Message they answer with
-//! (`shared/reference/inbound-apis.md` §2.2–2.5).
+//! (request fields, content blocks, tools, the response and its usage).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -220,7 +220,7 @@ pub struct Thinking {
     pub extra: Map<String, Value>,
 }
 
-/// The answer (§2.5).
+/// The answer: a Message.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 pub struct Message {
     pub id: String,

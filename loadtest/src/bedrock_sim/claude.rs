@@ -1,5 +1,5 @@
 //! Claude on Bedrock through InvokeModel with the native Anthropic body
-//! (`shared/reference/inbound-apis.md` §3): `invoke` answers the Messages JSON,
+//! (AWS InvokeModel / InvokeModelWithResponseStream / CountTokens): `invoke` answers the Messages JSON,
 //! `invoke-with-response-stream` answers `chunk` frames whose `bytes` are the base64 of one
 //! Anthropic stream event each, `count-tokens` answers `{"inputTokens"}`. Validation, answers,
 //! thinking signatures and cache accounting come from the Anthropic simulator's brain.
@@ -135,7 +135,7 @@ fn stream(message: &Message, fault: Option<BedrockFault>, delay: Duration) -> Re
         .unwrap_or_default()
 }
 
-/// Bedrock CountTokens (§3.4): `{"input":{"invokeModel":{"body":"<base64>"}}}` counted like
+/// Bedrock CountTokens: `{"input":{"invokeModel":{"body":"<base64>"}}}` counted like
 /// the Messages API would; the Converse form counts body characters / 4 like Converse usage.
 fn count_tokens(sim: &SimState, body: Value) -> Response {
     let input = &body["input"];
