@@ -5,11 +5,15 @@
 //! - [`fixtures`]: simulators, keys and the `routes.yaml` the tests share.
 //! - [`http`]: raw HTTP helpers (time bounds, SSE parsing, OpenAI error shape).
 //! - [`ports`]: free and closed local ports.
+//! - [`services`]: the PostgreSQL and Redis some tests need (skipped locally, required in CI).
+//! - [`conformance`]: every provider kind behind one interface, for the conformance list.
 
+pub mod conformance;
 pub mod fixtures;
 pub mod http;
 pub mod ports;
 pub mod proxy;
+pub mod services;
 
 pub use fixtures::{
     key_hash, one_sim_routes, policy, start_sim, two_sim_routes, Sims, ALPHA_KEY, UPSTREAM_KEY_A,
@@ -19,6 +23,7 @@ pub use http::{
     error_of, get, http_client, post, post_json, post_stream, sse_data, within, Reply, StreamReply,
 };
 pub use proxy::Proxy;
+pub use services::service_url;
 
 /// Installs rustls' ring crypto provider once per process; reqwest (and so
 /// async-openai) is built without a default provider.

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use loadtest::{OpenAiSim, SimConfig};
 use serde_json::{json, Value};
 use sqlx::Connection;
-use switchyard_e2e::{get, key_hash, post_json, post_stream, Proxy, ALPHA_KEY, UPSTREAM_KEY_A};
+use switchyard_e2e::{
+    get, key_hash, post_json, post_stream, service_url, Proxy, ALPHA_KEY, UPSTREAM_KEY_A,
+};
 
 /// USD per million tokens: 0.001 per input token, 0.002 per output token.
 const INPUT_PRICE: f64 = 1000.0;
@@ -513,8 +515,10 @@ fn assert_limited(reply: &switchyard_e2e::Reply) {
 
 #[tokio::test]
 async fn rate_limits_are_fleet_wide_with_redis() {
-    let Ok(redis) = std::env::var("SWITCHYARD_TEST_REDIS") else {
-        println!("SKIPPED rate_limits_are_fleet_wide_with_redis: SWITCHYARD_TEST_REDIS is not set (.ci/run sets it)");
+    let Some(redis) = service_url(
+        "SWITCHYARD_TEST_REDIS",
+        "rate_limits_are_fleet_wide_with_redis",
+    ) else {
         return;
     };
     let sim = sim("sim-a", Duration::ZERO).await;
@@ -707,12 +711,10 @@ impl Link {
     }
 }
 
-/// A fresh database on `SWITCHYARD_TEST_POSTGRES`'s server, or `None` (with a visible message).
+/// A fresh database on `SWITCHYARD_TEST_POSTGRES`'s server, or `None` when no server is
+/// configured outside CI (see [`service_url`]).
 async fn fresh_postgres(test: &str) -> Option<String> {
-    let Ok(base) = std::env::var("SWITCHYARD_TEST_POSTGRES") else {
-        println!("SKIPPED {test}: SWITCHYARD_TEST_POSTGRES is not set (.ci/run sets it)");
-        return None;
-    };
+    let base = service_url("SWITCHYARD_TEST_POSTGRES", test)?;
     let name = format!("sy_e2e_{}", uuid_like());
     let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
     sqlx::query(&format!("CREATE DATABASE {name}"))

@@ -19,6 +19,8 @@ pub struct AzureSimConfig {
     pub ttft: Duration,
     pub inter_token: Duration,
     pub output_tokens: usize,
+    /// Prompt tokens every chat answer reports as cached (see `SimConfig::cached_prompt_tokens`).
+    pub cached_prompt_tokens: u64,
 }
 
 impl Default for AzureSimConfig {
@@ -33,6 +35,7 @@ impl Default for AzureSimConfig {
             ttft: Duration::ZERO,
             inter_token: Duration::ZERO,
             output_tokens: 8,
+            cached_prompt_tokens: 0,
         }
     }
 }

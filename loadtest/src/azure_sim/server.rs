@@ -72,6 +72,7 @@ impl AzureSim {
                     api_key: None,
                     rpm_limit: d.rpm,
                     send_rate_limit_headers: true,
+                    cached_prompt_tokens: config.cached_prompt_tokens,
                 });
                 let deployment = Deployment {
                     model: d.model.clone(),
@@ -127,6 +128,15 @@ impl AzureSim {
             .get(deployment)
             .map(|d| d.sim.stats())
             .unwrap_or_default()
+    }
+
+    /// Requests of one deployment whose handler or body is still running (see
+    /// `OpenAiSim::in_flight`): how a test sees that the proxy cancelled one.
+    pub fn in_flight(&self, deployment: &str) -> u64 {
+        self.state
+            .deployments
+            .get(deployment)
+            .map_or(0, |d| d.sim.in_flight())
     }
 
     /// Requests that reached each deployment, content-filtered ones included.

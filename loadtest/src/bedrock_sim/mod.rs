@@ -1,14 +1,15 @@
 //! A Bedrock Runtime simulator: Converse, ConverseStream (real AWS event-stream framing) and
 //! InvokeModel for Titan / Cohere embeddings, behind real SigV4 verification, Bedrock's
-//! validation rules and scriptable faults (429 throttling, 503, exception frames, latency).
+//! validation rules and scriptable faults (429 throttling, 500, 503, exception frames, latency,
+//! garbage, streams cut or stalled after some content), and optional prompt-cache usage.
 
 pub mod claude;
 pub mod converse;
+pub mod deliver;
 pub mod frames;
 pub mod sigv4;
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -20,11 +21,11 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::Router;
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 use converse::Answer;
+use deliver::{body_response, Ending, InFlight, InFlightCounter};
 
 /// Who the simulator believes in and where it pretends to be.
 #[derive(Debug, Clone)]
@@ -36,6 +37,11 @@ pub struct BedrockSimConfig {
     pub region: String,
     /// Delay before each stream frame and before a complete answer.
     pub latency: Duration,
+    /// Reported in every answer's usage as `cacheReadInputTokens` / `cacheWriteInputTokens`
+    /// (beside `inputTokens`, which excludes them), as Bedrock does for prompts with cache
+    /// points; 0 leaves the field out.
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
 }
 
 impl BedrockSimConfig {
@@ -46,6 +52,8 @@ impl BedrockSimConfig {
             secret_access_key: "sim/secret/key".to_owned(),
             region: "us-east-1".to_owned(),
             latency: Duration::ZERO,
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
         }
     }
 }
@@ -57,6 +65,17 @@ pub enum BedrockFault {
     Throttle,
     /// HTTP 503 `ServiceUnavailableException`.
     Unavailable,
+    /// HTTP 500 `InternalServerException`.
+    Internal,
+    /// 200 whose body is not JSON (Converse) or not event-stream frames (ConverseStream).
+    Garbage,
+    /// Converse: 200 whose body is JSON but not a Converse answer (an error message).
+    WrongShape,
+    /// A stream: `messageStart` and that many content frames, then the connection is cut.
+    /// Converse: the headers and half the body, then the cut.
+    DropMidStream { after_chunks: usize },
+    /// As `DropMidStream`, but then nothing more is sent (until the client leaves).
+    StallMidStream { after_chunks: usize },
     /// A stream: `messageStart`, then a `throttlingException` frame before any content.
     ThrottleBeforeContent,
     /// A stream: some text, then a `throttlingException` frame.
@@ -82,6 +101,7 @@ struct SimState {
     faults: Mutex<VecDeque<BedrockFault>>,
     stats: Mutex<BedrockSimStats>,
     counter: AtomicU64,
+    in_flight: Arc<InFlightCounter>,
     stop: tokio::sync::watch::Sender<bool>,
 }
 
@@ -114,6 +134,7 @@ impl BedrockSim {
             faults: Mutex::new(VecDeque::new()),
             stats: Mutex::new(BedrockSimStats::default()),
             counter: AtomicU64::new(0),
+            in_flight: Arc::default(),
             stop,
         });
         let app = Router::new()
@@ -153,6 +174,12 @@ impl BedrockSim {
 
     pub fn stats(&self) -> BedrockSimStats {
         lock(&self.state.stats).clone()
+    }
+
+    /// Model requests whose handler or answer body is still running (stalls included); it
+    /// drops back when clients disconnect, which is how tests see an upstream cancelled.
+    pub fn in_flight(&self) -> u64 {
+        self.state.in_flight.get()
     }
 }
 
@@ -250,6 +277,7 @@ async fn handle(
         stats.last_path = Some(path.clone());
         stats.last_body = Some(value.clone());
     }
+    let guard = sim.in_flight.enter();
     let fault = lock(&sim.faults).pop_front();
     let mut delay = config.latency;
     match fault {
@@ -267,6 +295,13 @@ async fn handle(
                 "Bedrock is unable to process your request.",
             )
         }
+        Some(BedrockFault::Internal) => {
+            return aws_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerException",
+                "The server encountered an internal error (simulated).",
+            )
+        }
         Some(BedrockFault::Latency(extra)) => delay += extra,
         _ => {}
     }
@@ -281,12 +316,12 @@ async fn handle(
             }
             let n = sim.counter.fetch_add(1, Ordering::Relaxed);
             let answer = converse::answer(&config.name, &value, n);
-            let usage = converse::usage(&value, &answer);
+            let usage = with_cache(converse::usage(&value, &answer), config);
             if op == "converse" {
                 tokio::time::sleep(delay).await;
-                return json_response(&converse::converse_body(&answer, usage));
+                return converse_response(&sim, &answer, usage, fault, guard);
             }
-            stream_response(&answer, usage, fault, delay)
+            stream_response(&sim, &answer, usage, fault, delay, guard)
         }
         "invoke" => {
             tokio::time::sleep(delay).await;
@@ -300,52 +335,99 @@ async fn handle(
     }
 }
 
+/// Adds the configured cache reads and writes to a Converse usage object.
+fn with_cache(mut usage: Value, config: &BedrockSimConfig) -> Value {
+    let (read, write) = (config.cache_read_tokens, config.cache_write_tokens);
+    if read > 0 {
+        usage["cacheReadInputTokens"] = json!(read);
+    }
+    if write > 0 {
+        usage["cacheWriteInputTokens"] = json!(write);
+    }
+    let total = usage["totalTokens"].as_u64().unwrap_or(0);
+    usage["totalTokens"] = json!(total + read + write);
+    usage
+}
+
+/// The Converse answer, or what a fault leaves of it.
+fn converse_response(
+    sim: &SimState,
+    answer: &Answer,
+    usage: Value,
+    fault: Option<BedrockFault>,
+    guard: InFlight,
+) -> Response {
+    let body = Bytes::from(converse::converse_body(answer, usage).to_string());
+    let (bytes, ending) = match fault {
+        Some(BedrockFault::Garbage) => (deliver::garbage_json(&sim.config.name), Ending::Complete),
+        Some(BedrockFault::WrongShape) => (deliver::wrong_shape_json(), Ending::Complete),
+        Some(BedrockFault::DropMidStream { .. }) => (deliver::first_half(&body), Ending::Abort),
+        Some(BedrockFault::StallMidStream { .. }) => (deliver::first_half(&body), Ending::Stall),
+        _ => (body, Ending::Complete),
+    };
+    let stop = sim.stop.subscribe();
+    body_response(
+        "application/json",
+        vec![(Duration::ZERO, bytes)],
+        ending,
+        guard,
+        stop,
+    )
+}
+
 fn stream_response(
+    sim: &SimState,
     answer: &Answer,
     usage: Value,
     fault: Option<BedrockFault>,
     delay: Duration,
+    guard: InFlight,
 ) -> Response {
-    let frames = match fault {
-        Some(BedrockFault::ThrottleBeforeContent) => vec![
-            frames::event("messageStart", &json!({"role": "assistant"})),
-            frames::exception(
-                "throttlingException",
-                "Too many requests, please wait before trying again.",
-            ),
-        ],
+    let all = frames::answer_frames(answer, usage);
+    // messageStart, then that many content frames.
+    let cut = |after_chunks: usize| all[..(1 + after_chunks).min(all.len())].to_vec();
+    let (frames, ending) = match fault {
+        Some(BedrockFault::ThrottleBeforeContent) => (
+            vec![
+                frames::event("messageStart", &json!({"role": "assistant"})),
+                frames::exception(
+                    "throttlingException",
+                    "Too many requests, please wait before trying again.",
+                ),
+            ],
+            Ending::Complete,
+        ),
         Some(BedrockFault::ThrottleMidStream) => {
-            let mut all = frames::answer_frames(answer, usage);
-            all.truncate(3);
-            all.push(frames::exception(
+            let mut some = cut(2);
+            some.push(frames::exception(
                 "throttlingException",
                 "Too many tokens, please wait before trying again.",
             ));
-            all
+            (some, Ending::Complete)
         }
-        _ => frames::answer_frames(answer, usage),
+        Some(BedrockFault::DropMidStream { after_chunks }) => (cut(after_chunks), Ending::Abort),
+        Some(BedrockFault::StallMidStream { after_chunks }) => (cut(after_chunks), Ending::Stall),
+        Some(BedrockFault::Garbage) => {
+            (deliver::garbage_frames(&sim.config.name), Ending::Complete)
+        }
+        _ => (all.clone(), Ending::Complete),
     };
-    // Each frame goes out in two network writes, split mid-frame, so clients must reassemble.
-    let chunks: Vec<Bytes> = frames
-        .into_iter()
-        .flat_map(|frame| {
-            let half = frame.len() / 2;
-            [frame.slice(..half), frame.slice(half..)]
-        })
-        .collect();
-    let stream = futures_util::stream::iter(chunks.into_iter().enumerate()).then(
-        move |(i, chunk)| async move {
-            if i % 2 == 0 && !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            Ok::<_, Infallible>(chunk)
-        },
-    );
-    Response::builder()
-        .header("content-type", "application/vnd.amazon.eventstream")
-        .header("x-amzn-requestid", "00000000-0000-0000-0000-000000000001")
-        .body(Body::from_stream(stream))
-        .unwrap_or_default()
+    // Each frame goes out in two network writes, split mid-frame, so clients must reassemble;
+    // the delay comes before each frame's first half.
+    let mut chunks = Vec::with_capacity(frames.len() * 2);
+    for frame in frames {
+        let half = frame.len() / 2;
+        chunks.push((delay, frame.slice(..half)));
+        chunks.push((Duration::ZERO, frame.slice(half..)));
+    }
+    let stop = sim.stop.subscribe();
+    body_response(
+        "application/vnd.amazon.eventstream",
+        chunks,
+        ending,
+        guard,
+        stop,
+    )
 }
 
 /// A deterministic unit-ish vector for `text`.
@@ -394,4 +476,28 @@ fn invoke_embeddings(model_id: &str, body: &Value) -> Response {
         "ValidationException",
         "this model does not support InvokeModel embeddings in the simulator",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_reads_and_writes_are_reported_beside_input_tokens() {
+        let usage = json!({"inputTokens": 10, "outputTokens": 5, "totalTokens": 15});
+        let config = BedrockSimConfig {
+            cache_read_tokens: 64,
+            cache_write_tokens: 32,
+            ..BedrockSimConfig::new("s")
+        };
+        assert_eq!(
+            with_cache(usage.clone(), &config),
+            json!({"inputTokens": 10, "outputTokens": 5, "totalTokens": 111,
+                   "cacheReadInputTokens": 64, "cacheWriteInputTokens": 32})
+        );
+        assert_eq!(
+            with_cache(usage.clone(), &BedrockSimConfig::new("s")),
+            usage
+        );
+    }
 }

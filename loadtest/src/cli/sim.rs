@@ -199,11 +199,11 @@ async fn run_anthropic(args: AnthropicArgs) -> anyhow::Result<()> {
 
 async fn run_bedrock(args: BedrockArgs) -> anyhow::Result<()> {
     let config = BedrockSimConfig {
-        name: args.name,
         access_key_id: args.access_key_id,
         secret_access_key: args.secret_access_key,
         region: args.region,
         latency: args.latency,
+        ..BedrockSimConfig::new(&args.name)
     };
     let sim = BedrockSim::start_on(config, SocketAddr::new(args.host, args.port)).await?;
     sim.push_faults(std::iter::repeat_n(
@@ -251,6 +251,7 @@ async fn run_openai(args: OpenAiArgs) -> anyhow::Result<()> {
         api_key: args.api_key,
         rpm_limit: args.rpm,
         send_rate_limit_headers: !args.no_rate_limit_headers,
+        ..SimConfig::default()
     };
     let sim = OpenAiSim::start_on(config, SocketAddr::new(args.host, args.port)).await?;
     // Scripts wait for this exact line to learn the port.

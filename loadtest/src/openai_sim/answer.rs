@@ -30,6 +30,8 @@ pub(crate) struct Answer {
     pub body: AnswerBody,
     pub finish_reason: &'static str,
     pub prompt_tokens: u64,
+    /// The part of `prompt_tokens` reported as read from the prompt cache.
+    pub cached_tokens: u64,
 }
 
 impl Answer {
@@ -67,6 +69,7 @@ impl Answer {
             body,
             finish_reason,
             prompt_tokens: plan.prompt_tokens,
+            cached_tokens: config.cached_prompt_tokens.min(plan.prompt_tokens),
         }
     }
 
@@ -106,6 +109,19 @@ mod tests {
         assert_eq!((capped.pieces(), capped.finish_reason), (3, "length"));
         let full = Answer::build(&plan(Reply::Greeting, Some(8)), &config, 1);
         assert_eq!((full.pieces(), full.finish_reason), (8, "stop"));
+    }
+
+    #[test]
+    fn cached_tokens_are_part_of_the_prompt() {
+        let config = SimConfig {
+            cached_prompt_tokens: 64,
+            ..SimConfig::default()
+        };
+        // The prompt of `plan` is 5 tokens, so at most 5 can be cached.
+        let answer = Answer::build(&plan(Reply::Greeting, None), &config, 1);
+        assert_eq!(answer.cached_tokens, 5);
+        let answer = Answer::build(&plan(Reply::Greeting, None), &SimConfig::default(), 1);
+        assert_eq!(answer.cached_tokens, 0);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::answer::Answer;
 use super::body::{channel_body, BodySender, Gone};
-use super::deliver::Delivery;
+use super::deliver::{Delivery, WRONG_SHAPE};
 use super::state::{InFlight, SimState};
 use super::wire::{ChunkWriter, Usage, DONE_FRAME};
 
@@ -33,12 +33,16 @@ pub(crate) fn respond(
         };
         let outcome = match delivery {
             Delivery::Garbage => send_garbage(&sender, &answer).await,
+            Delivery::WrongShape => sender
+                .send(format!("data: {WRONG_SHAPE}\n\n"))
+                .await
+                .map_err(StreamError::from),
             _ => produce(&sim, &sender, &writer, delivery).await,
         };
         match (outcome, delivery) {
             (Ok(()), Delivery::DropAfter(_)) => sender.abort().await,
             (Ok(()), Delivery::StallAfter(_)) => sender.stall().await,
-            (Ok(()), Delivery::Complete | Delivery::Garbage) => {}
+            (Ok(()), Delivery::Complete | Delivery::Garbage | Delivery::WrongShape) => {}
             // Shutdown, or a serialization failure: must not look like a clean end.
             (Err(_), _) => sender.cut(),
         }
@@ -80,7 +84,7 @@ async fn produce(
     let pieces = writer.answer.pieces();
     let cut_after = match delivery {
         Delivery::DropAfter(n) | Delivery::StallAfter(n) => Some(n.min(pieces)),
-        Delivery::Complete | Delivery::Garbage => None,
+        Delivery::Complete | Delivery::Garbage | Delivery::WrongShape => None,
     };
     sender.send(writer.role()?).await?;
     for index in 0..cut_after.unwrap_or(pieces) {

@@ -22,6 +22,10 @@ pub struct SimConfig {
     pub rpm_limit: Option<u64>,
     /// Send `x-ratelimit-*` headers (wire-formats §7) on inference responses.
     pub send_rate_limit_headers: bool,
+    /// Prompt tokens each chat answer reports as read from the prompt cache
+    /// (`usage.prompt_tokens_details.cached_tokens`, at most the prompt), as OpenAI does
+    /// for a repeated prompt prefix; 0 leaves the details out.
+    pub cached_prompt_tokens: u64,
 }
 
 impl Default for SimConfig {
@@ -34,6 +38,7 @@ impl Default for SimConfig {
             api_key: None,
             rpm_limit: None,
             send_rate_limit_headers: true,
+            cached_prompt_tokens: 0,
         }
     }
 }

@@ -22,6 +22,7 @@ pub(crate) enum Delivery {
     /// Stream: that many content chunks, then nothing, forever.
     StallAfter(usize),
     Garbage,
+    WrongShape,
 }
 
 /// What a request gets, given the fault drawn for it.
@@ -57,6 +58,7 @@ pub(crate) fn decide(fault: Option<Fault>) -> Outcome {
             Outcome::Answer(Delivery::StallAfter(after_chunks))
         }
         Fault::Garbage => Outcome::Answer(Delivery::Garbage),
+        Fault::WrongShape => Outcome::Answer(Delivery::WrongShape),
     }
 }
 
@@ -66,6 +68,9 @@ pub(crate) async fn hang(sim: &SimState) -> Response {
     sim.shutdown_signal().await;
     ApiError::shutting_down().into_response()
 }
+
+/// JSON, but an error object where a completion belongs (some upstreams answer so with a 200).
+pub(crate) const WRONG_SHAPE: &str = r#"{"error":{"message":"Simulated error inside a 200.","type":"server_error","param":null,"code":null}}"#;
 
 /// A body that is not JSON, served as if it were.
 pub(crate) fn garbage_json(sim: &SimState) -> Response {
@@ -98,6 +103,7 @@ pub(crate) fn deliver_json(
             json_response(StatusCode::OK, body)
         }
         Delivery::Garbage => garbage_json(sim),
+        Delivery::WrongShape => json_response(StatusCode::OK, WRONG_SHAPE.as_bytes().to_vec()),
         Delivery::DropAfter(_) | Delivery::StallAfter(_) => {
             let full_length = body.len();
             let (sender, stream_body) = channel_body(Arc::clone(sim));

@@ -28,6 +28,9 @@ pub enum Fault {
     HangMidStream { after_chunks: usize },
     /// 200 whose body is not JSON (non-stream) or whose SSE lines are not JSON (stream).
     Garbage,
+    /// 200 whose body is JSON of the wrong shape: an error object where the completion
+    /// should be (non-stream), or one `data: {"error": …}` event, then the end (stream).
+    WrongShape,
 }
 
 /// JSON form of [`Fault`] used by `POST /_sim/faults`,
@@ -56,6 +59,7 @@ pub(crate) enum FaultSpec {
         after_chunks: usize,
     },
     Garbage {},
+    WrongShape {},
 }
 
 fn default_retry_after_ms() -> u64 {
@@ -72,6 +76,7 @@ impl From<FaultSpec> for Fault {
             FaultSpec::Hang {} => Fault::Hang,
             FaultSpec::HangMidStream { after_chunks } => Fault::HangMidStream { after_chunks },
             FaultSpec::Garbage {} => Fault::Garbage,
+            FaultSpec::WrongShape {} => Fault::WrongShape,
         }
     }
 }
@@ -86,6 +91,7 @@ impl From<&Fault> for FaultSpec {
             Fault::Hang => FaultSpec::Hang {},
             Fault::HangMidStream { after_chunks } => FaultSpec::HangMidStream { after_chunks },
             Fault::Garbage => FaultSpec::Garbage {},
+            Fault::WrongShape => FaultSpec::WrongShape {},
         }
     }
 }
@@ -183,6 +189,8 @@ mod tests {
         );
         let spec: FaultSpec = serde_json::from_str(r#"{"kind":"hang"}"#)?;
         assert_eq!(Fault::from(spec), Fault::Hang);
+        let spec: FaultSpec = serde_json::from_str(r#"{"kind":"wrong_shape"}"#)?;
+        assert_eq!(Fault::from(spec), Fault::WrongShape);
         // A typo must not silently become a default.
         assert!(serde_json::from_str::<FaultSpec>(r#"{"kind":"hang","after":1}"#).is_err());
         assert!(

@@ -15,6 +15,14 @@ pub(crate) struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub total_tokens: u64,
+    /// Only when part of the prompt came from the cache.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize)]
+pub(crate) struct PromptTokensDetails {
+    pub cached_tokens: u64,
 }
 
 impl Usage {
@@ -24,6 +32,9 @@ impl Usage {
             prompt_tokens: answer.prompt_tokens,
             completion_tokens,
             total_tokens: answer.prompt_tokens + completion_tokens,
+            prompt_tokens_details: (answer.cached_tokens > 0).then_some(PromptTokensDetails {
+                cached_tokens: answer.cached_tokens,
+            }),
         }
     }
 }

@@ -51,6 +51,24 @@ async fn non_stream_answer_has_the_openai_shape_and_usage() -> anyhow::Result<()
 }
 
 #[tokio::test]
+async fn cached_prompt_tokens_are_reported_in_usage() -> anyhow::Result<()> {
+    let sim = start(SimConfig {
+        cached_prompt_tokens: 4,
+        ..SimConfig::default()
+    })
+    .await?;
+    // "hello world!" = 12 chars → 3 tokens, + 3 for the one message; 4 of them cached.
+    let (status, answer) = post_json(&sim, "/chat/completions", &chat_body("hello world!")).await?;
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer["usage"],
+        json!({"prompt_tokens": 6, "completion_tokens": 8, "total_tokens": 14,
+               "prompt_tokens_details": {"cached_tokens": 4}})
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn max_tokens_caps_the_answer_with_finish_length() -> anyhow::Result<()> {
     let sim = start_default().await?;
     for field in ["max_completion_tokens", "max_tokens"] {

@@ -206,6 +206,34 @@ async fn garbage_is_not_json() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn wrong_shape_is_an_error_object_in_a_200() -> anyhow::Result<()> {
+    let sim = start_default().await?;
+    sim.push_faults([Fault::WrongShape, Fault::WrongShape]);
+    let response = post(&client()?, &sim, "/chat/completions", &chat_body("hi")).await?;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await?;
+    assert!(body["error"]["message"].is_string(), "{body}");
+    assert!(body.get("choices").is_none());
+
+    let response = post(
+        &client()?,
+        &sim,
+        "/chat/completions",
+        &stream_body("hi", false),
+    )
+    .await?;
+    assert_eq!(response.status(), 200);
+    let received = read_body(response, Duration::from_secs(5)).await;
+    assert!(received.error.is_none(), "the stream ends cleanly");
+    let data = received.data();
+    assert_eq!(data.len(), 1, "one event and no [DONE]: {data:?}");
+    let event: Value = serde_json::from_str(&data[0])?;
+    assert!(event["error"]["message"].is_string(), "{event}");
+    assert_eq!(sim.stats().served_ok, 0);
+    Ok(())
+}
+
+#[tokio::test]
 async fn shutdown_ends_hangs_and_stops_listening() -> anyhow::Result<()> {
     let sim = start_default().await?;
     sim.set_sticky_fault(Some(Fault::Hang));

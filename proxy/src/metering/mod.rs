@@ -10,6 +10,9 @@ pub mod spend;
 pub mod spend_report;
 pub mod usage;
 
+#[cfg(test)]
+pub(crate) mod test_services;
+
 pub use cost::cost_usd;
 pub use spend::{Admission, Spend, SpendError};
 pub use usage::Usage;

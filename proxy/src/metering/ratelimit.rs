@@ -215,6 +215,7 @@ impl RedisWindows {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metering::test_services::service_url;
 
     const LIMITS: Limits = Limits {
         rpm: Some(2),
@@ -259,8 +260,7 @@ mod tests {
 
     #[tokio::test]
     async fn redis_windows_are_shared() {
-        let Ok(url) = std::env::var("SWITCHYARD_TEST_REDIS") else {
-            println!("SKIPPED redis_windows_are_shared: SWITCHYARD_TEST_REDIS is not set (.ci/run sets it)");
+        let Some(url) = service_url("SWITCHYARD_TEST_REDIS", "redis_windows_are_shared") else {
             return;
         };
         let prefix = format!("sy-test-{}", uuid::Uuid::new_v4().simple());

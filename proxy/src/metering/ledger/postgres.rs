@@ -252,14 +252,12 @@ pub async fn release(pool: &PgPool, id: &str) -> Result<(), LedgerError> {
 pub mod tests {
     use super::*;
     use crate::metering::ledger::Store;
+    use crate::metering::test_services::service_url;
 
-    /// A fresh database on the server named by `SWITCHYARD_TEST_POSTGRES`, or `None` (with a
-    /// visible message) when no server is configured.
+    /// A fresh database on the server named by `SWITCHYARD_TEST_POSTGRES`, or `None` when no
+    /// server is configured outside CI (see [`service_url`]).
     pub async fn fresh_database(test: &str) -> Option<String> {
-        let Ok(base) = std::env::var("SWITCHYARD_TEST_POSTGRES") else {
-            println!("SKIPPED {test}: SWITCHYARD_TEST_POSTGRES is not set (.ci/run sets it)");
-            return None;
-        };
+        let base = service_url("SWITCHYARD_TEST_POSTGRES", test)?;
         let name = format!("sy_{}", uuid::Uuid::new_v4().simple());
         let admin = PgPool::connect(&base).await.unwrap();
         sqlx::query(&format!("CREATE DATABASE {name}"))
