@@ -4,17 +4,17 @@
 //! Anthropic stream event each, `count-tokens` answers `{"inputTokens"}`. Validation, answers,
 //! thinking signatures and cache accounting come from the Anthropic simulator's brain.
 
-use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
+use axum::http::HeaderValue;
 use axum::http::StatusCode;
 use axum::response::Response;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 
+use super::deliver::{self, body_response, Ending, InFlight};
 use super::{aws_error, frames, lock, BedrockFault, SimState};
 use crate::anthropic_sim::brain::{Brain, DEFAULT_THINKING_SECRET};
 use crate::anthropic_sim::events::stream_events;
@@ -49,6 +49,9 @@ fn validation(sim: &SimState, message: &str) -> Response {
     aws_error(StatusCode::BAD_REQUEST, "ValidationException", message)
 }
 
+/// Faults other than the ones `handle` already answered shape the 200: garbage, a wrong
+/// shape, a cut or a stall (after `messageStart`-equivalent `message_start` and that many
+/// more chunks), or a throttling exception frame.
 pub(super) async fn respond(
     sim: &SimState,
     model_id: &str,
@@ -56,6 +59,7 @@ pub(super) async fn respond(
     body: Value,
     fault: Option<BedrockFault>,
     delay: Duration,
+    guard: InFlight,
 ) -> Response {
     let brain = &sim.claude.brain;
     if op == "count-tokens" {
@@ -66,18 +70,78 @@ pub(super) async fn respond(
         Err(invalid) => return validation(sim, &invalid.0),
     };
     let message = brain.answer(&request, model_id, "msg_bdrk_sim_");
+    let stop = sim.stop.subscribe();
     if op == "invoke" {
         tokio::time::sleep(delay).await;
+        let full = Bytes::from(serde_json::to_vec(&message).unwrap_or_default());
+        let (bytes, ending) = match fault {
+            Some(BedrockFault::Garbage) => {
+                (deliver::garbage_json(&sim.config.name), Ending::Complete)
+            }
+            Some(BedrockFault::WrongShape) => (deliver::wrong_shape_json(), Ending::Complete),
+            Some(BedrockFault::DropMidStream { .. }) => (deliver::first_half(&full), Ending::Abort),
+            Some(BedrockFault::StallMidStream { .. }) => {
+                (deliver::first_half(&full), Ending::Stall)
+            }
+            _ => (full, Ending::Complete),
+        };
+        let mut response = body_response(
+            "application/json",
+            vec![(Duration::ZERO, bytes)],
+            ending,
+            guard,
+            stop,
+        );
         let usage = &message.usage;
-        return Response::builder()
-            .header("content-type", "application/json")
-            .header("x-amzn-requestid", "00000000-0000-0000-0000-000000000002")
-            .header("x-amzn-bedrock-input-token-count", usage.input_tokens)
-            .header("x-amzn-bedrock-output-token-count", usage.output_tokens)
-            .body(Body::from(serde_json::to_vec(&message).unwrap_or_default()))
-            .unwrap_or_default();
+        let headers = response.headers_mut();
+        headers.insert(
+            "x-amzn-bedrock-input-token-count",
+            HeaderValue::from(usage.input_tokens),
+        );
+        headers.insert(
+            "x-amzn-bedrock-output-token-count",
+            HeaderValue::from(usage.output_tokens),
+        );
+        return response;
     }
-    stream(&message, fault, delay)
+    let all = chunk_frames(&message);
+    let cut = |after: usize| all[..(1 + after).min(all.len())].to_vec();
+    let throttle = |text: &str| frames::exception("throttlingException", text);
+    let (frames, ending) = match fault {
+        Some(BedrockFault::ThrottleBeforeContent) => {
+            let mut some = cut(0);
+            some.push(throttle(
+                "Too many requests, please wait before trying again.",
+            ));
+            (some, Ending::Complete)
+        }
+        Some(BedrockFault::ThrottleMidStream) => {
+            let mut some = cut(3);
+            some.push(throttle(
+                "Too many tokens, please wait before trying again.",
+            ));
+            (some, Ending::Complete)
+        }
+        Some(BedrockFault::DropMidStream { after_chunks }) => (cut(after_chunks), Ending::Abort),
+        Some(BedrockFault::StallMidStream { after_chunks }) => (cut(after_chunks), Ending::Stall),
+        Some(BedrockFault::Garbage) => {
+            (deliver::garbage_frames(&sim.config.name), Ending::Complete)
+        }
+        _ => (all.clone(), Ending::Complete),
+    };
+    let chunks = frames.into_iter().map(|frame| (delay, frame)).collect();
+    let mut response = body_response(
+        "application/vnd.amazon.eventstream",
+        chunks,
+        ending,
+        guard,
+        stop,
+    );
+    response.headers_mut().insert(
+        "x-amzn-bedrock-content-type",
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// One `chunk` frame per Anthropic event; `message_stop` carries the invocation metrics.
@@ -101,38 +165,6 @@ pub fn chunk_frames(message: &Message) -> Vec<Bytes> {
             frames::event("chunk", &json!({ "bytes": bytes }))
         })
         .collect()
-}
-
-fn stream(message: &Message, fault: Option<BedrockFault>, delay: Duration) -> Response {
-    let mut all = chunk_frames(message);
-    let throttle = |text: &str| frames::exception("throttlingException", text);
-    match fault {
-        Some(BedrockFault::ThrottleBeforeContent) => {
-            all.truncate(1);
-            all.push(throttle(
-                "Too many requests, please wait before trying again.",
-            ));
-        }
-        Some(BedrockFault::ThrottleMidStream) => {
-            all.truncate(4);
-            all.push(throttle(
-                "Too many tokens, please wait before trying again.",
-            ));
-        }
-        _ => {}
-    }
-    let stream = futures_util::stream::iter(all).then(move |frame| async move {
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        Ok::<_, Infallible>(frame)
-    });
-    Response::builder()
-        .header("content-type", "application/vnd.amazon.eventstream")
-        .header("x-amzn-bedrock-content-type", "application/json")
-        .header("x-amzn-requestid", "00000000-0000-0000-0000-000000000003")
-        .body(Body::from_stream(stream))
-        .unwrap_or_default()
 }
 
 /// Bedrock CountTokens: `{"input":{"invokeModel":{"body":"<base64>"}}}` counted like

@@ -307,7 +307,7 @@ async fn handle(
     }
     match op {
         op if claude::handles(&model_id, op) => {
-            claude::respond(&sim, &model_id, op, value, fault, delay).await
+            claude::respond(&sim, &model_id, op, value, fault, delay, guard).await
         }
         "converse" | "converse-stream" => {
             if let Err(message) = converse::validate(&value) {

@@ -140,6 +140,16 @@ async fn bedrock_rules_and_errors() -> anyhow::Result<()> {
         ("exception", "throttlingException")
     );
     assert_eq!(chunk_events(&frames)?.len(), 4);
+    // A stream cut after message_start and one more chunk: the body fails.
+    sim.push_faults([BedrockFault::DropMidStream { after_chunks: 1 }]);
+    let response = bedrock_post(
+        &sim,
+        &format!("/model/{MODEL}/invoke-with-response-stream"),
+        &native("x"),
+    )
+    .await?;
+    assert_eq!(response.status(), 200);
+    assert!(response.bytes().await.is_err());
     // Embedding models still answer on /invoke.
     let response = bedrock_post(
         &sim,
