@@ -6,14 +6,20 @@
 //! to misbehave the way real upstreams do (429s, 5xx, dropped or stalled streams).
 //! The Azure simulator ([`AzureSim`]) puts it behind Azure OpenAI's URLs, auth and quirks
 //! (§6). The Bedrock simulator ([`BedrockSim`]) speaks Converse, ConverseStream and
-//! InvokeModel behind real SigV4 verification (§2–5).
+//! InvokeModel behind real SigV4 verification (§2–5), including Claude's native
+//! InvokeModel body. The Anthropic simulator ([`AnthropicSim`]) speaks the Messages API
+//! (requests, SSE events, errors, count_tokens, rate-limit headers).
 
+pub mod anthropic_sim;
 pub mod azure_sim;
 pub mod bedrock_sim;
 pub mod bench;
 pub mod duration;
 pub mod openai_sim;
 
+pub use anthropic_sim::{
+    AnthropicFault, AnthropicSim, AnthropicSimConfig, AnthropicSimStats, RateQuota,
+};
 pub use azure_sim::{AzureDeployment, AzureSim, AzureSimConfig};
 pub use bedrock_sim::{BedrockFault, BedrockSim, BedrockSimConfig, BedrockSimStats};
 pub use openai_sim::{answer_text, Fault, OpenAiSim, SimConfig, SimStats};

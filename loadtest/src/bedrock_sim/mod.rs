@@ -3,6 +3,7 @@
 //! validation rules and scriptable faults (429 throttling, 500, 503, exception frames, latency,
 //! garbage, streams cut or stalled after some content), and optional prompt-cache usage.
 
+pub mod claude;
 pub mod converse;
 pub mod deliver;
 pub mod frames;
@@ -95,6 +96,7 @@ pub struct BedrockSimStats {
 }
 
 struct SimState {
+    claude: claude::Claude,
     config: BedrockSimConfig,
     faults: Mutex<VecDeque<BedrockFault>>,
     stats: Mutex<BedrockSimStats>,
@@ -127,6 +129,7 @@ impl BedrockSim {
             .context("reading the simulator's address")?;
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let state = Arc::new(SimState {
+            claude: claude::Claude::new(&config.name),
             config,
             faults: Mutex::new(VecDeque::new()),
             stats: Mutex::new(BedrockSimStats::default()),
@@ -303,6 +306,9 @@ async fn handle(
         _ => {}
     }
     match op {
+        op if claude::handles(&model_id, op) => {
+            claude::respond(&sim, &model_id, op, value, fault, delay, guard).await
+        }
         "converse" | "converse-stream" => {
             if let Err(message) = converse::validate(&value) {
                 lock(&sim.stats).validation_failures += 1;

@@ -7,8 +7,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use loadtest::duration::parse_duration;
 use loadtest::{
-    AzureDeployment, AzureSim, AzureSimConfig, BedrockFault, BedrockSim, BedrockSimConfig,
-    OpenAiSim, SimConfig,
+    AnthropicFault, AnthropicSim, AnthropicSimConfig, AzureDeployment, AzureSim, AzureSimConfig,
+    BedrockFault, BedrockSim, BedrockSimConfig, OpenAiSim, SimConfig,
 };
 
 #[derive(Debug, Subcommand)]
@@ -22,6 +22,38 @@ pub enum SimCommand {
     /// A Bedrock Runtime upstream (Converse, ConverseStream, InvokeModel embeddings) that
     /// verifies SigV4 with the given key pair; use its URL as a bedrock provider's `endpoint`.
     Bedrock(BedrockArgs),
+    /// An Anthropic Messages API upstream (/v1/messages plain and streamed, count_tokens,
+    /// models) requiring `x-api-key` and `anthropic-version`; use its URL as an anthropic
+    /// provider's `endpoint`.
+    Anthropic(AnthropicArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AnthropicArgs {
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to bind; 0 picks a free one (printed on start).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Name shown in answers and the x-sim-name header.
+    #[arg(long, default_value = "anthropic-sim")]
+    name: String,
+    /// The key requests must carry in `x-api-key`.
+    #[arg(long, env = "SIM_ANTHROPIC_API_KEY", default_value = "sk-ant-sim")]
+    api_key: String,
+    /// Delay before each answer's headers, e.g. 20ms.
+    #[arg(long, default_value = "0", value_parser = parse_duration)]
+    latency: Duration,
+    /// Delay between stream events, e.g. 5ms.
+    #[arg(long, default_value = "0", value_parser = parse_duration)]
+    inter_event: Duration,
+    /// Requests per minute before answering 429 (also the ratelimit headers' limit).
+    #[arg(long, default_value_t = 4000)]
+    rpm: u64,
+    /// Answer the first N message requests with 529 overloaded_error.
+    #[arg(long, default_value_t = 0)]
+    overload_first: usize,
 }
 
 #[derive(Debug, Args)]
@@ -140,7 +172,29 @@ pub async fn run(command: SimCommand) -> anyhow::Result<()> {
         SimCommand::Openai(args) => run_openai(args).await,
         SimCommand::Azure(args) => run_azure(args).await,
         SimCommand::Bedrock(args) => run_bedrock(args).await,
+        SimCommand::Anthropic(args) => run_anthropic(args).await,
     }
+}
+
+async fn run_anthropic(args: AnthropicArgs) -> anyhow::Result<()> {
+    let mut config = AnthropicSimConfig::new(&args.name);
+    config.api_key = args.api_key;
+    config.latency = args.latency;
+    config.inter_event = args.inter_event;
+    config.quota.requests_per_minute = args.rpm;
+    let sim = AnthropicSim::start_on(config, SocketAddr::new(args.host, args.port)).await?;
+    sim.push_faults(std::iter::repeat_n(
+        AnthropicFault::Overloaded,
+        args.overload_first,
+    ));
+    // Scripts wait for this exact line to learn the port.
+    println!("{} listening on {}", sim.config().name, sim.base_url());
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    tracing::info!("Ctrl-C received, stopping the simulator");
+    drop(sim);
+    Ok(())
 }
 
 async fn run_bedrock(args: BedrockArgs) -> anyhow::Result<()> {
