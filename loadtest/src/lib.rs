@@ -2,7 +2,7 @@
 //! end-to-end tests, the overhead benchmark and the demo.
 //!
 //! The OpenAI-compatible simulator ([`OpenAiSim`]) speaks the wire format of
-//! `shared/reference/wire-formats.md` §1 and §7 and can be scripted with [`Fault`]s
+//! `docs/wire-formats.md` §1 and §7 and can be scripted with [`Fault`]s
 //! to misbehave the way real upstreams do (429s, 5xx, dropped or stalled streams).
 //! The Azure simulator ([`AzureSim`]) puts it behind Azure OpenAI's URLs, auth and quirks
 //! (§6). The Bedrock simulator ([`BedrockSim`]) speaks Converse, ConverseStream and

@@ -1,5 +1,5 @@
 //! Every Prometheus metric Switchyard exports, in one registered struct (names are a contract:
-//! DESIGN §7 and the dashboards rely on them).
+//! docs/operations.md#metrics and the dashboards rely on them).
 
 use prometheus::{
     CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,

@@ -375,8 +375,8 @@ async fn stream_stalled_mid_way_ends_with_an_error_event_by_the_deadline() {
     assert_ends_with_error_event(&reply);
 }
 
-/// DESIGN §8: a client that disconnects mid-stream must not leak the upstream request or
-/// lose the spend of what was produced.
+/// docs/architecture.md#quality-bars: a client that disconnects mid-stream must not leak
+/// the upstream request or lose the spend of what was produced.
 #[tokio::test]
 async fn a_client_that_hangs_up_mid_stream_cancels_the_upstream_and_is_still_metered() {
     let sim = loadtest::OpenAiSim::start(loadtest::SimConfig {

@@ -29,7 +29,7 @@ pub(super) fn azure_error(status: StatusCode, code: &str, message: &str) -> Resp
         .into_response()
 }
 
-/// The prompt-filter refusal, as the live service sends it (wire-formats §6.3).
+/// The prompt-filter refusal, as the live service sends it (docs/wire-formats.md §6.3).
 pub(super) fn content_filter_400() -> Response {
     let body = json!({"error": {
         "message": "The response was filtered due to the prompt triggering Azure OpenAI's content management policy. Please modify your prompt and retry.",

@@ -19,7 +19,7 @@ use super::{Mode, Settings, PHASE_TIME_LIMIT};
 const MAX_MICROS: u64 = 120_000_000;
 /// Significant figures kept by the histograms (0.1 % resolution).
 const SIGFIG: u8 = 3;
-/// The end of a complete stream (wire-formats §1.3).
+/// The end of a complete stream (docs/wire-formats.md §1.3).
 const DONE_FRAME: &[u8] = b"data: [DONE]\n\n";
 
 /// What one phase sends, the same on every path.

@@ -1,6 +1,7 @@
-//! The overhead benchmark behind `loadtest bench` (DESIGN §8): one simulated upstream, reached
-//! three ways — directly, through nginx as a plain reverse proxy, and through the real
-//! switchyard binary — each driven by the same closed-loop load, in one run on one machine.
+//! The overhead benchmark behind `loadtest bench` (docs/benchmarks.md): one simulated
+//! upstream, reached three ways — directly, through nginx as a plain reverse proxy, and
+//! through the real switchyard binary — each driven by the same closed-loop load, in one run
+//! on one machine.
 //!
 //! A run flows: `upstreams` (sim and switchyard as child processes) and `nginx` start →
 //! for each mode (chat, stream) and each path, `load` sends warm-up requests and then the

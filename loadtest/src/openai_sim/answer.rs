@@ -7,7 +7,7 @@ use super::state::unix_now;
 use super::tokens::{greeting_tokens, split_evenly, word_tokens};
 
 /// Tool-call arguments are streamed in up to this many fragments (at least two,
-/// wire-formats §1.3 rule 3, so clients must concatenate).
+/// docs/wire-formats.md §1.3 rule 3, so clients must concatenate).
 const ARGUMENT_FRAGMENTS: usize = 4;
 
 #[derive(Clone, Debug)]

@@ -1,4 +1,4 @@
-//! Streamed chat answers: the SSE frames of wire-formats §1.3 sent one by one
+//! Streamed chat answers: the SSE frames of docs/wire-formats.md §1.3 sent one by one
 //! from a task as they are produced, with `inter_token` pacing and the
 //! mid-stream faults (drop, stall, garbage).
 
@@ -73,8 +73,9 @@ impl From<serde_json::Error> for StreamError {
     }
 }
 
-/// Sends the frames in §1.3 order. For `DropAfter(n)` / `StallAfter(n)` it stops
-/// after `n` content chunks and returns `Ok`, leaving the fault to the caller.
+/// Sends the frames in docs/wire-formats.md §1.3 order. For `DropAfter(n)` /
+/// `StallAfter(n)` it stops after `n` content chunks and returns `Ok`, leaving the fault to
+/// the caller.
 async fn produce(
     sim: &SimState,
     sender: &BodySender,

@@ -20,7 +20,7 @@ pub struct SimConfig {
     pub api_key: Option<String>,
     /// Requests allowed per fixed 60 s window; over it the sim answers 429.
     pub rpm_limit: Option<u64>,
-    /// Send `x-ratelimit-*` headers (wire-formats §7) on inference responses.
+    /// Send `x-ratelimit-*` headers (docs/wire-formats.md §7) on inference responses.
     pub send_rate_limit_headers: bool,
     /// Prompt tokens each chat answer reports as read from the prompt cache
     /// (`usage.prompt_tokens_details.cached_tokens`, at most the prompt), as OpenAI does

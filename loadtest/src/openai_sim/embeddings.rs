@@ -1,5 +1,5 @@
 //! `POST /v1/embeddings`: validation, deterministic unit vectors derived from a
-//! hash of each input, float or base64 encoding (wire-formats §1.5).
+//! hash of each input, float or base64 encoding (docs/wire-formats.md §1.5).
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! OpenAI-style error responses (`{"error":{"message","type","param","code"}}`,
-//! wire-formats §1.4) and the status → type/code table the faults use.
+//! docs/wire-formats.md §1.4) and the status → type/code table the faults use.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -1,4 +1,4 @@
-//! `GET /v1/models` and `GET /v1/models/{model}` (wire-formats §1.6), plus the
+//! `GET /v1/models` and `GET /v1/models/{model}` (docs/wire-formats.md §1.6), plus the
 //! OpenAI-style 404 for unknown paths.
 
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! The fixed-window request/token counters behind `rpm_limit`, and the
-//! `x-ratelimit-*` / `retry-after` headers they produce (wire-formats §7).
+//! `x-ratelimit-*` / `retry-after` headers they produce (docs/wire-formats.md §7).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

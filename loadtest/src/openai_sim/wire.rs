@@ -1,5 +1,5 @@
 //! Serialization of chat answers: the `chat.completion` object and the
-//! `chat.completion.chunk` SSE frames (wire-formats §1.2, §1.3). Typed, borrowing
+//! `chat.completion.chunk` SSE frames (docs/wire-formats.md §1.2, §1.3). Typed, borrowing
 //! structs keep this cheap on the benchmark path.
 
 use bytes::Bytes;
@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::answer::{Answer, AnswerBody};
 
-/// The stream terminator (§1.3 rule 6).
+/// The stream terminator (docs/wire-formats.md §1.3 rule 6).
 pub(crate) const DONE_FRAME: &[u8] = b"data: [DONE]\n\n";
 
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -132,7 +132,8 @@ struct Chunk<'a> {
     created: u64,
     model: &'a str,
     choices: &'a [ChunkChoice<'a>],
-    /// Omitted without `include_usage`; with it, `null` except on the usage chunk (§1.3 rule 5).
+    /// Omitted without `include_usage`; with it, `null` except on the usage chunk
+    /// (docs/wire-formats.md §1.3 rule 5).
     #[serde(skip_serializing_if = "Option::is_none")]
     usage: Option<Option<Usage>>,
     system_fingerprint: &'a str,
@@ -176,7 +177,7 @@ struct FunctionDelta<'a> {
     arguments: &'a str,
 }
 
-/// Writes the SSE frames of one answer, in the order §1.3 prescribes.
+/// Writes the SSE frames of one answer, in the order docs/wire-formats.md §1.3 prescribes.
 pub(crate) struct ChunkWriter<'a> {
     pub answer: &'a Answer,
     pub fingerprint: &'a str,

@@ -229,8 +229,8 @@ mod tests {
         assert!(!describe(&policy).is_empty());
     }
 
-    /// DESIGN §4's example, verbatim except for its Bedrock placeholder.
-    const DESIGN_EXAMPLE: &str = r#"version: 1
+    /// The complete example in docs/configuration.md, verbatim except for its Bedrock placeholder.
+    const CONTRACT_EXAMPLE: &str = r#"version: 1
 server:
   listen: 0.0.0.0:8080
   admin_listen: 127.0.0.1:9090
@@ -287,12 +287,12 @@ teams:
     limits: { rpm: 1200, tpm: 2000000 }
 "#;
 
-    const DESIGN_ENV: &[(&str, &str)] =
+    const CONTRACT_ENV: &[(&str, &str)] =
         &[("AZURE_OPENAI_KEY", "az-key"), ("OPENAI_API_KEY", "oa-key")];
 
     #[test]
     fn design_example_needs_its_env_vars() {
-        let err = error_of(DESIGN_EXAMPLE, &[("AZURE_OPENAI_KEY", "az-key")]);
+        let err = error_of(CONTRACT_EXAMPLE, &[("AZURE_OPENAI_KEY", "az-key")]);
         assert!(err.starts_with("routes.yaml:27:14: providers.openai.api_key: environment variable OPENAI_API_KEY is not set"), "{err}");
     }
 
@@ -300,7 +300,7 @@ teams:
     /// not defined. Both are reported precisely; filling them in makes it compile.
     #[test]
     fn design_example_compiles_once_its_gaps_are_filled() -> Result<(), ConfigError> {
-        let err = error_of(DESIGN_EXAMPLE, DESIGN_ENV);
+        let err = error_of(CONTRACT_EXAMPLE, CONTRACT_ENV);
         assert!(
             err.starts_with(
                 "routes.yaml:39:9: models.gpt-5.5.targets[2]: no price is known for `gpt-5.5`"
@@ -308,11 +308,11 @@ teams:
             "{err}"
         );
 
-        let priced = DESIGN_EXAMPLE.replace(
+        let priced = CONTRACT_EXAMPLE.replace(
             "        model: gpt-5.5\n",
             "        model: gpt-5.5\n        price: { input: 1.25, output: 10.00 }\n",
         );
-        let err = error_of(&priced, DESIGN_ENV);
+        let err = error_of(&priced, CONTRACT_ENV);
         assert!(
             err.starts_with(
                 "routes.yaml:42:17: models.gpt-5.5.fallbacks: model `gpt-5.4` is not defined"
@@ -324,7 +324,7 @@ teams:
             "  claude-sonnet:\n",
             "  gpt-5.4:\n    targets: [{ provider: openai, model: gpt-5-mini }]\n  claude-sonnet:\n",
         );
-        let policy = testing::compile_yaml(&complete, DESIGN_ENV)?;
+        let policy = testing::compile_yaml(&complete, CONTRACT_ENV)?;
         assert_eq!(policy.providers.len(), 3);
         assert!(policy.providers.values().all(|p| p.disabled.is_none()));
         let gpt = policy

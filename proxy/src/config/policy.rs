@@ -129,7 +129,7 @@ pub fn loopback_http_host(url: &str) -> Option<&str> {
     matches!(host, "127.0.0.1" | "[::1]" | "localhost").then_some(rest)
 }
 
-/// Routing strategy of a model (DESIGN §5).
+/// Routing strategy of a model (docs/routing.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
     Priority,
@@ -234,7 +234,7 @@ impl Default for Weights {
     }
 }
 
-/// Cool-down and circuit-breaker thresholds of a model's targets (DESIGN §5 defaults).
+/// Cool-down and circuit-breaker thresholds of a model's targets (docs/routing.md defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HealthSettings {
     /// Consecutive failed attempts that open a target's circuit.

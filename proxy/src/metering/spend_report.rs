@@ -1,4 +1,4 @@
-//! Reading spend back out of the ledger: the `/admin/spend` JSON (DESIGN §3) and the
+//! Reading spend back out of the ledger: the `/admin/spend` JSON (docs/spend.md) and the
 //! finance report of `switchyard spend` (CSV or a table).
 
 use std::collections::BTreeMap;

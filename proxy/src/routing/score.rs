@@ -24,7 +24,7 @@ pub struct RequestShape {
 }
 
 impl RequestShape {
-    /// Prompt estimate as DESIGN §6: content bytes / 4.
+    /// Prompt estimate as docs/spend.md: content bytes / 4.
     pub fn from_prompt_bytes(bytes: usize, max_output_tokens: Option<u32>) -> Self {
         Self {
             prompt_tokens: bytes.div_ceil(4) as u64,

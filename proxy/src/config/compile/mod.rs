@@ -1,4 +1,4 @@
-//! raw → [`Policy`]: every rule of `routes.yaml` (DESIGN §4) is checked here, and every
+//! raw → [`Policy`]: every rule of `routes.yaml` (docs/configuration.md) is checked here, and every
 //! failure carries the YAML position of the value at fault.
 //!
 //! Split by section: providers, models (targets, prices, fallbacks), teams (keys,

@@ -207,7 +207,7 @@ mod tests {
     use crate::config::testing::{compile_yaml, error_of};
     use crate::config::{ConfigError, Limits, Policy};
 
-    /// sha256("password"), as in DESIGN §4.
+    /// sha256("password"), as in docs/configuration.md.
     const HASH: &str = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8";
     const OTHER: &str = "8edd8fc603d1de18ee8dcf261109b9486994e9fd6b674a0177e29b88128a7ef3";
     const HEAD: &str = "version: 1\nproviders:\n  openai: {kind: openai}\nmodels:\n  a: {targets: [{provider: openai, model: gpt-4o}]}\n  b: {targets: [{provider: openai, model: gpt-4o-mini}]}\nteams:\n";

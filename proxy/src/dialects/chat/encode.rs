@@ -1,5 +1,5 @@
 //! The proxy's model → Chat request, for OpenAI-format upstreams serving a client of another
-//! dialect (and, until Bedrock translates from the model, for Bedrock's Converse builder).
+//! dialect (Bedrock's Converse builder reads the model directly).
 //! The inverse of [`super::decode`]: tool results unfold into `tool` messages, base64 images
 //! become `data:` URLs, `extra` members are written back as they came.
 

@@ -1,4 +1,4 @@
-//! Azure OpenAI: the OpenAI wire format behind Azure's URLs and auth (wire-formats §6).
+//! Azure OpenAI: the OpenAI wire format behind Azure's URLs and auth (docs/wire-formats.md §6).
 //! Requests reuse the OpenAI body; the URL is the deployments form
 //! (`/openai/deployments/{deployment}/…?api-version=…`) or, with `api_version: v1`, the v1
 //! form (`/openai/v1/…`, deployment as the body's model). Answers are read as OpenAI's
@@ -87,7 +87,7 @@ pub fn build_request(
     Ok(request)
 }
 
-/// `stream_options.include_usage` arrived with `2024-09-01-preview` (wire-formats §6.1);
+/// `stream_options.include_usage` arrived with `2024-09-01-preview` (docs/wire-formats.md §6.1);
 /// the v1 API has it.
 fn supports_stream_usage(api_version: &str) -> bool {
     api_version == "v1"

@@ -1,5 +1,5 @@
 //! Bedrock's error types (`x-amzn-ErrorType` header, body `__type`/`code`, stream exception
-//! frames) mapped to the proxy's failure classes, as wire-formats §4's table says:
+//! frames) mapped to the proxy's failure classes, as docs/wire-formats.md §4's table says:
 //! throttling and unavailability fail over; the client's own mistakes are returned.
 
 use http::HeaderMap;

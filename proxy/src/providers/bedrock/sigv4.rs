@@ -82,7 +82,7 @@ mod tests {
         )
     }
 
-    /// 2024-01-01T00:00:00Z, the time of the Bedrock vectors in wire-formats §5.4.
+    /// 2024-01-01T00:00:00Z, the time of the Bedrock vectors in docs/wire-formats.md §5.4.
     fn new_year_2024() -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(1_704_067_200)
     }

@@ -1,4 +1,4 @@
-//! A complete Converse answer → [`model::Answer`](crate::model::Answer) (wire-formats §2.3,
+//! A complete Converse answer → [`model::Answer`](crate::model::Answer) (docs/wire-formats.md §2.3,
 //! §2.5): text, tool calls and reasoning blocks in order, `stopReason` mapped, usage with
 //! the cache buckets folded into the prompt count.
 

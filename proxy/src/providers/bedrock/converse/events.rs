@@ -1,5 +1,5 @@
-//! ConverseStream frames → the model's [`StreamEvent`]s (wire-formats §3.4–§3.6), one frame at
-//! a time with explicit state.
+//! ConverseStream frames → the model's [`StreamEvent`]s (docs/wire-formats.md §3.4–§3.6),
+//! one frame at a time with explicit state.
 //!
 //! Converse sends no `contentBlockStart` for text and reasoning blocks, so a block opens at
 //! its first delta; blocks are keyed by `contentBlockIndex`, never by arrival order. The

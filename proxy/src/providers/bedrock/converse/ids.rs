@@ -1,7 +1,7 @@
-//! Tool-call ids Bedrock accepts: `[a-zA-Z0-9_.:-]{1,64}` (wire-formats §2.2). Ids from other
-//! providers' histories that do not fit are rewritten the same way for a `toolUse` and its
-//! `toolResult`, and reversibly where the id is short enough, so [`original`] gives the client
-//! its own id back should Bedrock ever echo one.
+//! Tool-call ids Bedrock accepts: `[a-zA-Z0-9_.:-]{1,64}` (docs/wire-formats.md §2.2). Ids
+//! from other providers' histories that do not fit are rewritten the same way for a
+//! `toolUse` and its `toolResult`, and reversibly where the id is short enough, so
+//! [`original`] gives the client its own id back should Bedrock ever echo one.
 
 use std::borrow::Cow;
 

@@ -1,5 +1,5 @@
 //! The model's system blocks and messages → Converse `system[]` and `messages[]`
-//! (wire-formats §2.4's message algorithm): system and developer turns hoisted, blank text
+//! (docs/wire-formats.md §2.4's message algorithm): system and developer turns hoisted, blank text
 //! dropped, consecutive same-role turns merged with tool results first, a leading user turn
 //! ensured, and a `cachePoint` element after every block that carries a cache marker.
 

@@ -1,4 +1,4 @@
-//! Bedrock Converse / ConverseStream on the proxy's typed model (wire-formats §2–§3):
+//! Bedrock Converse / ConverseStream on the proxy's typed model (docs/wire-formats.md §2–§3):
 //!
 //! - [`wire`]: the typed Converse request, answer and stream-event payloads;
 //! - [`request`]: model → Converse body ([`messages`] and [`media`] for the conversation,

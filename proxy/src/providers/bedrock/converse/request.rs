@@ -1,4 +1,4 @@
-//! A model [`Request`] → the Converse / ConverseStream body (wire-formats §2.4).
+//! A model [`Request`] → the Converse / ConverseStream body (docs/wire-formats.md §2.4).
 //!
 //! Every field Converse can express is mapped; fields it cannot are dropped when the client's
 //! semantics allow (sampling hints such as `seed` or penalties), or refused with

@@ -1,4 +1,4 @@
-//! Bedrock Converse wire types (docs/reference: wire-formats §2.2–§3.4): the request body,
+//! Bedrock Converse wire types (docs/wire-formats.md §2.2–§3.4): the request body,
 //! borrowed from the proxy's model where possible, and the answer and ConverseStream event
 //! payloads, which carry the members this proxy does not read in `extra`.
 //!
