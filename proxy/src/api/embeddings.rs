@@ -1,5 +1,7 @@
-//! `POST /v1/embeddings` request type: `model` and `input` are read, the rest passes through.
+//! `POST /v1/embeddings` types: the request (`model` and `input` are read, the rest passes
+//! through) and the answer, for providers whose own answer the proxy translates (Bedrock).
 
+use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -49,6 +51,76 @@ impl EmbeddingsRequest {
     }
 }
 
+/// OpenAI's embeddings answer (`"object": "list"`), one entry per input in input order.
+#[derive(Debug, Serialize)]
+pub struct EmbeddingsResponse {
+    pub object: &'static str,
+    pub data: Vec<Embedding>,
+    pub model: String,
+    pub usage: EmbeddingsUsage,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Embedding {
+    pub object: &'static str,
+    pub index: usize,
+    pub embedding: EmbeddingVector,
+}
+
+/// A vector as `encoding_format` asks: `float` (the default) is a JSON array, `base64` a
+/// string of little-endian float32s.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum EmbeddingVector {
+    Float(Vec<f64>),
+    Base64(String),
+}
+
+/// Embeddings have no completion, so `total_tokens` is `prompt_tokens`.
+#[derive(Debug, Serialize)]
+pub struct EmbeddingsUsage {
+    pub prompt_tokens: u64,
+    pub total_tokens: u64,
+}
+
+impl EmbeddingVector {
+    /// `vector` in the form `encoding_format` asks for.
+    pub fn new(vector: Vec<f64>, base64: bool) -> Self {
+        if !base64 {
+            return Self::Float(vector);
+        }
+        let bytes: Vec<u8> = vector
+            .iter()
+            .flat_map(|v| (*v as f32).to_le_bytes())
+            .collect();
+        Self::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+}
+
+impl EmbeddingsResponse {
+    /// The list for `vectors` (indexed in order), answered under the client's `model` name.
+    pub fn new(model: &str, vectors: Vec<EmbeddingVector>, prompt_tokens: u64) -> Self {
+        let data = vectors
+            .into_iter()
+            .enumerate()
+            .map(|(index, embedding)| Embedding {
+                object: "embedding",
+                index,
+                embedding,
+            })
+            .collect();
+        Self {
+            object: "list",
+            data,
+            model: model.to_owned(),
+            usage: EmbeddingsUsage {
+                prompt_tokens,
+                total_tokens: prompt_tokens,
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +135,29 @@ mod tests {
         let bad: EmbeddingsRequest =
             serde_json::from_value(json!({"model": "e", "input": {"x": 1}})).unwrap();
         assert_eq!(bad.validate().unwrap_err().param, "input");
+    }
+
+    #[test]
+    fn response_is_openai_list_in_float_or_base64() {
+        let vectors = vec![
+            EmbeddingVector::new(vec![0.5, -1.0], false),
+            EmbeddingVector::new(vec![1.0, 0.5], true),
+        ];
+        let out = serde_json::to_value(EmbeddingsResponse::new("alias", vectors, 7)).unwrap();
+        let mut le = 1.0f32.to_le_bytes().to_vec();
+        le.extend(0.5f32.to_le_bytes());
+        let b64 = base64::engine::general_purpose::STANDARD.encode(le);
+        assert_eq!(
+            out,
+            json!({
+                "object": "list",
+                "data": [
+                    {"object": "embedding", "index": 0, "embedding": [0.5, -1.0]},
+                    {"object": "embedding", "index": 1, "embedding": b64},
+                ],
+                "model": "alias",
+                "usage": {"prompt_tokens": 7, "total_tokens": 7},
+            })
+        );
     }
 }

@@ -1,12 +1,97 @@
 //! `/v1/embeddings` on Bedrock via InvokeModel: Titan Text Embeddings (one text per call,
 //! so an array input fans out into parallel calls) and Cohere Embed (one call per request).
 
-use base64::Engine;
-use serde_json::{json, Value};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
 
-use crate::api::embeddings::EmbeddingsRequest;
+use crate::api::embeddings::{EmbeddingVector, EmbeddingsRequest, EmbeddingsResponse};
 use crate::metering::Usage;
 use crate::providers::TranslateError;
+
+// ---------------------------------------------------------------- wire types
+
+/// One InvokeModel request body (the model id goes into the path).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum InvokeBody<'a> {
+    Titan(TitanRequest<'a>),
+    Cohere(CohereRequest<'a>),
+}
+
+/// Titan Text Embeddings v2: one text per call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TitanRequest<'a> {
+    pub input_text: &'a str,
+    pub normalize: bool,
+    /// 256, 512 or 1024; absent means the model's default (1024).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<u64>,
+}
+
+/// Cohere Embed: up to 96 texts per call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CohereRequest<'a> {
+    pub texts: Vec<&'a str>,
+    pub input_type: CohereInputType,
+    pub truncate: CohereTruncate,
+}
+
+/// OpenAI's embeddings carry no purpose; documents are the general case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CohereInputType {
+    SearchDocument,
+}
+
+/// Texts longer than the model's window are cut at the end, as OpenAI's models do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum CohereTruncate {
+    End,
+}
+
+/// Titan's answer; `embeddingsByType` and anything newer stays in `extra`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TitanAnswer {
+    pub embedding: Vec<f64>,
+    /// Absent or not a whole number: the usage is estimated instead.
+    #[serde(default, deserialize_with = "whole_number")]
+    pub input_text_token_count: Option<u64>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Cohere's answer; `id`, `texts`, `response_type` and anything newer stay in `extra`.
+#[derive(Debug, Deserialize)]
+pub struct CohereAnswer {
+    pub embeddings: CohereEmbeddings,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `embeddings_floats` answers carry the vectors as a list; `embeddings_by_type` answers
+/// (when `embedding_types` was asked for) as an object keyed by type.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum CohereEmbeddings {
+    Floats(Vec<Vec<f64>>),
+    ByType(CohereByType),
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CohereByType {
+    pub float: Option<Vec<Vec<f64>>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    Ok(Value::deserialize(deserializer)?.as_u64())
+}
+
+// ---------------------------------------------------------------- translation
 
 /// The model families with an InvokeModel embeddings mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,13 +119,13 @@ fn refused(param: &str, message: impl Into<String>) -> TranslateError {
 }
 
 /// The texts of the request; token-id inputs have no meaning for Bedrock models.
-fn texts(request: &EmbeddingsRequest) -> Result<Vec<String>, TranslateError> {
+fn texts(request: &EmbeddingsRequest) -> Result<Vec<&str>, TranslateError> {
     match &request.input {
-        Value::String(text) => Ok(vec![text.clone()]),
+        Value::String(text) => Ok(vec![text.as_str()]),
         Value::Array(items) => items
             .iter()
             .map(|item| {
-                item.as_str().map(str::to_owned).ok_or_else(|| {
+                item.as_str().ok_or_else(|| {
                     refused("input", "Bedrock embedding models take text, not token ids")
                 })
             })
@@ -64,7 +149,10 @@ fn wants_base64(request: &EmbeddingsRequest) -> Result<bool, TranslateError> {
 }
 
 /// The InvokeModel bodies for `request`: one per text for Titan, one for Cohere.
-pub fn bodies(model_id: &str, request: &EmbeddingsRequest) -> Result<Vec<Value>, TranslateError> {
+pub fn bodies<'a>(
+    model_id: &str,
+    request: &'a EmbeddingsRequest,
+) -> Result<Vec<InvokeBody<'a>>, TranslateError> {
     let family = family(model_id).ok_or_else(|| {
         refused(
             "model",
@@ -84,12 +172,12 @@ pub fn bodies(model_id: &str, request: &EmbeddingsRequest) -> Result<Vec<Value>,
             }
             Ok(texts
                 .into_iter()
-                .map(|text| {
-                    let mut body = json!({"inputText": text, "normalize": true});
-                    if let Some(d) = dimensions {
-                        body["dimensions"] = json!(d);
-                    }
-                    body
+                .map(|input_text| {
+                    InvokeBody::Titan(TitanRequest {
+                        input_text,
+                        normalize: true,
+                        dimensions,
+                    })
                 })
                 .collect())
         }
@@ -106,42 +194,19 @@ pub fn bodies(model_id: &str, request: &EmbeddingsRequest) -> Result<Vec<Value>,
                     "Cohere Embed takes at most 96 texts per request",
                 ));
             }
-            Ok(vec![
-                json!({"texts": texts, "input_type": "search_document", "truncate": "END"}),
-            ])
+            Ok(vec![InvokeBody::Cohere(CohereRequest {
+                texts,
+                input_type: CohereInputType::SearchDocument,
+                truncate: CohereTruncate::End,
+            })])
         }
     }
 }
 
-fn parse(body: &[u8]) -> Result<Value, TranslateError> {
+fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, TranslateError> {
     serde_json::from_slice(body).map_err(|e| {
-        TranslateError::BadUpstreamBody(format!("InvokeModel answer is not JSON: {e}"))
+        TranslateError::BadUpstreamBody(format!("InvokeModel answer is not valid: {e}"))
     })
-}
-
-fn floats(value: &Value) -> Result<Vec<f64>, TranslateError> {
-    value
-        .as_array()
-        .ok_or_else(|| TranslateError::BadUpstreamBody("an embedding is not an array".into()))?
-        .iter()
-        .map(|v| {
-            v.as_f64().ok_or_else(|| {
-                TranslateError::BadUpstreamBody("an embedding holds a non-number".into())
-            })
-        })
-        .collect()
-}
-
-fn encode(vector: Vec<f64>, base64: bool) -> Value {
-    if !base64 {
-        return json!(vector);
-    }
-    // OpenAI's base64 form: little-endian float32s.
-    let bytes: Vec<u8> = vector
-        .iter()
-        .flat_map(|v| (*v as f32).to_le_bytes())
-        .collect();
-    json!(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 /// Translates the answers (in request order) into OpenAI's embeddings list with usage.
@@ -157,26 +222,24 @@ pub fn translate(
     let mut tokens = 0u64;
     let mut counted = true;
     for answer in answers {
-        let value = parse(answer)?;
         match family(model_id) {
             Some(Family::Titan) => {
-                vectors.push(floats(&value["embedding"])?);
-                match value["inputTextTokenCount"].as_u64() {
+                let answer: TitanAnswer = parse(answer)?;
+                vectors.push(EmbeddingVector::new(answer.embedding, base64));
+                match answer.input_text_token_count {
                     Some(n) => tokens += n,
                     None => counted = false,
                 }
             }
             _ => {
-                let list = value["embeddings"]
-                    .get("float")
-                    .unwrap_or(&value["embeddings"])
-                    .as_array()
-                    .ok_or_else(|| {
+                let answer: CohereAnswer = parse(answer)?;
+                let list = match answer.embeddings {
+                    CohereEmbeddings::Floats(list) => list,
+                    CohereEmbeddings::ByType(by_type) => by_type.float.ok_or_else(|| {
                         TranslateError::BadUpstreamBody("Cohere answer has no embeddings".into())
-                    })?;
-                for v in list {
-                    vectors.push(floats(v)?);
-                }
+                    })?,
+                };
+                vectors.extend(list.into_iter().map(|v| EmbeddingVector::new(v, base64)));
                 counted = false;
             }
         }
@@ -192,17 +255,7 @@ pub fn translate(
     } else {
         Usage::estimate(request.input_bytes(), 0)
     };
-    let data: Vec<Value> = vectors
-        .into_iter()
-        .enumerate()
-        .map(|(index, v)| json!({"object": "embedding", "index": index, "embedding": encode(v, base64)}))
-        .collect();
-    let out = json!({
-        "object": "list",
-        "data": data,
-        "model": client_model,
-        "usage": {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens},
-    });
+    let out = EmbeddingsResponse::new(client_model, vectors, usage.prompt_tokens);
     let bytes =
         serde_json::to_vec(&out).map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))?;
     Ok((bytes, Some(usage)))
@@ -211,16 +264,25 @@ pub fn translate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
     use bytes::Bytes;
+    use serde_json::json;
 
     fn request(value: Value) -> EmbeddingsRequest {
         serde_json::from_value(value).unwrap()
     }
 
+    fn values(bodies: Vec<InvokeBody<'_>>) -> Vec<Value> {
+        bodies
+            .iter()
+            .map(|body| serde_json::to_value(body).unwrap())
+            .collect()
+    }
+
     #[test]
     fn titan_fans_out_one_body_per_text() {
         let r = request(json!({"model": "e", "input": ["a", "b"], "dimensions": 256}));
-        let titan = bodies("amazon.titan-embed-text-v2:0", &r).unwrap();
+        let titan = values(bodies("amazon.titan-embed-text-v2:0", &r).unwrap());
         assert_eq!(
             titan,
             vec![
@@ -256,7 +318,7 @@ mod tests {
     #[test]
     fn cohere_is_one_call_and_base64_is_little_endian_f32() {
         let r = request(json!({"model": "e", "input": ["a", "b"], "encoding_format": "base64"}));
-        let cohere = bodies("cohere.embed-english-v3", &r).unwrap();
+        let cohere = values(bodies("cohere.embed-english-v3", &r).unwrap());
         assert_eq!(cohere.len(), 1);
         assert_eq!(cohere[0]["texts"], json!(["a", "b"]));
         let answer = [Bytes::from(
@@ -277,5 +339,58 @@ mod tests {
         assert!(
             matches!(bodies("anthropic.claude-3", &text), Err(TranslateError::Refused { param, .. }) if param == "model")
         );
+    }
+
+    #[test]
+    fn bodies_serialize_in_the_documented_field_order() {
+        let titan = request(json!({"model": "e", "input": "a"}));
+        let body = bodies("amazon.titan-embed-text-v2:0", &titan).unwrap();
+        assert_eq!(
+            serde_json::to_string(&body[0]).unwrap(),
+            r#"{"inputText":"a","normalize":true}"#
+        );
+        let cohere = request(json!({"model": "e", "input": ["a", "b"]}));
+        let body = bodies("cohere.embed-english-v3", &cohere).unwrap();
+        assert_eq!(
+            serde_json::to_string(&body[0]).unwrap(),
+            r#"{"texts":["a","b"],"input_type":"search_document","truncate":"END"}"#
+        );
+    }
+
+    #[test]
+    fn cohere_by_type_answers_and_titan_without_a_count() {
+        let r = request(json!({"model": "e", "input": ["a", "b"]}));
+        let answer = [Bytes::from(
+            json!({"embeddings": {"float": [[1.5], [2.0]], "int8": [[1], [2]]}, "response_type": "embeddings_by_type"})
+                .to_string(),
+        )];
+        let (out, _) = translate("alias", "cohere.embed-english-v3", &r, &answer).unwrap();
+        let out: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(out["data"][1]["embedding"], json!([2.0]));
+        let no_float = [Bytes::from(
+            json!({"embeddings": {"int8": [[1]]}}).to_string(),
+        )];
+        assert!(matches!(
+            translate("alias", "cohere.embed-english-v3", &r, &no_float),
+            Err(TranslateError::BadUpstreamBody(_))
+        ));
+        // A count that is not a whole number is treated as absent: the usage is estimated.
+        let titan = [
+            Bytes::from(json!({"embedding": [0.5], "inputTextTokenCount": 2.5, "embeddingsByType": {"float": [0.5]}}).to_string()),
+            Bytes::from(json!({"embedding": [0.5]}).to_string()),
+        ];
+        let (_, usage) = translate("alias", "amazon.titan-embed-text-v2:0", &r, &titan).unwrap();
+        assert!(usage.unwrap().estimated);
+        for bad in [&b"[]"[..], b"{}", br#"{"embedding": ["x"]}"#, b"<html>"] {
+            assert!(matches!(
+                translate(
+                    "alias",
+                    "amazon.titan-embed-text-v2:0",
+                    &r,
+                    &[Bytes::from_static(bad)]
+                ),
+                Err(TranslateError::BadUpstreamBody(_))
+            ));
+        }
     }
 }
