@@ -25,7 +25,11 @@
 //!      `bedrock/credentials.rs` do).
 //! 2. **One variant** `ProviderKind::Anthropic(anthropic::config::Settings)` in
 //!    `config/policy.rs`, its arm in [`ProviderKind::unit`], and **one line** in [`KINDS`]:
-//!    `Kind::new::<anthropic::config::Section>("anthropic")`.
+//!    `Kind::new::<anthropic::config::Section>("anthropic")`. The closed `match`es of
+//!    `providers/mod.rs` then name the new variant where the compiler asks: an arm in
+//!    `build_requests`, one in `decode_answer`, and a `StreamDecoder` variant (with its
+//!    framing in `StreamDecoder::framing`). A kind with refreshed credentials also starts its
+//!    refresher beside the others in `server.rs` and publishes into `ProviderRuntime`.
 //! 3. **Its simulator** in `loadtest/` (its API, its streaming, its rate-limit headers and
 //!    faults), and the kind's cases in the end-to-end tests.
 
