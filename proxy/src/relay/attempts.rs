@@ -237,6 +237,7 @@ impl From<AttemptFailure> for AttemptError {
 fn translate_failure(error: TranslateError) -> AttemptError {
     match error {
         TranslateError::Refused { param, message } => AttemptError::Refused { param, message },
+        TranslateError::NotAnAnswer(failure) => AttemptError::Failed(*failure),
         other => AttemptError::Failed(AttemptFailure::new(
             FailureKind::ServerError,
             other.to_string(),
