@@ -96,6 +96,11 @@ pub enum TranslateError {
     MissingCredentials(String),
     #[error("provider `{provider}` has no usable credential: {reason}")]
     CredentialUnavailable { provider: String, reason: String },
+    /// A 2xx answer that is not one (e.g. an error object in a 200), classified by the
+    /// provider: the attempt failed as if the upstream had said so with its status. Boxed:
+    /// the failure is much larger than the other variants.
+    #[error("{}", .0.detail)]
+    NotAnAnswer(Box<crate::upstream::AttemptFailure>),
 }
 
 /// Builds the upstream request(s) of `operation` for `target`: one, or several that the
@@ -165,7 +170,9 @@ pub fn decode_answer(
     match &target.provider.kind {
         ProviderKind::Bedrock(_) => bedrock::decode_answer(target, operation, bodies),
         ProviderKind::OpenAi(_) | ProviderKind::Azure(_) => match bodies {
-            [body] => openai::decode_answer(operation, body),
+            [body] => {
+                openai::decode_answer(operation, body, registry::classifier(&target.provider.kind))
+            }
             _ => Err(TranslateError::BadUpstreamBody(
                 "expected exactly one answer".to_owned(),
             )),

@@ -10,14 +10,16 @@ use tokio::time::Instant;
 use super::record::{Ending, RequestRecord};
 use super::stream::ChatStream;
 use super::Reply;
-use crate::config::{HedgeAfter, Model, Policy, Team};
+use crate::config::{HedgeAfter, Model, Policy, TargetId, Team};
 use crate::dialects::{self, StreamEncoder};
 use crate::error::{ProxyError, RequestError, RoutingError, UpstreamError};
 use crate::metering::{cost::format_usd, Usage};
 use crate::metrics::AttemptOutcome;
 use crate::providers::{self, Decoded, Operation, StreamDecoder, TranslateError, UpstreamRequest};
 use crate::routing::headroom::RateLimitHeaders;
-use crate::routing::{self, AttemptPermit, PlannedAttempt, RequestShape};
+use crate::routing::{
+    self, AttemptPermit, Availability, Plan, PlannedAttempt, RequestShape, SkipReason,
+};
 use crate::state::AppState;
 use crate::upstream::client::read_answer;
 use crate::upstream::{AttemptFailure, FailureKind};
@@ -33,35 +35,41 @@ pub async fn serve(
     model: &Arc<Model>,
     team: &Team,
     operation: Operation,
-    mut record: RequestRecord,
+    record: RequestRecord,
 ) -> Result<Reply, (ProxyError, RequestRecord)> {
-    let state = record.state().clone();
-    let deadline = record.started + policy.server.request_timeout;
     let shape = request_shape(&operation);
     let plan = routing::plan(
         policy,
         model,
         Some(team),
-        &state.stats,
+        &record.state().stats,
         &shape,
         Instant::now(),
         &mut rand::rng(),
     );
+    serve_planned(policy, model, team, operation, record, &shape, plan).await
+}
+
+/// The attempt loop over `plan`, made for this request just before (the tests make it
+/// themselves, to change a target's state between planning and its attempt).
+async fn serve_planned(
+    policy: &Policy,
+    model: &Arc<Model>,
+    team: &Team,
+    operation: Operation,
+    mut record: RequestRecord,
+    shape: &RequestShape,
+    plan: Plan,
+) -> Result<Reply, (ProxyError, RequestRecord)> {
+    let state = record.state().clone();
+    let deadline = record.started + policy.server.request_timeout;
     if plan.attempts.is_empty() {
-        let reasons = plan
-            .skipped
-            .iter()
-            .map(|(id, reason)| format!("{id}: {reason}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let error = RoutingError::NoUsableTarget {
-            model: model.name.clone(),
-            reasons,
-            retry_after: plan.soonest_retry(),
-        };
-        return Err((error.into(), record));
+        return Err((no_usable_target(model, &plan.skipped), record));
     }
 
+    // Planned targets that could not be started after all (e.g. a half-open target whose
+    // single probe another request took since planning), and why.
+    let mut not_started: Vec<(TargetId, SkipReason)> = Vec::new();
     let mut last: Option<(&PlannedAttempt, AttemptFailure)> = None;
     // A target that cannot express the request (e.g. `n > 1` on Bedrock) is passed over; if
     // every target refuses, the client gets the first refusal as a 400 naming the field.
@@ -73,13 +81,19 @@ pub async fn serve(
         }
         let estimated_tokens = shape.prompt_tokens + u64::from(shape.expected_output_tokens());
         // Taken now, not at planning: a half-open target's single probe may be gone by now.
-        let Ok(permit) = state.stats.try_start(
+        let permit = match state.stats.try_start(
             &step.target,
             step.model.routing.health,
             estimated_tokens,
             Instant::now(),
-        ) else {
-            continue;
+        ) {
+            Ok(permit) => permit,
+            Err(availability) => {
+                if let Some(reason) = unavailable(availability) {
+                    not_started.push((step.target.id.clone(), reason));
+                }
+                continue;
+            }
         };
         let failover_from = last
             .as_ref()
@@ -159,12 +173,17 @@ pub async fn serve(
     if let (None, Some(refusal)) = (&last, first_refusal) {
         return Err((refusal.into(), record));
     }
+    if last.is_none() && record.attempts == 0 && Instant::now() < deadline {
+        // Nothing was sent and there is time left: no timeout, the targets were unusable.
+        let skipped: Vec<_> = plan.skipped.into_iter().chain(not_started).collect();
+        return Err((no_usable_target(model, &skipped), record));
+    }
     let soonest_retry = routing::plan(
         policy,
         model,
         Some(team),
         &state.stats,
-        &shape,
+        shape,
         Instant::now(),
         &mut rand::rng(),
     )
@@ -181,6 +200,32 @@ pub async fn serve(
         .into(),
     };
     Err((error, record))
+}
+
+/// The client's 503 when no target of `model` could be tried, with the reasons and, when
+/// one of them says, when to retry.
+fn no_usable_target(model: &Model, skipped: &[(TargetId, SkipReason)]) -> ProxyError {
+    let reasons = skipped
+        .iter()
+        .map(|(id, reason)| format!("{id}: {reason}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    RoutingError::NoUsableTarget {
+        model: model.name.clone(),
+        reasons,
+        retry_after: skipped.iter().filter_map(|(_, r)| r.retry_in()).min(),
+    }
+    .into()
+}
+
+/// Why a planned target could not be started, as planning would have said it.
+fn unavailable(availability: Availability) -> Option<SkipReason> {
+    match availability {
+        Availability::Ready => None,
+        Availability::CoolingDown { remaining } => Some(SkipReason::CoolingDown(remaining)),
+        Availability::CircuitOpen { remaining } => Some(SkipReason::CircuitOpen(remaining)),
+        Availability::Probing => Some(SkipReason::Probing),
+    }
 }
 
 fn request_shape(operation: &Operation) -> RequestShape {
@@ -237,6 +282,7 @@ impl From<AttemptFailure> for AttemptError {
 fn translate_failure(error: TranslateError) -> AttemptError {
     match error {
         TranslateError::Refused { param, message } => AttemptError::Refused { param, message },
+        TranslateError::NotAnAnswer(failure) => AttemptError::Failed(*failure),
         other => AttemptError::Failed(AttemptFailure::new(
             FailureKind::ServerError,
             other.to_string(),

@@ -9,14 +9,14 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::time::{sleep, Instant};
 
-use super::serve;
+use super::{serve, serve_planned};
 use crate::config::testing::compile_yaml;
 use crate::config::{Placement, Target, Team};
 use crate::metrics::Metrics;
 use crate::providers::testing::chat_operation;
 use crate::relay::{Reply, RequestRecord};
 use crate::routing::circuit::CircuitState;
-use crate::routing::{AttemptPermit, Availability};
+use crate::routing::{self, AttemptPermit, Availability, Plan};
 use crate::state::AppState;
 use crate::upstream::scripted::{Answer, Fate, ScriptedUpstream};
 use crate::upstream::Transport;
@@ -171,25 +171,48 @@ impl Harness {
             .get()
     }
 
+    /// The plan the attempt loop would make for `body` now.
+    fn plan(&self, body: &Value) -> Plan {
+        let operation = chat_operation(body.clone());
+        let policy = self.state.policy();
+        let model = policy.models[operation.client_model()].clone();
+        let shape = super::request_shape(&operation);
+        let now = Instant::now();
+        let rng = &mut rand::rng();
+        routing::plan(
+            &policy,
+            &model,
+            Some(&team()),
+            &self.state.stats,
+            &shape,
+            now,
+            rng,
+        )
+    }
+
     /// Serves `body` through the attempt loop, reading a stream to its end.
     async fn request(&self, body: Value) -> Outcome {
+        self.request_planned(body, None).await
+    }
+
+    /// Like [`Self::request`], on `plan` (made earlier) when given.
+    async fn request_planned(&self, body: Value, plan: Option<Plan>) -> Outcome {
         let operation = chat_operation(body);
         let policy = self.state.policy();
         let model = policy.models[operation.client_model()].clone();
-        let team = Team {
-            name: "t".to_owned(),
-            models: None,
-            budget: None,
-            alert_at: None,
-            limits: None,
-            placement: Placement::default(),
-            debug: true,
-        };
+        let team = team();
         let mut record = RequestRecord::new(self.state.clone(), "req-1".to_owned(), Instant::now());
         record.model = model.name.clone();
         record.team = team.name.clone();
         record.debug = true;
-        match serve(&policy, &model, &team, operation, record).await {
+        let served = match plan {
+            None => serve(&policy, &model, &team, operation, record).await,
+            Some(plan) => {
+                let shape = super::request_shape(&operation);
+                serve_planned(&policy, &model, &team, operation, record, &shape, plan).await
+            }
+        };
+        match served {
             Ok(Reply::Full {
                 status,
                 headers,
@@ -217,6 +240,19 @@ impl Harness {
                 }
             }
         }
+    }
+}
+
+/// The team every request here comes from.
+fn team() -> Team {
+    Team {
+        name: "t".to_owned(),
+        models: None,
+        budget: None,
+        alert_at: None,
+        limits: None,
+        placement: Placement::default(),
+        debug: true,
     }
 }
 
@@ -586,6 +622,52 @@ async fn the_only_target_probing_for_another_request_is_a_503_saying_so() {
         "{}",
         out.body
     );
+    assert_eq!(out.attempts, 0);
+    assert!(h.upstream.calls().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_probe_taken_between_planning_and_the_attempt_is_a_503_not_a_timeout() {
+    let h = Harness::new(SERVER, &[model("m", &["b"], ONE_FAILURE_OPENS)]);
+    half_open(&h, "m", "b").await;
+    println!("the plan is made while b's probe is free; then another request takes it");
+    let plan = h.plan(&chat("m"));
+    assert_eq!(plan.attempts.len(), 1, "b is planned: {:?}", plan.skipped);
+    let probe = h.permit("m", "b").unwrap();
+    assert!(probe.is_probe());
+
+    let out = h.request_planned(chat("m"), Some(plan)).await;
+    println!("client got {}: {}", out.status, out.body);
+
+    assert_eq!(out.status, 503, "{}", out.body);
+    let error: Value = serde_json::from_str(&out.body).unwrap();
+    assert_eq!(error["error"]["code"], "upstream_unavailable", "{error}");
+    assert!(
+        out.body.contains("probe request is in flight"),
+        "{}",
+        out.body
+    );
+    assert!(!out.body.contains("0 attempt"), "{}", out.body);
+    assert_eq!(out.header("retry-after"), None, "a probe's end is unknown");
+    assert_eq!(out.attempts, 0);
+    assert!(h.upstream.calls().is_empty());
+    drop(probe);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_circuit_opened_between_planning_and_the_attempt_says_when_to_retry() {
+    let h = Harness::new(SERVER, &[model("m", &["b"], ONE_FAILURE_OPENS)]);
+    let plan = h.plan(&chat("m"));
+    assert_eq!(plan.attempts.len(), 1, "b is planned: {:?}", plan.skipped);
+    println!("another request's failure opens b's circuit for 5s after planning");
+    h.permit("m", "b").unwrap().failed(Instant::now());
+
+    let out = h.request_planned(chat("m"), Some(plan)).await;
+    println!("client got {}: {}", out.status, out.body);
+
+    assert_eq!(out.status, 503, "{}", out.body);
+    assert!(out.body.contains("circuit open"), "{}", out.body);
+    assert_eq!(out.header("retry-after"), Some("5"));
     assert_eq!(out.attempts, 0);
     assert!(h.upstream.calls().is_empty());
 }

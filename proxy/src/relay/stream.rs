@@ -477,4 +477,22 @@ mod tests {
             (5, 1, false)
         );
     }
+
+    /// Garbage where a Bedrock stream should be fails the attempt at once, as a server error
+    /// (a failover without a cool-down), not when the upstream finally closes.
+    #[tokio::test(start_paused = true)]
+    async fn bedrock_garbage_fails_before_the_upstream_closes() {
+        let garbage: Result<Bytes, std::io::Error> = Ok(Bytes::from_static(b"<html><body>oops"));
+        let body = futures_util::stream::iter([garbage]).chain(futures_util::stream::pending());
+        let response =
+            reqwest::Response::from(http::Response::new(reqwest::Body::wrap_stream(body)));
+        let decoder = StreamDecoder::Bedrock(Default::default());
+        let encoder = StreamEncoder::Chat(ChunkEncoder::new("alias", true));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut stream = ChatStream::new(response, decoder, encoder, deadline, Instant::now(), 8);
+        let started = Instant::now();
+        let failure = stream.prime(deadline).await.unwrap_err();
+        assert_eq!(failure.kind, FailureKind::ServerError, "{}", failure.detail);
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
 }

@@ -206,9 +206,12 @@ mod tests {
             "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}});
         let operation = chat_operation(json!({"model": "alias",
             "messages": [{"role": "user", "content": "hi"}]}));
-        let Decoded::Body { body: out, usage } =
-            openai::decode_answer(&operation, upstream.to_string().as_bytes()).unwrap()
-        else {
+        let Decoded::Body { body: out, usage } = openai::decode_answer(
+            &operation,
+            upstream.to_string().as_bytes(),
+            errors::classify,
+        )
+        .unwrap() else {
             panic!("a Chat client's answer passes through")
         };
         let out: Value = serde_json::from_slice(&out).unwrap();
@@ -220,5 +223,32 @@ mod tests {
             true
         );
         assert_eq!(usage.unwrap().completion_tokens, 1);
+    }
+
+    #[test]
+    fn an_error_object_in_a_200_is_a_failure_not_an_answer() {
+        let operation = chat_operation(json!({"model": "alias",
+            "messages": [{"role": "user", "content": "hi"}]}));
+        let quota = json!({"error": {"code": "429", "message": "Requests exceed the quota"}});
+        let failure =
+            match openai::decode_answer(&operation, quota.to_string().as_bytes(), errors::classify)
+            {
+                Err(TranslateError::NotAnAnswer(failure)) => failure,
+                other => panic!("{other:?}"),
+            };
+        assert!(matches!(
+            failure.kind,
+            crate::upstream::FailureKind::Capacity { .. }
+        ));
+        assert!(
+            failure.detail.contains("exceed the quota"),
+            "{}",
+            failure.detail
+        );
+        let error = json!({"error": {"code": "InternalServerError", "message": "oops"}});
+        assert!(matches!(
+            openai::decode_answer(&operation, error.to_string().as_bytes(), errors::classify),
+            Err(TranslateError::NotAnAnswer(f)) if f.kind == crate::upstream::FailureKind::ServerError
+        ));
     }
 }

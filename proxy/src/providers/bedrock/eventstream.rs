@@ -2,7 +2,10 @@
 //! `aws-smithy-eventstream`: network bytes in, whole frames out, CRCs checked.
 //!
 //! Reads split frames anywhere, so the decoder keeps the unfinished tail; a CRC mismatch is an
-//! error because a corrupt or truncated frame would otherwise look like a short answer.
+//! error because a corrupt or truncated frame would otherwise look like a short answer. The
+//! 12-byte prelude (total length, headers length, prelude CRC; wire-formats §3) is checked
+//! as soon as it has arrived: garbage declares a frame of any length, and waiting for it
+//! would hold the attempt until the upstream closes.
 
 use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
 use aws_smithy_types::event_stream::{HeaderValue, Message};
@@ -10,6 +13,10 @@ use bytes::{Bytes, BytesMut};
 
 /// Largest frame buffered; Bedrock's frames are small, a larger one means a broken stream.
 const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+/// Total length, headers length and the CRC of those 8 bytes.
+const PRELUDE_BYTES: usize = 12;
+/// A frame without headers or payload: the prelude and the message CRC.
+const MIN_FRAME_BYTES: usize = PRELUDE_BYTES + 4;
 
 /// One decoded frame, with the headers Bedrock uses pulled out.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,18 +53,51 @@ impl FrameDecoder {
     pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<Frame>, EventStreamError> {
         self.buffer.extend_from_slice(bytes);
         let mut frames = Vec::new();
-        loop {
+        // The smithy decoder only sees whole frames, so the buffer always starts at a prelude.
+        while let Some(prelude) = self.buffer.first_chunk::<PRELUDE_BYTES>() {
+            let total = frame_length(prelude)?;
+            if self.buffer.len() < total {
+                break;
+            }
             match self.decoder.decode_frame(&mut self.buffer) {
                 Ok(DecodedFrame::Complete(message)) => frames.push(frame_of(&message)),
-                Ok(DecodedFrame::Incomplete) => break,
+                Ok(DecodedFrame::Incomplete) => {
+                    return Err(EventStreamError::Invalid(
+                        "a whole frame did not decode".to_owned(),
+                    ))
+                }
                 Err(e) => return Err(EventStreamError::Invalid(e.to_string())),
             }
         }
-        if self.buffer.len() > MAX_FRAME_BYTES {
-            return Err(EventStreamError::TooLarge);
-        }
         Ok(frames)
     }
+}
+
+/// The total length a prelude declares, once its CRC and lengths are plausible.
+fn frame_length(prelude: &[u8; PRELUDE_BYTES]) -> Result<usize, EventStreamError> {
+    let word = |at: usize| {
+        u32::from_be_bytes([
+            prelude[at],
+            prelude[at + 1],
+            prelude[at + 2],
+            prelude[at + 3],
+        ])
+    };
+    let (total, headers, crc) = (word(0) as usize, word(4) as usize, word(8));
+    if crc32fast::hash(&prelude[..8]) != crc {
+        return Err(EventStreamError::Invalid(format!(
+            "prelude CRC mismatch (declared length {total})"
+        )));
+    }
+    if total > MAX_FRAME_BYTES {
+        return Err(EventStreamError::TooLarge);
+    }
+    if total < MIN_FRAME_BYTES || headers > total - MIN_FRAME_BYTES {
+        return Err(EventStreamError::Invalid(format!(
+            "frame length {total} cannot hold {headers} bytes of headers"
+        )));
+    }
+    Ok(total)
 }
 
 fn header(message: &Message, name: &str) -> Option<String> {
@@ -157,6 +197,57 @@ pub(crate) mod tests {
             frames.extend(decoder.push(&[*byte]).unwrap());
         }
         assert_eq!(frames.len(), 1);
+    }
+
+    #[test]
+    fn a_corrupt_prelude_fails_after_twelve_bytes() {
+        // Flip a bit of the declared length: the prelude CRC no longer matches, and the
+        // decoder says so without waiting for the (now different) length to arrive.
+        let mut corrupt = bytes_of(VECTOR_A);
+        corrupt[2] ^= 0x01;
+        let mut decoder = FrameDecoder::new();
+        assert_eq!(decoder.push(&corrupt[..11]), Ok(Vec::new()));
+        assert!(matches!(
+            decoder.push(&corrupt[11..12]),
+            Err(EventStreamError::Invalid(e)) if e.contains("prelude CRC")
+        ));
+        // Text where a frame should be (an HTML error page, say) is no prelude either.
+        assert!(FrameDecoder::new().push(b"<html><body>").is_err());
+    }
+
+    /// A prelude declaring `total` bytes (and no headers), with a valid CRC.
+    fn prelude(total: u32) -> Vec<u8> {
+        let mut out = total.to_be_bytes().to_vec();
+        out.extend(0u32.to_be_bytes());
+        let crc = crc32fast::hash(&out);
+        out.extend(crc.to_be_bytes());
+        out
+    }
+
+    #[test]
+    fn an_oversized_frame_fails_at_its_prelude() {
+        let limit = u32::try_from(MAX_FRAME_BYTES).unwrap();
+        assert_eq!(
+            FrameDecoder::new().push(&prelude(limit + 1)),
+            Err(EventStreamError::TooLarge)
+        );
+        assert_eq!(
+            FrameDecoder::new().push(&prelude(1 << 30)),
+            Err(EventStreamError::TooLarge)
+        );
+        // At the limit the frame is awaited, not refused.
+        assert_eq!(FrameDecoder::new().push(&prelude(limit)), Ok(Vec::new()));
+        // A length too short for the prelude and the message CRC is no frame.
+        assert!(FrameDecoder::new().push(&prelude(15)).is_err());
+    }
+
+    #[test]
+    fn the_prelude_check_accepts_the_vectors_preludes() {
+        for vector in [VECTOR_A, VECTOR_B, CRT] {
+            let bytes = bytes_of(vector);
+            let prelude: &[u8; PRELUDE_BYTES] = bytes.first_chunk().unwrap();
+            assert_eq!(frame_length(prelude), Ok(bytes.len()), "{vector}");
+        }
     }
 
     #[test]

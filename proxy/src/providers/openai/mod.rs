@@ -24,6 +24,7 @@ use crate::config::{Secret, Target};
 use crate::dialects::chat::{self, ChatChunk, ChunkDecoder};
 use crate::metering::Usage;
 use crate::model::Dialect;
+use crate::upstream::Classifier;
 
 pub fn build_request(
     base_url: &str,
@@ -101,16 +102,31 @@ pub fn chat_body(
 }
 
 /// A complete answer: relayed with the client's model name for a Chat client (and for
-/// embeddings), read into the model for any other.
-pub fn decode_answer(operation: &Operation, body: &[u8]) -> Result<Decoded, TranslateError> {
+/// embeddings), read into the model for any other. A 2xx body that is not an answer (an
+/// `error` object, no `choices`) is a failure `classify` (the provider's) gives a kind.
+pub fn decode_answer(
+    operation: &Operation,
+    body: &[u8],
+    classify: Classifier,
+) -> Result<Decoded, TranslateError> {
+    let expected = match operation {
+        Operation::Generate(_) => passthrough::Expected::Completion,
+        Operation::Embeddings(_) => passthrough::Expected::Embeddings,
+    };
     match operation {
         Operation::Generate(generation) if generation.request.dialect != Dialect::Chat => {
+            let raw = std::str::from_utf8(body).ok().and_then(RawChunk::parse);
+            if let Some(missing) = raw.and_then(|raw| expected.missing(&raw)) {
+                let failure = errors::error_in_answer(classify, body, missing);
+                return Err(TranslateError::NotAnAnswer(Box::new(failure)));
+            }
             chat::decode_answer(body)
                 .map(Decoded::Answer)
                 .map_err(|e| TranslateError::BadUpstreamBody(format!("not a chat completion: {e}")))
         }
         _ => {
-            let (body, usage) = passthrough::answer(operation.client_model(), body)?;
+            let (body, usage) =
+                passthrough::answer(operation.client_model(), body, expected, classify)?;
             Ok(Decoded::Body {
                 body: body.into(),
                 usage,
@@ -258,15 +274,7 @@ fn count_deltas(chunk: &Map<String, Value>) -> u64 {
 fn stream_error(error: &Value) -> UpstreamStreamError {
     let text = |key: &str| error.get(key).and_then(Value::as_str).map(str::to_owned);
     let code = text("code").or_else(|| text("type"));
-    let capacity = matches!(
-        code.as_deref(),
-        Some(
-            "rate_limit_exceeded"
-                | "server_overloaded"
-                | "overloaded_error"
-                | "service_unavailable"
-        )
-    );
+    let capacity = code.as_deref().is_some_and(errors::is_capacity_code);
     UpstreamStreamError {
         message: text("message").unwrap_or_else(|| "the upstream reported an error".to_owned()),
         code,
@@ -320,11 +328,18 @@ mod tests {
     fn full_answer_reports_client_model_and_usage() {
         let body = json!({"id": "x", "object": "chat.completion", "model": "gpt-4o-2024-08-06",
             "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}});
-        let (out, usage) = passthrough::answer("alias", body.to_string().as_bytes()).unwrap();
+        let completion = passthrough::Expected::Completion;
+        let (out, usage) = passthrough::answer(
+            "alias",
+            body.to_string().as_bytes(),
+            completion,
+            errors::classify,
+        )
+        .unwrap();
         let out: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(out["model"], "alias");
         assert_eq!(usage.unwrap().completion_tokens, 4);
-        assert!(passthrough::answer("alias", b"<html>").is_err());
+        assert!(passthrough::answer("alias", b"<html>", completion, errors::classify).is_err());
     }
 
     #[test]
@@ -336,11 +351,19 @@ mod tests {
         }
         let body = json!({"id": "x", "created": 1, "model": "gpt", "choices": [{"index": 0,
             "message": {"role": "assistant", "content": "yo"}, "finish_reason": "stop"}]});
-        match decode_answer(&operation, body.to_string().as_bytes()).unwrap() {
+        match decode_answer(&operation, body.to_string().as_bytes(), errors::classify).unwrap() {
             Decoded::Answer(answer) => {
                 assert_eq!(answer.content, vec![crate::model::Block::text("yo")])
             }
             other => panic!("{other:?}"),
+        }
+        let error = json!({"error": {"message": "m", "code": "server_overloaded"}});
+        match decode_answer(&operation, error.to_string().as_bytes(), errors::classify) {
+            Err(TranslateError::NotAnAnswer(failure)) => assert!(matches!(
+                failure.kind,
+                crate::upstream::FailureKind::Capacity { .. }
+            )),
+            other => panic!("an error object is no typed answer: {other:?}"),
         }
         let mut stream = TypedStream::default();
         let chunk = json!({"id": "c", "choices": [{"index": 0, "delta": {"content": "a"}}]});

@@ -5,10 +5,12 @@
 use serde_json::{Map, Value};
 
 use super::chunk::{model_json, Edit, RawChunk};
+use super::errors;
 use crate::dialects::chat::request::StreamOptions;
 use crate::dialects::chat::{ChatRequest, ChatUsage};
 use crate::metering::Usage;
 use crate::providers::TranslateError;
+use crate::upstream::Classifier;
 
 fn bad(e: impl std::fmt::Display) -> TranslateError {
     TranslateError::BadUpstreamBody(e.to_string())
@@ -64,10 +66,67 @@ fn typed_body(body: &[u8], model: &str, ask_usage: bool) -> Result<Vec<u8>, Tran
     serde_json::to_vec(&request).map_err(bad)
 }
 
+/// What a complete 2xx answer must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    /// A chat completion: a `choices` array.
+    Completion,
+    /// Embeddings: a `data` array.
+    Embeddings,
+}
+
+impl Expected {
+    fn member(self) -> &'static str {
+        match self {
+            Expected::Completion => "choices",
+            Expected::Embeddings => "data",
+        }
+    }
+
+    /// What makes `object` not such an answer (for the failure's detail), on its top-level
+    /// members only: an `error` object, or no array where the answer has one.
+    pub(super) fn missing(self, object: &RawChunk<'_>) -> Option<&'static str> {
+        match (object.get("error"), object.get(self.member())) {
+            (Some(_), _) => Some("with an error"),
+            (None, Some(raw)) if raw.starts_with('[') => None,
+            (None, _) => Some(self.without()),
+        }
+    }
+
+    /// The same check on a parsed object (the rare body with escaped keys).
+    fn missing_in(self, object: &Map<String, Value>) -> Option<&'static str> {
+        match (object.get("error"), object.get(self.member())) {
+            (Some(error), _) if !error.is_null() => Some("with an error"),
+            (_, Some(Value::Array(_))) => None,
+            _ => Some(self.without()),
+        }
+    }
+
+    fn without(self) -> &'static str {
+        match self {
+            Expected::Completion => "without `choices`",
+            Expected::Embeddings => "without `data`",
+        }
+    }
+}
+
 /// A complete answer (chat completion or embeddings) reporting `client_model`, and its usage
-/// (`None` when the upstream reported none; some OpenAI-compatible servers don't).
-pub fn answer(client_model: &str, body: &[u8]) -> Result<(Vec<u8>, Option<Usage>), TranslateError> {
+/// (`None` when the upstream reported none; some OpenAI-compatible servers don't). A body
+/// that is not the `expected` answer is a failure of the kind `classify` (the provider's
+/// error classification) gives its error object, never relayed as a success.
+pub fn answer(
+    client_model: &str,
+    body: &[u8],
+    expected: Expected,
+    classify: Classifier,
+) -> Result<(Vec<u8>, Option<Usage>), TranslateError> {
+    let not_an_answer = |missing| {
+        TranslateError::NotAnAnswer(Box::new(errors::error_in_answer(classify, body, missing)))
+    };
     if let Some(object) = std::str::from_utf8(body).ok().and_then(RawChunk::parse) {
+        if let Some(missing) = expected.missing(&object) {
+            return Err(not_an_answer(missing));
+        }
         let usage = object
             .get("usage")
             .and_then(|raw| serde_json::from_str::<ChatUsage>(raw).ok())
@@ -76,6 +135,9 @@ pub fn answer(client_model: &str, body: &[u8]) -> Result<(Vec<u8>, Option<Usage>
     }
     let mut value: Map<String, Value> = serde_json::from_slice(body)
         .map_err(|e| TranslateError::BadUpstreamBody(format!("not a JSON object: {e}")))?;
+    if let Some(missing) = expected.missing_in(&value) {
+        return Err(not_an_answer(missing));
+    }
     let usage = value.get("usage").and_then(Usage::from_openai);
     if let Some(model) = value.get_mut("model") {
         *model = Value::String(client_model.to_owned());
@@ -87,6 +149,10 @@ pub fn answer(client_model: &str, body: &[u8]) -> Result<(Vec<u8>, Option<Usage>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::openai::errors::classify;
+    use crate::upstream::{AttemptFailure, FailureKind};
+
+    const COMPLETION: Expected = Expected::Completion;
 
     const BODY: &str = r#"{"model":"alias","messages":[{"role":"user","content":"hi \"x\""}],"stream":true,"temperature":0.2}"#;
 
@@ -128,13 +194,66 @@ mod tests {
     #[test]
     fn answers_report_the_client_model_and_cached_usage() {
         let body = r#"{"id":"x","model":"gpt-4o-2024","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10,"prompt_tokens_details":{"cached_tokens":4}}}"#;
-        let (out, usage) = answer("alias", body.as_bytes()).unwrap();
+        let (out, usage) = answer("alias", body.as_bytes(), COMPLETION, classify).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             body.replace("gpt-4o-2024", "alias")
         );
         assert_eq!(usage.unwrap().cached_tokens, 4);
-        let (_, none) = answer("alias", br#"{"id":"x","choices":[]}"#).unwrap();
+        let (_, none) =
+            answer("alias", br#"{"id":"x","choices":[]}"#, COMPLETION, classify).unwrap();
         assert!(none.is_none());
+    }
+
+    fn failure(body: &str, expected: Expected) -> AttemptFailure {
+        match answer("alias", body.as_bytes(), expected, classify) {
+            Err(TranslateError::NotAnAnswer(failure)) => *failure,
+            other => panic!("{body} is not an answer, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_2xx_that_is_not_an_answer_fails_over_and_is_never_relayed() {
+        let error = r#"{"error":{"message":"Simulated error inside a 200.","type":"server_error","param":null,"code":null}}"#;
+        let server = failure(error, COMPLETION);
+        assert_eq!(server.kind, FailureKind::ServerError);
+        assert!(
+            server.detail.contains("Simulated error"),
+            "{}",
+            server.detail
+        );
+        let busy = r#"{"error":{"message":"m","code":"rate_limit_exceeded"}}"#;
+        assert!(matches!(
+            failure(busy, COMPLETION).kind,
+            FailureKind::Capacity { .. }
+        ));
+        // An error next to choices is still an error; no choices at all is no answer.
+        let both = r#"{"choices":[],"error":{"message":"m"}}"#;
+        assert_eq!(failure(both, COMPLETION).kind, FailureKind::ServerError);
+        assert_eq!(
+            failure(r#"{"id":"x"}"#, COMPLETION).kind,
+            FailureKind::ServerError
+        );
+        assert_eq!(
+            failure(r#"{"choices":{}}"#, COMPLETION).kind,
+            FailureKind::ServerError
+        );
+        // The general path (escaped keys) checks the same.
+        assert_eq!(
+            failure(r#"{"\u0065rror":{"message":"m"}}"#, COMPLETION).kind,
+            FailureKind::ServerError
+        );
+        // Embeddings answer with `data`, not `choices`; `"error": null` is no error.
+        assert!(answer(
+            "e",
+            br#"{"data":[],"error":null}"#,
+            Expected::Embeddings,
+            classify
+        )
+        .is_ok());
+        assert_eq!(
+            failure(error, Expected::Embeddings).kind,
+            FailureKind::ServerError
+        );
     }
 }
