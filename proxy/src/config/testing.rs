@@ -1,8 +1,9 @@
 //! Test helpers: compile YAML text under a fixed, injected environment.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use super::{compile_str, ConfigError, Policy};
+use super::{compile_str, ConfigError, Policy, Provider};
 
 /// The file name tests' errors start with.
 pub(crate) const PATH: &str = "routes.yaml";
@@ -29,4 +30,17 @@ pub(crate) fn error_of(yaml: &str, env: &[(&str, &str)]) -> String {
         Ok(_) => "<compiled without error>".to_owned(),
         Err(err) => err.to_string(),
     }
+}
+
+/// Provider `p` compiled from `entry`, the lines of one `providers:` entry (indented by four).
+pub(crate) fn provider(entry: &str, env: &[(&str, &str)]) -> Result<Arc<Provider>, ConfigError> {
+    let policy = compile_yaml(&format!("version: 1\nproviders:\n  p:\n{entry}"), env)?;
+    Ok(Arc::clone(
+        policy.providers.get("p").expect("provider p is compiled"),
+    ))
+}
+
+/// The error of a policy whose only provider `p` is `entry` (no environment).
+pub(crate) fn provider_error(entry: &str) -> String {
+    error_of(&format!("version: 1\nproviders:\n  p:\n{entry}"), &[])
 }

@@ -237,20 +237,8 @@ impl SectionCtx<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::config::testing::{compile_yaml, error_of};
+    use crate::config::testing::{compile_yaml, error_of, provider, provider_error};
     use crate::config::ConfigError;
-
-    fn provider(yaml: &str, env: &[(&str, &str)]) -> Result<Arc<Provider>, ConfigError> {
-        let policy = compile_yaml(&format!("version: 1\nproviders:\n  p:\n{yaml}"), env)?;
-        Ok(Arc::clone(
-            policy.providers.get("p").expect("provider p is compiled"),
-        ))
-    }
-
-    fn provider_error(yaml: &str, env: &[(&str, &str)]) -> String {
-        error_of(&format!("version: 1\nproviders:\n  p:\n{yaml}"), env)
-    }
 
     #[test]
     fn a_credential_missing_from_the_environment_disables_the_provider() -> Result<(), ConfigError>
@@ -271,7 +259,7 @@ mod tests {
 
     #[test]
     fn a_literally_empty_credential_is_an_error() {
-        let err = provider_error("    kind: openai\n    api_key: ''\n", &[]);
+        let err = provider_error("    kind: openai\n    api_key: ''\n");
         assert!(
             err.starts_with("routes.yaml:5:14: providers.p.api_key is empty"),
             "{err}"
@@ -280,7 +268,7 @@ mod tests {
 
     #[test]
     fn unknown_kind_and_bad_names_are_refused() {
-        let kind = provider_error("    kind: vertex\n", &[]);
+        let kind = provider_error("    kind: vertex\n");
         assert!(
             kind.starts_with("routes.yaml:4:11: unknown variant `vertex`"),
             "{kind}"
@@ -304,14 +292,14 @@ mod tests {
             (p.region.as_deref(), p.cloud.as_str()),
             (Some("eu-west-1"), "on-prem")
         );
-        let err = provider_error("    base_url: http://127.0.0.1:9/v1\n", &[]);
+        let err = provider_error("    base_url: http://127.0.0.1:9/v1\n");
         assert!(err.contains("missing field `kind`"), "{err}");
         Ok(())
     }
 
     #[test]
     fn a_value_of_the_wrong_shape_is_refused_where_it_is() {
-        let err = provider_error("    kind: openai\n    api_key: [a, b]\n", &[]);
+        let err = provider_error("    kind: openai\n    api_key: [a, b]\n");
         assert!(
             err.starts_with("routes.yaml:5:14: invalid type: sequence"),
             "{err}"

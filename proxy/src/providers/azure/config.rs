@@ -186,22 +186,9 @@ fn is_api_version(version: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::config::testing::{compile_yaml, error_of};
-    use crate::config::{ConfigError, Provider};
-
-    fn provider(yaml: &str, env: &[(&str, &str)]) -> Result<Arc<Provider>, ConfigError> {
-        let policy = compile_yaml(&format!("version: 1\nproviders:\n  p:\n{yaml}"), env)?;
-        Ok(Arc::clone(
-            policy.providers.get("p").expect("provider p is compiled"),
-        ))
-    }
-
-    fn provider_error(yaml: &str) -> String {
-        error_of(&format!("version: 1\nproviders:\n  p:\n{yaml}"), &[])
-    }
+    use crate::config::testing::{provider, provider_error};
+    use crate::config::ConfigError;
 
     #[test]
     fn azure_with_key_or_entra() -> Result<(), ConfigError> {

@@ -235,22 +235,9 @@ fn is_aws_region(region: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::config::testing::{compile_yaml, error_of};
-    use crate::config::{ConfigError, Provider};
-
-    fn provider(yaml: &str, env: &[(&str, &str)]) -> Result<Arc<Provider>, ConfigError> {
-        let policy = compile_yaml(&format!("version: 1\nproviders:\n  p:\n{yaml}"), env)?;
-        Ok(Arc::clone(
-            policy.providers.get("p").expect("provider p is compiled"),
-        ))
-    }
-
-    fn provider_error(yaml: &str) -> String {
-        error_of(&format!("version: 1\nproviders:\n  p:\n{yaml}"), &[])
-    }
+    use crate::config::testing::{provider, provider_error};
+    use crate::config::ConfigError;
 
     #[test]
     fn bedrock_default_chain_or_a_key_pair() -> Result<(), ConfigError> {
