@@ -29,6 +29,10 @@ impl UpstreamClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
+            // A proxy never follows an upstream's redirect: the request carries the proxy's own
+            // credentials, which must not go wherever a `Location` points. A 3xx is an upstream
+            // error (classified as a server error, so the request fails over).
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self { http })
     }
@@ -154,4 +158,74 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use http::header::{HeaderValue, AUTHORIZATION};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::upstream::classify::classify_status;
+
+    /// Answers every connection on `listener` with `answer`, setting `reached` first.
+    fn serve(listener: TcpListener, answer: String, reached: Arc<AtomicBool>) {
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                reached.store(true, Ordering::SeqCst);
+                let mut buf = vec![0u8; 8192];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+    }
+
+    /// Issue 15, item 1: an upstream's redirect is an upstream error that fails over; the
+    /// proxy's credentials never reach the address in `Location`.
+    #[tokio::test]
+    async fn upstream_redirects_are_not_followed() {
+        let thief = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let thief_addr = thief.local_addr().unwrap();
+        let thief_reached = Arc::new(AtomicBool::new(false));
+        let ok = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+        serve(thief, ok.to_owned(), thief_reached.clone());
+
+        let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream_addr = upstream.local_addr().unwrap();
+        let redirect = format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://{thief_addr}/steal\r\n\
+             content-length: 0\r\n\r\n"
+        );
+        serve(upstream, redirect, Arc::new(AtomicBool::new(false)));
+
+        println!("the upstream answers 307 pointing at another listener");
+        let client = UpstreamClient::new(Duration::from_secs(2)).unwrap();
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_static("Bearer sk-upstream-secret"),
+        );
+        let request = UpstreamRequest {
+            url: format!("http://{upstream_addr}/v1/chat/completions"),
+            headers,
+            body: Bytes::from_static(b"{}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let failure = client
+            .send(request, deadline, classify_status)
+            .await
+            .expect_err("a 307 is not an answer");
+        assert_eq!(failure.kind, FailureKind::ServerError, "{failure:?}");
+        assert!(failure.fails_over());
+        assert!(failure.detail.starts_with("HTTP 307"), "{}", failure.detail);
+        // Following the redirect would have connected to the thief before `send` returned.
+        assert!(
+            !thief_reached.load(Ordering::SeqCst),
+            "the redirect was followed"
+        );
+    }
 }

@@ -49,6 +49,8 @@ impl BackgroundService for EntraService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let http = match reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
+            // Token requests carry client secrets and assertions: never re-sent to a redirect.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
         {
             Ok(http) => http,
