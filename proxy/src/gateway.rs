@@ -61,7 +61,7 @@ impl HttpServerApp for Gateway {
         let started = Instant::now();
         let request_id = request_id(&session);
         let policy = self.state.policy();
-        let record = RequestRecord::new(self.state.clone(), request_id.clone(), started);
+        let record = RequestRecord::new(self.state.clone(), request_id.id.clone(), started);
         let header = session.req_header();
         let method = header.method.as_str().to_owned();
         let path = header.uri.path().to_owned();
@@ -115,16 +115,38 @@ impl HttpServerApp for Gateway {
     }
 }
 
-/// The client's `x-request-id` if it sent a sane one, else a new one.
-fn request_id(session: &ServerSession) -> String {
-    session
-        .req_header()
-        .headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 200)
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+/// The request's id: the client's `x-request-id` when it is one the proxy can log and echo
+/// safely, else a fresh one (and `replaced` says so, in `x-switchyard-request-id-replaced`).
+struct RequestId {
+    id: String,
+    replaced: bool,
+}
+
+/// Longest client request id kept.
+const MAX_REQUEST_ID: usize = 128;
+
+/// Letters, digits and `-_.:/+@`: no space, quote or `=`, so an id cannot forge fields of a
+/// text log line (issue 15, item 4).
+fn is_safe_request_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+@".contains(&b))
+}
+
+fn request_id(session: &ServerSession) -> RequestId {
+    let sent = session.req_header().headers.get("x-request-id");
+    match sent.map(|v| v.to_str().map(str::to_owned)) {
+        Some(Ok(id)) if is_safe_request_id(&id) => RequestId {
+            id,
+            replaced: false,
+        },
+        sent => RequestId {
+            id: uuid::Uuid::new_v4().to_string(),
+            replaced: sent.is_some(),
+        },
+    }
 }
 
 /// Reads the whole request body, refusing it as soon as it exceeds `limit`.
@@ -166,7 +188,7 @@ async fn read_body(session: &mut ServerSession, limit: usize) -> Result<Bytes, B
 }
 
 /// Writes the reply; returns whether the connection is clean for reuse.
-async fn write_reply(session: &mut ServerSession, request_id: &str, reply: Reply) -> bool {
+async fn write_reply(session: &mut ServerSession, request_id: &RequestId, reply: Reply) -> bool {
     match reply {
         Reply::Full {
             status,
@@ -196,11 +218,16 @@ async fn write_reply(session: &mut ServerSession, request_id: &str, reply: Reply
 
 fn response_header(
     status: u16,
-    request_id: &str,
+    request_id: &RequestId,
     headers: &[(&'static str, String)],
 ) -> Option<ResponseHeader> {
-    let mut header = ResponseHeader::build(status, Some(headers.len() + 3)).ok()?;
-    header.insert_header("x-request-id", request_id).ok()?;
+    let mut header = ResponseHeader::build(status, Some(headers.len() + 4)).ok()?;
+    header.insert_header("x-request-id", &request_id.id).ok()?;
+    if request_id.replaced {
+        header
+            .insert_header("x-switchyard-request-id-replaced", "true")
+            .ok()?;
+    }
     for (name, value) in headers {
         header.append_header(*name, value.as_str()).ok()?;
     }
@@ -211,7 +238,7 @@ fn response_header(
 /// that goes away stops the upstream read at once.
 async fn write_stream(
     session: &mut ServerSession,
-    request_id: &str,
+    request_id: &RequestId,
     headers: &[(&'static str, String)],
     mut stream: Box<ChatStream>,
 ) -> bool {
@@ -255,4 +282,33 @@ async fn write_stream(
         .await
         .is_ok()
         && session.finish_body().await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_safe_request_id;
+
+    #[test]
+    fn request_ids_that_could_forge_log_fields_are_refused() {
+        for safe in [
+            "e2e-request-42",
+            "trace-7f3a:span/2",
+            "a.b_c+d@e",
+            &"x".repeat(128),
+        ] {
+            assert!(is_safe_request_id(safe), "{safe}");
+        }
+        for unsafe_id in [
+            "",
+            "FORGED team=beta",
+            "a=b",
+            "quote\"d",
+            "tab\there",
+            "new\nline",
+            "ünicode",
+            &"x".repeat(129),
+        ] {
+            assert!(!is_safe_request_id(unsafe_id), "{unsafe_id:?}");
+        }
+    }
 }

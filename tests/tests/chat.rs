@@ -263,3 +263,58 @@ async fn model_list_shows_only_the_team_models() {
     let denied = switchyard_e2e::get(&proxy.url("/models/other"), Some(ALPHA_KEY)).await;
     assert_eq!(denied.status, 403);
 }
+
+/// Issue 15, item 4: an `x-request-id` that could forge fields of a text log line is not
+/// echoed or logged; the request gets a fresh id and a header saying it was replaced.
+#[tokio::test]
+async fn a_forged_request_id_is_replaced_and_never_logged() {
+    let sims = Sims::start().await;
+    let proxy = Proxy::start(&sims.routes("")).await;
+    let forged = "FORGED team=beta cost_usd=0.0";
+
+    println!("a request whose x-request-id holds spaces and `=` gets a fresh id");
+    let reply = post(
+        &proxy.url("/chat/completions"),
+        Some(ALPHA_KEY),
+        hello().to_string(),
+        &[("x-request-id", forged)],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let id = reply.header("x-request-id").expect("an x-request-id");
+    assert_ne!(id, forged);
+    assert!(
+        id.len() == 36 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'),
+        "a fresh uuid, got {id:?}"
+    );
+    assert_eq!(
+        reply.header("x-switchyard-request-id-replaced"),
+        Some("true")
+    );
+
+    println!("the access log names the fresh id, never the forged text");
+    let mut log = proxy.log();
+    for _ in 0..50 {
+        if log.contains(id) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        log = proxy.log();
+    }
+    assert!(log.contains(id), "the access log line never came:\n{log}");
+    assert!(
+        !log.contains("FORGED"),
+        "the forged id reached the log:\n{log}"
+    );
+
+    println!("a plain id is still echoed, and not flagged");
+    let reply = post(
+        &proxy.url("/chat/completions"),
+        Some(ALPHA_KEY),
+        hello().to_string(),
+        &[("x-request-id", "trace-7f3a:span/2")],
+    )
+    .await;
+    assert_eq!(reply.header("x-request-id"), Some("trace-7f3a:span/2"));
+    assert_eq!(reply.header("x-switchyard-request-id-replaced"), None);
+}
