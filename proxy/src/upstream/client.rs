@@ -131,8 +131,30 @@ pub fn transport_failure(error: &reqwest::Error) -> AttemptFailure {
     if error.is_timeout() {
         return AttemptFailure::new(FailureKind::Timeout, "upstream timed out");
     }
-    // The error's own text may include the URL, which carries no secret (keys go in headers).
-    connection_failure(error.is_connect(), &error_chain(error))
+    // reqwest's text names the URL, whose user-info or query (`?key=…`) may hold a secret.
+    let mut cause = error_chain(error);
+    if let Some(url) = error.url() {
+        cause = cause.replace(url.as_str(), &redact_url(url));
+    }
+    connection_failure(error.is_connect(), &cause)
+}
+
+/// `url` as logs and error messages may show it: no user-info, query values masked.
+pub fn redact_url(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    if shown.query().is_some() {
+        let names: Vec<String> = shown
+            .query_pairs()
+            .map(|(name, _)| name.into_owned())
+            .collect();
+        shown
+            .query_pairs_mut()
+            .clear()
+            .extend_pairs(names.iter().map(|name| (name.as_str(), "redacted")));
+    }
+    shown.to_string()
 }
 
 /// A connection that could not be made (`connect`) or broke: a capacity problem.
@@ -182,6 +204,43 @@ mod tests {
                 let _ = socket.write_all(answer.as_bytes()).await;
             }
         });
+    }
+
+    #[test]
+    fn urls_in_messages_lose_user_info_and_query_values() {
+        let url =
+            reqwest::Url::parse("https://user:pw@api.example.com/v1?key=sk-secret&x=1").unwrap();
+        let shown = redact_url(&url);
+        assert_eq!(shown, "https://api.example.com/v1?key=redacted&x=redacted");
+        let plain = reqwest::Url::parse("http://127.0.0.1:9/v1/chat/completions").unwrap();
+        assert_eq!(redact_url(&plain), plain.as_str());
+    }
+
+    /// Issue 15, item 3: a connection error names the upstream without its query's secrets.
+    #[tokio::test]
+    async fn connection_errors_do_not_show_url_secrets() {
+        let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        let client = UpstreamClient::new(Duration::from_secs(2)).unwrap();
+        let request = UpstreamRequest {
+            url: format!("http://user:pw@{addr}/v1/chat/completions?key=sk-secret-in-query"),
+            headers: http::HeaderMap::new(),
+            body: Bytes::from_static(b"{}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let failure = client
+            .send(request, deadline, classify_status)
+            .await
+            .expect_err("nothing listens there");
+        println!("{}", failure.detail);
+        assert!(matches!(failure.kind, FailureKind::Capacity { .. }));
+        assert!(
+            !failure.detail.contains("sk-secret-in-query"),
+            "{}",
+            failure.detail
+        );
+        assert!(!failure.detail.contains("pw@"), "{}", failure.detail);
     }
 
     /// Issue 15, item 1: an upstream's redirect is an upstream error that fails over; the
