@@ -61,7 +61,7 @@ impl HttpServerApp for Gateway {
         let started = Instant::now();
         let request_id = request_id(&session);
         let policy = self.state.policy();
-        let record = RequestRecord::new(self.state.clone(), request_id.id.clone(), started);
+        let mut record = RequestRecord::new(self.state.clone(), request_id.id.clone(), started);
         let header = session.req_header();
         let method = header.method.as_str().to_owned();
         let path = header.uri.path().to_owned();
@@ -79,6 +79,7 @@ impl HttpServerApp for Gateway {
 
         let reply = match read_body(&mut session, policy.server.max_request_bytes).await {
             Ok(body) => {
+                record.body_read = Instant::now();
                 let incoming = Incoming {
                     method,
                     path,

@@ -3,10 +3,13 @@
 //! of capacity the client gets a 503 it can retry.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use futures_util::StreamExt;
 use loadtest::{answer_text, Fault};
 use serde_json::{json, Value};
 use switchyard_e2e::ports::closed_port;
-use switchyard_e2e::{get, post_json, post_stream, two_sim_routes, Proxy, Reply, Sims, ALPHA_KEY};
+use switchyard_e2e::{
+    get, post, post_json, post_stream, two_sim_routes, Proxy, Reply, Sims, ALPHA_KEY,
+};
 
 fn hello() -> Value {
     json!({"model": "chat", "messages": [{"role": "user", "content": "hi"}]})
@@ -176,4 +179,33 @@ async fn all_targets_rate_limited_is_a_503_with_retry_after() {
         retry_after.trim().parse::<u64>().is_ok(),
         "retry-after in seconds, got {retry_after:?}"
     );
+}
+
+/// Issue 15, item 6: `request_timeout` is the upstreams' budget and starts when the client's
+/// body is complete, so a slow upload is never answered with 504 `upstream_timeout`.
+#[tokio::test]
+async fn a_slow_upload_does_not_use_up_the_upstream_budget() {
+    let sims = Sims::start().await;
+    let routes = sims
+        .routes("")
+        .replace("request_timeout: 10s", "request_timeout: 1s");
+    let proxy = Proxy::start(&routes).await;
+
+    println!("the body arrives in three pieces 700 ms apart (1.4 s in all, request_timeout 1s)");
+    let body = hello().to_string();
+    let (first, rest) = body.split_at(body.len() / 3);
+    let (second, third) = rest.split_at(rest.len() / 2);
+    let pieces: Vec<String> = [first, second, third].map(str::to_owned).into();
+    let stream = futures_util::stream::iter(pieces).then(|piece| async move {
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        Ok::<_, std::io::Error>(piece)
+    });
+    let reply = post(
+        &proxy.url("/chat/completions"),
+        Some(ALPHA_KEY),
+        reqwest::Body::wrap_stream(stream),
+        &[],
+    )
+    .await;
+    assert_served_by(&reply, "sim-a", "1");
 }

@@ -62,7 +62,7 @@ async fn serve_planned(
     plan: Plan,
 ) -> Result<Reply, (ProxyError, RequestRecord)> {
     let state = record.state().clone();
-    let deadline = record.started + policy.server.request_timeout;
+    let deadline = record.body_read + policy.server.request_timeout;
     if plan.attempts.is_empty() {
         return Err((no_usable_target(model, &plan.skipped), record));
     }

@@ -21,6 +21,9 @@ pub struct RequestRecord {
     /// The model name the client sent (the label every metric uses).
     pub model: String,
     pub started: Instant,
+    /// When the client's body was complete: the request deadline (`server.request_timeout`)
+    /// counts from here, so a slow upload is never blamed on the upstreams.
+    pub body_read: Instant,
     pub attempts: usize,
     served_by: Option<ServedBy>,
     pub first_byte: Option<Duration>,
@@ -71,6 +74,7 @@ impl RequestRecord {
             key_id: String::new(),
             model: "none".to_owned(),
             started,
+            body_read: started,
             attempts: 0,
             served_by: None,
             first_byte: None,
