@@ -149,9 +149,22 @@ pub fn rank(
             skipped: skip,
         };
         if ranked.skipped.is_some() {
-            skipped.push(ranked);
+            skipped.push((index, ranked));
         } else {
             usable.push((index, ranked));
+        }
+    }
+    // Out of headroom is a reason to prefer another target, not to refuse locally: when no
+    // other target can serve, those targets are tried anyway and the upstream decides (its
+    // rate-limit headers and the configured limits are estimates).
+    if usable.is_empty() {
+        let (exhausted, rest) = std::mem::take(&mut skipped)
+            .into_iter()
+            .partition(|(_, r)| r.skipped == Some(SkipReason::CapacityExhausted));
+        skipped = rest;
+        usable = exhausted;
+        for (_, ranked) in &mut usable {
+            ranked.skipped = None;
         }
     }
     let all_figures: Vec<Figures> = usable.iter().map(|(_, r)| r.figures).collect();
@@ -172,7 +185,11 @@ pub fn rank(
             spread_leader(&mut keyed, rng);
         }
     }
-    keyed.into_iter().map(|(_, r)| r).chain(skipped).collect()
+    keyed
+        .into_iter()
+        .map(|(_, r)| r)
+        .chain(skipped.into_iter().map(|(_, r)| r))
+        .collect()
 }
 
 /// Attempt order: enough headroom first; then (under a `max_ttft` SLO) those expected to

@@ -328,3 +328,41 @@ async fn regions_and_clouds_keep_traffic_where_it_may_go() {
     assert_eq!(ids, vec!["eu"]);
     assert!(matches!(&gdpr.skipped[0].1, SkipReason::Placement(why) if why.contains("us-east-1")));
 }
+
+/// Issue 12, part 2: a target out of headroom is passed over only while another target can
+/// serve; alone, it is tried anyway (the upstream decides) instead of a local 503.
+#[tokio::test(start_paused = true)]
+async fn a_lone_target_out_of_headroom_is_tried_anyway() {
+    let policy = policy(
+        "  solo:\n    targets:\n      - { provider: cheap, model: m, price: { input: 0.5, output: 2 }, limits: { rpm: 1 } }\n  pair:\n    targets:\n      - { provider: cheap, model: m, price: { input: 0.5, output: 2 }, limits: { rpm: 1 } }\n      - { provider: fast, model: m, price: { input: 2, output: 8 } }\n",
+    );
+    let stats = LiveStats::new();
+    let mut rng = StdRng::seed_from_u64(3);
+    warm(&stats, &policy, "solo", "cheap", 50, 1);
+    println!("cheap's 1 rpm is used up: with another target it is skipped");
+    let pair = plan(
+        &policy,
+        &policy.models["pair"],
+        None,
+        &stats,
+        &SHAPE,
+        Instant::now(),
+        &mut rng,
+    );
+    assert_eq!(pair.attempts.len(), 1);
+    assert_eq!(pair.attempts[0].target.provider.name, "fast");
+    assert_eq!(pair.skipped[0].1, SkipReason::CapacityExhausted);
+    println!("alone, it is still tried");
+    let solo = plan(
+        &policy,
+        &policy.models["solo"],
+        None,
+        &stats,
+        &SHAPE,
+        Instant::now(),
+        &mut rng,
+    );
+    assert_eq!(solo.attempts.len(), 1);
+    assert_eq!(solo.attempts[0].target.provider.name, "cheap");
+    assert!(solo.skipped.is_empty());
+}
