@@ -24,6 +24,7 @@ pub use azure_sim::{AzureDeployment, AzureSim, AzureSimConfig};
 pub use bedrock_sim::{BedrockFault, BedrockSim, BedrockSimConfig, BedrockSimStats};
 pub use openai_sim::{answer_text, Fault, OpenAiSim, SimConfig, SimStats};
 pub mod proxy_process;
+mod serve;
 
 /// A plain HTTP client for talking to the proxy and simulators (rustls with the ring
 /// provider, which must be installed once per process before any client is built).

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
-use super::lock;
+use crate::serve::lock;
 
 /// Prefix hashes remembered; the oldest is forgotten beyond this (a small in-memory cache).
 const CAPACITY: usize = 4096;

@@ -25,14 +25,7 @@ mod server;
 pub mod validate;
 pub mod wire;
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
 pub use brain::{text_tokens, Brain, Invalid, DEFAULT_THINKING_SECRET};
 pub use config::{AnthropicFault, AnthropicSimConfig, AnthropicSimStats, RateQuota};
 pub use server::AnthropicSim;
 pub use validate::Surface;
-
-/// A panic elsewhere cannot leave these simple maps half-updated, so poison is harmless.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}

@@ -23,10 +23,10 @@ use tokio::sync::{mpsc, watch};
 use super::brain::Brain;
 use super::config::{AnthropicFault, AnthropicSimConfig, AnthropicSimStats};
 use super::events::{sse, stream_events};
-use super::lock;
 use super::respond::{api_error, set, Window};
 use super::validate::Surface;
 use super::wire::Message;
+use crate::serve::{lock, spawn_until_stopped};
 
 /// Time given to hyper to flush what was sent before a cut (it drops its buffer on a body error).
 const FLUSH_BEFORE_CUT: Duration = Duration::from_millis(25);
@@ -82,18 +82,7 @@ impl AnthropicSim {
             .fallback(not_found)
             .layer(DefaultBodyLimit::max(32 * 1024 * 1024))
             .with_state(Arc::clone(&state));
-        let mut stopped = state.stop.subscribe();
-        tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            };
-            if let Err(error) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::warn!(%error, "Anthropic simulator stopped with an error");
-            }
-        });
+        spawn_until_stopped(listener, app, state.stop.subscribe(), "Anthropic simulator");
         Ok(AnthropicSim { addr, state })
     }
 

@@ -22,6 +22,7 @@ use super::shape::{self, azure_error, Shape};
 use crate::openai_sim::faults::Fault;
 use crate::openai_sim::state::SimState;
 use crate::openai_sim::{chat, embeddings};
+use crate::serve::spawn_until_stopped;
 use crate::{SimConfig, SimStats};
 
 const BODY_LIMIT: usize = 32 * 1024 * 1024;
@@ -82,7 +83,7 @@ impl AzureSim {
                 (d.name.clone(), deployment)
             })
             .collect();
-        let (shutdown, mut stop) = watch::channel(false);
+        let (shutdown, stop) = watch::channel(false);
         let state = Arc::new(AzureState {
             entra: TokenEndpoint::new(&config),
             config,
@@ -91,17 +92,7 @@ impl AzureSim {
             shutdown,
         });
         let app = router(Arc::clone(&state));
-        tokio::spawn(async move {
-            let stopped = async move {
-                let _ = stop.wait_for(|stop| *stop).await;
-            };
-            if let Err(error) = axum::serve(listener, app)
-                .with_graceful_shutdown(stopped)
-                .await
-            {
-                tracing::warn!(%error, "Azure simulator stopped with an error");
-            }
-        });
+        spawn_until_stopped(listener, app, stop, "Azure simulator");
         Ok(AzureSim { addr, state })
     }
 

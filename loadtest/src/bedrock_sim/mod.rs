@@ -12,7 +12,7 @@ pub mod sigv4;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -24,6 +24,7 @@ use axum::Router;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
+use crate::serve::{lock, spawn_until_stopped};
 use converse::Answer;
 use deliver::{body_response, Ending, InFlight, InFlightCounter};
 
@@ -127,7 +128,7 @@ impl BedrockSim {
         let addr = listener
             .local_addr()
             .context("reading the simulator's address")?;
-        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         let state = Arc::new(SimState {
             claude: claude::Claude::new(&config.name),
             config,
@@ -141,17 +142,7 @@ impl BedrockSim {
             .fallback(handle)
             .layer(DefaultBodyLimit::max(32 * 1024 * 1024))
             .with_state(Arc::clone(&state));
-        tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            };
-            if let Err(error) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::warn!(%error, "Bedrock simulator stopped with an error");
-            }
-        });
+        spawn_until_stopped(listener, app, stopped, "Bedrock simulator");
         Ok(BedrockSim { addr, state })
     }
 
@@ -187,10 +178,6 @@ impl Drop for BedrockSim {
     fn drop(&mut self) {
         let _ = self.state.stop.send(true);
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Bedrock's error answer: status, `x-amzn-ErrorType`, `{"message"}`.
