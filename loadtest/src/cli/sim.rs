@@ -187,12 +187,7 @@ async fn run_anthropic(args: AnthropicArgs) -> anyhow::Result<()> {
         AnthropicFault::Overloaded,
         args.overload_first,
     ));
-    // Scripts wait for this exact line to learn the port.
-    println!("{} listening on {}", sim.config().name, sim.base_url());
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    tracing::info!("Ctrl-C received, stopping the simulator");
+    announce_and_wait(&sim.config().name, &sim.base_url()).await?;
     drop(sim);
     Ok(())
 }
@@ -210,12 +205,7 @@ async fn run_bedrock(args: BedrockArgs) -> anyhow::Result<()> {
         BedrockFault::Throttle,
         args.throttle_first,
     ));
-    // Scripts wait for this exact line to learn the port.
-    println!("{} listening on {}", sim.config().name, sim.endpoint());
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    tracing::info!("Ctrl-C received, stopping the simulator");
+    announce_and_wait(&sim.config().name, &sim.endpoint()).await?;
     drop(sim);
     Ok(())
 }
@@ -233,11 +223,7 @@ async fn run_azure(args: AzureArgs) -> anyhow::Result<()> {
         ..AzureSimConfig::default()
     };
     let sim = AzureSim::start_on(config, SocketAddr::new(args.host, args.port)).await?;
-    // Scripts wait for this exact line to learn the port.
-    println!("{} listening on {}", sim.config().name, sim.endpoint());
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    announce_and_wait(&sim.config().name, &sim.endpoint()).await?;
     drop(sim);
     Ok(())
 }
@@ -254,12 +240,18 @@ async fn run_openai(args: OpenAiArgs) -> anyhow::Result<()> {
         ..SimConfig::default()
     };
     let sim = OpenAiSim::start_on(config, SocketAddr::new(args.host, args.port)).await?;
+    announce_and_wait(&sim.config().name, &sim.base_url()).await?;
+    sim.shutdown();
+    Ok(())
+}
+
+/// Prints the line scripts wait for to learn the port, then waits for Ctrl-C.
+async fn announce_and_wait(name: &str, url: &str) -> anyhow::Result<()> {
     // Scripts wait for this exact line to learn the port.
-    println!("{} listening on {}", sim.config().name, sim.base_url());
+    println!("{name} listening on {url}");
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;
     tracing::info!("Ctrl-C received, stopping the simulator");
-    sim.shutdown();
     Ok(())
 }
