@@ -164,12 +164,7 @@ fn decode_messages(
                 };
                 let mut content = content_blocks(message.content, i)?;
                 for call in message.tool_calls.into_iter().flatten() {
-                    content.push(Block::ToolCall {
-                        id: call.id,
-                        name: call.function.name,
-                        arguments: call.function.arguments,
-                        cache: None,
-                    });
+                    content.push(call.function.into_block(call.id));
                 }
                 out.push(Message {
                     role,

@@ -229,6 +229,18 @@ pub struct FunctionCall {
     pub arguments: String,
 }
 
+impl FunctionCall {
+    /// The model's block for a call of this function under the client-visible `id`.
+    pub fn into_block(self, id: String) -> crate::model::Block {
+        crate::model::Block::ToolCall {
+            id,
+            name: self.name,
+            arguments: self.arguments,
+            cache: None,
+        }
+    }
+}
+
 /// A tool the model may call. Only `function` tools have a place in the model; others
 /// (`custom`, …) travel in `extra` (see the decoder).
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -35,12 +35,7 @@ pub fn decode_answer(body: &[u8]) -> Result<Answer, serde_json::Error> {
             content.push(Block::text(text));
         }
         for call in message.tool_calls.into_iter().flatten() {
-            content.push(Block::ToolCall {
-                id: call.id,
-                name: call.function.name,
-                arguments: call.function.arguments,
-                cache: None,
-            });
+            content.push(call.function.into_block(call.id));
         }
         finish = choice.finish_reason;
     }
