@@ -384,8 +384,9 @@ mod tests {
         "data: [DONE]\n\n",
     );
 
-    async fn relay(decoder: StreamDecoder) -> (String, Usage) {
-        let response = reqwest::Response::from(http::Response::new(UPSTREAM));
+    /// Relays `upstream` through `decoder` to a Chat client that asked for usage.
+    async fn relay(upstream: impl Into<reqwest::Body>, decoder: StreamDecoder) -> (String, Usage) {
+        let response = reqwest::Response::from(http::Response::new(upstream.into()));
         let encoder = StreamEncoder::Chat(ChunkEncoder::new("alias", true));
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut stream = ChatStream::new(response, decoder, encoder, deadline, Instant::now(), 8);
@@ -399,7 +400,7 @@ mod tests {
 
     #[tokio::test]
     async fn typed_events_are_written_by_the_clients_encoder() {
-        let (out, usage) = relay(StreamDecoder::Chat(TypedStream::default())).await;
+        let (out, usage) = relay(UPSTREAM, StreamDecoder::Chat(TypedStream::default())).await;
         assert!(out.contains("\"model\":\"alias\""), "{out}");
         assert!(out.contains("\"content\":\"Hi\""), "{out}");
         assert!(out.contains("\"finish_reason\":\"stop\""), "{out}");
@@ -414,7 +415,7 @@ mod tests {
     #[tokio::test]
     async fn pass_through_bytes_are_relayed_with_one_done() {
         let decoder = StreamDecoder::OpenAi(StreamState::new("alias", false));
-        let (out, usage) = relay(decoder).await;
+        let (out, usage) = relay(UPSTREAM, decoder).await;
         assert_eq!(out.matches("[DONE]").count(), 1, "{out}");
         assert!(!out.contains("usage"), "the client did not ask: {out}");
         assert_eq!(out.matches("\"model\":\"alias\"").count(), 3, "{out}");
@@ -451,23 +452,12 @@ mod tests {
             "metadata",
             r#"{"usage":{"inputTokens":3,"outputTokens":1,"totalTokens":6,"cacheReadInputTokens":2}}"#,
         ));
-        let response = reqwest::Response::from(http::Response::new(body));
-        let decoder = StreamDecoder::Bedrock(Default::default());
-        let encoder = StreamEncoder::Chat(ChunkEncoder::new("alias", true));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut stream = ChatStream::new(response, decoder, encoder, deadline, Instant::now(), 8);
-        stream.prime(deadline).await.unwrap();
-        let mut out = Vec::new();
-        while let Some(bytes) = stream.next_chunk().await {
-            out.extend_from_slice(&bytes);
-        }
-        let out = String::from_utf8(out).unwrap();
+        let (out, usage) = relay(body, StreamDecoder::Bedrock(Default::default())).await;
         assert!(out.contains("\"content\":\"Hi\""), "{out}");
         assert!(out.contains("\"finish_reason\":\"stop\""), "{out}");
         assert!(out.contains("\"cached_tokens\":2"), "{out}");
         assert_eq!(out.matches("[DONE]").count(), 1, "{out}");
         assert!(out.ends_with("data: [DONE]\n\n"), "{out}");
-        let usage = stream.usage();
         assert_eq!(
             (
                 usage.prompt_tokens,
