@@ -53,6 +53,7 @@ pub async fn handle(policy: Arc<Policy>, incoming: Incoming, mut record: Request
                     let generation = Generation {
                         request,
                         body: incoming.body.clone(),
+                        betas: Vec::new(),
                     };
                     dispatch(
                         &policy,

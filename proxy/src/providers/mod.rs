@@ -37,6 +37,9 @@ pub struct Generation {
     pub request: model::Request,
     /// The body as the client sent it, in `request.dialect`.
     pub body: Bytes,
+    /// The `anthropic-beta` flags the client sent (header values split at commas, in order):
+    /// forwarded to upstreams that take them (Anthropic; Claude on Bedrock as `anthropic_beta`).
+    pub betas: Vec<String>,
 }
 
 /// A client request as it travels through the attempt loop.
@@ -336,6 +339,7 @@ pub(crate) mod testing {
         Operation::Generate(Box::new(Generation {
             request: decode_request(wire).unwrap(),
             body: text.into(),
+            betas: Vec::new(),
         }))
     }
 
