@@ -7,12 +7,18 @@
 //! - [`ports`]: free and closed local ports.
 //! - [`services`]: the PostgreSQL and Redis some tests need (skipped locally, required in CI).
 //! - [`conformance`]: every provider kind behind one interface, for the conformance list.
+//! - [`python`]: Python scenarios driving the proxy with the official Anthropic SDK.
+//! - [`claude_fixtures`]: Anthropic and Bedrock simulators and the policy the Claude tests share.
+//! - [`anthropic_stream`]: Anthropic SSE parsed and checked as a strict client reads it.
 
+pub mod anthropic_stream;
+pub mod claude_fixtures;
 pub mod conformance;
 pub mod fixtures;
 pub mod http;
 pub mod ports;
 pub mod proxy;
+pub mod python;
 pub mod services;
 
 pub use fixtures::{
