@@ -11,6 +11,7 @@ pub fn cost_usd(price: &Price, usage: &Usage) -> f64 {
             output,
             cached_input,
             cache_write,
+            cache_write_1h: _,
         } => {
             let cached = usage.cached_tokens.min(usage.prompt_tokens);
             let written = usage.cache_write_tokens.min(usage.prompt_tokens - cached);
@@ -57,6 +58,7 @@ mod tests {
             output: 10.0,
             cached_input: Some(1.25),
             cache_write: None,
+            cache_write_1h: None,
         };
         // 200 uncached × 2.5 + 100 cached × 1.25 + 50 × 10 = 500 + 125 + 500 = 1125 per 1e6
         let cost = cost_usd(&price, &usage(300, 50, 100));
@@ -71,6 +73,7 @@ mod tests {
             output: 15.0,
             cached_input: Some(0.3),
             cache_write: Some(3.75),
+            cache_write_1h: None,
         };
         let usage = Usage {
             cache_write_tokens: 1000,

@@ -234,8 +234,9 @@ impl ChatStream {
                     return Ok(());
                 }
                 StreamStep::Last(out) => {
+                    // The relayed bytes already end the stream in the client's dialect.
                     self.emit(out);
-                    self.complete();
+                    self.state = StreamEnd::Complete;
                     return Ok(());
                 }
                 StreamStep::Failed(UpstreamStreamError {

@@ -272,6 +272,10 @@ fn price(
                     Some(write) => Some(usd(write, path, "cache_write")?),
                     None => None,
                 },
+                cache_write_1h: match &table.cache_write_1h {
+                    Some(write) => Some(usd(write, path, "cache_write_1h")?),
+                    None => None,
+                },
             }),
         };
     }
@@ -427,6 +431,7 @@ mod tests {
                 output: 10.0,
                 cached_input: Some(1.25),
                 cache_write: None,
+                cache_write_1h: None,
             })
         );
         assert_eq!(
