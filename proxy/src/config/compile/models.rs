@@ -483,6 +483,24 @@ mod tests {
     }
 
     #[test]
+    fn a_price_may_give_the_1h_cache_write_rate() -> Result<(), ConfigError> {
+        let policy = models("  m:\n    targets:\n      - {provider: openai, model: x, price: {input: 3, output: 15, cache_write: 3.75, cache_write_1h: 6}}\n")?;
+        assert_eq!(
+            policy.models["m"].targets[0].price,
+            Price::PerMillion {
+                input: 3.0,
+                output: 15.0,
+                cached_input: None,
+                cache_write: Some(3.75),
+                cache_write_1h: Some(6.0),
+            }
+        );
+        let err = models_error("  m:\n    targets:\n      - {provider: openai, model: x, price: {input: 3, output: 15, cache_write_1h: -1}}\n");
+        assert!(err.contains("cache_write_1h"), "{err}");
+        Ok(())
+    }
+
+    #[test]
     fn azure_targets_use_deployment_and_the_others_model() {
         let err = models_error("  m:\n    targets:\n      - {provider: azure, model: gpt-4o}\n");
         assert!(err.starts_with("routes.yaml:9:34: models.m.targets[0]: azure targets name a `deployment`, not a `model`"), "{err}");
