@@ -7,7 +7,6 @@ pub mod config;
 pub mod errors;
 pub mod passthrough;
 pub mod relay;
-pub mod usage;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};

@@ -6,7 +6,8 @@
 use serde_json::{Map, Value};
 
 use super::errors;
-use super::usage::WireUsage;
+use super::relay::parse_usage;
+use crate::dialects::messages::{usage_from_wire, MessagesUsage};
 use crate::metering::Usage;
 use crate::providers::openai::chunk::{model_json, Edit, RawChunk};
 use crate::providers::TranslateError;
@@ -125,8 +126,8 @@ pub fn answer(client_model: &str, body: &[u8]) -> Result<(Vec<u8>, Option<Usage>
         }
         let usage = object
             .get("usage")
-            .and_then(WireUsage::parse)
-            .map(|u| u.to_usage());
+            .and_then(parse_usage)
+            .map(|u| usage_from_wire(&u));
         let model = model_json(client_model);
         let out = object.write_with(
             |key, _| match key {
@@ -147,8 +148,8 @@ pub fn answer(client_model: &str, body: &[u8]) -> Result<(Vec<u8>, Option<Usage>
     }
     let usage = object
         .get("usage")
-        .and_then(|u| serde_json::from_value::<WireUsage>(u.clone()).ok())
-        .map(|u| u.to_usage());
+        .and_then(|u| serde_json::from_value::<MessagesUsage>(u.clone()).ok())
+        .map(|u| usage_from_wire(&u));
     if let Some(model) = object.get_mut("model") {
         *model = Value::String(client_model.to_owned());
     }

@@ -11,7 +11,7 @@
 use bytes::Bytes;
 
 use super::errors::{is_capacity_type, ErrorEnvelope};
-use super::usage::WireUsage;
+use crate::dialects::messages::{usage_from_wire, MessagesUsage};
 use crate::metering::Usage;
 use crate::providers::openai::chunk::{model_json, Edit, RawChunk};
 use crate::providers::{StreamStep, UpstreamStreamError};
@@ -21,7 +21,7 @@ use crate::providers::{StreamStep, UpstreamStreamError};
 pub struct MessagesRelay {
     client_model: String,
     /// The usage so far: `message_start`'s, updated by each `message_delta`.
-    usage: Option<WireUsage>,
+    usage: Option<MessagesUsage>,
     content_deltas: u64,
     /// `message_start` and pings after it, not yet sent.
     held: Vec<u8>,
@@ -39,7 +39,7 @@ impl MessagesRelay {
 
     /// The usage the stream reported so far.
     pub fn usage(&self) -> Option<Usage> {
-        self.usage.as_ref().map(WireUsage::to_usage)
+        self.usage.as_ref().map(usage_from_wire)
     }
 
     /// Content deltas relayed so far.
@@ -68,7 +68,7 @@ impl MessagesRelay {
             }
             "error" => StreamStep::Failed(stream_error(data)),
             "message_delta" => {
-                if let Some(delta) = object.get("usage").and_then(WireUsage::parse) {
+                if let Some(delta) = object.get("usage").and_then(parse_usage) {
                     match &mut self.usage {
                         Some(usage) => usage.update(&delta),
                         None => self.usage = Some(delta),
@@ -97,7 +97,7 @@ impl MessagesRelay {
                 capacity: false,
             });
         };
-        self.usage = message.get("usage").and_then(WireUsage::parse);
+        self.usage = message.get("usage").and_then(parse_usage);
         let model = model_json(&self.client_model);
         let message = message.write_with(
             |key, _| match key {
@@ -123,6 +123,11 @@ impl MessagesRelay {
         frame_into(&mut out, kind, data);
         StreamStep::Emit(Bytes::from(out))
     }
+}
+
+/// A raw `usage` member, if it is one.
+pub fn parse_usage(raw: &str) -> Option<MessagesUsage> {
+    serde_json::from_str(raw).ok()
 }
 
 /// Appends `event: <kind>` and the data (one `data:` line per line) and the blank line.
@@ -214,9 +219,10 @@ mod tests {
             (
                 usage.prompt_tokens,
                 usage.cached_tokens,
-                usage.cache_write_tokens
+                usage.cache_write_tokens,
+                usage.cache_write_1h_tokens
             ),
-            (130, 20, 100)
+            (130, 20, 100, 60)
         );
         let md = r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":42}}"#;
         text(relay.on_event(Some("message_delta"), md));
