@@ -214,6 +214,8 @@ pub enum StreamDecoder {
     Bedrock(bedrock::converse::events::ConverseStream),
     /// Anthropic events relayed to a Messages client (pass-through).
     Anthropic(anthropic::relay::MessagesRelay),
+    /// Anthropic events read into the model, for a client of another dialect.
+    AnthropicTyped(anthropic::typed::TypedEvents),
     /// Claude's InvokeModelWithResponseStream chunks relayed to a Messages client.
     BedrockInvoke(bedrock::invoke::stream::InvokeStream),
 }
@@ -246,7 +248,7 @@ impl StreamDecoder {
             ProviderKind::Anthropic(_) if request.dialect == model::Dialect::Messages => Ok(
                 StreamDecoder::Anthropic(anthropic::relay::MessagesRelay::new(&request.model)),
             ),
-            ProviderKind::Anthropic(_) => Err(TranslateError::Unsupported("anthropic")),
+            ProviderKind::Anthropic(_) => Ok(StreamDecoder::AnthropicTyped(Default::default())),
         }
     }
 
@@ -256,7 +258,7 @@ impl StreamDecoder {
             StreamDecoder::OpenAi(_) | StreamDecoder::Azure(_) | StreamDecoder::Chat(_) => {
                 UpstreamDecoder::Sse(crate::api::sse::SseDecoder::new())
             }
-            StreamDecoder::Anthropic(_) => {
+            StreamDecoder::Anthropic(_) | StreamDecoder::AnthropicTyped(_) => {
                 UpstreamDecoder::NamedSse(crate::api::sse::SseDecoder::new())
             }
             StreamDecoder::Bedrock(_) | StreamDecoder::BedrockInvoke(_) => {
@@ -278,6 +280,9 @@ impl StreamDecoder {
             (StreamDecoder::Anthropic(relay), UpstreamEvent::Named(event)) => {
                 relay.on_event(event.event.as_deref(), &event.data)
             }
+            (StreamDecoder::AnthropicTyped(state), UpstreamEvent::Named(event)) => {
+                state.on_event(event.event.as_deref(), &event.data)
+            }
             _ => StreamStep::Failed(UpstreamStreamError {
                 message: "the upstream's stream framing does not match its provider".to_owned(),
                 code: Some("upstream_error".to_owned()),
@@ -293,7 +298,9 @@ impl StreamDecoder {
             StreamDecoder::Azure(state) => state.usage(),
             StreamDecoder::Anthropic(relay) => relay.usage(),
             StreamDecoder::BedrockInvoke(state) => state.relay.usage(),
-            StreamDecoder::Chat(_) | StreamDecoder::Bedrock(_) => None,
+            StreamDecoder::Chat(_)
+            | StreamDecoder::Bedrock(_)
+            | StreamDecoder::AnthropicTyped(_) => None,
         }
     }
 
@@ -304,7 +311,9 @@ impl StreamDecoder {
             StreamDecoder::Azure(state) => state.content_deltas(),
             StreamDecoder::Anthropic(relay) => relay.content_deltas(),
             StreamDecoder::BedrockInvoke(state) => state.relay.content_deltas(),
-            StreamDecoder::Chat(_) | StreamDecoder::Bedrock(_) => 0,
+            StreamDecoder::Chat(_)
+            | StreamDecoder::Bedrock(_)
+            | StreamDecoder::AnthropicTyped(_) => 0,
         }
     }
 }
