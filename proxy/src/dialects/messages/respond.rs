@@ -131,12 +131,16 @@ enum Event<'a> {
 }
 
 #[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type")]
 enum DeltaBody<'a> {
-    TextDelta { text: &'a str },
-    InputJsonDelta { partial_json: &'a str },
-    ThinkingDelta { thinking: &'a str },
-    SignatureDelta { signature: &'a str },
+    #[serde(rename = "text_delta")]
+    Text { text: &'a str },
+    #[serde(rename = "input_json_delta")]
+    InputJson { partial_json: &'a str },
+    #[serde(rename = "thinking_delta")]
+    Thinking { thinking: &'a str },
+    #[serde(rename = "signature_delta")]
+    Signature { signature: &'a str },
 }
 
 /// `message_delta.delta`: both members written, null or not (the SDK copies them as given).
@@ -381,10 +385,10 @@ impl EventEncoder {
             }
         };
         let delta = match delta {
-            Delta::Text(text) => DeltaBody::TextDelta { text },
-            Delta::ToolArguments(partial_json) => DeltaBody::InputJsonDelta { partial_json },
-            Delta::Thinking(thinking) => DeltaBody::ThinkingDelta { thinking },
-            Delta::Signature(signature) => DeltaBody::SignatureDelta { signature },
+            Delta::Text(text) => DeltaBody::Text { text },
+            Delta::ToolArguments(partial_json) => DeltaBody::InputJson { partial_json },
+            Delta::Thinking(thinking) => DeltaBody::Thinking { thinking },
+            Delta::Signature(signature) => DeltaBody::Signature { signature },
         };
         write(
             &Event::ContentBlockDelta {
