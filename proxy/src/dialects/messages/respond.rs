@@ -192,11 +192,14 @@ struct Opened {
 /// 0 in order of opening whatever the model's were. `message_start` goes out with the first
 /// content event, so a failure before any content can still fail over (nothing was sent);
 /// `message_delta` waits for [`EventEncoder::finish`] so it carries the final usage, whether
-/// the upstream reported it before or after the stop.
+/// the upstream reported it before or after the stop. Every `finish` of a typed stream ends
+/// with `message_stop`, which the SDK needs for its final message.
 #[derive(Debug)]
 pub struct EventEncoder {
     client_model: String,
     id: String,
+    /// Some typed event arrived (a pass-through stream brings none).
+    typed: bool,
     started: bool,
     finished: bool,
     blocks: Vec<Opened>,
@@ -209,6 +212,7 @@ impl EventEncoder {
         Self {
             client_model: client_model.to_owned(),
             id: message_id(),
+            typed: false,
             started: false,
             finished: false,
             blocks: Vec::new(),
@@ -222,6 +226,7 @@ impl EventEncoder {
         if self.finished {
             return;
         }
+        self.typed = true;
         match event {
             StreamEvent::Start { id, .. } => {
                 if let Some(id) = id.as_ref().filter(|id| !id.is_empty() && !self.started) {
@@ -255,13 +260,15 @@ impl EventEncoder {
         }
     }
 
-    /// The end of a complete stream: open blocks closed, `message_delta` with the stop
-    /// reason and the final usage, `message_stop`. Writes nothing when no typed event was
-    /// written (a pass-through stream relays the upstream's own `message_stop`).
+    /// The end of a complete stream: `message_start` if no content came, open blocks
+    /// closed, `message_delta` with the stop reason and the final usage, `message_stop`.
+    /// Writes nothing when no typed event arrived (a pass-through stream relays the
+    /// upstream's own `message_stop`).
     pub fn finish(&mut self, out: &mut Vec<u8>) {
-        if !self.started || self.finished {
+        if !self.typed || self.finished {
             return;
         }
+        self.start(out);
         self.finished = true;
         for block in self.blocks.iter_mut().filter(|b| b.open) {
             block.open = false;
