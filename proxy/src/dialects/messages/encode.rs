@@ -98,10 +98,10 @@ pub fn encode_request(
         extra: Map::new(),
     });
     let service_tier = extra
-        .remove("service_tier")
+        .shift_remove("service_tier")
         .and_then(|v| v.as_str().map(str::to_owned));
-    extra.remove("anthropic_version");
-    extra.remove("anthropic_beta");
+    extra.shift_remove("anthropic_version");
+    extra.shift_remove("anthropic_beta");
     let bedrock = flavour == Flavour::Bedrock;
     Ok(MessagesRequest {
         model: if bedrock {

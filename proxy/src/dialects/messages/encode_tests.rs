@@ -297,3 +297,56 @@ fn tool_input_keeps_objects_and_wraps_the_rest() {
     );
     assert_ne!(tool_id("a.b"), tool_id("a:b"));
 }
+
+#[test]
+fn parallel_calls_off_without_a_choice_is_an_auto_choice() {
+    let tools = json!([{"type": "function", "function": {"name": "f"}}]);
+    let body = |extra: Value| {
+        let mut body = json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+            "parallel_tool_calls": false});
+        for (key, value) in extra.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        encode(&chat(body), Flavour::Anthropic, &[])
+    };
+    assert_eq!(
+        body(json!({"tools": tools}))["tool_choice"],
+        json!({"type": "auto", "disable_parallel_tool_use": true})
+    );
+    assert_eq!(
+        body(json!({"tools": tools, "tool_choice": "none"}))["tool_choice"],
+        json!({"type": "none"}),
+        "`none` has no parallel switch"
+    );
+    assert_eq!(
+        body(
+            json!({"tools": tools, "tool_choice": {"type": "function", "function": {"name": "f"}}})
+        )["tool_choice"],
+        json!({"type": "tool", "name": "f", "disable_parallel_tool_use": true})
+    );
+    assert!(
+        body(json!({})).get("tool_choice").is_none(),
+        "no tools, no choice"
+    );
+}
+
+#[test]
+fn a_messages_clients_opaque_blocks_go_back_verbatim_even_inside_tool_results() {
+    let body = json!({"model": "claude", "max_tokens": 100, "messages": [
+        {"role": "user", "content": "search"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "s", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": [
+            {"type": "search_result", "source": "https://x", "title": "t",
+                "content": [{"type": "text", "text": "found"}]}]}]}]});
+    let wire: MessagesRequest = serde_json::from_str(&body.to_string()).unwrap();
+    let request = decode_request(wire).unwrap();
+    let back = encode(&request, Flavour::Anthropic, &[]);
+    assert_eq!(
+        back["messages"][2]["content"][0]["content"][0],
+        body["messages"][2]["content"][0]["content"][0]
+    );
+    assert_eq!(
+        back["messages"][0]["content"],
+        json!([{"type": "text", "text": "search"}])
+    );
+}

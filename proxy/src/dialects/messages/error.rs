@@ -9,7 +9,6 @@ use serde_json::{Map, Value};
 /// list takes its class's type.
 pub fn error_type(status: u16) -> &'static str {
     match status {
-        400 => "invalid_request_error",
         401 => "authentication_error",
         402 => "billing_error",
         403 => "permission_error",

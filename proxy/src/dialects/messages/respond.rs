@@ -131,12 +131,16 @@ enum Event<'a> {
 }
 
 #[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type")]
 enum DeltaBody<'a> {
-    TextDelta { text: &'a str },
-    InputJsonDelta { partial_json: &'a str },
-    ThinkingDelta { thinking: &'a str },
-    SignatureDelta { signature: &'a str },
+    #[serde(rename = "text_delta")]
+    Text { text: &'a str },
+    #[serde(rename = "input_json_delta")]
+    InputJson { partial_json: &'a str },
+    #[serde(rename = "thinking_delta")]
+    Thinking { thinking: &'a str },
+    #[serde(rename = "signature_delta")]
+    Signature { signature: &'a str },
 }
 
 /// `message_delta.delta`: both members written, null or not (the SDK copies them as given).
@@ -188,11 +192,14 @@ struct Opened {
 /// 0 in order of opening whatever the model's were. `message_start` goes out with the first
 /// content event, so a failure before any content can still fail over (nothing was sent);
 /// `message_delta` waits for [`EventEncoder::finish`] so it carries the final usage, whether
-/// the upstream reported it before or after the stop.
+/// the upstream reported it before or after the stop. Every `finish` of a typed stream ends
+/// with `message_stop`, which the SDK needs for its final message.
 #[derive(Debug)]
 pub struct EventEncoder {
     client_model: String,
     id: String,
+    /// Some typed event arrived (a pass-through stream brings none).
+    typed: bool,
     started: bool,
     finished: bool,
     blocks: Vec<Opened>,
@@ -205,6 +212,7 @@ impl EventEncoder {
         Self {
             client_model: client_model.to_owned(),
             id: message_id(),
+            typed: false,
             started: false,
             finished: false,
             blocks: Vec::new(),
@@ -218,6 +226,7 @@ impl EventEncoder {
         if self.finished {
             return;
         }
+        self.typed = true;
         match event {
             StreamEvent::Start { id, .. } => {
                 if let Some(id) = id.as_ref().filter(|id| !id.is_empty() && !self.started) {
@@ -251,13 +260,15 @@ impl EventEncoder {
         }
     }
 
-    /// The end of a complete stream: open blocks closed, `message_delta` with the stop
-    /// reason and the final usage, `message_stop`. Writes nothing when no typed event was
-    /// written (a pass-through stream relays the upstream's own `message_stop`).
+    /// The end of a complete stream: `message_start` if no content came, open blocks
+    /// closed, `message_delta` with the stop reason and the final usage, `message_stop`.
+    /// Writes nothing when no typed event arrived (a pass-through stream relays the
+    /// upstream's own `message_stop`).
     pub fn finish(&mut self, out: &mut Vec<u8>) {
-        if !self.started || self.finished {
+        if !self.typed || self.finished {
             return;
         }
+        self.start(out);
         self.finished = true;
         for block in self.blocks.iter_mut().filter(|b| b.open) {
             block.open = false;
@@ -381,10 +392,10 @@ impl EventEncoder {
             }
         };
         let delta = match delta {
-            Delta::Text(text) => DeltaBody::TextDelta { text },
-            Delta::ToolArguments(partial_json) => DeltaBody::InputJsonDelta { partial_json },
-            Delta::Thinking(thinking) => DeltaBody::ThinkingDelta { thinking },
-            Delta::Signature(signature) => DeltaBody::SignatureDelta { signature },
+            Delta::Text(text) => DeltaBody::Text { text },
+            Delta::ToolArguments(partial_json) => DeltaBody::InputJson { partial_json },
+            Delta::Thinking(thinking) => DeltaBody::Thinking { thinking },
+            Delta::Signature(signature) => DeltaBody::Signature { signature },
         };
         write(
             &Event::ContentBlockDelta {

@@ -334,6 +334,27 @@ fn nothing_goes_out_before_content_and_finish_writes_once() {
 }
 
 #[test]
+fn a_stream_without_content_is_still_a_whole_message() {
+    let out = run(&[
+        StreamEvent::Start {
+            id: None,
+            created: None,
+        },
+        StreamEvent::Usage(usage()),
+    ]);
+    let events = events(&out);
+    assert_eq!(
+        names(&events),
+        ["message_start", "ping", "message_delta", "message_stop"]
+    );
+    assert_eq!(events[2].1["usage"]["output_tokens"], 65);
+    let mut untouched = EventEncoder::new("alias");
+    let mut out = Vec::new();
+    untouched.finish(&mut out);
+    assert!(out.is_empty(), "a pass-through stream brings its own end");
+}
+
+#[test]
 fn error_event_has_anthropics_shape() {
     let bytes = EventEncoder::error_event("overloaded_error", "Overloaded".to_owned());
     let events = events(&bytes);

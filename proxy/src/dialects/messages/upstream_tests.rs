@@ -318,3 +318,35 @@ fn a_complete_answer_reads_every_block_and_round_trips() {
     assert_eq!(again, answer);
     assert!(decode_answer(b"<html>").is_err());
 }
+
+#[test]
+fn events_without_names_and_starts_that_carry_content_decode_the_same() {
+    // Bedrock's event-stream chunks carry the JSON only; a start may already hold content.
+    let stream = [
+        r#"{"type":"message_start","message":{"id":"msg_bdrk_1","type":"message","role":"assistant","model":"c","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":1}}}"#,
+        r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":"Hi"}}"#,
+        r#"{"type":"content_block_stop","index":0}"#,
+        r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_9","name":"f","input":{"a":1}}}"#,
+        r#"{"type":"content_block_stop","index":1}"#,
+        r#"{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":4}}"#,
+        r#"{"type":"message_stop"}"#,
+    ];
+    let named: Vec<(&str, &str)> = stream.iter().map(|data| ("", *data)).collect();
+    let mut decoder = EventDecoder::new();
+    let events = decode_all(&mut decoder, &named);
+    assert_eq!(
+        events[3],
+        StreamEvent::Delta {
+            index: 0,
+            delta: Delta::Text("Hi".to_owned())
+        }
+    );
+    assert_eq!(
+        events[6],
+        StreamEvent::Delta {
+            index: 1,
+            delta: Delta::ToolArguments(r#"{"a":1}"#.to_owned())
+        }
+    );
+    assert_eq!(decoder.usage(), Some(usage(3, 4)));
+}

@@ -202,35 +202,34 @@ pub enum ContentBlock {
 
 impl<'de> Deserialize<'de> for ContentBlock {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let Some((kind, fields)) = split_type(&value) else {
-            return Ok(ContentBlock::Other(value));
-        };
         fn typed<T: serde::de::DeserializeOwned, E: serde::de::Error>(
             fields: Map<String, Value>,
         ) -> Result<T, E> {
             serde_json::from_value(Value::Object(fields)).map_err(E::custom)
         }
-        Ok(match kind {
+        let Value::Object(mut fields) = Value::deserialize(deserializer)? else {
+            return Err(D::Error::custom("a content block must be an object"));
+        };
+        let kind = match fields.get("type").and_then(Value::as_str) {
+            Some(
+                kind @ ("text" | "image" | "document" | "tool_use" | "tool_result" | "thinking"
+                | "redacted_thinking"),
+            ) => kind.to_owned(),
+            _ => return Ok(ContentBlock::Other(Value::Object(fields))),
+        };
+        // Moved, not cloned (blocks may hold megabytes of base64); the order of the other
+        // members is kept.
+        fields.shift_remove("type");
+        Ok(match kind.as_str() {
             "text" => ContentBlock::Text(typed(fields)?),
             "image" => ContentBlock::Image(typed(fields)?),
             "document" => ContentBlock::Document(typed(fields)?),
             "tool_use" => ContentBlock::ToolUse(typed(fields)?),
             "tool_result" => ContentBlock::ToolResult(typed(fields)?),
             "thinking" => ContentBlock::Thinking(typed(fields)?),
-            "redacted_thinking" => ContentBlock::RedactedThinking(typed(fields)?),
-            _ => ContentBlock::Other(value),
+            _ => ContentBlock::RedactedThinking(typed(fields)?),
         })
     }
-}
-
-/// A JSON object's `type` and its other members; `None` when it is no object with a `type`.
-fn split_type(value: &Value) -> Option<(&str, Map<String, Value>)> {
-    let object = value.as_object()?;
-    let kind = object.get("type")?.as_str()?;
-    let mut fields = object.clone();
-    fields.remove("type");
-    Some((kind, fields))
 }
 
 impl ContentBlock {
@@ -309,39 +308,39 @@ pub enum MediaSource {
     Other(Value),
 }
 
-/// The known source shapes, for parsing only.
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum KnownSource {
-    Base64 { media_type: String, data: String },
-    Text { media_type: String, data: String },
-    Url { url: String },
-}
-
 impl<'de> Deserialize<'de> for MediaSource {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(deserializer)?;
-        let members: &[&str] = match value.get("type").and_then(Value::as_str) {
-            Some("base64" | "text") => &["type", "media_type", "data"],
-            Some("url") => &["type", "url"],
-            _ => return Ok(MediaSource::Other(value)),
+        let Value::Object(mut source) = value else {
+            return Err(D::Error::custom("a source must be an object"));
+        };
+        let (kind, members): (&str, &[&str]) = match source.get("type").and_then(Value::as_str) {
+            Some("base64") => ("base64", &["type", "media_type", "data"]),
+            Some("text") => ("text", &["type", "media_type", "data"]),
+            Some("url") => ("url", &["type", "url"]),
+            _ => return Ok(MediaSource::Other(Value::Object(source))),
         };
         // A known type with members beyond these is kept whole rather than losing them.
-        let whole = value
-            .as_object()
-            .is_some_and(|o| o.keys().all(|k| members.contains(&k.as_str())));
-        if !whole {
-            return Ok(MediaSource::Other(value));
+        if !source.keys().all(|k| members.contains(&k.as_str())) {
+            return Ok(MediaSource::Other(Value::Object(source)));
         }
-        Ok(
-            match serde_json::from_value::<KnownSource>(value).map_err(D::Error::custom)? {
-                KnownSource::Base64 { media_type, data } => {
-                    MediaSource::Base64 { media_type, data }
-                }
-                KnownSource::Text { media_type, data } => MediaSource::Text { media_type, data },
-                KnownSource::Url { url } => MediaSource::Url { url },
+        // Moved out, not copied: `data` may be megabytes of base64.
+        let mut take = |name: &str| match source.shift_remove(name) {
+            Some(Value::String(text)) => Ok(text),
+            Some(_) => Err(D::Error::custom(format!("`{name}` must be a string"))),
+            None => Err(D::Error::custom(format!("missing field `{name}`"))),
+        };
+        Ok(match kind {
+            "url" => MediaSource::Url { url: take("url")? },
+            "text" => MediaSource::Text {
+                media_type: take("media_type")?,
+                data: take("data")?,
             },
-        )
+            _ => MediaSource::Base64 {
+                media_type: take("media_type")?,
+                data: take("data")?,
+            },
+        })
     }
 }
 
@@ -552,6 +551,47 @@ mod tests {
         assert!(err.to_string().contains("tool_use_id"), "{err}");
         let role = json!({"model": "m", "messages": [{"role": "system", "content": "x"}]});
         assert!(serde_json::from_str::<MessagesRequest>(&role.to_string()).is_err());
+    }
+
+    #[test]
+    fn sources_are_typed_only_when_nothing_would_be_lost() {
+        let source = |v: Value| serde_json::from_value::<MediaSource>(v);
+        assert_eq!(
+            source(json!({"type": "base64", "media_type": "image/png", "data": "AAAA"})).unwrap(),
+            MediaSource::Base64 {
+                media_type: "image/png".to_owned(),
+                data: "AAAA".to_owned()
+            }
+        );
+        assert!(matches!(
+            source(json!({"type": "url", "url": "https://x", "future": 1})).unwrap(),
+            MediaSource::Other(_)
+        ));
+        let err = source(json!({"type": "base64", "media_type": "image/png"})).unwrap_err();
+        assert!(err.to_string().contains("`data`"), "{err}");
+        assert!(source(json!({"type": "url", "url": 5})).is_err());
+        assert!(source(json!("https://x")).is_err());
+    }
+
+    #[test]
+    fn errors_name_their_path_through_the_handlers_parser() {
+        let body = json!({"model": "m", "max_tokens": 1, "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "ok"}, {"type": "image", "source": {"type": "base64"}}]}],
+            "tools": [{"name": "f", "input_schema": {"type": "object"}}]})
+        .to_string();
+        let mut deserializer = serde_json::Deserializer::from_str(&body);
+        let err =
+            serde_path_to_error::deserialize::<_, MessagesRequest>(&mut deserializer).unwrap_err();
+        assert_eq!(err.path().to_string(), "messages[0].content");
+        assert!(err.to_string().contains("[1]"), "{err}");
+        // And a good body parses the same way, schema text and all.
+        let good = body.replace(r#"{"type":"base64"}"#, r#"{"type":"url","url":"u"}"#);
+        let mut deserializer = serde_json::Deserializer::from_str(&good);
+        let request: MessagesRequest = serde_path_to_error::deserialize(&mut deserializer).unwrap();
+        let Some([Tool::Custom(tool)]) = request.tools.as_deref() else {
+            panic!("{:?}", request.tools)
+        };
+        assert_eq!(tool.input_schema.get(), r#"{"type":"object"}"#);
     }
 
     #[test]
