@@ -214,6 +214,19 @@ mod tests {
         };
         assert!(policy.models.contains_key("gpt-4o-mini"));
         assert!(policy.models.contains_key("claude-sonnet"));
+        // Claude for Claude Code and the Anthropic SDKs: Bedrock first, the Anthropic API next.
+        let claude: Vec<String> = policy.models["claude-sonnet"]
+            .targets
+            .iter()
+            .map(|target| target.id.to_string())
+            .collect();
+        assert_eq!(
+            claude,
+            vec![
+                "bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                "anthropic/claude-sonnet-4-5"
+            ]
+        );
         assert_eq!(policy.keys.len(), 1);
         let disabled: Vec<&str> = policy
             .providers
@@ -223,7 +236,7 @@ mod tests {
             .collect();
         assert_eq!(
             disabled,
-            vec!["azure", "bedrock", "openai"],
+            vec!["anthropic", "azure", "bedrock", "openai"],
             "every provider lacks its keys"
         );
         assert!(!describe(&policy).is_empty());
