@@ -1,5 +1,6 @@
 """A streamed answer read two ways: the raw events of messages.create(stream=True), in order,
-and messages.stream(...) with its text_stream and get_final_message().
+and messages.stream(...) with its text_stream and get_final_message(). If the stream fails,
+the events received before the failure are reported with the SDK's exception.
 """
 
 import os
@@ -10,8 +11,8 @@ from sy import MODEL, client, dump, emit, error
 
 PROMPT = os.environ.get("SCENARIO_PROMPT", "Tell me about streams")
 sdk = client()
+events = []
 try:
-    events = []
     with sdk.messages.create(
         model=MODEL, max_tokens=256, stream=True,
         messages=[{"role": "user", "content": PROMPT}],
@@ -26,4 +27,4 @@ try:
         final = stream.get_final_message()
     emit({"events": events, "text": text, "final": dump(final)})
 except anthropic.APIError as e:
-    emit({"error": error(e)})
+    emit({"events": events, "error": error(e)})

@@ -462,3 +462,40 @@ async fn the_scenarios_hold_against_the_anthropic_simulator_itself() {
     .await;
     assert_eq!(out["error"]["exception"], "AuthenticationError");
 }
+
+#[tokio::test]
+async fn a_stream_failing_after_its_first_byte_ends_with_an_error_event_the_sdk_raises() {
+    let (sims, proxy) = ClaudeSims::with_proxy().await;
+    for model in [models::ANTHROPIC, models::BEDROCK] {
+        println!("{model}: the upstream fails after some content has reached the client");
+        if model == models::ANTHROPIC {
+            sims.anth_a
+                .push_faults([AnthropicFault::StreamError { after_events: 4 }]);
+        } else {
+            sims.aws.push_faults([BedrockFault::ThrottleMidStream]);
+        }
+        let out = scenario(&proxy, "stream.py", model, Auth::ApiKey)
+            .run()
+            .await;
+        let error = &out["error"];
+        assert!(!error.is_null(), "the failure reached the client: {out}");
+        // Mid-stream, the SDK raises the generic class: the HTTP status was already 200.
+        assert_eq!(error["exception"], "APIStatusError", "{out}");
+        assert_eq!(error["body_type"], "error", "{out}");
+        assert!(
+            matches!(
+                error["error_type"].as_str(),
+                Some("overloaded_error" | "rate_limit_error" | "api_error")
+            ),
+            "{out}"
+        );
+        let kinds: Vec<&str> = out["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|event| event["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds.first(), Some(&"message_start"), "{out}");
+        assert!(!kinds.contains(&"message_stop"), "{out}");
+    }
+}
