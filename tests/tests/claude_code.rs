@@ -10,7 +10,8 @@ use std::path::Path;
 use serde_json::Value;
 use switchyard_e2e::anthropic_stream::{check_stream, sse_events};
 use switchyard_e2e::claude_fixtures::{
-    anthropic_base_url, models, ClaudeSims, ANTHROPIC_KEY_B, ANTHROPIC_MODEL, BEDROCK_MODEL,
+    anthropic_base_url, models, ClaudeSims, ANTHROPIC_KEY_A, ANTHROPIC_KEY_B, ANTHROPIC_MODEL,
+    BEDROCK_MODEL,
 };
 use switchyard_e2e::{http_client, within, Proxy, Reply, ALPHA_KEY};
 
@@ -268,8 +269,19 @@ async fn the_claude_code_sequence_is_served_by_an_anthropic_target() {
         .iter()
         .find(|(name, _)| name == "x-api-key")
         .map(|(_, value)| value.as_str());
-    assert_ne!(key, Some(ALPHA_KEY), "the team key stays at the proxy");
-    assert_ne!(key, Some(ANTHROPIC_KEY_B));
+    assert_eq!(
+        key,
+        Some(ANTHROPIC_KEY_A),
+        "the provider's key, not the team's"
+    );
+    assert!(
+        !stats
+            .last_headers
+            .iter()
+            .any(|(_, value)| value.contains(ALPHA_KEY)),
+        "the team key stays at the proxy: {:?}",
+        stats.last_headers
+    );
 }
 
 #[tokio::test]
