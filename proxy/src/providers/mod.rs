@@ -12,6 +12,7 @@
 
 pub mod azure;
 pub mod bedrock;
+pub mod capabilities;
 pub mod encode;
 mod metered;
 pub mod openai;
@@ -115,6 +116,7 @@ pub fn build_requests(
     request_id: &str,
     runtime: &ProviderRuntime,
 ) -> Result<Vec<UpstreamRequest>, TranslateError> {
+    capabilities::check(target, operation)?;
     match &target.provider.kind {
         ProviderKind::OpenAi(openai::config::Settings { base_url, api_key }) => {
             openai::build_request(base_url, api_key.as_ref(), target, operation, request_id)
