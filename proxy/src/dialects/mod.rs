@@ -4,6 +4,7 @@
 //! (the pass-through).
 
 pub mod chat;
+pub mod messages;
 
 use bytes::Bytes;
 
@@ -27,6 +28,7 @@ pub enum EncodeError {
 pub fn encode_answer(request: &Request, answer: &Answer) -> Result<Vec<u8>, EncodeError> {
     match request.dialect {
         Dialect::Chat => Ok(chat::encode_answer(answer, &request.model)?),
+        Dialect::Messages => Ok(messages::encode_answer(answer, &request.model)?),
         other => Err(NotServed(other.label()).into()),
     }
 }
@@ -35,6 +37,7 @@ pub fn encode_answer(request: &Request, answer: &Answer) -> Result<Vec<u8>, Enco
 #[derive(Debug)]
 pub enum StreamEncoder {
     Chat(chat::ChunkEncoder),
+    Messages(messages::EventEncoder),
 }
 
 impl StreamEncoder {
@@ -44,6 +47,9 @@ impl StreamEncoder {
                 &request.model,
                 request.stream_usage,
             ))),
+            Dialect::Messages => Ok(StreamEncoder::Messages(messages::EventEncoder::new(
+                &request.model,
+            ))),
             other => Err(NotServed(other.label())),
         }
     }
@@ -52,21 +58,31 @@ impl StreamEncoder {
     pub fn encode(&mut self, event: &StreamEvent, out: &mut Vec<u8>) {
         match self {
             StreamEncoder::Chat(encoder) => encoder.encode(event, out),
+            StreamEncoder::Messages(encoder) => encoder.encode(event, out),
         }
     }
 
-    /// The end of a complete stream (for Chat: the usage chunk if asked, then `[DONE]`).
-    /// Also written after a pass-through stream, whose own end marker was consumed.
+    /// The end of a complete stream (for Chat: the usage chunk if asked, then `[DONE]`; for
+    /// Messages: `message_delta` and `message_stop`). Also called after a pass-through
+    /// stream: Chat's `[DONE]` was consumed and is written here, while a Messages relay
+    /// forwards the upstream's own `message_stop` and the encoder, having seen no event,
+    /// writes nothing.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
         match self {
             StreamEncoder::Chat(encoder) => encoder.finish(out),
+            StreamEncoder::Messages(encoder) => encoder.finish(out),
         }
     }
 
-    /// The event that ends a stream which failed after its first byte.
+    /// The event that ends a stream which failed after its first byte. `code` is the relay's
+    /// (`upstream_error`, `upstream_timeout`) or already an Anthropic error type.
     pub fn error_event(&self, code: &str, message: String) -> Bytes {
         match self {
             StreamEncoder::Chat(_) => chat::ChunkEncoder::error_event(code, message),
+            StreamEncoder::Messages(_) => messages::EventEncoder::error_event(
+                messages::error::stream_error_type(code),
+                message,
+            ),
         }
     }
 }
@@ -97,10 +113,32 @@ mod tests {
         assert_eq!(body["choices"][0]["message"]["content"], "yo");
         let mut messages = generation.request.clone();
         messages.dialect = Dialect::Messages;
+        let body: serde_json::Value =
+            serde_json::from_slice(&encode_answer(&messages, &answer).unwrap()).unwrap();
+        assert_eq!(body["type"], "message");
+        assert_eq!(body["content"][0]["text"], "yo");
+        let mut stream = StreamEncoder::new(&messages).unwrap();
+        let error = String::from_utf8(
+            stream
+                .error_event("upstream_timeout", "slow".to_owned())
+                .to_vec(),
+        )
+        .unwrap();
+        assert!(error.starts_with("event: error\n"), "{error}");
+        assert!(error.contains("\"timeout_error\""), "{error}");
+        let mut out = Vec::new();
+        stream.finish(&mut out);
+        assert!(
+            out.is_empty(),
+            "a pass-through stream ends with the upstream's message_stop"
+        );
+
+        let mut responses = generation.request.clone();
+        responses.dialect = Dialect::Responses;
         assert!(matches!(
-            encode_answer(&messages, &answer),
+            encode_answer(&responses, &answer),
             Err(EncodeError::NotServed(_))
         ));
-        assert!(StreamEncoder::new(&messages).is_err());
+        assert!(StreamEncoder::new(&responses).is_err());
     }
 }

@@ -46,6 +46,7 @@ mod tests {
             completion_tokens: completion,
             cached_tokens: cached,
             cache_write_tokens: 0,
+            cache_write_1h_tokens: 0,
             estimated: false,
         }
     }

@@ -11,6 +11,11 @@ pub struct Usage {
     /// Prompt tokens written to a cache (Anthropic on Bedrock): a subset of `prompt_tokens`
     /// beside `cached_tokens`, priced at the cache-write rate.
     pub cache_write_tokens: u64,
+    /// Of `cache_write_tokens`, those written with a 1-hour TTL (Anthropic's
+    /// `cache_creation.ephemeral_1h_input_tokens`), priced at the 1-hour cache-write rate; the
+    /// rest of `cache_write_tokens` were written with the default 5-minute TTL. Always
+    /// ≤ `cache_write_tokens`; 0 where the upstream reports no TTL split.
+    pub cache_write_1h_tokens: u64,
     /// True when the counts are the proxy's estimate because the upstream never reported usage.
     pub estimated: bool,
 }
@@ -33,6 +38,7 @@ impl Usage {
             completion_tokens,
             cached_tokens,
             cache_write_tokens,
+            cache_write_1h_tokens: 0,
             estimated: false,
         })
     }
@@ -45,6 +51,7 @@ impl Usage {
             completion_tokens: output_deltas,
             cached_tokens: 0,
             cache_write_tokens: 0,
+            cache_write_1h_tokens: 0,
             estimated: true,
         }
     }

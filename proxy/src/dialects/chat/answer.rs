@@ -202,6 +202,7 @@ impl ChatUsage {
             completion_tokens: self.completion_tokens,
             cached_tokens,
             cache_write_tokens,
+            cache_write_1h_tokens: 0,
             estimated: false,
         }
     }
@@ -218,6 +219,7 @@ mod tests {
             completion_tokens: 7,
             cached_tokens: 64,
             cache_write_tokens: 10,
+            cache_write_1h_tokens: 0,
             estimated: false,
         };
         let wire = ChatUsage::from_usage(&usage);

@@ -288,6 +288,7 @@ mod tests {
                 completion_tokens: 5,
                 cached_tokens: 8,
                 cache_write_tokens: 0,
+                cache_write_1h_tokens: 0,
                 estimated: false,
             }),
             created: Some(1_700_000_000),
@@ -342,6 +343,7 @@ mod tests {
             completion_tokens: 3,
             cached_tokens: 4,
             cache_write_tokens: 0,
+            cache_write_1h_tokens: 0,
             estimated: false,
         };
         vec![

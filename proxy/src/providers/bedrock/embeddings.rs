@@ -250,6 +250,7 @@ pub fn translate(
             completion_tokens: 0,
             cached_tokens: 0,
             cache_write_tokens: 0,
+            cache_write_1h_tokens: 0,
             estimated: false,
         }
     } else {

@@ -109,6 +109,7 @@ pub fn convert_usage(usage: &TokenUsage) -> Usage {
         completion_tokens: usage.output_tokens,
         cached_tokens: read,
         cache_write_tokens: write,
+        cache_write_1h_tokens: 0,
         estimated: false,
     }
 }
@@ -157,6 +158,7 @@ mod tests {
                 completion_tokens: 35,
                 cached_tokens: 1024,
                 cache_write_tokens: 0,
+                cache_write_1h_tokens: 0,
                 estimated: false,
             })
         );

@@ -369,6 +369,7 @@ mod tests {
                 completion_tokens: 2,
                 cached_tokens: 4,
                 cache_write_tokens: 6,
+                cache_write_1h_tokens: 0,
                 estimated: false,
             })])
         );
