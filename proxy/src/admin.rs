@@ -13,6 +13,7 @@ use subtle::ConstantTimeEq;
 use tokio::time::Instant;
 
 use crate::config::{Policy, Price};
+use crate::providers::capabilities;
 use crate::reload;
 use crate::routing::{rank, RankedTarget, RequestShape, SkipReason};
 use crate::state::AppState;
@@ -328,6 +329,8 @@ fn target_view(ranked: &RankedTarget, position: usize) -> Value {
         })),
         "limits": target.limits.map(|l| json!({"rpm": l.rpm, "tpm": l.tpm})),
         "tier": target.tier.map(|tier| tier.label()),
+        // Conversations replaying signed or redacted thinking skip targets that cannot.
+        "replays_thinking": capabilities::replays_thinking(target),
         "price": if target.price == Price::Free { json!("free") } else { json!({"input": input, "output": output}) },
     })
 }

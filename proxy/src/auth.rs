@@ -1,4 +1,5 @@
-//! Virtual keys: `Authorization: Bearer <key>` (or Azure-style `api-key`) → the owning team,
+//! Virtual keys: `Authorization: Bearer <key>` (or Azure-style `api-key`, or `x-api-key` on
+//! the Anthropic paths, chosen by the handler) → the owning team,
 //! looked up by the key's SHA-256 so the file never holds a usable key.
 
 use sha2::{Digest, Sha256};

@@ -1,5 +1,6 @@
-//! Errors of every layer, and the one place that maps them to an HTTP status, an
-//! OpenAI-style body, extra headers, a metric reason and a log level.
+//! Errors of every layer, and the one place that maps them to an HTTP status, a body in
+//! the client's dialect (OpenAI's, or Anthropic's on the Anthropic paths), extra headers, a
+//! metric reason and a log level.
 //!
 //! The match in [`ProxyError::to_response`] has no `_` arm on purpose: a new variant cannot
 //! be added without deciding how clients see it.
@@ -9,13 +10,15 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::api::error_body::{ErrorBody, ErrorType};
+use crate::dialects::messages::error as anthropic;
+use crate::endpoint::ErrorDialect;
 pub use crate::metering::ledger::LedgerError;
 pub use crate::metering::SpendError;
 
 /// Who is calling: resolved from `Authorization: Bearer <key>`.
 #[derive(Debug, Error)]
 pub enum AuthError {
-    #[error("missing API key: send `Authorization: Bearer <key>`")]
+    #[error("missing API key: send `Authorization: Bearer <key>` (or `x-api-key: <key>` to the Anthropic API)")]
     MissingKey,
     #[error("invalid API key")]
     UnknownKey,
@@ -99,6 +102,34 @@ pub struct ErrorResponse {
     pub headers: Vec<(&'static str, String)>,
     /// Whether the operator should hear about it (a warning) or it is the client's business.
     pub operator_problem: bool,
+    /// No upstream could take the request (every target failed or none was usable): Anthropic's
+    /// clients read this as 529 `overloaded_error`, their signal to back off and retry.
+    pub overloaded: bool,
+}
+
+impl ErrorResponse {
+    /// The status and body a client of `dialect` reads. Anthropic's keeps the status except
+    /// for overload (529), and names the error type Anthropic pairs with it.
+    pub fn render(&self, dialect: ErrorDialect) -> (u16, Vec<u8>) {
+        match dialect {
+            ErrorDialect::OpenAi => (self.status, self.body.to_json()),
+            ErrorDialect::Anthropic => {
+                let status = if self.overloaded { 529 } else { self.status };
+                // Anthropic's body has no `param`: the message names it, as Anthropic's own do.
+                let error = &self.body.error;
+                let message = match &error.param {
+                    Some(param) if !error.message.contains(param.as_str()) => {
+                        format!("{param}: {}", error.message)
+                    }
+                    _ => error.message.clone(),
+                };
+                (
+                    status,
+                    anthropic::body(anthropic::error_type(status), message),
+                )
+            }
+        }
+    }
 }
 
 fn retry_after_headers(wait: Option<Duration>) -> Vec<(&'static str, String)> {
@@ -206,6 +237,7 @@ impl ProxyError {
                     body,
                     headers: vec![],
                     operator_problem: false,
+                    overloaded: false,
                 };
             }
             ProxyError::Spend(SpendError::BudgetExhausted { .. }) => (
@@ -241,11 +273,17 @@ impl ProxyError {
                 true,
             ),
         };
+        let overloaded = matches!(
+            self,
+            ProxyError::Routing(RoutingError::NoUsableTarget { .. })
+                | ProxyError::Upstream(UpstreamError::Unavailable { .. })
+        );
         ErrorResponse {
             status,
             body: ErrorBody::new(kind, code, message).with_param(param),
             headers,
             operator_problem,
+            overloaded,
         }
     }
 }

@@ -12,6 +12,7 @@ use pingora::protocols::http::ServerSession;
 use pingora::server::ShutdownWatch;
 use tokio::time::Instant;
 
+use crate::endpoint::Endpoint;
 use crate::error::{ProxyError, RequestError};
 use crate::handler::{error_reply, handle, Incoming};
 use crate::relay::{ChatStream, Reply, RequestRecord};
@@ -65,6 +66,7 @@ impl HttpServerApp for Gateway {
         let header = session.req_header();
         let method = header.method.as_str().to_owned();
         let path = header.uri.path().to_owned();
+        let query = header.uri.query().map(str::to_owned);
         let text_header = |name: &str| {
             header
                 .headers
@@ -74,8 +76,11 @@ impl HttpServerApp for Gateway {
         };
         let authorization = text_header("authorization");
         let api_key = text_header("api-key");
+        let x_api_key = text_header("x-api-key");
         let debug = text_header("x-switchyard-debug")
             .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
+        record.endpoint = Endpoint::new(&path, header.headers.contains_key("anthropic-version"));
+        let anthropic_beta = betas(&header.headers);
 
         let reply = match read_body(&mut session, policy.server.max_request_bytes).await {
             Ok(body) => {
@@ -83,8 +88,11 @@ impl HttpServerApp for Gateway {
                 let incoming = Incoming {
                     method,
                     path,
+                    query,
                     authorization,
                     api_key,
+                    x_api_key,
+                    anthropic_beta,
                     debug,
                     body,
                 };
@@ -148,6 +156,20 @@ fn request_id(session: &ServerSession) -> RequestId {
             replaced: sent.is_some(),
         },
     }
+}
+
+/// The client's `anthropic-beta` flags: every value of every `anthropic-beta` header, split
+/// at commas and trimmed, in order (Claude Code sends one comma-separated header).
+fn betas(headers: &http::HeaderMap) -> Vec<String> {
+    headers
+        .get_all("anthropic-beta")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|flag| !flag.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Reads the whole request body, refusing it as soon as it exceeds `limit`.
@@ -287,7 +309,31 @@ async fn write_stream(
 
 #[cfg(test)]
 mod tests {
-    use super::is_safe_request_id;
+    use super::{betas, is_safe_request_id};
+
+    #[test]
+    fn beta_flags_are_split_trimmed_and_kept_in_order() {
+        let mut headers = http::HeaderMap::new();
+        headers.append(
+            "anthropic-beta",
+            http::HeaderValue::from_static(
+                "claude-code-20250219, interleaved-thinking-2025-05-14,",
+            ),
+        );
+        headers.append(
+            "anthropic-beta",
+            http::HeaderValue::from_static(" context-management-2025-06-27 "),
+        );
+        assert_eq!(
+            betas(&headers),
+            [
+                "claude-code-20250219",
+                "interleaved-thinking-2025-05-14",
+                "context-management-2025-06-27"
+            ]
+        );
+        assert!(betas(&http::HeaderMap::new()).is_empty());
+    }
 
     #[test]
     fn request_ids_that_could_forge_log_fields_are_refused() {

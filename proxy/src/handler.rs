@@ -10,10 +10,12 @@ use serde::de::DeserializeOwned;
 
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::models::ModelList;
+use crate::api::models::{AnthropicModel, AnthropicModelList, Page};
 use crate::api::InvalidField;
 use crate::auth::authenticate;
 use crate::config::{KeyOwner, Model, Policy};
-use crate::dialects::chat::{decode_request, ChatRequest};
+use crate::dialects::chat::{decode_request as decode_chat, ChatRequest};
+use crate::dialects::messages::{decode_request as decode_messages, MessagesRequest};
 use crate::error::{ProxyError, RequestError, RoutingError};
 use crate::providers::{Generation, Operation};
 use crate::relay::attempts::{attempt_headers, serve};
@@ -25,19 +27,29 @@ pub struct Incoming {
     pub method: String,
     /// Path without the query string.
     pub path: String,
+    /// The query string, if any (the Anthropic models list pages with it).
+    pub query: Option<String>,
     pub authorization: Option<String>,
+    /// Azure-style `api-key`, read on every path.
     pub api_key: Option<String>,
+    /// Anthropic-style `x-api-key`, read on the Anthropic paths only
+    /// ([`crate::endpoint::Endpoint::takes_x_api_key`]).
+    pub x_api_key: Option<String>,
+    /// The `anthropic-beta` flags, split at commas and trimmed, in order.
+    pub anthropic_beta: Vec<String>,
     /// `x-switchyard-debug: 1`: answer with the attempt chain in `x-switchyard-route`.
     pub debug: bool,
     pub body: Bytes,
 }
 
 pub async fn handle(policy: Arc<Policy>, incoming: Incoming, mut record: RequestRecord) -> Reply {
-    let owner = match authenticate(
-        &policy,
-        incoming.authorization.as_deref(),
-        incoming.api_key.as_deref(),
-    ) {
+    let endpoint = record.endpoint;
+    let key_header = incoming
+        .x_api_key
+        .as_deref()
+        .filter(|_| endpoint.takes_x_api_key())
+        .or(incoming.api_key.as_deref());
+    let owner = match authenticate(&policy, incoming.authorization.as_deref(), key_header) {
         Ok(owner) => owner.clone(),
         Err(e) => return error_reply(e.into(), record),
     };
@@ -45,27 +57,14 @@ pub async fn handle(policy: Arc<Policy>, incoming: Incoming, mut record: Request
     record.key_id = owner.key_id.clone();
     record.debug = incoming.debug || owner.team.debug;
     let result = match (incoming.method.as_str(), incoming.path.as_str()) {
-        ("POST", "/v1/chat/completions") => {
-            match parse::<ChatRequest>(&incoming.body, ChatRequest::validate)
-                .and_then(|chat| decoded(decode_request(chat)))
-            {
-                Ok(request) => {
-                    let generation = Generation {
-                        request,
-                        body: incoming.body.clone(),
-                        betas: Vec::new(),
-                    };
-                    dispatch(
-                        &policy,
-                        &owner,
-                        Operation::Generate(Box::new(generation)),
-                        record,
-                    )
-                    .await
-                }
-                Err(e) => Err((e, record)),
-            }
-        }
+        ("POST", "/v1/chat/completions") => match chat_generation(&incoming) {
+            Ok(generation) => generate(&policy, &owner, generation, record).await,
+            Err(e) => Err((e, record)),
+        },
+        ("POST", "/v1/messages") => match messages_generation(&incoming) {
+            Ok(generation) => generate(&policy, &owner, generation, record).await,
+            Err(e) => Err((e, record)),
+        },
         ("POST", "/v1/embeddings") => {
             match parse::<EmbeddingsRequest>(&incoming.body, EmbeddingsRequest::validate) {
                 Ok(embeddings) => {
@@ -74,10 +73,19 @@ pub async fn handle(policy: Arc<Policy>, incoming: Incoming, mut record: Request
                 Err(e) => Err((e, record)),
             }
         }
+        ("GET", "/v1/models") if endpoint.anthropic_version => {
+            match Page::from_query(incoming.query.as_deref()) {
+                Ok(page) => Ok(list_models_anthropic(&policy, &owner, &page, record)),
+                Err(invalid) => Err((invalid_field(invalid), record)),
+            }
+        }
         ("GET", "/v1/models") => Ok(list_models(&policy, &owner, record)),
         ("GET", path) if path.starts_with("/v1/models/") => {
             let name = &path["/v1/models/".len()..];
             match find_model(&policy, &owner, name) {
+                Ok(model) if endpoint.anthropic_version => {
+                    Ok(one_model_anthropic(&model.name, record))
+                }
                 Ok(model) => Ok(one_model(&model.name, record)),
                 Err(e) => Err((e.into(), record)),
             }
@@ -92,6 +100,42 @@ pub async fn handle(policy: Arc<Policy>, incoming: Incoming, mut record: Request
         )),
     };
     result.unwrap_or_else(|(error, record)| error_reply(error, record))
+}
+
+/// `POST /v1/chat/completions`: the body parsed, validated and decoded into the model.
+fn chat_generation(incoming: &Incoming) -> Result<Generation, ProxyError> {
+    let chat = parse::<ChatRequest>(&incoming.body, ChatRequest::validate)?;
+    Ok(Generation {
+        request: decoded(decode_chat(chat))?,
+        body: incoming.body.clone(),
+        betas: Vec::new(),
+    })
+}
+
+/// `POST /v1/messages`: the body parsed, validated and decoded into the model, with the
+/// client's `anthropic-beta` flags for the upstreams that take them.
+fn messages_generation(incoming: &Incoming) -> Result<Generation, ProxyError> {
+    let messages = parse::<MessagesRequest>(&incoming.body, MessagesRequest::validate)?;
+    Ok(Generation {
+        request: decoded(decode_messages(messages))?,
+        body: incoming.body.clone(),
+        betas: incoming.anthropic_beta.clone(),
+    })
+}
+
+async fn generate(
+    policy: &Policy,
+    owner: &KeyOwner,
+    generation: Generation,
+    record: RequestRecord,
+) -> Result<Reply, (ProxyError, RequestRecord)> {
+    dispatch(
+        policy,
+        owner,
+        Operation::Generate(Box::new(generation)),
+        record,
+    )
+    .await
 }
 
 async fn dispatch(
@@ -165,11 +209,7 @@ fn one_model(name: &str, record: RequestRecord) -> Reply {
 
 fn list_models(policy: &Policy, owner: &KeyOwner, record: RequestRecord) -> Reply {
     let created = now_unix();
-    let names = policy
-        .models
-        .keys()
-        .filter(|name| owner.team.may_use(name))
-        .cloned();
+    let names = allowed_models(policy, owner);
     let body = serde_json::to_vec(&ModelList::new(names, created)).unwrap_or_default();
     record.finish(Ending::Status(200), None);
     Reply::json(200, body)
@@ -177,13 +217,50 @@ fn list_models(policy: &Policy, owner: &KeyOwner, record: RequestRecord) -> Repl
 
 /// A dialect decoder's verdict as the client's error.
 fn decoded<T>(result: Result<T, InvalidField>) -> Result<T, ProxyError> {
-    result.map_err(|invalid| {
-        RequestError::Invalid {
-            message: invalid.message,
-            param: Some(invalid.param),
-        }
-        .into()
-    })
+    result.map_err(invalid_field)
+}
+
+fn invalid_field(invalid: InvalidField) -> ProxyError {
+    RequestError::Invalid {
+        message: invalid.message,
+        param: Some(invalid.param),
+    }
+    .into()
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The team's models, sorted (the policy keeps them sorted): Anthropic's pages rely on it.
+fn allowed_models(policy: &Policy, owner: &KeyOwner) -> Vec<String> {
+    policy
+        .models
+        .keys()
+        .filter(|name| owner.team.may_use(name))
+        .cloned()
+        .collect()
+}
+
+/// `GET /v1/models` from an Anthropic client: one page in Anthropic's shape.
+fn list_models_anthropic(
+    policy: &Policy,
+    owner: &KeyOwner,
+    page: &Page,
+    record: RequestRecord,
+) -> Reply {
+    let list = AnthropicModelList::page(&allowed_models(policy, owner), page, &now_rfc3339());
+    let body = serde_json::to_vec(&list).unwrap_or_default();
+    record.finish(Ending::Status(200), None);
+    Reply::json(200, body)
+}
+
+/// `GET /v1/models/{model}` from an Anthropic client: one model object.
+fn one_model_anthropic(name: &str, record: RequestRecord) -> Reply {
+    let model = AnthropicModel::new(name.to_owned(), &now_rfc3339());
+    let body = serde_json::to_vec(&model).unwrap_or_default();
+    record.finish(Ending::Status(200), None);
+    Reply::json(200, body)
 }
 
 /// Parses a JSON body into `T`, naming the offending field on error, then validates it.
@@ -219,22 +296,24 @@ fn parse<T: DeserializeOwned>(
     Ok(value)
 }
 
-/// The one place an error becomes a response (and is logged, once).
+/// The one place an error becomes a response (and is logged, once), in the dialect of the
+/// API the client called.
 pub fn error_reply(error: ProxyError, record: RequestRecord) -> Reply {
     let response = error.to_response();
     if response.operator_problem {
         tracing::warn!(request_id = %record.request_id, model = %record.model, error = %error, "request failed");
     }
+    let (status, body) = response.render(record.endpoint.error_dialect());
     let mut headers = response.headers;
     if record.attempts > 0 {
         headers.extend(attempt_headers(&record));
     }
     headers.push(("content-type", "application/json".to_owned()));
-    record.finish(Ending::Status(response.status), None);
+    record.finish(Ending::Status(status), None);
     Reply::Full {
-        status: response.status,
+        status,
         headers,
-        body: Bytes::from(response.body.to_json()),
+        body: Bytes::from(body),
     }
 }
 

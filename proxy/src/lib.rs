@@ -34,6 +34,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod dialects;
+pub mod endpoint;
 pub mod error;
 pub mod gateway;
 pub mod handler;

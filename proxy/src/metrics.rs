@@ -162,8 +162,8 @@ impl Metrics {
         Ok(Self {
             requests: counter(
                 "switchyard_requests_total",
-                "Client requests by outcome status.",
-                &["model", "provider", "team", "status"],
+                "Client requests by API and outcome status.",
+                &["api", "model", "provider", "team", "status"],
             )?,
             request_duration: histogram(
                 "switchyard_request_duration_seconds",
@@ -259,7 +259,7 @@ mod tests {
         let metrics = Metrics::new().unwrap();
         metrics
             .requests
-            .with_label_values(&["m", "p", "t", "200"])
+            .with_label_values(&["chat", "m", "p", "t", "200"])
             .inc();
         metrics
             .request_duration

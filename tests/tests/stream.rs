@@ -418,7 +418,7 @@ async fn a_client_that_hangs_up_mid_stream_cancels_the_upstream_and_is_still_met
     }
     assert_eq!(sim.in_flight(), 0, "the upstream stream was cancelled");
     assert!(
-        metrics.contains("switchyard_requests_total{model=\"chat\",provider=\"sim-a\",status=\"client_closed\",team=\"alpha\"} 1"),
+        metrics.contains("switchyard_requests_total{api=\"chat\",model=\"chat\",provider=\"sim-a\",status=\"client_closed\",team=\"alpha\"} 1"),
         "{metrics}"
     );
     let output: Vec<&str> = metrics

@@ -33,6 +33,36 @@ pub fn encode_answer(request: &Request, answer: &Answer) -> Result<Vec<u8>, Enco
     }
 }
 
+/// Why a stream failed after its first byte: each dialect names it in its own error event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamFault {
+    /// The request's deadline passed while the upstream was streaming.
+    Timeout,
+    /// The upstream reported a capacity error in the stream (throttling, overload).
+    Overloaded,
+    /// Any other upstream failure: an error event, garbage, a truncated stream.
+    Upstream,
+}
+
+impl StreamFault {
+    /// The Chat error `code`, also the `code` label of `switchyard_stream_errors_total`.
+    pub fn code(self) -> &'static str {
+        match self {
+            StreamFault::Timeout => "upstream_timeout",
+            StreamFault::Overloaded | StreamFault::Upstream => "upstream_error",
+        }
+    }
+
+    /// Anthropic's `error.type` in a Messages stream's `event: error`.
+    pub fn anthropic_type(self) -> &'static str {
+        match self {
+            StreamFault::Timeout => "timeout_error",
+            StreamFault::Overloaded => "overloaded_error",
+            StreamFault::Upstream => "api_error",
+        }
+    }
+}
+
 /// Writes one stream's events in the client's dialect.
 #[derive(Debug)]
 pub enum StreamEncoder {
@@ -74,15 +104,14 @@ impl StreamEncoder {
         }
     }
 
-    /// The event that ends a stream which failed after its first byte. `code` is the relay's
-    /// (`upstream_error`, `upstream_timeout`) or already an Anthropic error type.
-    pub fn error_event(&self, code: &str, message: String) -> Bytes {
+    /// The event that ends a stream which failed after its first byte, naming `fault` in
+    /// the dialect's own terms.
+    pub fn error_event(&self, fault: StreamFault, message: String) -> Bytes {
         match self {
-            StreamEncoder::Chat(_) => chat::ChunkEncoder::error_event(code, message),
-            StreamEncoder::Messages(_) => messages::EventEncoder::error_event(
-                messages::error::stream_error_type(code),
-                message,
-            ),
+            StreamEncoder::Chat(_) => chat::ChunkEncoder::error_event(fault.code(), message),
+            StreamEncoder::Messages(_) => {
+                messages::EventEncoder::error_event(fault.anthropic_type(), message)
+            }
         }
     }
 }
@@ -93,6 +122,33 @@ mod tests {
     use crate::model::{Block, StopReason};
     use crate::providers::testing::chat_operation;
     use crate::providers::Operation;
+
+    #[test]
+    fn stream_faults_are_named_in_each_dialect() {
+        let table = [
+            (StreamFault::Timeout, "upstream_timeout", "timeout_error"),
+            (
+                StreamFault::Overloaded,
+                "upstream_error",
+                "overloaded_error",
+            ),
+            (StreamFault::Upstream, "upstream_error", "api_error"),
+        ];
+        for (fault, code, anthropic) in table {
+            assert_eq!((fault.code(), fault.anthropic_type()), (code, anthropic));
+        }
+        let Operation::Generate(generation) = chat_operation(serde_json::json!({"model": "m",
+            "messages": [{"role": "user", "content": "hi"}]}))
+        else {
+            unreachable!()
+        };
+        let mut request = generation.request;
+        request.dialect = Dialect::Messages;
+        let encoder = StreamEncoder::new(&request).unwrap();
+        let event = encoder.error_event(StreamFault::Overloaded, "busy".to_owned());
+        let text = std::str::from_utf8(&event).unwrap();
+        assert!(text.contains("\"type\":\"overloaded_error\""), "{text}");
+    }
 
     #[test]
     fn each_dialect_writes_its_own_answer_or_says_it_cannot() {
@@ -120,7 +176,7 @@ mod tests {
         let mut stream = StreamEncoder::new(&messages).unwrap();
         let error = String::from_utf8(
             stream
-                .error_event("upstream_timeout", "slow".to_owned())
+                .error_event(StreamFault::Timeout, "slow".to_owned())
                 .to_vec(),
         )
         .unwrap();

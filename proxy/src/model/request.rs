@@ -256,6 +256,26 @@ impl Request {
         system + messages + tools
     }
 
+    /// Where the first thinking block that must be replayed byte for byte sits (`(message,
+    /// block)`): one with a signature, or redacted thinking. Only Claude verifies those, so
+    /// only Claude targets can take the conversation. Unsigned thinking (an OpenAI-format
+    /// upstream's reasoning, read back) binds no one and is not counted.
+    pub fn thinking_to_replay(&self) -> Option<(usize, usize)> {
+        self.messages.iter().enumerate().find_map(|(i, message)| {
+            message
+                .content
+                .iter()
+                .position(|block| match block {
+                    Block::Thinking { signature, .. } => {
+                        signature.as_ref().is_some_and(|s| !s.is_empty())
+                    }
+                    Block::RedactedThinking { .. } => true,
+                    _ => false,
+                })
+                .map(|j| (i, j))
+        })
+    }
+
     /// Whether any message carries a thinking block (signed or redacted): such a conversation
     /// can only be replayed to a provider that honours signatures.
     pub fn has_thinking(&self) -> bool {
@@ -326,5 +346,36 @@ mod tests {
             extra: Map::new(),
         }]);
         assert!(r.has_thinking());
+        assert_eq!(r.thinking_to_replay(), Some((0, 0)));
+    }
+
+    #[test]
+    fn only_signed_or_redacted_thinking_must_be_replayed() {
+        let assistant = |content| Message {
+            role: Role::Assistant,
+            content,
+            name: None,
+            extra: Map::new(),
+        };
+        let unsigned = |signature: Option<&str>| Block::Thinking {
+            text: "hmm".to_owned(),
+            signature: signature.map(str::to_owned),
+        };
+        let r = request(vec![
+            assistant(vec![unsigned(None), Block::text("a")]),
+            assistant(vec![unsigned(Some("")), Block::text("b")]),
+        ]);
+        assert!(r.has_thinking());
+        assert_eq!(r.thinking_to_replay(), None);
+        let r = request(vec![
+            assistant(vec![Block::text("a")]),
+            assistant(vec![
+                Block::text("b"),
+                Block::RedactedThinking {
+                    data: "opaque".to_owned(),
+                },
+            ]),
+        ]);
+        assert_eq!(r.thinking_to_replay(), Some((1, 1)));
     }
 }

@@ -13,6 +13,7 @@
 pub mod anthropic;
 pub mod azure;
 pub mod bedrock;
+pub mod capabilities;
 pub mod count;
 pub mod encode;
 mod metered;
@@ -127,6 +128,7 @@ pub fn build_requests(
     if let Operation::CountTokens(generation) = operation {
         return count::build_request(target, generation, runtime).map(|r| vec![r]);
     }
+    capabilities::check(target, operation)?;
     match &target.provider.kind {
         ProviderKind::OpenAi(openai::config::Settings { base_url, api_key }) => {
             openai::build_request(base_url, api_key.as_ref(), target, operation, request_id)

@@ -145,8 +145,10 @@ async fn serve_planned(
                         param = %param,
                         "target cannot express the request"
                     );
-                    // Nothing was sent: this was no upstream attempt.
+                    // Nothing was sent: this was no upstream attempt; the debug route
+                    // header still shows the skip and why.
                     record.attempts -= 1;
+                    record.note_attempt(&step.target.id, &format!("refused({param})"));
                     first_refusal.get_or_insert(RequestError::Invalid {
                         message,
                         param: Some(param),

@@ -14,6 +14,7 @@ use crate::config::testing::compile_yaml;
 use crate::config::{Placement, Target, Team};
 use crate::metrics::Metrics;
 use crate::providers::testing::chat_operation;
+use crate::providers::Operation;
 use crate::relay::{Reply, RequestRecord};
 use crate::routing::circuit::CircuitState;
 use crate::routing::{self, AttemptPermit, Availability, Plan};
@@ -197,7 +198,24 @@ impl Harness {
 
     /// Like [`Self::request`], on `plan` (made earlier) when given.
     async fn request_planned(&self, body: Value, plan: Option<Plan>) -> Outcome {
-        let operation = chat_operation(body);
+        self.serve_operation(chat_operation(body), plan).await
+    }
+
+    /// Serves an Anthropic Messages client's `body`.
+    async fn request_messages(&self, body: Value) -> Outcome {
+        let text = body.to_string();
+        let wire: crate::dialects::messages::MessagesRequest = serde_json::from_str(&text).unwrap();
+        wire.validate().unwrap();
+        let generation = crate::providers::Generation {
+            request: crate::dialects::messages::decode_request(wire).unwrap(),
+            body: text.into(),
+            betas: Vec::new(),
+        };
+        self.serve_operation(Operation::Generate(Box::new(generation)), None)
+            .await
+    }
+
+    async fn serve_operation(&self, operation: Operation, plan: Option<Plan>) -> Outcome {
         let policy = self.state.policy();
         let model = policy.models[operation.client_model()].clone();
         let team = team();
@@ -435,7 +453,10 @@ async fn a_refusal_after_a_capacity_error_returns_the_capacity_error() {
     assert_eq!(out.header("retry-after-ms"), Some("7000"));
     assert!(out.body.contains("upstream_unavailable"), "{}", out.body);
     assert_eq!(out.attempts, 1, "the refusal sent nothing: no attempt");
-    assert_eq!(out.route, "a/m-a=capacity");
+    assert_eq!(
+        out.route,
+        "a/m-a=capacity, rock/anthropic.claude-3-haiku=refused(n)"
+    );
     assert_eq!(h.upstream.calls().len(), 1);
     assert!(h.upstream.calls_to(ROCK).is_empty());
     assert_eq!(h.failovers("m", "a", "rock", "capacity"), 0);
@@ -463,6 +484,42 @@ async fn a_refusal_alone_is_a_400_naming_the_field() {
     assert_eq!(error["error"]["param"], "n");
     assert_eq!(out.attempts, 0);
     assert!(h.upstream.calls().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn replayed_thinking_skips_openai_format_targets_and_is_a_400_when_none_is_left() {
+    let h = Harness::new(SERVER, &[model("m", &["a", "b"], "")]);
+    println!("a Messages conversation replaying signed thinking; a and b are OpenAI-format");
+    let body = json!({"model": "m", "max_tokens": 2048,
+        "messages": [
+            {"role": "user", "content": "Is 7 prime?"},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "no divisors", "signature": "EqQB"},
+                {"type": "text", "text": "Yes."}]},
+            {"role": "user", "content": "And 9?"}]});
+
+    let out = h.request_messages(body).await;
+    println!("client got {}: {}", out.status, out.body);
+
+    assert_eq!(out.status, 400);
+    let error: Value = serde_json::from_str(&out.body).unwrap();
+    assert_eq!(error["error"]["param"], "thinking");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("messages[1].content[0]"),
+        "{error}"
+    );
+    assert_eq!(out.attempts, 0, "nothing was sent");
+    assert!(h.upstream.calls().is_empty());
+    assert_eq!(
+        out.route,
+        "a/m-a=refused(thinking), b/m-b=refused(thinking)"
+    );
+    println!("neither target got a verdict: both stay ready");
+    assert_eq!(h.availability("m", "a"), Availability::Ready);
+    assert_eq!(h.availability("m", "b"), Availability::Ready);
 }
 
 #[tokio::test(start_paused = true)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::config::{Price, Target};
+use crate::endpoint::{Api, Endpoint};
 use crate::metering::ledger::LedgerEntry;
 use crate::metering::spend::now_ms;
 use crate::metering::{cost::cost_usd, Admission, Usage};
@@ -18,6 +19,8 @@ pub struct RequestRecord {
     pub request_id: String,
     pub team: String,
     pub key_id: String,
+    /// The API the client called: the `api` label, and the dialect of its errors.
+    pub endpoint: Endpoint,
     /// The model name the client sent (the label every metric uses).
     pub model: String,
     pub started: Instant,
@@ -72,6 +75,10 @@ impl RequestRecord {
             request_id,
             team: "unknown".to_owned(),
             key_id: String::new(),
+            endpoint: Endpoint {
+                api: Api::Unknown,
+                anthropic_version: false,
+            },
             model: "none".to_owned(),
             started,
             body_read: started,
@@ -145,6 +152,7 @@ impl RequestRecord {
             team: self.team.clone(),
             key_id: self.key_id.clone(),
             model: self.model.clone(),
+            api: self.endpoint.api.label().to_owned(),
             provider: self.provider().to_owned(),
             target: self
                 .served_by
@@ -179,7 +187,13 @@ impl RequestRecord {
         let status = ending.label();
         metrics
             .requests
-            .with_label_values(&[&self.model, &provider, &self.team, &status])
+            .with_label_values(&[
+                self.endpoint.api.label(),
+                &self.model,
+                &provider,
+                &self.team,
+                &status,
+            ])
             .inc();
         if self.served_by.is_some() {
             metrics
@@ -222,6 +236,7 @@ impl RequestRecord {
             request_id = %self.request_id,
             team = %self.team,
             key_id = %self.key_id,
+            api = %self.endpoint.api.label(),
             model = %self.model,
             provider = %provider,
             status = %status,
@@ -245,7 +260,13 @@ impl Drop for RequestRecord {
             self.state
                 .metrics
                 .requests
-                .with_label_values(&[&self.model, self.provider(), &self.team, "client_closed"])
+                .with_label_values(&[
+                    self.endpoint.api.label(),
+                    &self.model,
+                    self.provider(),
+                    &self.team,
+                    "client_closed",
+                ])
                 .inc();
             self.settle("client_closed", None, 0.0);
         }

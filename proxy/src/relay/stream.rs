@@ -15,7 +15,7 @@ use futures_util::{FutureExt, Stream, StreamExt};
 use tokio::time::{timeout_at, Instant};
 
 use super::record::{Ending, RequestRecord};
-use crate::dialects::StreamEncoder;
+use crate::dialects::{StreamEncoder, StreamFault};
 use crate::metering::Usage;
 use crate::model::{Delta, StreamEvent};
 use crate::providers::{StreamDecoder, StreamStep, UpstreamDecoder, UpstreamStreamError};
@@ -55,11 +55,11 @@ enum StreamEnd {
 
 /// Why a stream failed, for the client's error event.
 struct StreamFailure {
-    code: &'static str,
+    /// `Overloaded` for a capacity error the upstream reported in the stream (e.g. Bedrock
+    /// throttling): before the first client byte, the next target may be tried after a
+    /// cool-down.
+    fault: StreamFault,
     message: String,
-    /// A capacity error the upstream reported in the stream (e.g. Bedrock throttling):
-    /// before the first client byte, the next target may be tried after a cool-down.
-    capacity: bool,
 }
 
 impl ChatStream {
@@ -148,15 +148,13 @@ impl ChatStream {
             }
             let failure = match timeout_at(self.deadline, self.upstream.next()).await {
                 Err(_) => Some(StreamFailure {
-                    code: "upstream_timeout",
+                    fault: StreamFault::Timeout,
                     message: "the request timed out while the upstream was streaming".to_owned(),
-                    capacity: false,
                 }),
                 Ok(None) => Some(ended_early()),
                 Ok(Some(Err(e))) => Some(StreamFailure {
-                    code: "upstream_error",
+                    fault: StreamFault::Upstream,
                     message: transport_failure(&e).detail,
-                    capacity: false,
                 }),
                 Ok(Some(Ok(bytes))) => self.absorb(&bytes).err().or_else(|| self.absorb_buffered()),
             };
@@ -178,9 +176,8 @@ impl ChatStream {
                 }
                 Some(Some(Err(e))) => {
                     return Some(StreamFailure {
-                        code: "upstream_error",
+                        fault: StreamFault::Upstream,
                         message: transport_failure(&e).detail,
-                        capacity: false,
                     })
                 }
                 Some(None) => return Some(ended_early()),
@@ -215,9 +212,8 @@ impl ChatStream {
     /// Decodes and translates bytes into ready events.
     fn absorb(&mut self, bytes: &[u8]) -> Result<(), StreamFailure> {
         let events = self.framing.push(bytes).map_err(|message| StreamFailure {
-            code: "upstream_error",
+            fault: StreamFault::Upstream,
             message,
-            capacity: false,
         })?;
         for event in events {
             match self.decoder.on_event(&event) {
@@ -243,9 +239,12 @@ impl ChatStream {
                     message, capacity, ..
                 }) => {
                     return Err(StreamFailure {
-                        code: "upstream_error",
+                        fault: if capacity {
+                            StreamFault::Overloaded
+                        } else {
+                            StreamFault::Upstream
+                        },
                         message,
-                        capacity,
                     })
                 }
             }
@@ -290,7 +289,8 @@ impl ChatStream {
     }
 
     fn fail(&mut self, failure: StreamFailure) {
-        let event = self.encoder.error_event(failure.code, failure.message);
+        let code = failure.fault.code();
+        let event = self.encoder.error_event(failure.fault, failure.message);
         self.ready.push_back(event);
         self.state = StreamEnd::Failed;
         if let Some(record) = &self.record {
@@ -298,7 +298,7 @@ impl ChatStream {
                 .state()
                 .metrics
                 .stream_errors
-                .with_label_values(&[record.provider(), failure.code])
+                .with_label_values(&[record.provider(), code])
                 .inc();
         }
     }
@@ -354,15 +354,14 @@ impl Drop for ChatStream {
 /// The upstream closed the stream before it was complete.
 fn ended_early() -> StreamFailure {
     StreamFailure {
-        code: "upstream_error",
+        fault: StreamFault::Upstream,
         message: "the upstream ended the stream before it was complete".to_owned(),
-        capacity: false,
     }
 }
 
 /// A failure before the first client byte: the next target may be tried.
 fn early_failure(failure: StreamFailure) -> AttemptFailure {
-    let kind = if failure.capacity {
+    let kind = if failure.fault == StreamFault::Overloaded {
         FailureKind::Capacity { retry_after: None }
     } else {
         FailureKind::ServerError

@@ -1,5 +1,8 @@
 //! `kind: bedrock` under the conformance list: the Bedrock simulator (Converse and
-//! ConverseStream behind SigV4).
+//! ConverseStream behind SigV4), asked for a Claude model ([`Bedrock`]) or for a model of
+//! another family ([`BedrockConverse`], which every client dialect reaches through Converse).
+
+use std::marker::PhantomData;
 
 use loadtest::{BedrockFault, BedrockSim, BedrockSimConfig};
 use serde_json::Value;
@@ -7,13 +10,35 @@ use serde_json::Value;
 use super::{CacheReport, SeenImage, SeenToolExchange, Trouble, Tuning, Upstream, SLOW_PACE};
 
 const NAME: &str = "bedrock-primary";
-const MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
 
-pub struct Bedrock {
-    sim: BedrockSim,
+/// The Bedrock model id a target names.
+pub trait BedrockModel: Send + Sync + 'static {
+    const MODEL: &'static str;
 }
 
-impl Upstream for Bedrock {
+/// Claude on Bedrock.
+pub struct Claude;
+impl BedrockModel for Claude {
+    const MODEL: &'static str = "anthropic.claude-3-haiku-20240307-v1:0";
+}
+
+/// A model of another family (Amazon Nova): Converse only, no thinking signatures.
+pub struct Nova;
+impl BedrockModel for Nova {
+    const MODEL: &'static str = "amazon.nova-lite-v1:0";
+}
+
+pub struct BedrockOf<M> {
+    sim: BedrockSim,
+    model: PhantomData<M>,
+}
+
+/// The conformance list's Bedrock entry: Claude.
+pub type Bedrock = BedrockOf<Claude>;
+/// Bedrock with a non-Claude model.
+pub type BedrockConverse = BedrockOf<Nova>;
+
+impl<M: BedrockModel> Upstream for BedrockOf<M> {
     const KIND: &'static str = "bedrock";
     const CACHE: CacheReport = CacheReport {
         read: 64,
@@ -32,7 +57,10 @@ impl Upstream for Bedrock {
         let sim = BedrockSim::start(config)
             .await
             .expect("starting the Bedrock simulator");
-        Bedrock { sim }
+        BedrockOf {
+            sim,
+            model: PhantomData,
+        }
     }
 
     fn provider_yaml(&self, name: &str) -> String {
@@ -47,7 +75,7 @@ impl Upstream for Bedrock {
     }
 
     fn target_yaml(&self) -> String {
-        format!("model: \"{MODEL}\"")
+        format!("model: \"{}\"", M::MODEL)
     }
 
     fn inject(&self, trouble: Trouble) {

@@ -23,7 +23,7 @@ use crate::http::get;
 use crate::proxy::Proxy;
 
 pub use azure::Azure;
-pub use bedrock::Bedrock;
+pub use bedrock::{Bedrock, BedrockConverse};
 pub use openai::OpenAi;
 
 /// The provider name of the target under test (what `x-switchyard-provider` shows).

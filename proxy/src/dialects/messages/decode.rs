@@ -509,6 +509,20 @@ mod tests {
     }
 
     #[test]
+    fn claude_codes_thinking_display_is_read_and_kept() {
+        let request = decode(json!({"model": "claude", "max_tokens": 32000,
+            "messages": [{"role": "user", "content": "hi"}],
+            "thinking": {"budget_tokens": 4096, "type": "enabled", "display": "omitted"},
+            "context_management": {"edits": []}}));
+        assert_eq!(
+            request.reasoning.as_ref().and_then(|r| r.budget_tokens),
+            Some(4096)
+        );
+        assert_eq!(request.extra["thinking"]["display"], "omitted");
+        assert!(request.extra.contains_key("context_management"));
+    }
+
+    #[test]
     fn disabled_thinking_is_no_reasoning() {
         let request = decode(json!({"model": "claude", "max_tokens": 100,
             "messages": [{"role": "user", "content": "hi"}], "thinking": {"type": "disabled"},

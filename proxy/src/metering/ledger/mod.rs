@@ -46,6 +46,10 @@ pub(crate) const LEDGER_INDEX_TEAM_AT: &str =
     "CREATE INDEX IF NOT EXISTS switchyard_ledger_team_at ON switchyard_ledger (team, at_ms)";
 pub(crate) const LEDGER_INDEX_AT: &str =
     "CREATE INDEX IF NOT EXISTS switchyard_ledger_at ON switchyard_ledger (at_ms)";
+/// Schema version 2: the client API of each entry (`chat`, `messages`, `embeddings`, ...);
+/// rows written before it say `''`.
+pub(crate) const LEDGER_ADD_API: &str =
+    "ALTER TABLE switchyard_ledger ADD COLUMN api TEXT NOT NULL DEFAULT ''";
 
 /// Entries written per transaction.
 pub const BATCH: usize = 500;
@@ -88,6 +92,8 @@ pub struct LedgerEntry {
     pub team: String,
     pub key_id: String,
     pub model: String,
+    /// The client API called ([`crate::endpoint::Api::label`]).
+    pub api: String,
     pub provider: String,
     pub target: String,
     pub input_tokens: i64,
@@ -229,8 +235,8 @@ impl Store {
 pub(crate) const INSERT: &str =
     "INSERT INTO switchyard_ledger (entry_id, request_id, at_ms, team, \
     key_id, model, provider, target, input_tokens, output_tokens, cached_tokens, cost_usd, \
-    latency_ms, ttft_ms, attempts, status, usage_estimated) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+    latency_ms, ttft_ms, attempts, status, usage_estimated, api) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
     ON CONFLICT (entry_id) DO NOTHING";
 
 fn spend_sql(store: &Store) -> &'static str {

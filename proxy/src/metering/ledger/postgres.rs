@@ -16,29 +16,32 @@ use super::{LedgerEntry, LedgerError};
 use crate::metering::budget::{Period, Standing};
 
 /// Schema versions, applied in order under an advisory lock (replicas may start together).
-const MIGRATIONS: &super::migrate::Migrations = &[(
-    1,
-    &[
-        super::LEDGER_TABLE,
-        super::LEDGER_INDEX_TEAM_AT,
-        super::LEDGER_INDEX_AT,
-        "CREATE TABLE IF NOT EXISTS switchyard_budget_accounts (
+const MIGRATIONS: &super::migrate::Migrations = &[
+    (
+        1,
+        &[
+            super::LEDGER_TABLE,
+            super::LEDGER_INDEX_TEAM_AT,
+            super::LEDGER_INDEX_AT,
+            "CREATE TABLE IF NOT EXISTS switchyard_budget_accounts (
             team TEXT NOT NULL,
             period_start BIGINT NOT NULL,
             period_end BIGINT NOT NULL,
             spent_usd DOUBLE PRECISION NOT NULL,
             PRIMARY KEY (team, period_start, period_end)
         )",
-        "CREATE TABLE IF NOT EXISTS switchyard_budget_reservations (
+            "CREATE TABLE IF NOT EXISTS switchyard_budget_reservations (
             id TEXT PRIMARY KEY,
             team TEXT NOT NULL,
             amount_usd DOUBLE PRECISION NOT NULL,
             expires_ms BIGINT NOT NULL
         )",
-        "CREATE INDEX IF NOT EXISTS switchyard_budget_reservations_team
+            "CREATE INDEX IF NOT EXISTS switchyard_budget_reservations_team
             ON switchyard_budget_reservations (team, expires_ms)",
-    ],
-)];
+        ],
+    ),
+    (2, &[super::LEDGER_ADD_API]),
+];
 
 /// Key of the advisory lock that serialises migrations.
 const MIGRATION_LOCK: i64 = 0x5357_4c45_4447_4552;
@@ -116,6 +119,7 @@ pub async fn insert(pool: &PgPool, entries: &[LedgerEntry]) -> Result<(), Ledger
                 .map(|e| e.usage_estimated)
                 .collect::<Vec<bool>>(),
         )
+        .bind(text(|e| &e.api))
         .execute(&mut *tx)
         .await?;
     let reservations: Vec<String> = entries
@@ -137,11 +141,11 @@ pub async fn insert(pool: &PgPool, entries: &[LedgerEntry]) -> Result<(), Ledger
 const INSERT_BATCH: &str = "WITH inserted AS (
     INSERT INTO switchyard_ledger (entry_id, request_id, at_ms, team, key_id, model, provider,
         target, input_tokens, output_tokens, cached_tokens, cost_usd, latency_ms, ttft_ms,
-        attempts, status, usage_estimated)
+        attempts, status, usage_estimated, api)
     SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[],
         $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[],
         $12::DOUBLE PRECISION[], $13::BIGINT[], $14::BIGINT[], $15::BIGINT[], $16::TEXT[],
-        $17::BOOLEAN[])
+        $17::BOOLEAN[], $18::TEXT[])
     ON CONFLICT (entry_id) DO NOTHING
     RETURNING team, at_ms, cost_usd
 ), per_account AS (
@@ -293,6 +297,7 @@ pub mod tests {
             team: "t".to_owned(),
             key_id: "t#1".to_owned(),
             model: "chat".to_owned(),
+            api: "chat".to_owned(),
             provider: "p".to_owned(),
             target: "p/m".to_owned(),
             input_tokens: 3,

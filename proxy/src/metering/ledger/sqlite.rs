@@ -9,14 +9,17 @@ use sqlx::SqlitePool;
 use super::{LedgerEntry, LedgerError, INSERT};
 
 /// Schema versions, applied in order at startup and recorded in `switchyard_migrations`.
-const MIGRATIONS: &super::migrate::Migrations = &[(
-    1,
-    &[
-        super::LEDGER_TABLE,
-        super::LEDGER_INDEX_TEAM_AT,
-        super::LEDGER_INDEX_AT,
-    ],
-)];
+const MIGRATIONS: &super::migrate::Migrations = &[
+    (
+        1,
+        &[
+            super::LEDGER_TABLE,
+            super::LEDGER_INDEX_TEAM_AT,
+            super::LEDGER_INDEX_AT,
+        ],
+    ),
+    (2, &[super::LEDGER_ADD_API]),
+];
 
 pub async fn open(url: &str) -> Result<SqlitePool, LedgerError> {
     let options = SqliteConnectOptions::from_str(url)?
@@ -63,6 +66,7 @@ pub async fn insert(pool: &SqlitePool, entries: &[LedgerEntry]) -> Result<(), Le
             .bind(e.attempts)
             .bind(&e.status)
             .bind(e.usage_estimated)
+            .bind(&e.api)
             .execute(&mut *tx)
             .await?;
     }
@@ -83,6 +87,7 @@ mod tests {
             team: team.to_owned(),
             key_id: format!("{team}#0000"),
             model: "chat".to_owned(),
+            api: "chat".to_owned(),
             provider: "sim-a".to_owned(),
             target: "sim-a/up-a".to_owned(),
             input_tokens: 10,

@@ -1,0 +1,853 @@
+//! Anthropic Messages clients (`POST /v1/messages`) on targets that do not speak Anthropic:
+//! OpenAI-compatible, Azure and Bedrock non-Claude models (Converse). Each answer, stream and
+//! error must come back in Anthropic's shape, with Anthropic's status/type pairs; a
+//! conversation replaying signed thinking skips targets that cannot carry it (or is a 400
+//! naming `thinking`); the models list speaks Anthropic to Anthropic clients; metering,
+//! metrics, the ledger, budgets and rate limits see `api` = `messages`.
+//!
+//! `messages!` at the bottom runs the provider cases against each kind, as the conformance
+//! list does.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use loadtest::{answer_text, Fault, OpenAiSim, SimConfig};
+use serde_json::{json, Value};
+use sqlx::Connection;
+use switchyard_e2e::conformance::{
+    Azure, Bedrock, BedrockConverse, OpenAi, Stage, Trouble, Tuning, Upstream, BACKUP, PAIR,
+    PRIMARY, SOLO,
+};
+use switchyard_e2e::{
+    get, http_client, key_hash, within, Proxy, Reply, Sims, ALPHA_KEY, UPSTREAM_KEY_A,
+};
+
+const HELLO: &str = "hello there";
+const VERSION: &str = "2023-06-01";
+/// A key nobody was given.
+const WRONG_KEY: &str = "sk-wrong-e2e-9a7c3e1b";
+
+/// How a request presents its key.
+#[derive(Clone, Copy, Debug)]
+enum Key<'a> {
+    /// `x-api-key: <key>` (the Anthropic SDKs' `api_key`).
+    XApiKey(&'a str),
+    /// `Authorization: Bearer <key>` (Claude Code's `ANTHROPIC_AUTH_TOKEN`).
+    Bearer(&'a str),
+    None,
+}
+
+/// An Anthropic client's request: `anthropic-version`, the key, and `extra` headers.
+fn anthropic_request(
+    method: reqwest::Method,
+    url: &str,
+    key: Key<'_>,
+    extra: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
+    let mut request = http_client()
+        .request(method, url)
+        .header("anthropic-version", VERSION);
+    request = match key {
+        Key::XApiKey(key) => request.header("x-api-key", key),
+        Key::Bearer(key) => request.bearer_auth(key),
+        Key::None => request,
+    };
+    for (name, value) in extra {
+        request = request.header(*name, *value);
+    }
+    request
+}
+
+async fn read(request: reqwest::RequestBuilder) -> Reply {
+    let response = within(request.send()).await.expect("sending a request");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = within(response.text()).await.expect("reading the body");
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// `POST /v1/messages` with a raw body.
+async fn send_raw(proxy: &Proxy, key: Key<'_>, body: impl Into<reqwest::Body>) -> Reply {
+    let request = anthropic_request(reqwest::Method::POST, &proxy.url("/messages"), key, &[])
+        .header("content-type", "application/json")
+        .body(body);
+    read(request).await
+}
+
+/// `POST /v1/messages` with a JSON body and `x-api-key: ALPHA_KEY`.
+async fn send(proxy: &Proxy, body: &Value) -> Reply {
+    send_raw(proxy, Key::XApiKey(ALPHA_KEY), body.to_string()).await
+}
+
+fn ask(model: &str, prompt: &str) -> Value {
+    json!({"model": model, "max_tokens": 256,
+           "messages": [{"role": "user", "content": prompt}]})
+}
+
+fn streamed(mut body: Value) -> Value {
+    body["stream"] = json!(true);
+    body
+}
+
+/// Anthropic's error body: `{"type":"error","error":{"type","message"}}`; returns `error.type`.
+fn anthropic_error(reply: &Reply, status: u16) -> String {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    let body = reply.json();
+    assert_eq!(body["type"], "error", "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/json"),
+        "{body}"
+    );
+    body["error"]["type"]
+        .as_str()
+        .expect("error.type")
+        .to_owned()
+}
+
+/// One SSE event: its `event:` name and its JSON `data:`.
+#[derive(Debug, Clone)]
+struct Event {
+    name: String,
+    data: Value,
+}
+
+/// The events of an Anthropic stream; every event must name itself in `event:` and repeat
+/// the name as its data's `type` (the SDK dispatches on the `event:` line).
+fn events(body: &str) -> Vec<Event> {
+    body.replace("\r\n", "\n")
+        .split("\n\n")
+        .filter(|block| !block.trim().is_empty())
+        .map(|block| {
+            let name = block
+                .lines()
+                .find_map(|l| l.strip_prefix("event:"))
+                .map(|n| n.trim().to_owned())
+                .unwrap_or_else(|| panic!("an event without `event:`: {block:?}"));
+            let data: String = block
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim)
+                .collect();
+            let data: Value = serde_json::from_str(&data)
+                .unwrap_or_else(|e| panic!("data is not JSON ({e}): {block:?}"));
+            assert_eq!(data["type"], name.as_str(), "{block}");
+            Event { name, data }
+        })
+        .collect()
+}
+
+/// The names of `events`, without `ping`s (which may come anywhere).
+fn names(events: &[Event]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|e| e.name.as_str())
+        .filter(|n| *n != "ping")
+        .collect()
+}
+
+/// `POST /v1/messages` streamed, read to its end.
+async fn send_stream(proxy: &Proxy, body: &Value) -> (Reply, Vec<Event>) {
+    let reply = send(proxy, &streamed(body.clone())).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("content-type"), Some("text/event-stream"));
+    let parsed = events(&reply.body);
+    (reply, parsed)
+}
+
+/// Checks a complete stream's grammar (Anthropic's order, block indexes 0..n in order,
+/// each block opened, grown and closed) and returns the final message it builds.
+fn accumulate(events: &[Event]) -> Value {
+    let named = names(events);
+    assert_eq!(named.first(), Some(&"message_start"), "{named:?}");
+    assert_eq!(named.last(), Some(&"message_stop"), "{named:?}");
+    assert_eq!(
+        named[named.len() - 2],
+        "message_delta",
+        "message_delta comes just before message_stop: {named:?}"
+    );
+    let mut message = events[0].data["message"].clone();
+    assert_eq!(message["content"], json!([]), "{message}");
+    assert!(message["usage"].is_object(), "{message}");
+    assert!(message["stop_reason"].is_null(), "{message}");
+    let mut open: Option<usize> = None;
+    let mut blocks: Vec<Value> = Vec::new();
+    let mut json_input: Vec<String> = Vec::new();
+    for event in events {
+        let index = event.data["index"].as_u64().map(|i| i as usize);
+        match event.name.as_str() {
+            "content_block_start" => {
+                assert_eq!(open, None, "a block opened inside another");
+                assert_eq!(index, Some(blocks.len()), "blocks open in index order");
+                open = index;
+                blocks.push(event.data["content_block"].clone());
+                json_input.push(String::new());
+            }
+            "content_block_delta" => {
+                let i = index.expect("index");
+                assert_eq!(open, Some(i), "a delta for a block that is not open");
+                let delta = &event.data["delta"];
+                match delta["type"].as_str().unwrap() {
+                    "text_delta" => {
+                        let text = blocks[i]["text"].as_str().unwrap().to_owned();
+                        blocks[i]["text"] = json!(text + delta["text"].as_str().unwrap());
+                    }
+                    "input_json_delta" => {
+                        json_input[i].push_str(delta["partial_json"].as_str().unwrap());
+                    }
+                    "thinking_delta" | "signature_delta" => {}
+                    other => panic!("unexpected delta {other}"),
+                }
+            }
+            "content_block_stop" => {
+                let i = index.expect("index");
+                assert_eq!(open, Some(i), "closing a block that is not open");
+                if blocks[i]["type"] == "tool_use" && !json_input[i].is_empty() {
+                    blocks[i]["input"] = serde_json::from_str(&json_input[i]).unwrap();
+                }
+                open = None;
+            }
+            "message_delta" => {
+                assert_eq!(open, None, "message_delta with a block still open");
+                message["stop_reason"] = event.data["delta"]["stop_reason"].clone();
+                assert!(
+                    event.data["delta"]
+                        .as_object()
+                        .unwrap()
+                        .contains_key("stop_sequence"),
+                    "stop_sequence is sent (null) explicitly"
+                );
+                let output = &event.data["usage"]["output_tokens"];
+                assert!(output.is_u64(), "{}", event.data);
+                message["usage"]["output_tokens"] = output.clone();
+            }
+            _ => {}
+        }
+    }
+    message["content"] = Value::Array(blocks);
+    message
+}
+
+/// The text of an Anthropic message's text blocks.
+fn text_of(message: &Value) -> String {
+    message["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["type"] == "text")
+        .filter_map(|b| b["text"].as_str())
+        .collect()
+}
+
+fn weather_tool() -> Value {
+    json!([{"name": "get_weather", "description": "Weather for a city",
+            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
+                             "required": ["city"]}}])
+}
+
+/// The first turn of a tool conversation.
+fn tool_request(model: &str) -> Value {
+    json!({"model": model, "max_tokens": 256, "tools": weather_tool(),
+           "messages": [{"role": "user", "content": "What is the weather in Paris?"}]})
+}
+
+/// The second turn: the first answer's tool call, and its result.
+fn tool_result_request(model: &str, call: &Value, result: &str) -> Value {
+    json!({"model": model, "max_tokens": 256, "tools": weather_tool(),
+           "messages": [
+               {"role": "user", "content": "What is the weather in Paris?"},
+               {"role": "assistant", "content": [call]},
+               {"role": "user", "content": [
+                   {"type": "tool_result", "tool_use_id": call["id"], "content": result}]}]})
+}
+
+/// A second turn replaying the first turn's signed thinking (as Claude Code does).
+fn thinking_request(model: &str) -> Value {
+    json!({"model": model, "max_tokens": 2048,
+           "thinking": {"type": "enabled", "budget_tokens": 1024},
+           "messages": [
+               {"role": "user", "content": "Is 7 prime?"},
+               {"role": "assistant", "content": [
+                   {"type": "thinking", "thinking": "7 has no divisors but 1 and 7.",
+                    "signature": "EqQBCkgIARABGAIiQL2t"},
+                   {"type": "text", "text": "Yes."}]},
+               {"role": "user", "content": "And 9?"}]})
+}
+
+// ----- the cases every non-Anthropic provider kind runs -----
+
+/// Case 1: a plain answer in Anthropic's shape, with the client's model name and usage.
+async fn text<U: Upstream>() {
+    let stage = Stage::<U>::start().await;
+    let reply = send(&stage.proxy, &ask(SOLO, HELLO)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("x-switchyard-provider"), Some(PRIMARY));
+    assert!(reply.header("x-request-id").is_some());
+    let message = reply.json();
+    println!("{message}");
+    assert!(
+        message["id"].as_str().is_some_and(|id| !id.is_empty()),
+        "{message}"
+    );
+    assert_eq!(message["type"], "message");
+    assert_eq!(message["role"], "assistant");
+    assert_eq!(message["model"], SOLO);
+    assert_eq!(text_of(&message), stage.upstream.expected_answer(HELLO));
+    assert_eq!(message["stop_reason"], "end_turn");
+    assert!(message["stop_sequence"].is_null());
+    let usage = &message["usage"];
+    assert!(usage["input_tokens"].as_u64().unwrap() > 0, "{usage}");
+    assert!(usage["output_tokens"].as_u64().unwrap() > 0, "{usage}");
+}
+
+/// Case 2: a stream in Anthropic's event order, whose text is the plain answer's.
+async fn stream<U: Upstream>() {
+    let stage = Stage::<U>::start().await;
+    let (reply, events) = send_stream(&stage.proxy, &ask(SOLO, HELLO)).await;
+    assert_eq!(reply.header("x-switchyard-provider"), Some(PRIMARY));
+    println!("{:?}", names(&events));
+    let message = accumulate(&events);
+    assert_eq!(message["model"], SOLO, "{message}");
+    assert_eq!(text_of(&message), stage.upstream.expected_answer(HELLO));
+    assert_eq!(message["stop_reason"], "end_turn");
+    assert!(message["usage"]["output_tokens"].as_u64().unwrap() > 0);
+    assert!(message["usage"]["input_tokens"].is_u64(), "{message}");
+}
+
+/// Case 3: a tool call (plain and streamed) and the round trip of its result, ids intact.
+async fn tools<U: Upstream>() {
+    let stage = Stage::<U>::start().await;
+    let reply = send(&stage.proxy, &tool_request(SOLO)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let message = reply.json();
+    println!("{message}");
+    assert_eq!(message["stop_reason"], "tool_use");
+    let call = message["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "tool_use")
+        .expect("a tool_use block")
+        .clone();
+    assert_eq!(call["name"], "get_weather");
+    assert!(call["input"].is_object(), "{call}");
+    assert!(call["input"]["city"].is_string(), "{call}");
+    let id = call["id"].as_str().unwrap().to_owned();
+
+    println!("the same call, streamed");
+    let (_, events) = send_stream(&stage.proxy, &tool_request(SOLO)).await;
+    let streamed = accumulate(&events);
+    assert_eq!(streamed["stop_reason"], "tool_use");
+    let start = events
+        .iter()
+        .find(|e| e.name == "content_block_start" && e.data["content_block"]["type"] == "tool_use")
+        .expect("a tool_use block start");
+    assert_eq!(start.data["content_block"]["input"], json!({}));
+    assert_eq!(start.data["content_block"]["name"], "get_weather");
+    let streamed_call = streamed["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "tool_use")
+        .unwrap()
+        .clone();
+    assert!(
+        streamed_call["input"]["city"].is_string(),
+        "{streamed_call}"
+    );
+
+    println!("the tool's result goes back with the call's id");
+    let reply = send(
+        &stage.proxy,
+        &tool_result_request(SOLO, &call, "sunny, 21 C"),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let answer = reply.json();
+    assert_eq!(answer["stop_reason"], "end_turn", "{answer}");
+    assert!(!text_of(&answer).is_empty(), "{answer}");
+    let seen = stage
+        .upstream
+        .seen_tool_exchange()
+        .expect("the tool exchange");
+    assert_eq!(seen.result, "sunny, 21 C");
+    assert_eq!(seen.call_id, seen.result_id);
+    // Bedrock rewrites ids it would reject, reversibly; OpenAI-format upstreams get them as is.
+    if U::KIND != "bedrock" {
+        assert_eq!(seen.call_id, id);
+    }
+}
+
+/// Case 4: a conversation replaying signed thinking cannot go to this kind: a 400 naming
+/// `thinking`, in Anthropic's shape, and nothing sent upstream — on the model whose only
+/// target it is, and on the model whose second target (OpenAI-compatible) cannot either.
+async fn thinking_refused<U: Upstream>() {
+    let stage = Stage::<U>::start().await;
+    for model in [SOLO, PAIR] {
+        let reply = send(&stage.proxy, &thinking_request(model)).await;
+        assert_eq!(anthropic_error(&reply, 400), "invalid_request_error");
+        let message = reply.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(message.contains("thinking"), "{message}");
+    }
+    assert_eq!(stage.upstream.model_requests(), 0);
+    assert_eq!(stage.backup.stats().requests, 0);
+}
+
+/// Case 5: the first target at capacity: the second answers, still in Anthropic's shape;
+/// when the only target is at capacity the client reads 529 `overloaded_error`.
+async fn capacity<U: Upstream>() {
+    let stage = Stage::<U>::start().await;
+    stage.upstream.inject(Trouble::RateLimited);
+    let reply = send(&stage.proxy, &ask(PAIR, HELLO)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("x-switchyard-provider"), Some(BACKUP));
+    assert_eq!(reply.header("x-switchyard-attempts"), Some("2"));
+    assert_eq!(text_of(&reply.json()), answer_text(BACKUP, 8));
+
+    stage.upstream.inject(Trouble::RateLimited);
+    let reply = send(&stage.proxy, &ask(SOLO, HELLO)).await;
+    // The primary may still be cooling down from the first 429 (no attempt: the plan
+    // skips it) or answer this one with a 429: either way no target could serve.
+    assert_eq!(anthropic_error(&reply, 529), "overloaded_error");
+    assert!(reply.header("x-request-id").is_some());
+    assert!(reply.header("retry-after").is_some(), "{:?}", reply.headers);
+}
+
+/// Case 6: a stream cut after its first events ends with Anthropic's `event: error`, never
+/// with `message_stop`.
+async fn stream_dropped<U: Upstream>() {
+    let stage = Stage::<U>::start().await;
+    stage.upstream.inject(Trouble::DropAfter(2));
+    let reply = send(&stage.proxy, &streamed(ask(SOLO, HELLO))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let events = events(&reply.body);
+    println!("{:?}", names(&events));
+    assert_eq!(names(&events).first(), Some(&"message_start"));
+    assert!(
+        !names(&events).contains(&"message_stop"),
+        "{:?}",
+        names(&events)
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last.name, "error");
+    assert_eq!(last.data["error"]["type"], "api_error", "{}", last.data);
+    assert!(last.data["error"]["message"].is_string());
+}
+
+macro_rules! messages {
+    ($($provider:ident: $upstream:ty),* $(,)?) => {
+        $(mod $provider {
+            use super::*;
+            #[tokio::test]
+            async fn text() { super::text::<$upstream>().await }
+            #[tokio::test]
+            async fn stream() { super::stream::<$upstream>().await }
+            #[tokio::test]
+            async fn tools() { super::tools::<$upstream>().await }
+            #[tokio::test]
+            async fn thinking_refused() { super::thinking_refused::<$upstream>().await }
+            #[tokio::test]
+            async fn capacity() { super::capacity::<$upstream>().await }
+            #[tokio::test]
+            async fn stream_dropped() { super::stream_dropped::<$upstream>().await }
+        })*
+    };
+}
+
+messages! {
+    openai: OpenAi,
+    azure: Azure,
+    bedrock_converse: BedrockConverse,
+}
+
+// ----- the inbound side, on OpenAI-compatible simulators -----
+
+/// The standard two-simulator policy (`chat` on sim-a then sim-b, `other` not allowed).
+async fn standard() -> (Sims, Proxy) {
+    let sims = Sims::start().await;
+    let proxy = Proxy::start(&sims.routes("max_request_bytes: 64KiB")).await;
+    (sims, proxy)
+}
+
+#[tokio::test]
+async fn keys_come_as_x_api_key_or_bearer() {
+    let (sims, proxy) = standard().await;
+    for key in [Key::XApiKey(ALPHA_KEY), Key::Bearer(ALPHA_KEY)] {
+        let reply = send_raw(&proxy, key, ask("chat", HELLO).to_string()).await;
+        assert_eq!(reply.status, 200, "{key:?}: {}", reply.body);
+    }
+    for key in [Key::XApiKey(WRONG_KEY), Key::Bearer(WRONG_KEY), Key::None] {
+        let reply = send_raw(&proxy, key, ask("chat", HELLO).to_string()).await;
+        assert_eq!(
+            anthropic_error(&reply, 401),
+            "authentication_error",
+            "{key:?}"
+        );
+        assert!(!reply.body.contains(WRONG_KEY), "the key is never echoed");
+    }
+    println!("x-api-key is an Anthropic header: the Chat path does not read it");
+    let reply = read(
+        http_client()
+            .post(proxy.url("/chat/completions"))
+            .header("x-api-key", ALPHA_KEY)
+            .header("content-type", "application/json")
+            .body(
+                json!({"model": "chat", "messages": [{"role": "user", "content": "hi"}]})
+                    .to_string(),
+            ),
+    )
+    .await;
+    assert_eq!(reply.status, 401, "{}", reply.body);
+    assert_eq!(reply.error()["type"], "authentication_error");
+    assert_eq!(sims.a.stats().requests, 2);
+}
+
+#[tokio::test]
+async fn refusals_come_in_anthropic_shape() {
+    let (sims, proxy) = standard().await;
+    let mut no_max_tokens = ask("chat", HELLO);
+    no_max_tokens.as_object_mut().unwrap().remove("max_tokens");
+    let cases: Vec<(&str, String, u16, &str, Option<&str>)> = vec![
+        ("unknown model", ask("nope", HELLO).to_string(), 404, "not_found_error", Some("nope")),
+        ("model outside the allow-list", ask("other", HELLO).to_string(), 403, "permission_error", None),
+        ("malformed JSON", r#"{"model": "chat", "messages": ["#.to_owned(), 400, "invalid_request_error", None),
+        ("no max_tokens", no_max_tokens.to_string(), 400, "invalid_request_error", Some("max_tokens")),
+        (
+            "a role Anthropic does not have",
+            json!({"model": "chat", "max_tokens": 5, "messages": [{"role": "robot", "content": "x"}]}).to_string(),
+            400,
+            "invalid_request_error",
+            Some("role"),
+        ),
+        ("too large", format!(r#"{{"model":"chat","pad":"{}"}}"#, "x".repeat(70_000)), 413, "request_too_large", None),
+    ];
+    for (what, body, status, kind, mentions) in cases {
+        println!("{what}");
+        let reply = send_raw(&proxy, Key::XApiKey(ALPHA_KEY), body).await;
+        assert_eq!(anthropic_error(&reply, status), kind, "{what}");
+        assert!(reply.header("x-request-id").is_some(), "{what}");
+        if let Some(mentions) = mentions {
+            assert!(reply.body.contains(mentions), "{what}: {}", reply.body);
+        }
+    }
+    println!("an unknown path with anthropic-version: Anthropic's 404");
+    let reply = read(anthropic_request(
+        reqwest::Method::POST,
+        &proxy.url("/complete"),
+        Key::XApiKey(ALPHA_KEY),
+        &[],
+    ))
+    .await;
+    assert_eq!(anthropic_error(&reply, 404), "not_found_error");
+    assert_eq!(sims.a.stats().requests + sims.b.stats().requests, 0);
+}
+
+#[tokio::test]
+async fn upstream_failures_come_in_anthropic_shape() {
+    let (sims, proxy) = standard().await;
+    println!("an upstream's 400 is the client's, in Anthropic's shape, not retried");
+    sims.a.push_faults([Fault::ClientError(400)]);
+    let reply = send(&proxy, &ask("chat", HELLO)).await;
+    assert_eq!(anthropic_error(&reply, 400), "invalid_request_error");
+    assert_eq!(sims.b.stats().requests, 0);
+
+    println!("every target failing: 529 overloaded_error with retry-after");
+    sims.a.push_faults([Fault::RateLimit {
+        retry_after_ms: 2000,
+    }]);
+    sims.b.push_faults([Fault::Status(503)]);
+    let reply = send(&proxy, &ask("chat", HELLO)).await;
+    assert_eq!(anthropic_error(&reply, 529), "overloaded_error");
+    assert_eq!(reply.header("x-switchyard-attempts"), Some("2"));
+    assert!(reply.header("retry-after").is_some(), "{:?}", reply.headers);
+}
+
+#[tokio::test]
+async fn the_debug_route_header_shows_a_refused_target() {
+    let sims = Sims::start().await;
+    let bedrock = <Bedrock as Upstream>::start(Tuning::default()).await;
+    let yaml = switchyard_e2e::policy(
+        "",
+        &format!(
+            "  sim-a: {{ kind: openai, base_url: \"{}\", api_key: {UPSTREAM_KEY_A} }}\n{}",
+            sims.a.base_url(),
+            bedrock.provider_yaml("claude"),
+        ),
+        &format!(
+            "  mixed:\n    targets:\n      - {{ provider: sim-a, model: up-a, price: free }}\n      - {{ provider: claude, {}, price: free }}\n",
+            bedrock.target_yaml()
+        ),
+        "[mixed]",
+    );
+    let proxy = Proxy::start(&yaml).await;
+    println!("plain requests go to the first target");
+    let reply = send(&proxy, &ask("mixed", HELLO)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("x-switchyard-provider"), Some("sim-a"));
+
+    println!("a conversation replaying signed thinking skips it for Claude");
+    let request = anthropic_request(
+        reqwest::Method::POST,
+        &proxy.url("/messages"),
+        Key::XApiKey(ALPHA_KEY),
+        &[("x-switchyard-debug", "1")],
+    )
+    .header("content-type", "application/json")
+    .body(thinking_request("mixed").to_string());
+    let reply = read(request).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("x-switchyard-provider"), Some("claude"));
+    assert_eq!(reply.header("x-switchyard-attempts"), Some("1"));
+    let route = reply.header("x-switchyard-route").unwrap_or_default();
+    assert!(
+        route.contains("sim-a/up-a=refused(thinking)") && route.contains("=ok"),
+        "{route}"
+    );
+    assert_eq!(sims.a.stats().requests, 1, "the refused target saw nothing");
+
+    println!("/admin/routes says which targets replay thinking");
+    let routes = get(&proxy.admin("/admin/routes"), None).await.json();
+    let targets = &routes["models"][0]["targets"];
+    let replays = |provider: &str| {
+        targets
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["provider"] == provider)
+            .unwrap()["replays_thinking"]
+            .clone()
+    };
+    assert_eq!(replays("sim-a"), json!(false));
+    assert_eq!(replays("claude"), json!(true));
+}
+
+#[tokio::test]
+async fn the_models_list_speaks_anthropic_to_anthropic_clients() {
+    let (_sims, proxy) = standard().await;
+    let list = |query: &'static str| {
+        let url = proxy.url(&format!("/models{query}"));
+        async move {
+            read(anthropic_request(
+                reqwest::Method::GET,
+                &url,
+                Key::XApiKey(ALPHA_KEY),
+                &[],
+            ))
+            .await
+        }
+    };
+    let reply = list("").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let body = reply.json();
+    println!("{body}");
+    let ids: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["chat", "embed"], "the team's models only");
+    let first = &body["data"][0];
+    assert_eq!(first["type"], "model");
+    assert_eq!(first["display_name"], "chat");
+    assert!(
+        first["created_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{first}"
+    );
+    assert_eq!(body["has_more"], false);
+    assert_eq!(body["first_id"], "chat");
+    assert_eq!(body["last_id"], "embed");
+
+    println!("pages: limit and after_id");
+    let page = list("?limit=1").await.json();
+    assert_eq!(
+        (page["last_id"].clone(), page["has_more"].clone()),
+        (json!("chat"), json!(true))
+    );
+    let next = list("?limit=1&after_id=chat").await.json();
+    assert_eq!(
+        (next["last_id"].clone(), next["has_more"].clone()),
+        (json!("embed"), json!(false))
+    );
+    assert_eq!(
+        anthropic_error(&list("?limit=0").await, 400),
+        "invalid_request_error"
+    );
+
+    println!("one model, and one that does not exist");
+    let one = list("/chat").await;
+    assert_eq!(one.status, 200, "{}", one.body);
+    assert_eq!(one.json()["type"], "model");
+    assert_eq!(one.json()["id"], "chat");
+    assert_eq!(
+        anthropic_error(&list("/nope").await, 404),
+        "not_found_error"
+    );
+
+    println!("without anthropic-version: OpenAI's list");
+    let openai = get(&proxy.url("/models"), Some(ALPHA_KEY)).await.json();
+    assert_eq!(openai["object"], "list");
+    assert_eq!(openai["data"][0]["object"], "model");
+}
+
+// ----- metering -----
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sy-messages-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `chat` on one simulator, a SQLite ledger in `dir`, team `alpha` with `team_extra`.
+fn metered_routes(sim: &OpenAiSim, dir: &std::path::Path, team_extra: &str) -> String {
+    format!(
+        r#"version: 1
+server:
+  listen: 127.0.0.1:{{LISTEN}}
+  admin_listen: 127.0.0.1:{{ADMIN}}
+  request_timeout: 10s
+  first_byte_timeout: 5s
+ledger:
+  url: "sqlite://{dir}/ledger.db"
+  flush_interval: 50ms
+providers:
+  sim-a: {{ kind: openai, base_url: "{url}", api_key: {UPSTREAM_KEY_A} }}
+models:
+  chat:
+    targets:
+      - {{ provider: sim-a, model: up-a, price: {{ input: 1.0, output: 2.0 }} }}
+teams:
+  alpha:
+    keys: ["{key}"]
+    {team_extra}
+"#,
+        dir = dir.display(),
+        url = sim.base_url(),
+        key = key_hash(ALPHA_KEY),
+    )
+}
+
+async fn sim() -> OpenAiSim {
+    OpenAiSim::start(SimConfig {
+        name: "sim-a".to_owned(),
+        api_key: Some(UPSTREAM_KEY_A.to_owned()),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// The ledger's rows (api, status), once it holds `count` of them (bounded wait).
+async fn ledger_rows(dir: &std::path::Path, count: usize) -> Vec<(String, String)> {
+    let url = format!("sqlite://{}/ledger.db", dir.display());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT api, status FROM switchyard_ledger ORDER BY at_ms")
+                .fetch_all(&mut db)
+                .await
+                .unwrap();
+        if rows.len() >= count || std::time::Instant::now() > deadline {
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn messages_are_metered_logged_and_budgeted_like_chat() {
+    let sim = sim().await;
+    let dir = temp_dir("budget");
+    // Each request costs some 2.2e-5 USD (6 input, 8 output tokens): two fit, then the
+    // budget is spent.
+    let proxy = Proxy::start(&metered_routes(
+        &sim,
+        &dir,
+        "budget: { usd: 0.00003, period: daily }",
+    ))
+    .await;
+    let reply = send(&proxy, &ask("chat", HELLO)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let cost: f64 = reply
+        .header("x-switchyard-cost-usd")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(cost > 0.0);
+    let (_, stream) = send_stream(&proxy, &ask("chat", HELLO)).await;
+    accumulate(&stream);
+
+    println!("the budget is spent: Anthropic's 429, not to be retried");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let reply = send(&proxy, &ask("chat", HELLO)).await;
+    assert_eq!(anthropic_error(&reply, 429), "rate_limit_error");
+    assert_eq!(reply.header("x-should-retry"), Some("false"));
+    assert!(reply.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("budget"));
+
+    println!("the ledger rows say api = messages");
+    let rows = ledger_rows(&dir, 2).await;
+    assert_eq!(
+        rows,
+        [
+            ("messages".to_owned(), "200".to_owned()),
+            ("messages".to_owned(), "200".to_owned())
+        ]
+    );
+
+    println!("so do the metrics and the access log");
+    let metrics = get(&proxy.admin("/metrics"), None).await.body;
+    assert!(
+        metrics.contains(
+            r#"switchyard_requests_total{api="messages",model="chat",provider="sim-a",status="200",team="alpha"} 2"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            r#"switchyard_requests_total{api="messages",model="chat",provider="none",status="429",team="alpha"} 1"#
+        ),
+        "{metrics}"
+    );
+    let log = proxy.log();
+    assert!(
+        log.lines().any(|l| l.contains("switchyard::access")
+            && l.contains("api=messages")
+            && l.contains("status=200")),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn team_rate_limits_answer_in_anthropic_shape() {
+    let sim = sim().await;
+    let dir = temp_dir("rpm");
+    let proxy = Proxy::start(&metered_routes(&sim, &dir, "limits: { rpm: 2 }")).await;
+    for _ in 0..2 {
+        assert_eq!(send(&proxy, &ask("chat", HELLO)).await.status, 200);
+    }
+    let reply = send(&proxy, &ask("chat", HELLO)).await;
+    assert_eq!(anthropic_error(&reply, 429), "rate_limit_error");
+    let retry: u64 = reply.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(
+        sim.stats().requests,
+        2,
+        "a limited request never reaches the upstream"
+    );
+}
