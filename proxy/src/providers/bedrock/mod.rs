@@ -1,12 +1,14 @@
 //! AWS Bedrock Runtime: chat through Converse / ConverseStream, embeddings through
-//! InvokeModel (Titan, Cohere), every request signed with SigV4.
+//! InvokeModel (Titan, Cohere), every request signed with SigV4 or carrying a Bedrock API key.
 //!
 //! - [`converse`]: the model → Converse body, Converse answers and ConverseStream events →
 //!   the model (any client dialect; the dialect's encoder writes the client's answer).
 //! - [`eventstream`] decodes ConverseStream frames for [`converse::events`].
-//! - [`errors`]: Bedrock error types → failure classes; [`sigv4`]: signing;
-//!   [`credentials`]: the background-refreshed credential caches; [`embeddings`].
+//! - [`errors`]: Bedrock error types → failure classes; [`auth`]: API key or signature;
+//!   [`sigv4`]: signing; [`credentials`]: the background-refreshed credential caches;
+//!   [`embeddings`].
 
+pub mod auth;
 pub mod config;
 pub mod converse;
 pub mod credentials;
@@ -57,12 +59,12 @@ pub fn build_requests(
     operation: &Operation,
     runtime: &ProviderRuntime,
 ) -> Result<Vec<UpstreamRequest>, TranslateError> {
-    let ProviderKind::Bedrock(config::Settings {
-        region, endpoint, ..
-    }) = &target.provider.kind
-    else {
+    let ProviderKind::Bedrock(settings) = &target.provider.kind else {
         return Err(TranslateError::Unsupported("bedrock"));
     };
+    let config::Settings {
+        region, endpoint, ..
+    } = settings;
     let base = base_url(region, endpoint.as_deref());
     let model = &target.upstream_model;
     let to_bytes = |body: Result<Vec<u8>, serde_json::Error>| {
@@ -93,7 +95,7 @@ pub fn build_requests(
                 .collect::<Result<_, _>>()?,
         ),
     };
-    let credentials = runtime.aws.for_provider(&target.provider)?;
+    let authorizer = auth::Authorizer::of(&target.provider, settings, runtime)?;
     let now = SystemTime::now();
     bodies
         .into_iter()
@@ -102,15 +104,7 @@ pub fn build_requests(
             let mut headers = HeaderMap::new();
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             headers.insert(ACCEPT, HeaderValue::from_static(accept));
-            sigv4::sign_request(
-                &url,
-                &mut headers,
-                &body,
-                &credentials,
-                region,
-                sigv4::SERVICE,
-                now,
-            )?;
+            authorizer.authorize(&url, &mut headers, &body, region, now)?;
             Ok(UpstreamRequest {
                 url,
                 headers,
