@@ -334,6 +334,8 @@ fn check_auth(azure: &AzureState, headers: &HeaderMap, v1: bool) -> Option<Respo
     if config.api_key.is_none()
         && config.bearer_token.is_none()
         && config.entra_client_secret.is_none()
+        && config.federated_token.is_none()
+        && config.identity_header.is_none()
     {
         return None;
     }
