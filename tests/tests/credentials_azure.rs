@@ -3,7 +3,8 @@
 //! endpoints: workload identity (a federated token file exchanged at the fake authority),
 //! managed identity through the App Service / Container Apps endpoint (`IDENTITY_ENDPOINT` +
 //! `IDENTITY_HEADER`) with a failing endpoint named by `/readyz`, and the VM IMDS endpoint
-//! (azure_identity calls the fixed `169.254.169.254`, reached here through an HTTP proxy).
+//! (azure_identity calls the fixed `169.254.169.254`, reached here through an HTTP proxy),
+//! and the Azure CLI credential (a stand-in `az` on `PATH`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
@@ -196,4 +197,44 @@ async fn vm_imds_managed_identity_through_an_http_proxy() {
     .await;
     let bearer = first_bearer(&proxy, &sim).await;
     assert!(bearer.starts_with("Bearer mi-imds-token-"), "{bearer}");
+}
+
+#[tokio::test]
+async fn azure_cli_credential_runs_az_from_the_path() {
+    let sim = azure("az-cli", AzureSimConfig::default()).await;
+    let dir = std::env::temp_dir().join(format!("switchyard-az-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let args_file = dir.join("args");
+    println!(
+        "a stand-in `az` on PATH answers `az account get-access-token` as Azure CLI 2.54+ does"
+    );
+    let script = format!(
+        "#!/bin/sh\necho \"$@\" > '{}'\nnow=$(date +%s)\n\
+         printf '{{\"accessToken\":\"cli-token-%s\",\"expiresOn\":\"2099-01-01 00:00:00.000000\",\"expires_on\":%s,\"subscription\":\"sub\",\"tenant\":\"contoso\",\"tokenType\":\"Bearer\"}}' \"$now\" \"$((now + 3600))\"\n",
+        args_file.display()
+    );
+    let az = dir.join("az");
+    std::fs::write(&az, script).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let proxy = Proxy::start_with_env(
+        &routes(&sim, "{ credential: azure_cli }"),
+        &[("PATH", &path)],
+    )
+    .await;
+    let bearer = first_bearer(&proxy, &sim).await;
+    assert!(bearer.starts_with("Bearer cli-token-"), "{bearer}");
+    let args = std::fs::read_to_string(&args_file).unwrap();
+    assert!(
+        args.contains("account get-access-token")
+            && args.contains("https://cognitiveservices.azure.com/.default"),
+        "{args}"
+    );
 }
