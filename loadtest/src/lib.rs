@@ -15,6 +15,8 @@ pub mod azure_sim;
 pub mod bedrock_sim;
 pub mod bench;
 pub mod duration;
+mod form;
+pub mod identity_sim;
 pub mod openai_sim;
 
 pub use anthropic_sim::{
@@ -22,6 +24,7 @@ pub use anthropic_sim::{
 };
 pub use azure_sim::{AzureDeployment, AzureSim, AzureSimConfig};
 pub use bedrock_sim::{BedrockFault, BedrockSim, BedrockSimConfig, BedrockSimStats};
+pub use identity_sim::{IdentitySim, IdentitySimConfig, Keyring};
 pub use openai_sim::{answer_text, Fault, OpenAiSim, SimConfig, SimStats};
 pub mod proxy_process;
 mod serve;

@@ -38,6 +38,17 @@ impl ProxyProcess {
     /// Writes `routes_yaml` (with `{LISTEN}` and `{ADMIN}` replaced by free ports) to a fresh
     /// temp dir, spawns `binary` on it and waits until `/healthz` answers 200.
     pub async fn start(binary: &Path, routes_yaml: &str) -> anyhow::Result<Self> {
+        Self::start_with_env(binary, routes_yaml, &[]).await
+    }
+
+    /// [`Self::start`] with `env` added to the process's environment. Cloud credential
+    /// variables the test process happens to have (`AWS_*`, `AZURE_*`, `IDENTITY_*`,
+    /// `MSI_*`, `IMDS_*`) are not inherited, so credential tests see only what they set.
+    pub async fn start_with_env(
+        binary: &Path,
+        routes_yaml: &str,
+        env: &[(String, String)],
+    ) -> anyhow::Result<Self> {
         let dir = fresh_dir()?;
         let mut last = String::new();
         for _ in 0..START_ATTEMPTS {
@@ -45,7 +56,7 @@ impl ProxyProcess {
             if port == admin_port {
                 continue;
             }
-            match Self::try_start(binary, &dir, routes_yaml, port, admin_port).await {
+            match Self::try_start(binary, &dir, routes_yaml, env, port, admin_port).await {
                 Ok(proxy) => return Ok(proxy),
                 Err(StartError::PortTaken(log)) => last = log,
                 Err(StartError::Failed(error)) => return Err(error),
@@ -58,6 +69,7 @@ impl ProxyProcess {
         binary: &Path,
         dir: &Path,
         yaml: &str,
+        env: &[(String, String)],
         port: u16,
         admin_port: u16,
     ) -> Result<Self, StartError> {
@@ -66,7 +78,21 @@ impl ProxyProcess {
         let spawn = || -> anyhow::Result<Child> {
             write_atomically(&config_path, &substitute(yaml, port, admin_port))?;
             let log = File::create(&log_path).context("creating the proxy log file")?;
-            Command::new(binary)
+            let mut command = Command::new(binary);
+            if !env.is_empty() {
+                for (name, _) in std::env::vars_os() {
+                    let cloud = name.to_str().is_some_and(|name| {
+                        ["AWS_", "AZURE_", "IDENTITY_", "MSI_", "IMDS_"]
+                            .iter()
+                            .any(|prefix| name.starts_with(prefix))
+                    });
+                    if cloud {
+                        command.env_remove(name);
+                    }
+                }
+                command.envs(env.iter().map(|(k, v)| (k, v)));
+            }
+            command
                 .arg("--config")
                 .arg(&config_path)
                 .current_dir(dir)

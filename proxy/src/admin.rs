@@ -53,7 +53,10 @@ impl ServeHttp for AdminApp {
                 )
             }
             ("GET", "/healthz") => json_response(200, &json!({"status": "ok"})),
-            ("GET", "/readyz") => readiness(&policy, ledger_status(&self.state).await),
+            ("GET", "/readyz") => {
+                let degraded = degraded(&credentials(&self.state, &policy, Instant::now()));
+                readiness(&policy, ledger_status(&self.state).await, degraded)
+            }
             (_, "/admin/reload" | "/admin/routes" | "/admin/spend")
                 if !authorized(&policy, authorization.as_deref()) =>
             {
@@ -154,9 +157,32 @@ fn json_response(status: u16, value: &Value) -> Response<Vec<u8>> {
     )
 }
 
+/// Providers whose background-refreshed credentials are in trouble: the last refresh
+/// failed (the last good credentials are used until they expire), or there are none.
+fn degraded(credentials: &[Value]) -> Vec<Value> {
+    credentials
+        .iter()
+        .filter(|status| !status["last_error"].is_null() || status["valid_for_s"].is_null())
+        .map(|status| {
+            let reason = match (&status["last_error"], &status["valid_for_s"]) {
+                (Value::Null, _) => "no credentials resolved yet".to_owned(),
+                (error, Value::Null) => format!("credentials expired or missing; last refresh error: {}", error.as_str().unwrap_or_default()),
+                (error, _) => format!("credential refresh failing, last good credentials still in use; last error: {}", error.as_str().unwrap_or_default()),
+            };
+            json!({
+                "provider": status["provider"],
+                "credential": status["credential"],
+                "valid_for_s": status["valid_for_s"],
+                "reason": reason,
+            })
+        })
+        .collect()
+}
+
 /// Ready when the policy is loaded and at least one model has a usable target; the body
-/// says which providers are disabled and why.
-fn readiness(policy: &Policy, ledger: (bool, Value)) -> Response<Vec<u8>> {
+/// says which providers are disabled and why, and which are degraded (credentials failing
+/// to refresh; they do not make the proxy unready while another target can serve).
+fn readiness(policy: &Policy, ledger: (bool, Value), degraded: Vec<Value>) -> Response<Vec<u8>> {
     let (ledger_ok, ledger) = ledger;
     let disabled: Vec<Value> = policy
         .providers
@@ -182,6 +208,7 @@ fn readiness(policy: &Policy, ledger: (bool, Value)) -> Response<Vec<u8>> {
         "policy_version": policy.version,
         "ledger": ledger,
         "disabled_providers": disabled,
+        "degraded_providers": degraded,
         "reason": reason,
     });
     json_response(if ready { 200 } else { 503 }, &body)

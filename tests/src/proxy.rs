@@ -19,8 +19,18 @@ impl Proxy {
     /// Writes `routes_yaml` (with `{LISTEN}` and `{ADMIN}` replaced by free ports) to a
     /// fresh temp dir, spawns the binary on it and waits until `/healthz` answers 200.
     pub async fn start(routes_yaml: &str) -> Proxy {
+        Self::start_with_env(routes_yaml, &[]).await
+    }
+
+    /// [`Self::start`] with `env` added to the proxy's environment (and no cloud credential
+    /// variables of the test process inherited): credential tests, several per file.
+    pub async fn start_with_env(routes_yaml: &str, env: &[(&str, &str)]) -> Proxy {
         crate::install_crypto();
-        let process = ProxyProcess::start(&binary(), routes_yaml)
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let process = ProxyProcess::start_with_env(&binary(), routes_yaml, &env)
             .await
             .unwrap_or_else(|e| panic!("starting the proxy: {e:#}"));
         println!(

@@ -13,7 +13,13 @@ pub struct AzureSimConfig {
     pub bearer_token: Option<String>,
     /// The fake Entra endpoint's client secret (`POST /{tenant}/oauth2/v2.0/token`).
     pub entra_client_secret: Option<String>,
-    /// Lifetime of the tokens the fake Entra endpoint issues.
+    /// The federated token (workload identity) the fake Entra endpoint accepts as
+    /// `client_assertion` instead of a client secret.
+    pub federated_token: Option<String>,
+    /// The managed-identity endpoints' secret: the App Service endpoint (`GET /msi/token`)
+    /// requires it as `x-identity-header`. The IMDS endpoint requires `Metadata: true`.
+    pub identity_header: Option<String>,
+    /// Lifetime of the tokens the fake Entra and managed-identity endpoints issue.
     pub token_lifetime: Duration,
     pub deployments: Vec<AzureDeployment>,
     pub ttft: Duration,
@@ -30,6 +36,8 @@ impl Default for AzureSimConfig {
             api_key: None,
             bearer_token: None,
             entra_client_secret: None,
+            federated_token: None,
+            identity_header: None,
             token_lifetime: Duration::from_secs(3600),
             deployments: Vec::new(),
             ttft: Duration::ZERO,

@@ -3,7 +3,9 @@
 //! `api-version`, `api-key` or bearer auth, deployment lookup, content-filter triggers) →
 //! the deployment's own OpenAI-sim state (quota, faults, answer) → `shape` (Azure's model
 //! name, filter annotations, the filter-only first stream chunk, Azure-style headers and
-//! 429s). `entra` is a fake Microsoft Entra token endpoint for `auth: entra` tests.
+//! 429s). `entra` is a fake Microsoft Entra token endpoint for `auth: entra` tests (client
+//! secret and workload identity); `managed_identity` fakes the IMDS and App Service
+//! managed-identity endpoints.
 //!
 //! Trigger words in a prompt: [`FILTER_PROMPT`] answers the content-filter 400;
 //! [`FILTER_COMPLETION`] ends the answer with `finish_reason: "content_filter"`.
@@ -25,6 +27,7 @@
 
 mod config;
 mod entra;
+mod managed_identity;
 mod server;
 mod shape;
 

@@ -10,7 +10,7 @@ use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
 use tokio::net::TcpListener;
@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use super::config::AzureSimConfig;
 use super::entra::{self, TokenEndpoint};
+use super::managed_identity;
 use super::shape::{self, azure_error, Shape};
 use crate::openai_sim::faults::Fault;
 use crate::openai_sim::state::SimState;
@@ -149,6 +150,11 @@ impl AzureSim {
         self.state.entra.requests()
     }
 
+    /// The App Service identity endpoint: the value of `IDENTITY_ENDPOINT`.
+    pub fn identity_endpoint(&self) -> String {
+        format!("http://{}/msi/token", self.addr)
+    }
+
     /// Makes the fake Entra endpoint answer 500 (`true`) or work again.
     pub fn set_token_endpoint_failing(&self, failing: bool) {
         self.state.entra.set_failing(failing);
@@ -181,6 +187,11 @@ fn router(state: Arc<AzureState>) -> Router {
         .route("/openai/v1/chat/completions", post(v1_chat))
         .route("/openai/v1/embeddings", post(v1_embeddings))
         .route("/{tenant}/oauth2/v2.0/token", post(entra::token))
+        .route(
+            "/metadata/identity/oauth2/token",
+            get(managed_identity::imds),
+        )
+        .route("/msi/token", get(managed_identity::app_service))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
@@ -323,6 +334,8 @@ fn check_auth(azure: &AzureState, headers: &HeaderMap, v1: bool) -> Option<Respo
     if config.api_key.is_none()
         && config.bearer_token.is_none()
         && config.entra_client_secret.is_none()
+        && config.federated_token.is_none()
+        && config.identity_header.is_none()
     {
         return None;
     }

@@ -1,5 +1,7 @@
 //! A Bedrock Runtime simulator: Converse, ConverseStream (real AWS event-stream framing) and
-//! InvokeModel for Titan / Cohere embeddings, behind real SigV4 verification, Bedrock's
+//! InvokeModel for Titan / Cohere embeddings, behind real SigV4 verification (or a Bedrock API
+//! key as a bearer token; temporary credentials from the identity simulator's [`Keyring`]
+//! are checked for their session token and expiry), Bedrock's
 //! validation rules and scriptable faults (429 throttling, 500, 503, exception frames, latency,
 //! garbage, streams cut or stalled after some content), and optional prompt-cache usage.
 
@@ -24,6 +26,7 @@ use axum::Router;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
+use crate::identity_sim::{KeyRefusal, Keyring};
 use crate::serve::{lock, spawn_until_stopped};
 use converse::Answer;
 use deliver::{body_response, Ending, InFlight, InFlightCounter};
@@ -43,6 +46,11 @@ pub struct BedrockSimConfig {
     /// points; 0 leaves the field out.
     pub cache_read_tokens: u64,
     pub cache_write_tokens: u64,
+    /// Bedrock API keys accepted as `Authorization: Bearer <key>` instead of a signature.
+    pub api_keys: Vec<String>,
+    /// More keys accepted besides `access_key_id`: temporary credentials an identity
+    /// simulator issues (with their session token and expiry).
+    pub keyring: Keyring,
 }
 
 impl BedrockSimConfig {
@@ -55,6 +63,8 @@ impl BedrockSimConfig {
             latency: Duration::ZERO,
             cache_read_tokens: 0,
             cache_write_tokens: 0,
+            api_keys: Vec::new(),
+            keyring: Keyring::default(),
         }
     }
 }
@@ -94,6 +104,9 @@ pub struct BedrockSimStats {
     /// The last model request's path (as sent, percent-encoded) and JSON body.
     pub last_path: Option<String>,
     pub last_body: Option<Value>,
+    /// Who each accepted model request came from, in order: the access key id that signed
+    /// it, or `bearer:<key>` for a Bedrock API key.
+    pub callers: Vec<String>,
 }
 
 struct SimState {
@@ -233,17 +246,13 @@ async fn handle(
 ) -> Response {
     let path = uri.path().to_owned();
     let config = &sim.config;
-    if let Err(error) = sigv4::verify(
-        &config.access_key_id,
-        &config.secret_access_key,
-        &config.region,
-        &path,
-        &headers,
-        &body,
-    ) {
-        lock(&sim.stats).signature_failures += 1;
-        return aws_error(StatusCode::FORBIDDEN, error.error_type, &error.message);
-    }
+    let caller = match authenticate(config, &path, &headers, &body) {
+        Ok(caller) => caller,
+        Err(error) => {
+            lock(&sim.stats).signature_failures += 1;
+            return aws_error(StatusCode::FORBIDDEN, error.error_type, &error.message);
+        }
+    };
     let Some((model_id, op)) = route(&path) else {
         return aws_error(
             StatusCode::NOT_FOUND,
@@ -263,6 +272,7 @@ async fn handle(
         stats.requests += 1;
         stats.last_path = Some(path.clone());
         stats.last_body = Some(value.clone());
+        stats.callers.push(caller);
     }
     let guard = sim.in_flight.enter();
     let fault = lock(&sim.faults).pop_front();
@@ -320,6 +330,55 @@ async fn handle(
             "unknown operation",
         ),
     }
+}
+
+/// Who sent the request: a known Bedrock API key (`bearer:<key>`), or the access key id of
+/// a valid signature by the configured pair or a key of the keyring.
+fn authenticate(
+    config: &BedrockSimConfig,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<String, sigv4::SignatureError> {
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if let Some(key) = bearer {
+        return match config.api_keys.iter().any(|k| k == key) {
+            true => Ok(format!("bearer:{key}")),
+            false => Err(sigv4::SignatureError {
+                error_type: "UnrecognizedClientException",
+                message: "Invalid API Key format: Must start with pre-defined prefix".to_owned(),
+            }),
+        };
+    }
+    let secret_of = |key: &str, token: Option<&str>| {
+        if key == config.access_key_id {
+            return Ok(config.secret_access_key.clone());
+        }
+        config
+            .keyring
+            .check(key, token, std::time::SystemTime::now())
+            .map_err(|refusal| sigv4::SignatureError {
+                error_type: match refusal {
+                    KeyRefusal::Expired => "ExpiredTokenException",
+                    KeyRefusal::Unknown | KeyRefusal::WrongToken => "UnrecognizedClientException",
+                },
+                message: match refusal {
+                    KeyRefusal::Expired => "The security token included in the request is expired",
+                    KeyRefusal::Unknown | KeyRefusal::WrongToken => {
+                        "The security token included in the request is invalid."
+                    }
+                }
+                .to_owned(),
+            })
+    };
+    let scope = sigv4::Scope {
+        region: &config.region,
+        service: "bedrock",
+    };
+    sigv4::verify_by(&secret_of, scope, path, headers, body)
 }
 
 /// Adds the configured cache reads and writes to a Converse usage object.

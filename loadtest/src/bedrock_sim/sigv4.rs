@@ -90,6 +90,49 @@ pub fn verify(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(), SignatureError> {
+    let secret_of = |key: &str, _token: Option<&str>| {
+        if key == access_key {
+            Ok(secret_key.to_owned())
+        } else {
+            Err(refuse(
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            ))
+        }
+    };
+    let scope = Scope {
+        region,
+        service: "bedrock",
+    };
+    verify_by(&secret_of, scope, path_and_query, headers, body).map(|_| ())
+}
+
+/// The access key id a SigV4 `Authorization` header names, if it is one.
+pub fn access_key_of(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    parse_authorization(value).map(|auth| auth.access_key)
+}
+
+/// Where a signature must be scoped.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub region: &'a str,
+    pub service: &'a str,
+}
+
+/// Looks up the secret of an access key presented with a session token (or refuses it).
+pub type SecretOf<'a> = dyn Fn(&str, Option<&str>) -> Result<String, SignatureError> + 'a;
+
+/// Checks a POST's signature with the secret `secret_of` gives for its access key, scoped
+/// to `scope`; returns the access key id that signed.
+pub fn verify_by(
+    secret_of: &SecretOf<'_>,
+    scope: Scope<'_>,
+    path_and_query: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<String, SignatureError> {
+    let Scope { region, service } = scope;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let auth_value = header("authorization").ok_or_else(|| {
         refuse(
@@ -103,17 +146,14 @@ pub fn verify(
             "Authorization header is malformed",
         )
     })?;
-    if auth.access_key != access_key {
-        return Err(refuse(
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
-        ));
-    }
-    if auth.service != "bedrock" || auth.region != region {
+    let token = header("x-amz-security-token").map(str::to_owned);
+    let secret_key = secret_of(auth.access_key, token.as_deref())?;
+    let access_key = auth.access_key;
+    if auth.service != service || auth.region != region {
         return Err(refuse(
             "InvalidSignatureException",
             format!(
-                "Credential should be scoped to a valid region and service bedrock, not {}/{}",
+                "Credential should be scoped to a valid region and service {service}, not {}/{}",
                 auth.region, auth.service
             ),
         ));
@@ -136,7 +176,6 @@ pub fn verify(
             ));
         }
     }
-    let token = header("x-amz-security-token").map(str::to_owned);
     if token.is_some() && !auth.signed_headers.contains(&"x-amz-security-token") {
         return Err(refuse(
             "InvalidSignatureException",
@@ -157,9 +196,9 @@ pub fn verify(
     }
     let expected = recompute(
         access_key,
-        secret_key,
+        &secret_key,
         token,
-        region,
+        scope,
         &format!("http://{host}{path_and_query}"),
         signed,
         body,
@@ -172,7 +211,7 @@ pub fn verify(
             "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.",
         ));
     }
-    Ok(())
+    Ok(access_key.to_owned())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -180,7 +219,7 @@ fn recompute(
     access_key: &str,
     secret_key: &str,
     token: Option<String>,
-    region: &str,
+    scope: Scope<'_>,
     url: &str,
     headers: Vec<(&str, &str)>,
     body: &[u8],
@@ -189,8 +228,8 @@ fn recompute(
     let identity = Identity::from(Credentials::new(access_key, secret_key, token, None, "sim"));
     let params = v4::SigningParams::builder()
         .identity(&identity)
-        .region(region)
-        .name("bedrock")
+        .region(scope.region)
+        .name(scope.service)
         .time(time)
         .settings(SigningSettings::default())
         .build()

@@ -174,11 +174,12 @@ fn model(model: &Model) -> Vec<String> {
             None => String::new(),
         };
         lines.push(format!(
-            "    {}. {}: {upstream_key} {}, price {}, limits {}{tier}{fields}{disabled}",
+            "    {}. {}: {upstream_key} {}, price {} (source: {}), limits {}{tier}{fields}{disabled}",
             index + 1,
             target.id,
             target.upstream_model,
             price(&target.price),
+            target.price_source,
             limits(target.limits.as_ref()),
         ));
     }
@@ -350,9 +351,9 @@ teams:
             "  openai (openai): base_url https://api.openai.com/v1, auth: api key",
             "    DISABLED: api_key is empty (environment variable OPENAI_API_KEY is not set)",
             "  chat: strategy cost, fallbacks: local, max_output_tokens: 1024, first_byte_timeout: server default",
-            "    1. azure/prod: deployment prod, price $2.5 in / $10 out per 1M tokens, limits rpm 600, tier standard",
-            "    2. aws/us.anthropic.claude-sonnet-4-5-20250929-v1:0: model us.anthropic.claude-sonnet-4-5-20250929-v1:0, price $3 in / $15 out per 1M tokens (cached input $0.3) (cache write $3.75), limits none",
-            "    1. openai/llama: model llama, price free, limits none [provider disabled]",
+            "    1. azure/prod: deployment prod, price $2.5 in / $10 out per 1M tokens (source: configured in routes.yaml), limits rpm 600, tier standard",
+            "    2. aws/us.anthropic.claude-sonnet-4-5-20250929-v1:0: model us.anthropic.claude-sonnet-4-5-20250929-v1:0, price $3.3 in / $16.5 out per 1M tokens (cached input $0.33) (cache write $4.125) (source: built-in table entry anthropic.claude-sonnet-4-5-20250929-v1:0), limits none",
+            "    1. openai/llama: model llama, price free (source: model marked free), limits none [provider disabled]",
             "  search: models chat; budget $500 monthly; alert_at 80%; limits rpm 1200, tpm 2000000; keys 1; regions any, clouds any",
             "  - provider openai disabled: api_key is empty (environment variable OPENAI_API_KEY is not set)",
             "  - model local: every target's provider is disabled, so requests for it fail until one is enabled",

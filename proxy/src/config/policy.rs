@@ -284,11 +284,35 @@ pub struct Target {
     /// The upstream's model id, or the Azure deployment name.
     pub upstream_model: String,
     pub price: Price,
+    /// Where `price` came from (shown by `--check`).
+    pub price_source: PriceSource,
     pub limits: Option<Limits>,
     /// Azure deployment SKU as written (`tier:`); `None` for other kinds (and means standard).
     pub tier: Option<Tier>,
     /// Bedrock only: Converse `additionalModelRequestFields` sent with every request.
     pub additional_model_request_fields: Option<serde_json::Value>,
+}
+
+/// Where a target's price came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PriceSource {
+    /// `price:` on the target in routes.yaml.
+    Configured,
+    /// The built-in table's entry `entry`: the upstream id itself, or the base model an
+    /// id maps to (a Bedrock cross-region inference profile without an entry of its own).
+    Table { entry: String },
+    /// No price is known and the model is marked free.
+    FreeModel,
+}
+
+impl fmt::Display for PriceSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PriceSource::Configured => f.write_str("configured in routes.yaml"),
+            PriceSource::Table { entry } => write!(f, "built-in table entry {entry}"),
+            PriceSource::FreeModel => f.write_str("model marked free"),
+        }
+    }
 }
 
 /// Azure deployment capacity: prepaid provisioned throughput (PTU) or pay-as-you-go.

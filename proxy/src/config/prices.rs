@@ -32,14 +32,20 @@ type Table = HashMap<String, Price>;
 /// The table's price for an upstream model id: the exact id, else the id a kind maps it
 /// to (a Bedrock inference profile's base model). `Err` only if an embedded table is corrupt.
 pub(crate) fn lookup(upstream_model: &str) -> Result<Option<Price>, String> {
+    Ok(lookup_entry(upstream_model)?.map(|(_, price)| price))
+}
+
+/// [`lookup`], with the key of the entry that priced it (for `--check`). An id with an
+/// entry of its own (a Bedrock `global.` profile whose rate differs) wins over its alias.
+pub(crate) fn lookup_entry(upstream_model: &str) -> Result<Option<(String, Price)>, String> {
     let table = table()?;
     if let Some(price) = table.get(upstream_model) {
-        return Ok(Some(*price));
+        return Ok(Some((upstream_model.to_owned(), *price)));
     }
     let base = registry::kinds()
         .iter()
         .find_map(|kind| (kind.price_alias)(upstream_model));
-    Ok(base.and_then(|id| table.get(id)).copied())
+    Ok(base.and_then(|id| table.get(id).map(|price| (id.to_owned(), *price))))
 }
 
 /// Parsed once per process; the embedded JSON cannot change while it runs.
@@ -93,7 +99,7 @@ mod tests {
     #[test]
     fn embedded_table_parses_and_has_its_notes() {
         let table = table().map(|table| table.len()).unwrap_or(0);
-        assert_eq!(table, 35, "one entry per model the tables promise");
+        assert_eq!(table, 36, "one entry per model the tables promise");
         for kind in registry::kinds().iter().filter(|kind| kind.prices != "{}") {
             let raw: HashMap<String, serde_json::Value> =
                 serde_json::from_str(kind.prices).unwrap_or_default();
@@ -120,17 +126,42 @@ mod tests {
         assert_eq!(per_million("text-embedding-3-small"), Some((0.02, 0.0)));
         assert_eq!(
             per_million("anthropic.claude-sonnet-4-5-20250929-v1:0"),
-            Some((3.0, 15.0))
+            Some((3.3, 16.5))
         );
     }
 
     #[test]
     fn inference_profiles_fall_back_to_the_base_model() {
-        let base = per_million("anthropic.claude-sonnet-4-5-20250929-v1:0");
-        for prefix in ["us.", "eu.", "apac.", "global."] {
-            let id = format!("{prefix}anthropic.claude-sonnet-4-5-20250929-v1:0");
+        let base = per_million("anthropic.claude-3-7-sonnet-20250219-v1:0");
+        for prefix in [
+            "us.", "eu.", "apac.", "jp.", "au.", "ca.", "us-gov.", "global.",
+        ] {
+            let id = format!("{prefix}anthropic.claude-3-7-sonnet-20250219-v1:0");
             assert_eq!(per_million(&id), base, "{id}");
+            let (entry, _) = lookup_entry(&id).unwrap().unwrap();
+            assert_eq!(entry, "anthropic.claude-3-7-sonnet-20250219-v1:0");
         }
+    }
+
+    #[test]
+    fn the_global_profile_has_its_own_rate_where_it_differs() {
+        // Sonnet 4.5: geographic profiles pay the in-region rate, the global one ~10% less.
+        let model = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+        for prefix in ["", "us.", "eu.", "jp.", "au."] {
+            assert_eq!(
+                per_million(&format!("{prefix}{model}")),
+                Some((3.3, 16.5)),
+                "{prefix}"
+            );
+        }
+        let global = format!("global.{model}");
+        assert_eq!(per_million(&global), Some((3.0, 15.0)));
+        let (entry, price) = lookup_entry(&global).unwrap().unwrap();
+        assert_eq!(entry, global, "its own entry, not the base model's");
+        assert!(matches!(
+            price,
+            Price::PerMillion { cached_input: Some(c), cache_write: Some(w), .. } if c == 0.3 && w == 3.75
+        ));
     }
 
     #[test]

@@ -161,6 +161,7 @@ impl RequestRecord {
             input_tokens: count(|u| u.prompt_tokens),
             output_tokens: count(|u| u.completion_tokens),
             cached_tokens: count(|u| u.cached_tokens),
+            cache_write_tokens: count(|u| u.cache_write_tokens),
             cost_usd: cost,
             latency_ms: elapsed.as_millis() as i64,
             ttft_ms: self.first_byte.map(|d| d.as_millis() as i64),

@@ -350,6 +350,7 @@ mod tests {
             price: Price::Free,
             tier: None,
             additional_model_request_fields: None,
+            price_source: crate::config::PriceSource::Configured,
             limits: Some(crate::config::Limits {
                 rpm: Some(4),
                 tpm: None,

@@ -53,6 +53,11 @@ impl Ctx<'_> {
         Ok(expanded)
     }
 
+    /// One variable of the environment the policy is compiled in.
+    pub fn env_var(&self, name: &str) -> Option<String> {
+        (self.env)(name)
+    }
+
     /// An expanded value that must not be empty.
     pub fn text(&self, value: &Spanned<String>, what: &str) -> Result<String, Problem> {
         let expanded = self.expand(value, what)?;

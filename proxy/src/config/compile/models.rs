@@ -9,7 +9,7 @@ use serde_saphyr::Spanned;
 use super::{limits, name_list, Ctx};
 use crate::config::error::Problem;
 use crate::config::policy::{
-    Model, Price, Provider, ProviderKind, Strategy, Target, TargetId, Tier,
+    Model, Price, PriceSource, Provider, ProviderKind, Strategy, Target, TargetId, Tier,
 };
 use crate::config::prices;
 use crate::config::raw::{Entries, RawModel, RawPrice, RawStrategy, RawTarget, RawTier};
@@ -160,6 +160,7 @@ fn target(
         &format!("{path}.{}", upstream_key(provider)),
     )?;
     let price = price(raw, provider, &upstream_model, model_is_free, path)?;
+    let price_source = price_source(raw, &upstream_model);
     let additional_model_request_fields = match &raw.value.additional_model_request_fields {
         None => None,
         Some(fields) if !matches!(provider.kind, ProviderKind::Bedrock(_)) => {
@@ -182,6 +183,7 @@ fn target(
         provider: Arc::clone(provider),
         upstream_model,
         price,
+        price_source,
         limits: limits(raw.value.limits.as_ref(), &format!("{path}.limits"))?,
         tier: tier(raw, provider, path)?,
     })
@@ -296,6 +298,17 @@ fn price(
                 ),
             ))
         }
+    }
+}
+
+/// Where [`price`] found the target's price (it has already succeeded).
+fn price_source(raw: &Spanned<RawTarget>, upstream_model: &str) -> PriceSource {
+    if raw.value.price.is_some() {
+        return PriceSource::Configured;
+    }
+    match prices::lookup_entry(upstream_model) {
+        Ok(Some((entry, _))) => PriceSource::Table { entry },
+        Ok(None) | Err(_) => PriceSource::FreeModel,
     }
 }
 
@@ -450,8 +463,21 @@ mod tests {
         let profile = target_of(&policy, "fast", 2).map(|t| t.price.per_million());
         assert_eq!(
             profile,
-            Some((3.0, 15.0)),
+            Some((3.3, 16.5)),
             "an inference profile is priced as its base model"
+        );
+        assert_eq!(
+            target_of(&policy, "fast", 2).map(|t| t.price_source.clone()),
+            Some(PriceSource::Table {
+                entry: "anthropic.claude-sonnet-4-5-20250929-v1:0".to_owned()
+            }),
+            "--check names the entry that priced it"
+        );
+        assert_eq!(
+            target_of(&policy, "fast", 1).map(|t| t.price_source.clone()),
+            Some(PriceSource::Table {
+                entry: "gpt-4o".to_owned()
+            })
         );
         let cheap = policy.models.get("cheap").map(|m| m.strategy);
         assert_eq!(cheap, Some(Strategy::Priority), "priority is the default");

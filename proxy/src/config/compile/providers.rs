@@ -144,6 +144,12 @@ impl SectionCtx<'_> {
         })
     }
 
+    /// A variable of the environment the policy is compiled in (for settings a kind reads
+    /// from the environment by convention, like `AWS_BEARER_TOKEN_BEDROCK`).
+    pub fn env_var(&self, name: &str) -> Option<String> {
+        self.ctx.env_var(name)
+    }
+
     /// [`Self::setting_at`] for a field of the section itself.
     pub fn setting(&self, value: &Spanned<String>, field: &str) -> Result<Setting, Problem> {
         self.setting_at(value, self.path, field)

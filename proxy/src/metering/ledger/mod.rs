@@ -50,6 +50,11 @@ pub(crate) const LEDGER_INDEX_AT: &str =
 /// rows written before it say `''`.
 pub(crate) const LEDGER_ADD_API: &str =
     "ALTER TABLE switchyard_ledger ADD COLUMN api TEXT NOT NULL DEFAULT ''";
+/// Schema version 3: prompt tokens written to a prompt cache, in a column of their own
+/// (they are priced apart from plain input); rows written before it say 0. (Version 2 is
+/// the `api` column of the Messages work.)
+pub(crate) const LEDGER_ADD_CACHE_WRITE: &str =
+    "ALTER TABLE switchyard_ledger ADD COLUMN cache_write_tokens BIGINT NOT NULL DEFAULT 0";
 
 /// Entries written per transaction.
 pub const BATCH: usize = 500;
@@ -99,6 +104,8 @@ pub struct LedgerEntry {
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub cached_tokens: i64,
+    /// Prompt tokens written to the upstream's prompt cache (beside `cached_tokens`, the reads).
+    pub cache_write_tokens: i64,
     pub cost_usd: f64,
     pub latency_ms: i64,
     pub ttft_ms: Option<i64>,
@@ -235,8 +242,8 @@ impl Store {
 pub(crate) const INSERT: &str =
     "INSERT INTO switchyard_ledger (entry_id, request_id, at_ms, team, \
     key_id, model, provider, target, input_tokens, output_tokens, cached_tokens, cost_usd, \
-    latency_ms, ttft_ms, attempts, status, usage_estimated, api) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+    latency_ms, ttft_ms, attempts, status, usage_estimated, api, cache_write_tokens) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
     ON CONFLICT (entry_id) DO NOTHING";
 
 fn spend_sql(store: &Store) -> &'static str {

@@ -120,6 +120,7 @@ pub async fn insert(pool: &PgPool, entries: &[LedgerEntry]) -> Result<(), Ledger
                 .collect::<Vec<bool>>(),
         )
         .bind(text(|e| &e.api))
+        .bind(int(|e| e.cache_write_tokens))
         .execute(&mut *tx)
         .await?;
     let reservations: Vec<String> = entries
@@ -141,11 +142,11 @@ pub async fn insert(pool: &PgPool, entries: &[LedgerEntry]) -> Result<(), Ledger
 const INSERT_BATCH: &str = "WITH inserted AS (
     INSERT INTO switchyard_ledger (entry_id, request_id, at_ms, team, key_id, model, provider,
         target, input_tokens, output_tokens, cached_tokens, cost_usd, latency_ms, ttft_ms,
-        attempts, status, usage_estimated, api)
+        attempts, status, usage_estimated, api, cache_write_tokens)
     SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[],
         $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[],
         $12::DOUBLE PRECISION[], $13::BIGINT[], $14::BIGINT[], $15::BIGINT[], $16::TEXT[],
-        $17::BOOLEAN[], $18::TEXT[])
+        $17::BOOLEAN[], $18::TEXT[], $19::BIGINT[])
     ON CONFLICT (entry_id) DO NOTHING
     RETURNING team, at_ms, cost_usd
 ), per_account AS (
@@ -303,6 +304,7 @@ pub mod tests {
             input_tokens: 3,
             output_tokens: 4,
             cached_tokens: 1,
+            cache_write_tokens: 2,
             cost_usd: cost,
             latency_ms: 5,
             ttft_ms: None,

@@ -19,6 +19,7 @@ const MIGRATIONS: &super::migrate::Migrations = &[
         ],
     ),
     (2, &[super::LEDGER_ADD_API]),
+    (3, &[super::LEDGER_ADD_CACHE_WRITE]),
 ];
 
 pub async fn open(url: &str) -> Result<SqlitePool, LedgerError> {
@@ -67,6 +68,7 @@ pub async fn insert(pool: &SqlitePool, entries: &[LedgerEntry]) -> Result<(), Le
             .bind(&e.status)
             .bind(e.usage_estimated)
             .bind(&e.api)
+            .bind(e.cache_write_tokens)
             .execute(&mut *tx)
             .await?;
     }
@@ -93,6 +95,7 @@ mod tests {
             input_tokens: 10,
             output_tokens: 5,
             cached_tokens: 0,
+            cache_write_tokens: 0,
             cost_usd: cost,
             latency_ms: 12,
             ttft_ms: Some(3),
@@ -130,6 +133,53 @@ mod tests {
         assert!(store.spend(0, 10_000, Some("x")).await.unwrap().is_empty());
         let days = store.spend_by_day(0).await.unwrap();
         assert_eq!(days, vec![("t".to_owned(), 0, 0.75)]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_version_1_ledger_gains_the_cache_write_column() {
+        let dir = std::env::temp_dir().join(format!("sy-ledger-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}/ledger.db", dir.display());
+        // A ledger as the first schema left it, with one row.
+        let options = SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .create_if_missing(true);
+        let old = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .unwrap();
+        let mut tx = old.begin().await.unwrap();
+        super::super::migrate::apply(&mut tx, &MIGRATIONS[..1])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        sqlx::query(
+            "INSERT INTO switchyard_ledger (entry_id, request_id, at_ms, team, key_id, model, \
+             provider, target, input_tokens, output_tokens, cached_tokens, cost_usd, latency_ms, \
+             ttft_ms, attempts, status, usage_estimated) \
+             VALUES ('old', 'r', 1, 't', 'k', 'm', 'p', 'p/m', 1, 1, 0, 0.1, 1, NULL, 1, '200', 0)",
+        )
+        .execute(&old)
+        .await
+        .unwrap();
+        old.close().await;
+
+        let store = Store::open(&url).await.unwrap();
+        let mut new = entry("new", "t", 2, 0.2);
+        new.cache_write_tokens = 1_024;
+        store.insert(&[new]).await.unwrap();
+        let Store::Sqlite(pool) = &store else {
+            unreachable!("a sqlite url")
+        };
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT entry_id, cache_write_tokens FROM switchyard_ledger ORDER BY entry_id",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        assert_eq!(rows, vec![("new".to_owned(), 1_024), ("old".to_owned(), 0)]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

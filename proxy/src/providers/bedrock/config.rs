@@ -1,5 +1,6 @@
 //! `kind: bedrock` in `routes.yaml`: Amazon Bedrock in one region. Its typed section
-//! (region, static keys or the AWS default chain, `assume_role:`, endpoint override),
+//! (region, a Bedrock API key, static keys or the AWS default chain, `assume_role:`,
+//! endpoint override),
 //! its compiled [`Settings`] (resolved into live credentials by `credentials.rs`), its
 //! `--check` line, and the built-in prices of Bedrock model ids (`prices.json`).
 
@@ -9,6 +10,10 @@ use serde_saphyr::Spanned;
 use crate::config::{shown, Compiled, Problem, ProviderKind, Secret, SectionCtx, Setting};
 use crate::providers::registry::{ProviderSection, Unit};
 use crate::upstream::Classifier;
+
+/// The variable AWS SDKs read a Bedrock API key from; a provider on the default chain uses
+/// it, as the SDKs do.
+pub const BEARER_TOKEN_ENV: &str = "AWS_BEARER_TOKEN_BEDROCK";
 
 /// Prefixes of Bedrock cross-region inference-profile ids (`us.anthropic.…`); a profile
 /// is billed at its base model's price.
@@ -22,6 +27,8 @@ pub(crate) const INFERENCE_PROFILE_PREFIXES: &[&str] = &[
 pub(crate) struct Section {
     /// Required; also where the provider serves, for `regions:`.
     pub region: Option<Spanned<String>>,
+    /// A Bedrock API key, sent as `Authorization: Bearer` instead of signing.
+    pub api_key: Option<Spanned<String>>,
     pub access_key_id: Option<Spanned<String>>,
     pub secret_access_key: Option<Spanned<String>>,
     pub session_token: Option<Spanned<String>>,
@@ -46,7 +53,9 @@ pub(crate) struct RawAssumeRole {
 #[derive(Debug)]
 pub struct Settings {
     pub region: String,
-    /// Explicit credentials; `None` means the AWS default credential chain.
+    /// A Bedrock API key: requests carry it as a bearer token and are not signed.
+    pub api_key: Option<BedrockApiKey>,
+    /// Explicit credentials; `None` (without an API key) means the AWS default credential chain.
     pub credentials: Option<AwsStaticCredentials>,
     /// Override of `https://bedrock-runtime.{region}.amazonaws.com`.
     pub endpoint: Option<String>,
@@ -61,6 +70,14 @@ pub struct AwsAssumeRole {
     /// Treated as a secret: it is the confused-deputy guard of the role's trust policy.
     pub external_id: Option<Secret>,
     pub session_name: Option<String>,
+}
+
+/// A Bedrock API key and where it came from (for `--check`).
+#[derive(Debug)]
+pub struct BedrockApiKey {
+    pub key: Secret,
+    /// Read from `AWS_BEARER_TOKEN_BEDROCK` by a provider without credentials in routes.yaml.
+    pub from_env: bool,
 }
 
 #[derive(Debug)]
@@ -98,7 +115,11 @@ impl ProviderSection for Section {
                 ),
             ));
         }
-        let credentials = self.static_credentials(cx)?;
+        let api_key = self.api_key(cx)?;
+        let credentials = match api_key {
+            Some(_) => None,
+            None => self.static_credentials(cx)?,
+        };
         // An override that comes out empty means "no override": `${BEDROCK_ENDPOINT:-}`.
         let endpoint = match &self.endpoint {
             Some(value) => match cx.url_setting(value, "endpoint")? {
@@ -111,10 +132,29 @@ impl ProviderSection for Section {
             Some(role) => Some(assume_role(cx, &role.value)?),
             None => None,
         };
+        if let (Some(_), Some(role)) = (&api_key, &self.assume_role) {
+            return Err(Problem::spanned(
+                role,
+                format!("{path}: a Bedrock API key is not an IAM identity and cannot assume a role; remove `api_key` or `assume_role`"),
+            ));
+        }
+        // No credentials in routes.yaml: a Bedrock API key in the environment wins over the
+        // default chain, as in the AWS SDKs.
+        let api_key = match api_key {
+            None if credentials.is_none() && assume_role.is_none() && self.api_key.is_none() => cx
+                .env_var(BEARER_TOKEN_ENV)
+                .filter(|key| !key.trim().is_empty())
+                .map(|key| BedrockApiKey {
+                    key: Secret::new(key.trim()),
+                    from_env: true,
+                }),
+            other => other,
+        };
         let serves_in = Some(region.clone()).filter(|r| !r.is_empty());
         Ok(Compiled {
             kind: ProviderKind::Bedrock(Settings {
                 region,
+                api_key,
                 credentials,
                 endpoint,
                 assume_role,
@@ -125,6 +165,44 @@ impl ProviderSection for Section {
 }
 
 impl Section {
+    /// `api_key:`. Given and set, access keys must be absent or come out empty (a
+    /// routes.yaml may offer both from the environment); empty from the environment, it
+    /// gives way to access keys, or disables the provider when there are none.
+    fn api_key(&self, cx: &mut SectionCtx<'_>) -> Result<Option<BedrockApiKey>, Problem> {
+        let path = cx.path().to_owned();
+        let Some(raw) = &self.api_key else {
+            return Ok(None);
+        };
+        let keys = [
+            (&self.access_key_id, "access_key_id"),
+            (&self.secret_access_key, "secret_access_key"),
+            (&self.session_token, "session_token"),
+        ];
+        match cx.setting(raw, "api_key")? {
+            Setting::Value(key) => {
+                for (given, name) in keys {
+                    let Some(given) = given else { continue };
+                    if let Setting::Value(_) = cx.setting(given, name)? {
+                        return Err(Problem::spanned(
+                            given,
+                            format!("{path}: give either api_key (a Bedrock API key) or access keys, not both"),
+                        ));
+                    }
+                }
+                Ok(Some(BedrockApiKey {
+                    key: Secret::new(key),
+                    from_env: false,
+                }))
+            }
+            blank @ Setting::Blank(_) => {
+                if keys.iter().all(|(given, _)| given.is_none()) {
+                    cx.take(blank);
+                }
+                Ok(None)
+            }
+        }
+    }
+
     /// Static AWS keys come as a pair; without them the AWS default credential chain is used.
     fn static_credentials(
         &self,
@@ -190,9 +268,13 @@ impl Unit for Settings {
     }
 
     fn describe(&self) -> String {
-        let credentials = match self.credentials {
-            Some(_) => "static keys",
-            None => "AWS default chain",
+        let credentials = match (&self.api_key, &self.credentials) {
+            (Some(BedrockApiKey { from_env: true, .. }), _) => {
+                "Bedrock API key from AWS_BEARER_TOKEN_BEDROCK (bearer, not signed)"
+            }
+            (Some(_), _) => "Bedrock API key (bearer, not signed)",
+            (None, Some(_)) => "static keys",
+            (None, None) => "AWS default chain",
         };
         let endpoint = self.endpoint.as_deref().unwrap_or("default");
         // The external id is a secret of the role's trust policy: say only that it is set.
@@ -217,6 +299,30 @@ impl Unit for Settings {
     fn classifier(&self) -> Classifier {
         super::errors::classify_answer
     }
+
+    fn credential_status(
+        &self,
+        name: &str,
+        runtime: &crate::providers::ProviderRuntime,
+        _now: tokio::time::Instant,
+    ) -> Option<serde_json::Value> {
+        let (valid_for, last_error) =
+            runtime
+                .aws
+                .status(name, self, std::time::SystemTime::now())?;
+        let credential = match (&self.credentials, &self.assume_role) {
+            (_, Some(_)) => "assume_role",
+            (Some(_), None) => "static keys",
+            (None, None) => "AWS default chain",
+        };
+        Some(serde_json::json!({
+            "provider": name,
+            "kind": "aws",
+            "credential": credential,
+            "valid_for_s": valid_for.map(|d| d.as_secs().min(u64::from(u32::MAX))),
+            "last_error": last_error,
+        }))
+    }
 }
 
 /// `us-east-1`, `us-gov-west-1`, `ap-southeast-2`: lowercase words joined by `-`, ending in a number.
@@ -237,7 +343,7 @@ fn is_aws_region(region: &str) -> bool {
 mod tests {
     use super::*;
     use crate::config::testing::{provider, provider_error};
-    use crate::config::ConfigError;
+    use crate::config::{ConfigError, Provider};
 
     #[test]
     fn bedrock_default_chain_or_a_key_pair() -> Result<(), ConfigError> {
@@ -307,10 +413,10 @@ mod tests {
 
     #[test]
     fn fields_of_another_kind_are_refused() {
-        let err = provider_error("    kind: bedrock\n    region: us-east-1\n    api_key: x\n");
+        let err = provider_error("    kind: bedrock\n    region: us-east-1\n    base_url: x\n");
         assert!(
             err.starts_with(
-                "routes.yaml:6:14: providers.p: `api_key` is not a field of a bedrock provider"
+                "routes.yaml:6:15: providers.p: `base_url` is not a field of a bedrock provider"
             ),
             "{err}"
         );
@@ -342,6 +448,106 @@ mod tests {
         );
         assert!(err.contains("assume_role.role_arn"), "{err}");
         Ok(())
+    }
+
+    fn api_key_of(p: &Provider) -> Option<(&str, bool)> {
+        match &p.kind {
+            ProviderKind::Bedrock(Settings { api_key, .. }) => {
+                api_key.as_ref().map(|k| (k.key.expose(), k.from_env))
+            }
+            other => unreachable!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bedrock_api_key_replaces_signing() -> Result<(), ConfigError> {
+        let yaml = "    kind: bedrock\n    region: us-east-1\n    api_key: ${KEY}\n";
+        let p = provider(yaml, &[("KEY", "ABSK-secret")])?;
+        assert_eq!(api_key_of(&p), Some(("ABSK-secret", false)));
+        let described = p.kind.unit().describe();
+        assert!(
+            described.contains("Bedrock API key (bearer, not signed)"),
+            "{described}"
+        );
+        assert!(!described.contains("ABSK-secret") && !format!("{p:?}").contains("ABSK-secret"));
+        let blank = provider(yaml, &[("KEY", "")])?;
+        assert!(blank
+            .disabled
+            .as_deref()
+            .is_some_and(|d| d.starts_with("api_key is empty")));
+        Ok(())
+    }
+
+    #[test]
+    fn the_shipped_form_offers_a_key_or_access_keys_from_the_environment() -> Result<(), ConfigError>
+    {
+        let yaml = "    kind: bedrock\n    region: us-east-1\n    api_key: ${AWS_BEARER_TOKEN_BEDROCK:-}\n    access_key_id: ${AK:-}\n    secret_access_key: ${SK:-}\n";
+        let key_only = provider(yaml, &[("AWS_BEARER_TOKEN_BEDROCK", "ABSK-1")])?;
+        assert_eq!(api_key_of(&key_only), Some(("ABSK-1", false)));
+        assert!(key_only.disabled.is_none());
+        let keys_only = provider(yaml, &[("AK", "AKIA"), ("SK", "s")])?;
+        assert_eq!(api_key_of(&keys_only), None);
+        assert!(keys_only.disabled.is_none());
+        assert!(matches!(
+            &keys_only.kind,
+            ProviderKind::Bedrock(Settings {
+                credentials: Some(_),
+                ..
+            })
+        ));
+        let neither = provider(yaml, &[])?;
+        assert!(
+            neither
+                .disabled
+                .as_deref()
+                .is_some_and(|d| d.contains("access_key_id is empty")),
+            "{:?}",
+            neither.disabled
+        );
+        let both = compile_yaml_error(
+            yaml,
+            &[
+                ("AWS_BEARER_TOKEN_BEDROCK", "ABSK-1"),
+                ("AK", "AKIA"),
+                ("SK", "s"),
+            ],
+        );
+        assert!(
+            both.contains("give either api_key (a Bedrock API key) or access keys, not both"),
+            "{both}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn the_default_chain_takes_a_key_from_aws_bearer_token_bedrock() -> Result<(), ConfigError> {
+        let yaml = "    kind: bedrock\n    region: us-east-1\n";
+        let p = provider(yaml, &[(BEARER_TOKEN_ENV, "ABSK-env")])?;
+        assert_eq!(api_key_of(&p), Some(("ABSK-env", true)));
+        assert!(p
+            .kind
+            .unit()
+            .describe()
+            .contains("from AWS_BEARER_TOKEN_BEDROCK"));
+        assert_eq!(api_key_of(&*provider(yaml, &[])?), None);
+        // Explicit keys or a role are not overridden by the variable.
+        let keys = "    kind: bedrock\n    region: us-east-1\n    access_key_id: AKIA\n    secret_access_key: s\n";
+        assert_eq!(
+            api_key_of(&*provider(keys, &[(BEARER_TOKEN_ENV, "ABSK-env")])?),
+            None
+        );
+        let role = "    kind: bedrock\n    region: us-east-1\n    assume_role: { role_arn: 'arn:aws:iam::1:role/r' }\n";
+        assert_eq!(
+            api_key_of(&*provider(role, &[(BEARER_TOKEN_ENV, "ABSK-env")])?),
+            None
+        );
+        let err = provider_error("    kind: bedrock\n    region: us-east-1\n    api_key: k\n    assume_role: { role_arn: 'arn:aws:iam::1:role/r' }\n");
+        assert!(err.contains("cannot assume a role"), "{err}");
+        Ok(())
+    }
+
+    fn compile_yaml_error(entry: &str, env: &[(&str, &str)]) -> String {
+        crate::config::testing::error_of(&format!("version: 1\nproviders:\n  p:\n{entry}"), env)
     }
 
     #[test]

@@ -23,7 +23,8 @@ use crate::config::{AwsAssumeRole, AwsStaticCredentials, Provider, ProviderKind}
 use crate::providers::TranslateError;
 use crate::state::AppState;
 
-/// Credentials are refreshed this long before they expire.
+/// Credentials are refreshed this long before they expire (or half way through a shorter
+/// lifetime, so short-lived credentials are not refreshed at every tick).
 const REFRESH_AHEAD: Duration = Duration::from_secs(5 * 60);
 /// How often the task looks at the policy and the caches.
 const TICK: Duration = Duration::from_secs(1);
@@ -32,8 +33,28 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Resolved credentials of one provider configuration, refreshed in the background.
 pub struct CredentialCache {
-    current: ArcSwapOption<Credentials>,
+    current: ArcSwapOption<Resolved>,
+    /// The last refresh's error, cleared by the next success (for `/readyz` and `/admin/routes`).
+    last_error: ArcSwapOption<String>,
     state: tokio::sync::Mutex<RefreshState>,
+}
+
+/// Credentials and when they were fetched (their lifetime decides when to refresh).
+struct Resolved {
+    credentials: Credentials,
+    fetched_at: SystemTime,
+}
+
+impl Resolved {
+    /// When to replace them: [`REFRESH_AHEAD`] before expiry, or half way through a short
+    /// lifetime; never for credentials without an expiry.
+    fn refresh_at(&self) -> Option<SystemTime> {
+        let expiry = self.credentials.expiry()?;
+        let lifetime = expiry
+            .duration_since(self.fetched_at)
+            .unwrap_or(Duration::ZERO);
+        Some(expiry - REFRESH_AHEAD.min(lifetime / 2))
+    }
 }
 
 struct RefreshState {
@@ -46,6 +67,7 @@ impl CredentialCache {
     fn new() -> Self {
         Self {
             current: ArcSwapOption::empty(),
+            last_error: ArcSwapOption::empty(),
             state: tokio::sync::Mutex::new(RefreshState {
                 provider: None,
                 next_attempt: SystemTime::UNIX_EPOCH,
@@ -57,17 +79,38 @@ impl CredentialCache {
     /// Usable credentials, if resolved and not expired.
     pub fn get(&self, now: SystemTime) -> Option<Credentials> {
         let current = self.current.load_full()?;
-        match current.expiry() {
+        match current.credentials.expiry() {
             Some(expiry) if expiry <= now => None,
-            _ => Some((*current).clone()),
+            _ => Some(current.credentials.clone()),
         }
     }
 
     fn needs_refresh(&self, now: SystemTime) -> bool {
         match self.current.load().as_ref() {
             None => true,
-            Some(creds) => creds.expiry().is_some_and(|e| e <= now + REFRESH_AHEAD),
+            Some(resolved) => resolved.refresh_at().is_some_and(|at| at <= now),
         }
+    }
+
+    fn publish(&self, credentials: Credentials, now: SystemTime) {
+        self.current.store(Some(Arc::new(Resolved {
+            credentials,
+            fetched_at: now,
+        })));
+        self.last_error.store(None);
+    }
+
+    /// Time left on the usable credentials (`None`: none, or expired; `Duration::MAX`: no
+    /// expiry) and the last refresh error.
+    pub fn status(&self, now: SystemTime) -> (Option<Duration>, Option<String>) {
+        let valid_for = self.get(now).map(|c| match c.expiry() {
+            Some(expiry) => expiry.duration_since(now).unwrap_or(Duration::ZERO),
+            None => Duration::MAX,
+        });
+        (
+            valid_for,
+            self.last_error.load_full().map(|e| e.to_string()),
+        )
     }
 }
 
@@ -92,22 +135,25 @@ struct Source<'a> {
     assume_role: Option<&'a AwsAssumeRole>,
 }
 
-impl Source<'_> {
-    fn of(provider: &Provider) -> Option<Source<'_>> {
+impl<'a> Source<'a> {
+    fn of(provider: &'a Provider) -> Option<Source<'a>> {
         match &provider.kind {
-            ProviderKind::Bedrock(super::config::Settings {
-                region,
-                credentials,
-                assume_role,
-                ..
-            }) => Some(Source {
-                name: &provider.name,
-                region,
-                static_keys: credentials.as_ref(),
-                assume_role: assume_role.as_ref(),
-            }),
+            ProviderKind::Bedrock(settings) => Source::new(&provider.name, settings),
             _ => None,
         }
+    }
+
+    /// `None` for a Bedrock API key, which needs no AWS credentials.
+    fn new(name: &'a str, settings: &'a super::config::Settings) -> Option<Source<'a>> {
+        if settings.api_key.is_some() {
+            return None;
+        }
+        Some(Source {
+            name,
+            region: &settings.region,
+            static_keys: settings.credentials.as_ref(),
+            assume_role: settings.assume_role.as_ref(),
+        })
     }
 
     /// Static keys without a role need no cache.
@@ -176,6 +222,27 @@ impl AwsCredentials {
             })
     }
 
+    /// The state of `provider`'s background-refreshed credentials (`None` when it needs
+    /// none: static keys without a role, or a Bedrock API key): time left and last error.
+    pub fn status(
+        &self,
+        name: &str,
+        settings: &super::config::Settings,
+        now: SystemTime,
+    ) -> Option<(Option<Duration>, Option<String>)> {
+        let source = Source::new(name, settings).filter(Source::needs_cache)?;
+        let cache = self
+            .caches
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&source.key())
+            .cloned();
+        Some(match cache {
+            Some(cache) => cache.status(now),
+            None => (None, None),
+        })
+    }
+
     fn cache_for(&self, key: String) -> Arc<CredentialCache> {
         let mut caches = self
             .caches
@@ -236,7 +303,10 @@ async fn refresh(state: &AppState, source: &Source<'_>, cache: &CredentialCache)
     if !cache.needs_refresh(now) {
         return;
     }
-    let mut refresh = cache.state.lock().await;
+    // A refresh already running for this cache is enough.
+    let Ok(mut refresh) = cache.state.try_lock() else {
+        return;
+    };
     if refresh.next_attempt > now {
         return;
     }
@@ -253,13 +323,14 @@ async fn refresh(state: &AppState, source: &Source<'_>, cache: &CredentialCache)
     match result {
         Ok(credentials) => {
             tracing::info!(provider = source.name, expires = ?credentials.expiry(), "AWS credentials resolved");
-            cache.current.store(Some(Arc::new(credentials)));
+            cache.publish(credentials, now);
             refresh.backoff = TICK;
             refresh.next_attempt = now;
         }
         Err(error) => {
             // The error text of aws-config names the sources tried, never a secret.
-            tracing::warn!(provider = source.name, error = %error, "AWS credential refresh failed");
+            tracing::warn!(provider = source.name, error = %error, "AWS credential refresh failed; the last good credentials are used until they expire");
+            cache.last_error.store(Some(Arc::new(error)));
             state
                 .metrics
                 .credential_refresh_failures
@@ -333,6 +404,7 @@ mod tests {
             name: "aws".into(),
             kind: ProviderKind::Bedrock(crate::config::bedrock::Settings {
                 region: "us-east-1".into(),
+                api_key: None,
                 credentials,
                 endpoint: None,
                 assume_role: role,
@@ -376,14 +448,26 @@ mod tests {
         let key = Source::of(&provider).unwrap().key();
         let cache = all.cache_for(key);
         let now = SystemTime::now();
-        let soon = Credentials::new("A", "S", None, Some(now + Duration::from_secs(60)), "t");
-        cache.current.store(Some(Arc::new(soon)));
+        let hour = Credentials::new("A", "S", None, Some(now + Duration::from_secs(3600)), "t");
+        cache.publish(hour, now);
         assert!(all.for_provider(&provider).is_ok());
-        assert!(cache.needs_refresh(now), "refreshed ahead of expiry");
-        assert!(cache.get(now + Duration::from_secs(61)).is_none());
-        let later = Credentials::new("A", "S", None, Some(now + Duration::from_secs(3600)), "t");
-        cache.current.store(Some(Arc::new(later)));
         assert!(!cache.needs_refresh(now));
+        assert!(!cache.needs_refresh(now + Duration::from_secs(3299)));
+        assert!(
+            cache.needs_refresh(now + Duration::from_secs(3300)),
+            "refreshed five minutes ahead of expiry"
+        );
+        assert!(cache.get(now + Duration::from_secs(3600)).is_none());
+        // Short-lived credentials (a test STS) are refreshed half way, not at every tick.
+        let short = Credentials::new("A", "S", None, Some(now + Duration::from_secs(10)), "t");
+        cache.publish(short, now);
+        assert!(!cache.needs_refresh(now + Duration::from_secs(4)));
+        assert!(cache.needs_refresh(now + Duration::from_secs(5)));
+        assert_eq!(
+            cache.status(now + Duration::from_secs(4)),
+            (Some(Duration::from_secs(6)), None)
+        );
+        assert_eq!(cache.status(now + Duration::from_secs(10)).0, None);
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! AWS Bedrock Runtime: chat through Converse / ConverseStream, embeddings through
-//! InvokeModel (Titan, Cohere), every request signed with SigV4.
+//! InvokeModel (Titan, Cohere), every request signed with SigV4 or carrying a Bedrock API key.
 //!
 //! - [`converse`]: the model → Converse body, Converse answers and ConverseStream events →
 //!   the model (any client dialect; the dialect's encoder writes the client's answer).
 //! - [`invoke`]: a Messages client on Claude: InvokeModel with Claude's native body, the
 //!   answer and the stream relayed in Anthropic's shape.
 //! - [`eventstream`] decodes ConverseStream frames for [`converse::events`].
-//! - [`errors`]: Bedrock error types → failure classes; [`sigv4`]: signing;
-//!   [`credentials`]: the background-refreshed credential caches; [`embeddings`].
+//! - [`errors`]: Bedrock error types → failure classes; [`auth`]: API key or signature;
+//!   [`sigv4`]: signing; [`credentials`]: the background-refreshed credential caches;
+//!   [`embeddings`].
 
+pub mod auth;
 pub mod config;
 pub mod converse;
 pub mod credentials;
@@ -119,21 +121,19 @@ pub fn signed_request(
         .ok_or_else(|| TranslateError::Signing("no request to sign".to_owned()))
 }
 
-/// Each body to its path on `target`'s endpoint, signed with SigV4 over the final body.
+/// Each body to its path on `target`'s endpoint, authorized (`auth.rs`: API key, or SigV4 over the final body).
 fn sign_all(
     target: &Target,
     accept: &'static str,
     requests: impl IntoIterator<Item = (String, Vec<u8>)>,
     runtime: &ProviderRuntime,
 ) -> Result<Vec<UpstreamRequest>, TranslateError> {
-    let ProviderKind::Bedrock(config::Settings {
-        region, endpoint, ..
-    }) = &target.provider.kind
-    else {
+    let ProviderKind::Bedrock(settings) = &target.provider.kind else {
         return Err(TranslateError::Unsupported("bedrock"));
     };
-    let base = base_url(region, endpoint.as_deref());
-    let credentials = runtime.aws.for_provider(&target.provider)?;
+    let base = base_url(&settings.region, settings.endpoint.as_deref());
+    let region = &settings.region;
+    let authorizer = auth::Authorizer::of(&target.provider, settings, runtime)?;
     let now = SystemTime::now();
     requests
         .into_iter()
@@ -142,15 +142,7 @@ fn sign_all(
             let mut headers = HeaderMap::new();
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             headers.insert(ACCEPT, HeaderValue::from_static(accept));
-            sigv4::sign_request(
-                &url,
-                &mut headers,
-                &body,
-                &credentials,
-                region,
-                sigv4::SERVICE,
-                now,
-            )?;
+            authorizer.authorize(&url, &mut headers, &body, region, now)?;
             Ok(UpstreamRequest {
                 url,
                 headers,
