@@ -34,7 +34,7 @@ const NEAR_EQUAL_MEASURED: f64 = 0.1;
 /// many times the sum of their noise figures count as equals. The expected times are
 /// averages with α = 0.3, whose standard error is √(α / (2 − α)) ≈ 0.42 of one sample's
 /// spread, and a mean absolute error is ≈ 0.8 of a standard deviation: ≈ 0.5.
-const NOISE_WEIGHT: f64 = 0.5;
+const NOISE_WEIGHT: f64 = 0.6;
 
 /// One step of a plan: a target, reached through `model` (the requested one or a fallback).
 #[derive(Debug, Clone)]

@@ -25,6 +25,12 @@ const EWMA_ALPHA: f64 = 0.3;
 /// Latency figures older than this no longer count as measured: a target that was slow
 /// and stopped getting traffic is given another chance to show it recovered.
 const FRESH_FOR: Duration = Duration::from_secs(20);
+/// Each time a re-check finds a target as it was, its figures stay fresh twice as long (up
+/// to this), so a target that is steadily slower is not re-tried every 20 s for ever.
+const MAX_FRESH_FOR: Duration = Duration::from_secs(320);
+/// A re-check sample within this fraction of the old expectation (or within twice the
+/// target's noise) finds the target unchanged.
+const UNCHANGED: f64 = 0.25;
 /// Time-to-first-token samples kept per target for percentiles.
 const TTFT_SAMPLES: usize = 64;
 /// Whole (non-streamed) answers kept per target to fit time against output length.
@@ -60,6 +66,8 @@ struct TargetState {
     /// Average absolute error of the expected total time against what was measured: how
     /// noisy this target is, so that ranking can tell a real difference from chance.
     noise_ms: Option<f64>,
+    /// How long figures stay fresh after a success; `None` is [`FRESH_FOR`].
+    fresh_for: Option<Duration>,
 }
 
 /// Whether a target may be tried now, and if not, why.
@@ -131,17 +139,40 @@ pub struct LengthFit {
 }
 
 impl TargetState {
-    /// Stale figures are replaced, not averaged with: called before recording a success.
-    fn refresh(&mut self, now: Instant) {
-        let fresh = self.last_success.is_some_and(|at| now - at < FRESH_FOR);
-        if !fresh {
-            self.ttft_ms = None;
-            self.ms_per_output_token = None;
-            self.whole_ms = None;
-            self.whole_samples.clear();
-            self.noise_ms = None;
+    fn fresh_for(&self) -> Duration {
+        self.fresh_for.unwrap_or(FRESH_FOR)
+    }
+
+    fn is_fresh(&self, now: Instant) -> bool {
+        self.last_success
+            .is_some_and(|at| now - at < self.fresh_for())
+    }
+
+    /// Called before recording a success of `total_ms` for `tokens`: stale figures of a
+    /// target that changed are replaced, not averaged with; a re-check that finds the target as it was makes its
+    /// figures last longer next time and keeps them, one that finds it changed starts over.
+    fn refresh(&mut self, now: Instant, tokens: f64, total_ms: f64, streamed: bool) {
+        if !self.is_fresh(now) {
+            let unchanged = self
+                .predicted_total(tokens, streamed)
+                .is_some_and(|before| {
+                    let tolerance = (UNCHANGED * before).max(2.0 * self.noise_ms.unwrap_or(0.0));
+                    (total_ms - before).abs() <= tolerance
+                });
+            self.fresh_for = unchanged.then(|| (self.fresh_for() * 2).min(MAX_FRESH_FOR));
+            if !unchanged {
+                self.forget();
+            }
         }
         self.last_success = Some(now);
+    }
+
+    fn forget(&mut self) {
+        self.ttft_ms = None;
+        self.ms_per_output_token = None;
+        self.whole_ms = None;
+        self.whole_samples.clear();
+        self.noise_ms = None;
     }
 
     /// What this target was expected to take for an answer of `tokens`, before this sample.
@@ -219,6 +250,7 @@ impl AttemptPermit {
             let ttft_ms = ttft.as_secs_f64() * 1000.0;
             let generation_ms = generation.as_secs_f64() * 1000.0;
             let tokens = output_tokens as f64;
+            s.refresh(Instant::now(), tokens, ttft_ms + generation_ms, true);
             s.learn_noise(tokens, ttft_ms + generation_ms, true);
             s.ttft_ms = Some(ewma(s.ttft_ms, ttft_ms));
             if s.recent_ttft_ms.len() == TTFT_SAMPLES {
@@ -237,6 +269,7 @@ impl AttemptPermit {
         self.record_success(|s| {
             let total_ms = total.as_secs_f64() * 1000.0;
             let tokens = output_tokens as f64;
+            s.refresh(Instant::now(), tokens, total_ms, false);
             s.learn_noise(tokens, total_ms, false);
             s.whole_ms = Some(ewma(s.whole_ms, total_ms));
             if s.whole_samples.len() == WHOLE_SAMPLES {
@@ -255,7 +288,6 @@ impl AttemptPermit {
             // A cool-down stays: this request may have started before the 429 that set it,
             // and the upstream asked for that pause.
             s.circuit.on_success();
-            s.refresh(now);
             learn(s);
         });
     }
@@ -418,7 +450,7 @@ impl LiveStats {
                 headroom,
                 rate_limits: s.observed.map(|o| o.headers),
                 consecutive_failures: s.circuit.consecutive_failures(),
-                fresh: s.last_success.is_some_and(|at| now - at < FRESH_FOR),
+                fresh: s.is_fresh(now),
                 ttft_p95_ms: percentile(&s.recent_ttft_ms, 0.95),
                 whole_ms: s.whole_ms,
                 whole_fit: fit(&s.whole_samples),
