@@ -317,9 +317,8 @@ async fn attempt(
     let outcome = exchange(ctx, step, started, first_byte_deadline).await;
     let outcome = match outcome {
         Ok(AttemptSuccess::Full { body, usage }) => {
-            // A whole answer arrives at once: its time counts as time to first token, and
-            // tells nothing about the per-token rate (streams measure that).
-            permit.succeeded(started.elapsed(), Duration::ZERO, 0);
+            // A whole answer: its total time and length (docs/routing.md, live figures).
+            permit.completed(started.elapsed(), usage.completion_tokens);
             Ok(AttemptSuccess::Full { body, usage })
         }
         Ok(AttemptSuccess::Stream(mut stream)) => {

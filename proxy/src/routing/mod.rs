@@ -13,4 +13,6 @@ pub use score::RequestShape;
 pub use stats::{AttemptPermit, Availability, LiveStats};
 
 #[cfg(test)]
+mod latency_tests;
+#[cfg(test)]
 mod strategy_tests;

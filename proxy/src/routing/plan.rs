@@ -1,11 +1,17 @@
 //! The attempt plan of one request: the model's targets ranked by its strategy from the
 //! live figures, then each fallback model's, each target once; and why others are skipped.
 //!
+//! Every strategy fills provisioned capacity first: `tier: provisioned` targets with
+//! headroom come before pay-as-you-go targets of their cloud, which come before other clouds.
+//!
 //! Near-equal targets are not always taken in the same order: the first place among them
 //! goes to the less loaded of two picked at random (power of two choices), so stale figures
-//! cannot send every request to one target.
+//! cannot send every request to one target. Under `strategy: latency`, "near-equal" is
+//! judged on measured figures: within their measured noise, or within a small fraction of
+//! the best target's measured time (priors shared by all targets do not widen it).
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,12 +20,21 @@ use tokio::time::Instant;
 
 use super::score::{figures, scores, Figures, Priors, RequestShape};
 use super::stats::{Availability, LiveStats, TargetSnapshot};
-use crate::config::{Model, Policy, Strategy, Target, TargetId, Team};
+use crate::config::{Model, Policy, Strategy, Target, TargetId, Team, Tier};
 
 /// Below this headroom a target is tried only after every target with more.
 pub const LOW_HEADROOM: f64 = 0.1;
-/// Candidates whose sort key is within this factor of the best count as equals.
+/// Candidates whose sort key is within this factor of the best count as equals (scores
+/// that are not times: cost, balanced).
 const NEAR_EQUAL: f64 = 1.25;
+/// Under `strategy: latency`, targets within this fraction of the best target's measured
+/// expected time count as equals, whatever their noise.
+const NEAR_EQUAL_MEASURED: f64 = 0.1;
+/// Under `strategy: latency`, two targets whose expected times differ by less than this
+/// many times the sum of their noise figures count as equals. The expected times are
+/// averages with α = 0.3, whose standard error is √(α / (2 − α)) ≈ 0.42 of one sample's
+/// spread, and a mean absolute error is ≈ 0.8 of a standard deviation: ≈ 0.5.
+const NOISE_WEIGHT: f64 = 0.6;
 
 /// One step of a plan: a target, reached through `model` (the requested one or a fallback).
 #[derive(Debug, Clone)]
@@ -130,7 +145,7 @@ pub fn rank(
         .iter()
         .map(|target| stats.snapshot(target, now))
         .collect();
-    let priors = Priors::optimistic(snapshots.iter());
+    let priors = Priors::optimistic(snapshots.iter(), shape);
     for ((index, target), snapshot) in model.targets.iter().enumerate().zip(snapshots) {
         let figures = figures(target, &snapshot, shape, &priors);
         let outside = model
@@ -171,18 +186,25 @@ pub fn rank(
     let written: Vec<usize> = usable.iter().map(|(i, _)| *i).collect();
     let scores = scores(model, &all_figures, &written);
     let max_ttft_ms = model.routing.max_ttft.map(|d| d.as_secs_f64() * 1000.0);
+    let provisioned_clouds: HashSet<String> = usable
+        .iter()
+        .filter(|(_, r)| r.target.tier == Some(Tier::Provisioned))
+        .map(|(_, r)| r.target.provider.cloud.clone())
+        .collect();
     let mut keyed: Vec<(SortKey, RankedTarget)> = usable
         .into_iter()
         .zip(scores)
         .map(|((_, mut ranked), score)| {
             ranked.score = Some(score);
-            (sort_key(&ranked, score, max_ttft_ms), ranked)
+            let tier = capacity_tier(&ranked.target, &provisioned_clouds);
+            (sort_key(&ranked, score, tier, max_ttft_ms), ranked)
         })
         .collect();
     keyed.sort_by_key(|(key, _)| *key);
     if let Some(rng) = rng {
         if model.strategy != Strategy::Priority {
-            spread_leader(&mut keyed, rng);
+            let measured = model.strategy == Strategy::Latency && max_ttft_ms.is_none();
+            spread_leader(&mut keyed, measured, rng);
         }
     }
     keyed
@@ -192,12 +214,27 @@ pub fn rank(
         .collect()
 }
 
+/// Which capacity a target is, in the order every strategy fills it: provisioned (paid for
+/// whether used or not), then pay-as-you-go in a cloud that has provisioned capacity here,
+/// then other clouds. Without provisioned targets every target is 0.
+fn capacity_tier(target: &Target, provisioned_clouds: &HashSet<String>) -> u8 {
+    if provisioned_clouds.is_empty() || target.tier == Some(Tier::Provisioned) {
+        0
+    } else if provisioned_clouds.contains(&target.provider.cloud) {
+        1
+    } else {
+        2
+    }
+}
+
 /// Attempt order: enough headroom first; then (under a `max_ttft` SLO) those expected to
-/// meet it, cheapest first; then by score.
+/// meet it; then provisioned capacity before pay-as-you-go before other clouds; then by
+/// score (cheapest first under an SLO).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct SortKey {
     low_headroom: bool,
     misses_slo: bool,
+    tier: u8,
     value: f64,
 }
 
@@ -205,8 +242,8 @@ impl Eq for SortKey {}
 
 impl Ord for SortKey {
     fn cmp(&self, other: &Self) -> Ordering {
-        (self.low_headroom, self.misses_slo)
-            .cmp(&(other.low_headroom, other.misses_slo))
+        (self.low_headroom, self.misses_slo, self.tier)
+            .cmp(&(other.low_headroom, other.misses_slo, other.tier))
             .then(self.value.total_cmp(&other.value))
     }
 }
@@ -217,40 +254,52 @@ impl PartialOrd for SortKey {
     }
 }
 
-fn sort_key(ranked: &RankedTarget, score: f64, max_ttft_ms: Option<f64>) -> SortKey {
+fn sort_key(ranked: &RankedTarget, score: f64, tier: u8, max_ttft_ms: Option<f64>) -> SortKey {
     let low_headroom = ranked.figures.headroom < LOW_HEADROOM;
-    match max_ttft_ms {
-        Some(slo) if ranked.figures.expected_ttft_ms <= slo => SortKey {
-            low_headroom,
-            misses_slo: false,
-            value: ranked.figures.expected_cost_usd,
-        },
-        Some(_) => SortKey {
-            low_headroom,
-            misses_slo: true,
-            value: ranked.figures.expected_ttft_ms,
-        },
-        None => SortKey {
-            low_headroom,
-            misses_slo: false,
-            value: score,
-        },
+    let (misses_slo, value) = match max_ttft_ms {
+        Some(slo) if ranked.figures.expected_ttft_ms <= slo => {
+            (false, ranked.figures.expected_cost_usd)
+        }
+        Some(_) => (true, ranked.figures.expected_ttft_ms),
+        None => (false, score),
+    };
+    SortKey {
+        low_headroom,
+        misses_slo,
+        tier,
+        value,
     }
 }
 
 /// Power of two choices among the near-equal leaders: of two picked at random, the one with
-/// fewer requests in flight goes first.
-fn spread_leader(keyed: &mut [(SortKey, RankedTarget)], rng: &mut dyn rand::RngCore) {
-    let Some((best, _)) = keyed.first() else {
+/// fewer requests in flight goes first. With `measured` (the keys are expected times), the
+/// band comes from the measurements, not from a prior-inflated total.
+fn spread_leader(
+    keyed: &mut [(SortKey, RankedTarget)],
+    measured: bool,
+    rng: &mut dyn rand::RngCore,
+) {
+    let Some((best, leader)) = keyed.first() else {
         return;
     };
     let best = *best;
+    let leader = leader.figures;
+    let near = |key: &SortKey, figures: &Figures| {
+        if !measured {
+            return key.value <= best.value.abs() * NEAR_EQUAL + 1e-12;
+        }
+        let own = (best.value - leader.prior_latency_ms).max(0.0);
+        let noise = leader.noise_ms.unwrap_or(0.0) + figures.noise_ms.unwrap_or(0.0);
+        let band = (NEAR_EQUAL_MEASURED * own).max(NOISE_WEIGHT * noise);
+        key.value - best.value <= band + 1e-9 * best.value.abs().max(1.0)
+    };
     let equals = keyed
         .iter()
-        .take_while(|(key, _)| {
+        .take_while(|(key, ranked)| {
             key.low_headroom == best.low_headroom
                 && key.misses_slo == best.misses_slo
-                && key.value <= best.value.abs() * NEAR_EQUAL + 1e-12
+                && key.tier == best.tier
+                && near(key, &ranked.figures)
         })
         .count();
     if equals < 2 {

@@ -46,6 +46,43 @@ pub struct Figures {
     pub expected_latency_ms: f64,
     pub expected_cost_usd: f64,
     pub headroom: f64,
+    /// What the expected latency was computed from.
+    pub latency_basis: LatencyBasis,
+    /// Whether the time to first token was measured on this target (else a prior).
+    pub ttft_measured: bool,
+    /// Whether the time per output token was measured on this target (else a prior).
+    pub per_token_measured: bool,
+    /// The part of `expected_latency_ms` that comes from priors, not from this target's
+    /// measurements: it says nothing about how this target differs from the others.
+    pub prior_latency_ms: f64,
+    /// How far this target's measured totals stray from its expectation (ms), if known.
+    pub noise_ms: Option<f64>,
+}
+
+/// Where a target's expected time to the complete answer comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LatencyBasis {
+    /// Streams: measured time to first token + time per token × expected output.
+    Streams,
+    /// Whole answers of different lengths: a fitted base time + time per token × output.
+    WholeByLength,
+    /// Whole answers of one length: their average total time.
+    WholeAverage,
+    /// Nothing fresh measured: assumed as good as the best measured target of the model.
+    Prior,
+}
+
+impl LatencyBasis {
+    pub fn label(self) -> &'static str {
+        match self {
+            LatencyBasis::Streams => "measured: streams (time to first token + per token)",
+            LatencyBasis::WholeByLength => {
+                "measured: whole answers (base + per token, fitted over lengths)"
+            }
+            LatencyBasis::WholeAverage => "measured: whole answers (average total time)",
+            LatencyBasis::Prior => "prior: unmeasured, assumed as good as the best measured",
+        }
+    }
 }
 
 /// What an unmeasured (or no longer measured) target is assumed to do: as well as the best
@@ -54,30 +91,90 @@ pub struct Figures {
 pub struct Priors {
     pub ttft_ms: f64,
     pub ms_per_output_token: f64,
+    /// Expected total time for the request being ranked.
+    pub total_ms: f64,
+}
+
+/// One target's own measured figures for a request of `output` tokens.
+struct Measured {
+    ttft_ms: f64,
+    /// Time per token, when measured (streams, or whole answers of different lengths).
+    per_token_ms: Option<f64>,
+    /// Expected total, when it does not need a per-token figure.
+    total_ms: Option<f64>,
+    basis: LatencyBasis,
+}
+
+fn measure(snapshot: &TargetSnapshot, output: f64) -> Option<Measured> {
+    // Figures nobody refreshed for a while may be stale (the target may have recovered).
+    if !snapshot.fresh {
+        return None;
+    }
+    let fit_per_token = snapshot.whole_fit.map(|f| f.ms_per_token);
+    if let Some(ttft_ms) = snapshot.ttft_ms {
+        let per_token_ms = snapshot.ms_per_output_token.or(fit_per_token);
+        return Some(Measured {
+            ttft_ms,
+            per_token_ms,
+            total_ms: per_token_ms.map(|p| ttft_ms + p * output),
+            basis: LatencyBasis::Streams,
+        });
+    }
+    if let Some(fit) = snapshot.whole_fit {
+        return Some(Measured {
+            ttft_ms: fit.base_ms,
+            per_token_ms: Some(fit.ms_per_token),
+            total_ms: Some(fit.base_ms + fit.ms_per_token * output),
+            basis: LatencyBasis::WholeByLength,
+        });
+    }
+    // A whole answer's first byte is its last: its total time is its time to first token.
+    snapshot.whole_ms.map(|total| Measured {
+        ttft_ms: total,
+        per_token_ms: None,
+        total_ms: Some(total),
+        basis: LatencyBasis::WholeAverage,
+    })
 }
 
 impl Priors {
-    /// The best fresh figures among `snapshots`, else the static priors.
-    pub fn optimistic<'a>(snapshots: impl Iterator<Item = &'a TargetSnapshot>) -> Self {
-        let mut priors = Priors {
-            ttft_ms: f64::INFINITY,
-            ms_per_output_token: f64::INFINITY,
+    /// The best fresh figures among `snapshots` for a request of `shape`, else the static
+    /// priors.
+    pub fn optimistic<'a>(
+        snapshots: impl Iterator<Item = &'a TargetSnapshot>,
+        shape: &RequestShape,
+    ) -> Self {
+        let output = shape.expected_output_tokens() as f64;
+        let (mut ttft, mut per_token, mut total) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+        for measured in snapshots.filter_map(|s| measure(s, output)) {
+            ttft = ttft.min(measured.ttft_ms);
+            if let Some(p) = measured.per_token_ms {
+                per_token = per_token.min(p);
+            }
+            if let Some(t) = measured.total_ms {
+                total = total.min(t);
+            }
+        }
+        let ttft_ms = if ttft.is_finite() {
+            ttft
+        } else {
+            PRIOR_TTFT_MS
         };
-        for snapshot in snapshots.filter(|s| s.fresh) {
-            if let Some(ttft) = snapshot.ttft_ms {
-                priors.ttft_ms = priors.ttft_ms.min(ttft);
-            }
-            if let Some(per_token) = snapshot.ms_per_output_token {
-                priors.ms_per_output_token = priors.ms_per_output_token.min(per_token);
-            }
+        let ms_per_output_token = if per_token.is_finite() {
+            per_token
+        } else {
+            PRIOR_MS_PER_OUTPUT_TOKEN
+        };
+        let total_ms = if total.is_finite() {
+            total
+        } else {
+            ttft_ms + ms_per_output_token * output
+        };
+        Priors {
+            ttft_ms,
+            ms_per_output_token,
+            total_ms,
         }
-        if !priors.ttft_ms.is_finite() {
-            priors.ttft_ms = PRIOR_TTFT_MS;
-        }
-        if !priors.ms_per_output_token.is_finite() {
-            priors.ms_per_output_token = PRIOR_MS_PER_OUTPUT_TOKEN;
-        }
-        priors
     }
 }
 
@@ -88,21 +185,42 @@ pub fn figures(
     priors: &Priors,
 ) -> Figures {
     let output = shape.expected_output_tokens() as f64;
-    // Figures nobody refreshed for a while may be stale (the target may have recovered).
-    let measured = |value: Option<f64>| value.filter(|_| snapshot.fresh);
-    let ttft = measured(snapshot.ttft_ms).unwrap_or(priors.ttft_ms);
-    let per_token = measured(snapshot.ms_per_output_token).unwrap_or(priors.ms_per_output_token);
+    // A target is judged on what was measured on it; priors only fill what is missing.
+    let (ttft, total, prior_part, basis, per_token_measured) = match measure(snapshot, output) {
+        Some(Measured {
+            ttft_ms,
+            total_ms: Some(total),
+            per_token_ms,
+            basis,
+        }) => (ttft_ms, total, 0.0, basis, per_token_ms.is_some()),
+        Some(Measured { ttft_ms, basis, .. }) => {
+            let prior = priors.ms_per_output_token * output;
+            (ttft_ms, ttft_ms + prior, prior, basis, false)
+        }
+        None => (
+            priors.ttft_ms,
+            priors.total_ms,
+            priors.total_ms,
+            LatencyBasis::Prior,
+            false,
+        ),
+    };
     let error_rate = snapshot.window.error_rate().min(MAX_ERROR_RATE);
     let queueing = 1.0 + INFLIGHT_PENALTY * snapshot.inflight.max(0) as f64;
     // Expected retries after errors stretch the expected time.
-    let latency = (ttft + per_token * output) * queueing / (1.0 - error_rate);
+    let stretch = queueing / (1.0 - error_rate);
     let (input_price, output_price) = target.price.per_million();
     let cost = (shape.prompt_tokens as f64 * input_price + output * output_price) / 1_000_000.0;
     Figures {
         expected_ttft_ms: ttft * queueing,
-        expected_latency_ms: latency,
+        expected_latency_ms: total * stretch,
         expected_cost_usd: cost,
         headroom: snapshot.headroom.unwrap_or(1.0),
+        latency_basis: basis,
+        ttft_measured: basis != LatencyBasis::Prior,
+        per_token_measured,
+        prior_latency_ms: prior_part * stretch,
+        noise_ms: snapshot.noise_ms.filter(|_| basis != LatencyBasis::Prior),
     }
 }
 

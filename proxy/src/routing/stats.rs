@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::circuit::{Circuit, CircuitState};
 use super::headroom::{local_headroom, min_known, ObservedLimits, RateLimitHeaders};
 use super::window::{Counts, OutcomeWindow};
-use crate::config::{HealthSettings, Target, TargetId};
+use crate::config::{HealthSettings, Target, TargetId, Tier};
 
 /// Longest cool-down an upstream's `retry-after` may impose (a bogus header must not park a target).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
@@ -25,8 +25,16 @@ const EWMA_ALPHA: f64 = 0.3;
 /// Latency figures older than this no longer count as measured: a target that was slow
 /// and stopped getting traffic is given another chance to show it recovered.
 const FRESH_FOR: Duration = Duration::from_secs(20);
+/// Each time a re-check finds a target as it was, its figures stay fresh twice as long (up
+/// to this), so a target that is steadily slower is not re-tried every 20 s for ever.
+const MAX_FRESH_FOR: Duration = Duration::from_secs(320);
+/// A re-check sample within this fraction of the old expectation (or within twice the
+/// target's noise) finds the target unchanged.
+const UNCHANGED: f64 = 0.25;
 /// Time-to-first-token samples kept per target for percentiles.
 const TTFT_SAMPLES: usize = 64;
+/// Whole (non-streamed) answers kept per target to fit time against output length.
+const WHOLE_SAMPLES: usize = 16;
 
 #[derive(Debug, Default)]
 pub struct LiveStats {
@@ -51,6 +59,15 @@ struct TargetState {
     last_success: Option<Instant>,
     /// Recent times to first token, for the p95 that hedging waits for.
     recent_ttft_ms: VecDeque<f64>,
+    /// Average total time of whole (non-streamed) answers.
+    whole_ms: Option<f64>,
+    /// Recent whole answers as (output tokens, total ms), to learn a time per token.
+    whole_samples: VecDeque<(f64, f64)>,
+    /// Average absolute error of the expected total time against what was measured: how
+    /// noisy this target is, so that ranking can tell a real difference from chance.
+    noise_ms: Option<f64>,
+    /// How long figures stay fresh after a success; `None` is [`FRESH_FOR`].
+    fresh_for: Option<Duration>,
 }
 
 /// Whether a target may be tried now, and if not, why.
@@ -105,6 +122,105 @@ pub struct TargetSnapshot {
     pub fresh: bool,
     /// 95th percentile of recent times to first token.
     pub ttft_p95_ms: Option<f64>,
+    /// Average total time of whole (non-streamed) answers.
+    pub whole_ms: Option<f64>,
+    /// Total time against output length, fitted over recent whole answers of at least two
+    /// different lengths.
+    pub whole_fit: Option<LengthFit>,
+    /// Average absolute error of this target's expected total time, in ms.
+    pub noise_ms: Option<f64>,
+}
+
+/// `total ≈ base_ms + ms_per_token × output tokens`, from whole answers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LengthFit {
+    pub base_ms: f64,
+    pub ms_per_token: f64,
+}
+
+impl TargetState {
+    fn fresh_for(&self) -> Duration {
+        self.fresh_for.unwrap_or(FRESH_FOR)
+    }
+
+    fn is_fresh(&self, now: Instant) -> bool {
+        self.last_success
+            .is_some_and(|at| now - at < self.fresh_for())
+    }
+
+    /// Called before recording a success of `total_ms` for `tokens`: stale figures of a
+    /// target that changed are replaced, not averaged with; a re-check that finds the target as it was makes its
+    /// figures last longer next time and keeps them, one that finds it changed starts over.
+    fn refresh(&mut self, now: Instant, tokens: f64, total_ms: f64, streamed: bool) {
+        if !self.is_fresh(now) {
+            let unchanged = self
+                .predicted_total(tokens, streamed)
+                .is_some_and(|before| {
+                    let tolerance = (UNCHANGED * before).max(2.0 * self.noise_ms.unwrap_or(0.0));
+                    (total_ms - before).abs() <= tolerance
+                });
+            self.fresh_for = unchanged.then(|| (self.fresh_for() * 2).min(MAX_FRESH_FOR));
+            if !unchanged {
+                self.forget();
+            }
+        }
+        self.last_success = Some(now);
+    }
+
+    fn forget(&mut self) {
+        self.ttft_ms = None;
+        self.ms_per_output_token = None;
+        self.whole_ms = None;
+        self.whole_samples.clear();
+        self.noise_ms = None;
+    }
+
+    /// What this target was expected to take for an answer of `tokens`, before this sample.
+    fn predicted_total(&self, tokens: f64, streamed: bool) -> Option<f64> {
+        let streams = match (self.ttft_ms, self.ms_per_output_token) {
+            (Some(ttft), Some(per_token)) => Some(ttft + per_token * tokens),
+            _ => None,
+        };
+        let whole = fit(&self.whole_samples)
+            .map(|f| f.base_ms + f.ms_per_token * tokens)
+            .or(self.whole_ms);
+        if streamed {
+            streams.or(whole)
+        } else {
+            whole.or(streams)
+        }
+    }
+
+    fn learn_noise(&mut self, tokens: f64, total_ms: f64, streamed: bool) {
+        if let Some(predicted) = self.predicted_total(tokens, streamed) {
+            self.noise_ms = Some(ewma(self.noise_ms, (total_ms - predicted).abs()));
+        }
+    }
+}
+
+/// Least-squares line through `(tokens, ms)` samples; `None` until two lengths differ.
+/// Slope and base are kept non-negative (noise must not make longer answers look faster).
+fn fit(samples: &VecDeque<(f64, f64)>) -> Option<LengthFit> {
+    let n = samples.len() as f64;
+    if samples.len() < 2 {
+        return None;
+    }
+    let mean_x = samples.iter().map(|(x, _)| x).sum::<f64>() / n;
+    let mean_y = samples.iter().map(|(_, y)| y).sum::<f64>() / n;
+    let sxx: f64 = samples.iter().map(|(x, _)| (x - mean_x).powi(2)).sum();
+    if sxx < 1e-9 {
+        return None;
+    }
+    let sxy: f64 = samples
+        .iter()
+        .map(|(x, y)| (x - mean_x) * (y - mean_y))
+        .sum();
+    let ms_per_token = (sxy / sxx).max(0.0);
+    let base_ms = (mean_y - ms_per_token * mean_x).max(0.0);
+    Some(LengthFit {
+        base_ms,
+        ms_per_token,
+    })
 }
 
 impl TargetLive {
@@ -122,36 +238,57 @@ pub struct AttemptPermit {
     health: HealthSettings,
     probe: bool,
     resolved: bool,
+    /// A provisioned (PTU) target: its 429 means its paid-for capacity is in use, as
+    /// expected, not that it is unhealthy.
+    provisioned: bool,
 }
 
 impl AttemptPermit {
-    /// The target answered well: latency figures, and a closed circuit.
-    pub fn succeeded(mut self, ttft: Duration, generation: Duration, output_tokens: u64) {
-        self.resolved = true;
-        self.live.with_state(|s| {
-            s.window.bucket(Instant::now()).ok += 1;
-            s.capacity_errors_in_row = 0;
-            // A cool-down stays: this request may have started before the 429 that set it,
-            // and the upstream asked for that pause.
-            s.circuit.on_success();
-            let now = Instant::now();
-            // Stale figures are replaced, not averaged with.
-            let fresh = s.last_success.is_some_and(|at| now - at < FRESH_FOR);
-            if !fresh {
-                s.ttft_ms = None;
-                s.ms_per_output_token = None;
-            }
-            s.last_success = Some(now);
+    /// A stream ended well: latency figures, and a closed circuit.
+    pub fn succeeded(self, ttft: Duration, generation: Duration, output_tokens: u64) {
+        self.record_success(|s| {
             let ttft_ms = ttft.as_secs_f64() * 1000.0;
+            let generation_ms = generation.as_secs_f64() * 1000.0;
+            let tokens = output_tokens as f64;
+            s.refresh(Instant::now(), tokens, ttft_ms + generation_ms, true);
+            s.learn_noise(tokens, ttft_ms + generation_ms, true);
             s.ttft_ms = Some(ewma(s.ttft_ms, ttft_ms));
             if s.recent_ttft_ms.len() == TTFT_SAMPLES {
                 s.recent_ttft_ms.pop_front();
             }
             s.recent_ttft_ms.push_back(ttft_ms);
             if output_tokens > 0 {
-                let per_token = generation.as_secs_f64() * 1000.0 / output_tokens as f64;
-                s.ms_per_output_token = Some(ewma(s.ms_per_output_token, per_token));
+                s.ms_per_output_token = Some(ewma(s.ms_per_output_token, generation_ms / tokens));
             }
+        });
+    }
+
+    /// A whole (non-streamed) answer arrived after `total` with `output_tokens`: its total
+    /// time, and with answers of different lengths a time per token (docs/routing.md).
+    pub fn completed(self, total: Duration, output_tokens: u64) {
+        self.record_success(|s| {
+            let total_ms = total.as_secs_f64() * 1000.0;
+            let tokens = output_tokens as f64;
+            s.refresh(Instant::now(), tokens, total_ms, false);
+            s.learn_noise(tokens, total_ms, false);
+            s.whole_ms = Some(ewma(s.whole_ms, total_ms));
+            if s.whole_samples.len() == WHOLE_SAMPLES {
+                s.whole_samples.pop_front();
+            }
+            s.whole_samples.push_back((tokens, total_ms));
+        });
+    }
+
+    fn record_success(mut self, learn: impl FnOnce(&mut TargetState)) {
+        self.resolved = true;
+        self.live.with_state(|s| {
+            let now = Instant::now();
+            s.window.bucket(now).ok += 1;
+            s.capacity_errors_in_row = 0;
+            // A cool-down stays: this request may have started before the 429 that set it,
+            // and the upstream asked for that pause.
+            s.circuit.on_success();
+            learn(s);
         });
     }
 
@@ -163,19 +300,28 @@ impl AttemptPermit {
 
     /// A capacity error (429/503/529, throttling, refused connection, no first byte):
     /// cool down for the upstream's `retry-after`, else an exponential backoff with jitter.
-    /// Returns the cool-down.
+    /// Returns the cool-down. A provisioned target's capacity error only cools it down
+    /// (traffic spills elsewhere meanwhile): it counts neither into its error rate nor
+    /// towards its circuit, and it gives a half-open circuit's probe slot back.
     pub fn capacity_error(mut self, retry_after: Option<Duration>, now: Instant) -> Duration {
         self.resolved = true;
-        let health = self.health;
+        let (health, provisioned, probe) = (self.health, self.provisioned, self.probe);
         self.live.with_state(|s| {
-            s.window.bucket(now).capacity += 1;
             s.capacity_errors_in_row = s.capacity_errors_in_row.saturating_add(1);
             let cooldown = match retry_after {
                 Some(wait) => wait.min(MAX_RETRY_AFTER),
                 None => backoff(&health, s.capacity_errors_in_row),
             };
             s.cooldown_until = Some(now + cooldown);
-            s.circuit.on_failure(now, &health);
+            if provisioned {
+                s.window.bucket(now).provisioned_full += 1;
+                if probe {
+                    s.circuit.release_probe();
+                }
+            } else {
+                s.window.bucket(now).capacity += 1;
+                s.circuit.on_failure(now, &health);
+            }
             cooldown
         })
     }
@@ -270,6 +416,7 @@ impl LiveStats {
             health,
             probe,
             resolved: false,
+            provisioned: target.tier == Some(Tier::Provisioned),
         })
     }
 
@@ -303,8 +450,11 @@ impl LiveStats {
                 headroom,
                 rate_limits: s.observed.map(|o| o.headers),
                 consecutive_failures: s.circuit.consecutive_failures(),
-                fresh: s.last_success.is_some_and(|at| now - at < FRESH_FOR),
+                fresh: s.is_fresh(now),
                 ttft_p95_ms: percentile(&s.recent_ttft_ms, 0.95),
+                whole_ms: s.whole_ms,
+                whole_fit: fit(&s.whole_samples),
+                noise_ms: s.noise_ms,
             }
         })
     }

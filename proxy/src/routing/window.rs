@@ -13,6 +13,9 @@ pub struct Counts {
     pub ok: u64,
     pub capacity: u64,
     pub errors: u64,
+    /// Capacity errors of a provisioned target: its paid-for capacity is in use, which is
+    /// expected and says nothing about its health, so they stay out of the error rates.
+    pub provisioned_full: u64,
     /// Requests started (for locally counted rpm) and their estimated tokens (tpm).
     pub started: u64,
     pub tokens: u64,
@@ -23,6 +26,7 @@ impl Counts {
         self.ok += other.ok;
         self.capacity += other.capacity;
         self.errors += other.errors;
+        self.provisioned_full += other.provisioned_full;
         self.started += other.started;
         self.tokens += other.tokens;
     }
