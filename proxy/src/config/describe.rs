@@ -352,7 +352,7 @@ teams:
             "    DISABLED: api_key is empty (environment variable OPENAI_API_KEY is not set)",
             "  chat: strategy cost, fallbacks: local, max_output_tokens: 1024, first_byte_timeout: server default",
             "    1. azure/prod: deployment prod, price $2.5 in / $10 out per 1M tokens (source: configured in routes.yaml), limits rpm 600, tier standard",
-            "    2. aws/us.anthropic.claude-sonnet-4-5-20250929-v1:0: model us.anthropic.claude-sonnet-4-5-20250929-v1:0, price $3.3 in / $16.5 out per 1M tokens (cached input $0.33) (cache write $4.125) (source: built-in table entry anthropic.claude-sonnet-4-5-20250929-v1:0), limits none",
+            "    2. aws/us.anthropic.claude-sonnet-4-5-20250929-v1:0: model us.anthropic.claude-sonnet-4-5-20250929-v1:0, price $3.3 in / $16.5 out per 1M tokens (cached input $0.33) (cache write $4.125) (1h cache write $6.6) (source: built-in table entry anthropic.claude-sonnet-4-5-20250929-v1:0), limits none",
             "    1. openai/llama: model llama, price free (source: model marked free), limits none [provider disabled]",
             "  search: models chat; budget $500 monthly; alert_at 80%; limits rpm 1200, tpm 2000000; keys 1; regions any, clouds any",
             "  - provider openai disabled: api_key is empty (environment variable OPENAI_API_KEY is not set)",
