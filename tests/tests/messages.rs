@@ -32,7 +32,7 @@ const WRONG_KEY: &str = "sk-wrong-e2e-9a7c3e1b";
 #[derive(Clone, Copy, Debug)]
 enum Key<'a> {
     /// `x-api-key: <key>` (the Anthropic SDKs' `api_key`).
-    XApiKey(&'a str),
+    XApi(&'a str),
     /// `Authorization: Bearer <key>` (Claude Code's `ANTHROPIC_AUTH_TOKEN`).
     Bearer(&'a str),
     None,
@@ -49,7 +49,7 @@ fn anthropic_request(
         .request(method, url)
         .header("anthropic-version", VERSION);
     request = match key {
-        Key::XApiKey(key) => request.header("x-api-key", key),
+        Key::XApi(key) => request.header("x-api-key", key),
         Key::Bearer(key) => request.bearer_auth(key),
         Key::None => request,
     };
@@ -81,7 +81,7 @@ async fn send_raw(proxy: &Proxy, key: Key<'_>, body: impl Into<reqwest::Body>) -
 
 /// `POST /v1/messages` with a JSON body and `x-api-key: ALPHA_KEY`.
 async fn send(proxy: &Proxy, body: &Value) -> Reply {
-    send_raw(proxy, Key::XApiKey(ALPHA_KEY), body.to_string()).await
+    send_raw(proxy, Key::XApi(ALPHA_KEY), body.to_string()).await
 }
 
 fn ask(model: &str, prompt: &str) -> Value {
@@ -481,11 +481,11 @@ async fn standard() -> (Sims, Proxy) {
 #[tokio::test]
 async fn keys_come_as_x_api_key_or_bearer() {
     let (sims, proxy) = standard().await;
-    for key in [Key::XApiKey(ALPHA_KEY), Key::Bearer(ALPHA_KEY)] {
+    for key in [Key::XApi(ALPHA_KEY), Key::Bearer(ALPHA_KEY)] {
         let reply = send_raw(&proxy, key, ask("chat", HELLO).to_string()).await;
         assert_eq!(reply.status, 200, "{key:?}: {}", reply.body);
     }
-    for key in [Key::XApiKey(WRONG_KEY), Key::Bearer(WRONG_KEY), Key::None] {
+    for key in [Key::XApi(WRONG_KEY), Key::Bearer(WRONG_KEY), Key::None] {
         let reply = send_raw(&proxy, key, ask("chat", HELLO).to_string()).await;
         assert_eq!(
             anthropic_error(&reply, 401),
@@ -532,7 +532,7 @@ async fn refusals_come_in_anthropic_shape() {
     ];
     for (what, body, status, kind, mentions) in cases {
         println!("{what}");
-        let reply = send_raw(&proxy, Key::XApiKey(ALPHA_KEY), body).await;
+        let reply = send_raw(&proxy, Key::XApi(ALPHA_KEY), body).await;
         assert_eq!(anthropic_error(&reply, status), kind, "{what}");
         assert!(reply.header("x-request-id").is_some(), "{what}");
         if let Some(mentions) = mentions {
@@ -543,7 +543,7 @@ async fn refusals_come_in_anthropic_shape() {
     let reply = read(anthropic_request(
         reqwest::Method::POST,
         &proxy.url("/complete"),
-        Key::XApiKey(ALPHA_KEY),
+        Key::XApi(ALPHA_KEY),
         &[],
     ))
     .await;
@@ -598,7 +598,7 @@ async fn the_debug_route_header_shows_a_refused_target() {
     let request = anthropic_request(
         reqwest::Method::POST,
         &proxy.url("/messages"),
-        Key::XApiKey(ALPHA_KEY),
+        Key::XApi(ALPHA_KEY),
         &[("x-switchyard-debug", "1")],
     )
     .header("content-type", "application/json")
@@ -639,7 +639,7 @@ async fn the_models_list_speaks_anthropic_to_anthropic_clients() {
             read(anthropic_request(
                 reqwest::Method::GET,
                 &url,
-                Key::XApiKey(ALPHA_KEY),
+                Key::XApi(ALPHA_KEY),
                 &[],
             ))
             .await
