@@ -16,8 +16,8 @@ use crate::auth::authenticate;
 use crate::config::{KeyOwner, Model, Policy};
 use crate::dialects::chat::{decode_request as decode_chat, ChatRequest};
 use crate::dialects::messages::{decode_request as decode_messages, MessagesRequest};
-use crate::error::{ProxyError, RequestError, RoutingError};
-use crate::providers::{Generation, Operation};
+use crate::error::{ProxyError, RequestError, RoutingError, UpstreamError};
+use crate::providers::{count, Generation, Operation};
 use crate::relay::attempts::{attempt_headers, serve};
 use crate::relay::{Ending, Reply, RequestRecord};
 
@@ -72,6 +72,10 @@ pub async fn handle(policy: Arc<Policy>, incoming: Incoming, mut record: Request
                 }
                 Err(e) => Err((e, record)),
             }
+        }
+        ("POST", "/v1/messages/count_tokens") => {
+            let betas = incoming.anthropic_beta.clone();
+            count_tokens(&policy, &owner, &incoming.body, betas, record).await
         }
         ("GET", "/v1/models") if endpoint.anthropic_version => {
             match Page::from_query(incoming.query.as_deref()) {
@@ -171,6 +175,61 @@ async fn dispatch(
         Err(refusal) => return Err((refusal.into(), record)),
     }
     serve(policy, &model, &owner.team, operation, record).await
+}
+
+/// `POST /v1/messages/count_tokens`: routed like a generation to the model's targets that
+/// can count (`providers/count.rs`), without a budget reservation and at no cost. When none
+/// could (other kinds, or every counting upstream failed), the proxy's own estimate answers,
+/// marked `x-switchyard-estimated: true`; an upstream refusing the client's body is the
+/// client's error.
+async fn count_tokens(
+    policy: &Policy,
+    owner: &KeyOwner,
+    body: &Bytes,
+    betas: Vec<String>,
+    mut record: RequestRecord,
+) -> Result<Reply, (ProxyError, RequestRecord)> {
+    let request = parse::<MessagesRequest>(body, MessagesRequest::validate_count_tokens)
+        .and_then(|wire| decoded(decode_messages(wire)));
+    let generation = match request {
+        Ok(request) => Generation {
+            request,
+            body: body.clone(),
+            betas,
+        },
+        Err(e) => return Err((e, record)),
+    };
+    record.model = generation.request.model.clone();
+    let model = match find_model(policy, owner, &generation.request.model) {
+        Ok(model) => model,
+        Err(e) => {
+            if matches!(e, RoutingError::ModelNotFound { .. }) {
+                record.model = "unknown".to_owned();
+            }
+            return Err((e.into(), record));
+        }
+    };
+    let estimate = count::estimate(&generation);
+    let operation = Operation::CountTokens(Box::new(generation));
+    match serve(policy, &model, &owner.team, operation, record).await {
+        Ok(reply) => Ok(reply),
+        Err((error @ ProxyError::Upstream(UpstreamError::Rejected { .. }), record)) => {
+            Err((error, record))
+        }
+        Err((error, record)) => {
+            tracing::debug!(request_id = %record.request_id, error = %error, "token count estimated");
+            let mut headers = attempt_headers(&record);
+            headers.push(("content-type", "application/json".to_owned()));
+            headers.push(("x-switchyard-estimated", "true".to_owned()));
+            let body = serde_json::to_vec(&estimate).unwrap_or_default();
+            record.finish(Ending::Status(200), None);
+            Ok(Reply::Full {
+                status: 200,
+                headers,
+                body: Bytes::from(body),
+            })
+        }
+    }
 }
 
 fn find_model(policy: &Policy, owner: &KeyOwner, name: &str) -> Result<Arc<Model>, RoutingError> {

@@ -1,4 +1,5 @@
-//! Incremental Server-Sent Events decoding: network bytes in, complete `data:` payloads out.
+//! Incremental Server-Sent Events decoding: network bytes in, complete `data:` payloads out
+//! (with their `event:` name for upstreams that dispatch on it, like Anthropic's).
 //!
 //! Upstream reads split events anywhere (mid-line, mid-CRLF), so the decoder keeps the
 //! unfinished tail and yields only whole events. It is pure and synchronous so it can be
@@ -14,6 +15,15 @@ pub struct SseDecoder {
     buffer: BytesMut,
     /// `data:` lines of the event being assembled, joined by `\n` as the SSE spec says.
     data: Option<String>,
+    /// The `event:` name of the event being assembled, if it gave one.
+    event: Option<String>,
+}
+
+/// One complete event: its `event:` name (if any) and its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    pub event: Option<String>,
+    pub data: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,6 +41,19 @@ impl SseDecoder {
 
     /// Feeds bytes and returns the data of every event they completed, in order.
     pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<String>, SseError> {
+        self.push_with(bytes, |event| event.data)
+    }
+
+    /// Feeds bytes and returns every event they completed, with its name, in order.
+    pub fn push_named(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, SseError> {
+        self.push_with(bytes, |event| event)
+    }
+
+    fn push_with<T>(
+        &mut self,
+        bytes: &[u8],
+        mut keep: impl FnMut(SseEvent) -> T,
+    ) -> Result<Vec<T>, SseError> {
         self.buffer.extend_from_slice(bytes);
         let mut events = Vec::new();
         while let Some(newline) = self.buffer.iter().position(|&b| b == b'\n') {
@@ -42,7 +65,7 @@ impl SseDecoder {
                 .map_err(|_| SseError::NotUtf8)?
                 .to_owned();
             if let Some(event) = self.take_line(&line) {
-                events.push(event);
+                events.push(keep(event));
             }
             self.buffer.advance(newline + 1);
         }
@@ -58,9 +81,11 @@ impl SseDecoder {
         !self.buffer.is_empty() || self.data.is_some()
     }
 
-    fn take_line(&mut self, line: &str) -> Option<String> {
+    fn take_line(&mut self, line: &str) -> Option<SseEvent> {
         if line.is_empty() {
-            return self.data.take();
+            // A blank line ends the event; one without data is no event, name or not.
+            let event = self.event.take();
+            return self.data.take().map(|data| SseEvent { event, data });
         }
         if line.starts_with(':') {
             return None; // a comment / keep-alive
@@ -69,7 +94,9 @@ impl SseDecoder {
             Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
             None => (line, ""),
         };
-        if field == "data" {
+        if field == "event" {
+            self.event = Some(value.to_owned());
+        } else if field == "data" {
             match &mut self.data {
                 Some(data) => {
                     data.push('\n');
@@ -117,6 +144,24 @@ mod tests {
                 "split at {split}"
             );
         }
+    }
+
+    #[test]
+    fn named_events_keep_their_names() {
+        let mut decoder = SseDecoder::new();
+        let events = decoder.push_named(STREAM.as_bytes()).unwrap();
+        let names: Vec<_> = events.iter().map(|e| e.event.as_deref()).collect();
+        assert_eq!(names, vec![None, Some("x"), None]);
+        assert_eq!(events[1].data, "line1\nline2");
+        // A name without data is dropped with its blank line, not carried to the next event.
+        let events = decoder.push_named(b"event: ping\n\ndata: {}\n\n").unwrap();
+        assert_eq!(
+            events,
+            vec![SseEvent {
+                event: None,
+                data: "{}".into()
+            }]
+        );
     }
 
     #[test]

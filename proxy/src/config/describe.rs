@@ -214,10 +214,13 @@ fn price(price: &Price) -> String {
             output,
             cached_input,
             cache_write,
+            cache_write_1h,
         } => {
             let cached = cached_input.map_or_else(String::new, |c| format!(" (cached input ${c})"));
             let write = cache_write.map_or_else(String::new, |w| format!(" (cache write ${w})"));
-            format!("${input} in / ${output} out per 1M tokens{cached}{write}")
+            let write_1h =
+                cache_write_1h.map_or_else(String::new, |w| format!(" (1h cache write ${w})"));
+            format!("${input} in / ${output} out per 1M tokens{cached}{write}{write_1h}")
         }
     }
 }

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+pub use crate::providers::anthropic::config as anthropic;
 pub use crate::providers::azure::config::{self as azure, AzureAuth};
 pub use crate::providers::azure::entra::config::{EntraCredential, EntraSettings};
 pub use crate::providers::bedrock::config::{self as bedrock, AwsAssumeRole, AwsStaticCredentials};
@@ -115,6 +116,8 @@ pub enum ProviderKind {
     OpenAi(openai::Settings),
     Azure(azure::Settings),
     Bedrock(bedrock::Settings),
+    /// Anthropic's Messages API.
+    Anthropic(anthropic::Settings),
 }
 
 /// The `host[:port]…` of a plain `http://` URL whose host is `127.0.0.1`, `[::1]` or
@@ -319,9 +322,12 @@ pub enum Price {
         output: f64,
         /// Price of cached prompt tokens; `None` = same as `input`.
         cached_input: Option<f64>,
-        /// Price of prompt tokens written to a cache (Anthropic on Bedrock: 1.25× input);
-        /// `None` = same as `input`.
+        /// Price of prompt tokens written to a cache (Anthropic: 1.25× input, the 5-minute
+        /// cache); `None` = same as `input`.
         cache_write: Option<f64>,
+        /// Price of prompt tokens written to Anthropic's 1-hour cache (2× input), a subset of
+        /// the cache writes; `None` = `cache_write`'s rate.
+        cache_write_1h: Option<f64>,
     },
     Free,
 }

@@ -23,6 +23,8 @@ struct Entry {
     cached_input: Option<f64>,
     #[serde(default)]
     cache_write: Option<f64>,
+    #[serde(default)]
+    cache_write_1h: Option<f64>,
 }
 
 type Table = HashMap<String, Price>;
@@ -70,6 +72,7 @@ fn parse(json: &str) -> Result<Table, String> {
                 output: entry.output,
                 cached_input: entry.cached_input,
                 cache_write: entry.cache_write,
+                cache_write_1h: entry.cache_write_1h,
             };
             Ok((key, price))
         })
@@ -90,7 +93,7 @@ mod tests {
     #[test]
     fn embedded_table_parses_and_has_its_notes() {
         let table = table().map(|table| table.len()).unwrap_or(0);
-        assert_eq!(table, 27, "one entry per model the tables promise");
+        assert_eq!(table, 35, "one entry per model the tables promise");
         for kind in registry::kinds().iter().filter(|kind| kind.prices != "{}") {
             let raw: HashMap<String, serde_json::Value> =
                 serde_json::from_str(kind.prices).unwrap_or_default();
@@ -135,6 +138,30 @@ mod tests {
         assert_eq!(per_million("my-azure-deployment"), None);
         assert_eq!(per_million("_source"), None);
         assert_eq!(per_million("xx.gpt-4o"), None);
+    }
+
+    #[test]
+    fn anthropic_ids_dated_or_not_have_the_familys_price_with_both_cache_writes() {
+        assert_eq!(per_million("claude-sonnet-4-5"), Some((3.0, 15.0)));
+        assert_eq!(per_million("claude-sonnet-4-5-20250929"), Some((3.0, 15.0)));
+        assert_eq!(per_million("claude-3-5-haiku-latest"), Some((0.8, 4.0)));
+        assert_eq!(per_million("claude-unknown-20250101"), None);
+        let writes = |model| match lookup(model).ok().flatten() {
+            Some(Price::PerMillion {
+                cache_write,
+                cache_write_1h,
+                ..
+            }) => (cache_write, cache_write_1h),
+            _ => (None, None),
+        };
+        assert_eq!(
+            writes("claude-opus-4-1-20250805"),
+            (Some(18.75), Some(30.0))
+        );
+        assert_eq!(
+            writes("global.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+            (Some(3.75), Some(6.0))
+        );
     }
 
     #[test]

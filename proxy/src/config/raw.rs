@@ -224,6 +224,7 @@ pub(crate) struct RawPriceTable {
     pub output: Spanned<f64>,
     pub cached_input: Option<Spanned<f64>>,
     pub cache_write: Option<Spanned<f64>>,
+    pub cache_write_1h: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -110,6 +110,7 @@ pub fn reservation_price<'a>(prices: impl IntoIterator<Item = &'a Price>) -> Pri
         output,
         cached_input: None,
         cache_write: None,
+        cache_write_1h: None,
     }
 }
 
@@ -254,6 +255,7 @@ mod tests {
             output: 10.0,
             cached_input: None,
             cache_write: None,
+            cache_write_1h: None,
         };
         // 400 bytes → 100 tokens × 2 + 50 × 10 = 700 per million
         assert!((max_cost_usd(&price, 400, Some(50)) - 0.0007).abs() < 1e-12);
@@ -269,12 +271,14 @@ mod tests {
             output: 8.0,
             cached_input: None,
             cache_write: None,
+            cache_write_1h: None,
         };
         let b = Price::PerMillion {
             input: 3.0,
             output: 4.0,
             cached_input: None,
             cache_write: None,
+            cache_write_1h: None,
         };
         assert_eq!(
             reservation_price([&a, &b, &Price::Free]).per_million(),

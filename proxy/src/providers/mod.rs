@@ -10,9 +10,11 @@
 //!
 //! Translation is pure and synchronous so it is unit-tested with plain inputs.
 
+pub mod anthropic;
 pub mod azure;
 pub mod bedrock;
 pub mod capabilities;
+pub mod count;
 pub mod encode;
 mod metered;
 pub mod openai;
@@ -49,12 +51,17 @@ pub enum Operation {
     /// Boxed: the model is much larger than an embeddings request.
     Generate(Box<Generation>),
     Embeddings(EmbeddingsRequest),
+    /// `POST /v1/messages/count_tokens`: the prompt of a generation, counted by the upstream
+    /// (`count.rs`) and never generated; free, so nothing is reserved against a budget.
+    CountTokens(Box<Generation>),
 }
 
 impl Operation {
     pub fn client_model(&self) -> &str {
         match self {
-            Operation::Generate(generation) => &generation.request.model,
+            Operation::Generate(generation) | Operation::CountTokens(generation) => {
+                &generation.request.model
+            }
             Operation::Embeddings(embeddings) => &embeddings.model,
         }
     }
@@ -65,16 +72,18 @@ impl Operation {
 
     pub fn prompt_bytes(&self) -> usize {
         match self {
-            Operation::Generate(generation) => generation.request.prompt_bytes(),
+            Operation::Generate(generation) | Operation::CountTokens(generation) => {
+                generation.request.prompt_bytes()
+            }
             Operation::Embeddings(embeddings) => embeddings.input_bytes(),
         }
     }
 
-    /// The client's cap on output tokens (embeddings produce none).
+    /// The client's cap on output tokens (embeddings and counts produce none).
     pub fn max_output_tokens(&self) -> Option<u32> {
         match self {
             Operation::Generate(generation) => generation.request.max_output_tokens,
-            Operation::Embeddings(_) => Some(0),
+            Operation::Embeddings(_) | Operation::CountTokens(_) => Some(0),
         }
     }
 }
@@ -117,6 +126,9 @@ pub fn build_requests(
     runtime: &ProviderRuntime,
 ) -> Result<Vec<UpstreamRequest>, TranslateError> {
     capabilities::check(target, operation)?;
+    if let Operation::CountTokens(generation) = operation {
+        return count::build_request(target, generation, runtime).map(|r| vec![r]);
+    }
     match &target.provider.kind {
         ProviderKind::OpenAi(openai::config::Settings { base_url, api_key }) => {
             openai::build_request(base_url, api_key.as_ref(), target, operation, request_id)
@@ -153,6 +165,9 @@ pub fn build_requests(
             .map(|r| vec![r])
         }
         ProviderKind::Bedrock(_) => bedrock::build_requests(target, operation, runtime),
+        ProviderKind::Anthropic(settings) => {
+            anthropic::build_request(settings, &target.upstream_model, operation).map(|r| vec![r])
+        }
     }
 }
 
@@ -172,8 +187,12 @@ pub fn decode_answer(
     operation: &Operation,
     bodies: &[Bytes],
 ) -> Result<Decoded, TranslateError> {
+    if let Operation::CountTokens(_) = operation {
+        return count::decode_answer(target, bodies);
+    }
     match &target.provider.kind {
         ProviderKind::Bedrock(_) => bedrock::decode_answer(target, operation, bodies),
+        ProviderKind::Anthropic(_) => anthropic::decode_answer(operation, bodies),
         ProviderKind::OpenAi(_) | ProviderKind::Azure(_) => match bodies {
             [body] => {
                 openai::decode_answer(operation, body, registry::classifier(&target.provider.kind))
@@ -195,6 +214,12 @@ pub enum StreamDecoder {
     /// OpenAI-format chunks read into the model, for a client of another dialect.
     Chat(openai::TypedStream),
     Bedrock(bedrock::converse::events::ConverseStream),
+    /// Anthropic events relayed to a Messages client (pass-through).
+    Anthropic(anthropic::relay::MessagesRelay),
+    /// Anthropic events read into the model, for a client of another dialect.
+    AnthropicTyped(anthropic::typed::TypedEvents),
+    /// Claude's InvokeModelWithResponseStream chunks relayed to a Messages client.
+    BedrockInvoke(bedrock::invoke::stream::InvokeStream),
 }
 
 impl StreamDecoder {
@@ -212,9 +237,20 @@ impl StreamDecoder {
             ProviderKind::OpenAi(_) | ProviderKind::Azure(_) => {
                 Ok(StreamDecoder::Chat(openai::TypedStream::default()))
             }
+            ProviderKind::Bedrock(_)
+                if bedrock::invoke::uses_invoke(&target.upstream_model, generation) =>
+            {
+                Ok(StreamDecoder::BedrockInvoke(
+                    bedrock::invoke::stream::InvokeStream::new(&request.model),
+                ))
+            }
             ProviderKind::Bedrock(_) => {
                 Ok(StreamDecoder::Bedrock(bedrock::stream_state(generation)))
             }
+            ProviderKind::Anthropic(_) if request.dialect == model::Dialect::Messages => Ok(
+                StreamDecoder::Anthropic(anthropic::relay::MessagesRelay::new(&request.model)),
+            ),
+            ProviderKind::Anthropic(_) => Ok(StreamDecoder::AnthropicTyped(Default::default())),
         }
     }
 
@@ -224,7 +260,10 @@ impl StreamDecoder {
             StreamDecoder::OpenAi(_) | StreamDecoder::Azure(_) | StreamDecoder::Chat(_) => {
                 UpstreamDecoder::Sse(crate::api::sse::SseDecoder::new())
             }
-            StreamDecoder::Bedrock(_) => {
+            StreamDecoder::Anthropic(_) | StreamDecoder::AnthropicTyped(_) => {
+                UpstreamDecoder::NamedSse(crate::api::sse::SseDecoder::new())
+            }
+            StreamDecoder::Bedrock(_) | StreamDecoder::BedrockInvoke(_) => {
                 UpstreamDecoder::EventStream(bedrock::eventstream::FrameDecoder::new())
             }
         }
@@ -237,6 +276,15 @@ impl StreamDecoder {
             (StreamDecoder::Azure(state), UpstreamEvent::Sse(data)) => state.on_event(data),
             (StreamDecoder::Chat(state), UpstreamEvent::Sse(data)) => state.on_event(data),
             (StreamDecoder::Bedrock(state), UpstreamEvent::Frame(frame)) => state.on_frame(frame),
+            (StreamDecoder::BedrockInvoke(state), UpstreamEvent::Frame(frame)) => {
+                state.on_frame(frame)
+            }
+            (StreamDecoder::Anthropic(relay), UpstreamEvent::Named(event)) => {
+                relay.on_event(event.event.as_deref(), &event.data)
+            }
+            (StreamDecoder::AnthropicTyped(state), UpstreamEvent::Named(event)) => {
+                state.on_event(event.event.as_deref(), &event.data)
+            }
             _ => StreamStep::Failed(UpstreamStreamError {
                 message: "the upstream's stream framing does not match its provider".to_owned(),
                 code: Some("upstream_error".to_owned()),
@@ -250,7 +298,11 @@ impl StreamDecoder {
         match self {
             StreamDecoder::OpenAi(state) => state.usage,
             StreamDecoder::Azure(state) => state.usage(),
-            StreamDecoder::Chat(_) | StreamDecoder::Bedrock(_) => None,
+            StreamDecoder::Anthropic(relay) => relay.usage(),
+            StreamDecoder::BedrockInvoke(state) => state.relay.usage(),
+            StreamDecoder::Chat(_)
+            | StreamDecoder::Bedrock(_)
+            | StreamDecoder::AnthropicTyped(_) => None,
         }
     }
 
@@ -259,7 +311,11 @@ impl StreamDecoder {
         match self {
             StreamDecoder::OpenAi(state) => state.content_deltas,
             StreamDecoder::Azure(state) => state.content_deltas(),
-            StreamDecoder::Chat(_) | StreamDecoder::Bedrock(_) => 0,
+            StreamDecoder::Anthropic(relay) => relay.content_deltas(),
+            StreamDecoder::BedrockInvoke(state) => state.relay.content_deltas(),
+            StreamDecoder::Chat(_)
+            | StreamDecoder::Bedrock(_)
+            | StreamDecoder::AnthropicTyped(_) => 0,
         }
     }
 }
@@ -269,14 +325,18 @@ impl StreamDecoder {
 pub enum UpstreamEvent {
     /// The data of one SSE event (OpenAI-format upstreams).
     Sse(String),
-    /// One AWS event-stream frame (Bedrock ConverseStream).
+    /// One AWS event-stream frame (Bedrock ConverseStream, InvokeModelWithResponseStream).
     Frame(bedrock::eventstream::Frame),
+    /// One SSE event with its `event:` name (upstreams that dispatch on it: Anthropic).
+    Named(crate::api::sse::SseEvent),
 }
 
 /// Incremental decoder of an upstream stream's framing: bytes in, whole events out.
 #[derive(Debug)]
 pub enum UpstreamDecoder {
     Sse(crate::api::sse::SseDecoder),
+    /// SSE whose events keep their `event:` names.
+    NamedSse(crate::api::sse::SseDecoder),
     EventStream(bedrock::eventstream::FrameDecoder),
 }
 
@@ -287,6 +347,10 @@ impl UpstreamDecoder {
             UpstreamDecoder::Sse(decoder) => decoder
                 .push(bytes)
                 .map(|events| events.into_iter().map(UpstreamEvent::Sse).collect())
+                .map_err(|e| e.to_string()),
+            UpstreamDecoder::NamedSse(decoder) => decoder
+                .push_named(bytes)
+                .map(|events| events.into_iter().map(UpstreamEvent::Named).collect())
                 .map_err(|e| e.to_string()),
             UpstreamDecoder::EventStream(decoder) => decoder
                 .push(bytes)
@@ -307,7 +371,9 @@ pub enum StreamStep {
     Skip,
     /// The upstream finished the stream properly.
     Done,
-    /// Send these bytes; then the upstream has finished the stream properly.
+    /// Send these bytes, which end the stream in the client's dialect (a relayed
+    /// `message_stop`): the upstream has finished the stream properly, and the dialect
+    /// writes no end of its own.
     Last(Bytes),
     /// Typed events (the last ones, e.g. Bedrock's closing usage); then the upstream has
     /// finished the stream properly.

@@ -38,15 +38,16 @@ use std::sync::LazyLock;
 use serde::de::DeserializeOwned;
 use serde_saphyr::Spanned;
 
-use super::{azure, bedrock, openai, ProviderRuntime};
+use super::{anthropic, azure, bedrock, openai, ProviderRuntime};
 use crate::config::{Compiled, Problem, ProviderKind, RawSection, SectionCtx};
 use crate::upstream::Classifier;
 
 /// Every provider kind, in the order `kind:` errors list them.
-static KINDS: [Kind; 3] = [
+static KINDS: [Kind; 4] = [
     Kind::new::<openai::config::Section>("openai"),
     Kind::new::<azure::config::Section>("azure"),
     Kind::new::<bedrock::config::Section>("bedrock"),
+    Kind::new::<anthropic::config::Section>("anthropic"),
 ];
 
 /// A kind's typed section of `providers:`: read from the buffered YAML, then compiled.
@@ -103,6 +104,7 @@ impl ProviderKind {
             ProviderKind::OpenAi(settings) => settings,
             ProviderKind::Azure(settings) => settings,
             ProviderKind::Bedrock(settings) => settings,
+            ProviderKind::Anthropic(settings) => settings,
         }
     }
 

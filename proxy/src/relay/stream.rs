@@ -230,8 +230,9 @@ impl ChatStream {
                     return Ok(());
                 }
                 StreamStep::Last(out) => {
+                    // The relayed bytes already end the stream in the client's dialect.
                     self.emit(out);
-                    self.complete();
+                    self.state = StreamEnd::Complete;
                     return Ok(());
                 }
                 StreamStep::Failed(UpstreamStreamError {
@@ -419,6 +420,35 @@ mod tests {
         assert!(!out.contains("usage"), "the client did not ask: {out}");
         assert_eq!(out.matches("\"model\":\"alias\"").count(), 3, "{out}");
         assert_eq!(usage.completion_tokens, 1);
+    }
+
+    #[tokio::test]
+    async fn a_relayed_end_of_stream_is_not_followed_by_the_dialects_own() {
+        let upstream = concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude\",\"content\":[],\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":5}}\n\n",
+            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+        );
+        let decoder = StreamDecoder::Anthropic(
+            crate::providers::anthropic::relay::MessagesRelay::new("alias"),
+        );
+        let (out, usage) = relay(upstream, decoder).await;
+        assert!(out.starts_with("event: message_start\n"), "{out}");
+        assert!(out.contains("\"model\":\"alias\""), "{out}");
+        assert!(
+            out.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
+            "{out}"
+        );
+        assert!(!out.contains("[DONE]"), "{out}");
+        assert_eq!(
+            (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.estimated
+            ),
+            (3, 5, false)
+        );
     }
 
     /// One ConverseStream event frame, encoded as Bedrock sends it.

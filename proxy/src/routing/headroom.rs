@@ -1,8 +1,8 @@
 //! Remaining capacity of a target, from the upstream's rate-limit headers
-//! (`x-ratelimit-remaining-*`, OpenAI and Azure) and from the configured `limits` counted
-//! locally. Headroom is a fraction in 0..=1: 1 = untouched quota, 0 = exhausted.
+//! (`x-ratelimit-remaining-*`, OpenAI and Azure; `anthropic-ratelimit-*`, Anthropic) and from
+//! the configured `limits` counted locally. Headroom is a fraction in 0..=1: 1 = untouched quota, 0 = exhausted.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
 use tokio::time::Instant;
@@ -27,9 +27,14 @@ pub struct RateLimitHeaders {
 }
 
 impl RateLimitHeaders {
-    /// Reads the `x-ratelimit-*` headers; `None` when there are none. Negative or
-    /// unparsable values (Azure's `-1` placeholders) count as unknown.
+    /// Reads the `x-ratelimit-*` headers, else Anthropic's `anthropic-ratelimit-*`; `None`
+    /// when there are none. Negative or unparsable values (Azure's `-1` placeholders) count
+    /// as unknown.
     pub fn parse(headers: &HeaderMap) -> Option<Self> {
+        Self::parse_openai(headers).or_else(|| Self::parse_anthropic(headers, SystemTime::now()))
+    }
+
+    fn parse_openai(headers: &HeaderMap) -> Option<Self> {
         let number = |name: &str| -> Option<u64> {
             headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok()
         };
@@ -48,6 +53,55 @@ impl RateLimitHeaders {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().trim_end_matches('%').parse::<f64>().ok())
                 .filter(|pct| pct.is_finite() && *pct >= 0.0),
+        };
+        (parsed != Self::default()).then_some(parsed)
+    }
+
+    /// Anthropic's `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-
+    /// {limit,remaining,reset}` (reset an RFC 3339 instant, read against `now`). Of the three
+    /// token quotas the scarcest (least remaining of its limit) stands for tokens.
+    fn parse_anthropic(headers: &HeaderMap, now: SystemTime) -> Option<Self> {
+        let text = |name: String| -> Option<&str> { headers.get(name)?.to_str().ok() };
+        let quota = |resource: &str| -> (Option<u64>, Option<u64>, Option<Duration>) {
+            let number = |part: &str| {
+                text(format!("anthropic-ratelimit-{resource}-{part}"))?
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            };
+            let reset = text(format!("anthropic-ratelimit-{resource}-reset"))
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t.trim()).ok())
+                .map(|at| {
+                    let at = SystemTime::from(at);
+                    at.duration_since(now).unwrap_or(Duration::ZERO)
+                });
+            (
+                number("limit").filter(|l| *l > 0),
+                number("remaining"),
+                reset,
+            )
+        };
+        let (limit_requests, remaining_requests, reset_requests) = quota("requests");
+        let fraction = |(limit, remaining, _): &(Option<u64>, Option<u64>, Option<Duration>)| {
+            Some(remaining.as_ref().copied()? as f64 / limit.as_ref().copied()? as f64)
+        };
+        let tokens = ["tokens", "input-tokens", "output-tokens"]
+            .map(quota)
+            .into_iter()
+            .filter(|q| q.0.is_some() || q.1.is_some())
+            .min_by(|a, b| {
+                let (a, b) = (fraction(a).unwrap_or(1.0), fraction(b).unwrap_or(1.0));
+                a.total_cmp(&b)
+            });
+        let (limit_tokens, remaining_tokens, reset_tokens) = tokens.unwrap_or_default();
+        let parsed = Self {
+            limit_requests,
+            remaining_requests,
+            reset_requests,
+            limit_tokens,
+            remaining_tokens,
+            reset_tokens,
+            utilization_pct: None,
         };
         (parsed != Self::default()).then_some(parsed)
     }
@@ -216,6 +270,64 @@ mod tests {
             tpm: None,
         };
         assert_eq!(parsed.fraction(Some(&limits)), Some(0.5));
+    }
+
+    #[test]
+    fn anthropic_headers_give_the_scarcest_token_quota() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_704_067_200);
+        let parsed = RateLimitHeaders::parse_anthropic(
+            &headers(&[
+                ("anthropic-ratelimit-requests-limit", "100"),
+                ("anthropic-ratelimit-requests-remaining", "90"),
+                ("anthropic-ratelimit-requests-reset", "2024-01-01T00:00:30Z"),
+                ("anthropic-ratelimit-tokens-limit", "1000"),
+                ("anthropic-ratelimit-tokens-remaining", "500"),
+                ("anthropic-ratelimit-input-tokens-limit", "800"),
+                ("anthropic-ratelimit-input-tokens-remaining", "80"),
+                (
+                    "anthropic-ratelimit-input-tokens-reset",
+                    "2024-01-01T00:00:10Z",
+                ),
+                ("anthropic-ratelimit-output-tokens-limit", "200"),
+                ("anthropic-ratelimit-output-tokens-remaining", "150"),
+            ]),
+            now,
+        )
+        .unwrap();
+        assert_eq!(parsed.remaining_requests, Some(90));
+        assert_eq!(parsed.reset_requests, Some(Duration::from_secs(30)));
+        assert_eq!(
+            (
+                parsed.limit_tokens,
+                parsed.remaining_tokens,
+                parsed.reset_tokens
+            ),
+            (Some(800), Some(80), Some(Duration::from_secs(10)))
+        );
+        assert!((parsed.fraction(None).unwrap() - 0.1).abs() < 1e-9);
+        // A reset already past counts as now; no headers, no observation.
+        let past = RateLimitHeaders::parse_anthropic(
+            &headers(&[
+                ("anthropic-ratelimit-requests-remaining", "1"),
+                ("anthropic-ratelimit-requests-reset", "2023-01-01T00:00:00Z"),
+            ]),
+            now,
+        )
+        .unwrap();
+        assert_eq!(past.reset_requests, Some(Duration::ZERO));
+        assert_eq!(
+            RateLimitHeaders::parse_anthropic(&HeaderMap::new(), now),
+            None
+        );
+        // The OpenAI-style headers win when both are present.
+        let both = headers(&[
+            ("x-ratelimit-remaining-requests", "7"),
+            ("anthropic-ratelimit-requests-remaining", "1"),
+        ]);
+        assert_eq!(
+            RateLimitHeaders::parse(&both).unwrap().remaining_requests,
+            Some(7)
+        );
     }
 
     #[test]

@@ -272,6 +272,10 @@ fn price(
                     Some(write) => Some(usd(write, path, "cache_write")?),
                     None => None,
                 },
+                cache_write_1h: match &table.cache_write_1h {
+                    Some(write) => Some(usd(write, path, "cache_write_1h")?),
+                    None => None,
+                },
             }),
         };
     }
@@ -427,6 +431,7 @@ mod tests {
                 output: 10.0,
                 cached_input: Some(1.25),
                 cache_write: None,
+                cache_write_1h: None,
             })
         );
         assert_eq!(
@@ -474,6 +479,24 @@ mod tests {
         assert!(err.contains("only azure targets have a tier"), "{err}");
         let err = models_error("  m:\n    targets:\n      - {provider: azure, deployment: d, tier: ptu, price: free}\n");
         assert!(err.contains("ptu"), "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_price_may_give_the_1h_cache_write_rate() -> Result<(), ConfigError> {
+        let policy = models("  m:\n    targets:\n      - {provider: openai, model: x, price: {input: 3, output: 15, cache_write: 3.75, cache_write_1h: 6}}\n")?;
+        assert_eq!(
+            policy.models["m"].targets[0].price,
+            Price::PerMillion {
+                input: 3.0,
+                output: 15.0,
+                cached_input: None,
+                cache_write: Some(3.75),
+                cache_write_1h: Some(6.0),
+            }
+        );
+        let err = models_error("  m:\n    targets:\n      - {provider: openai, model: x, price: {input: 3, output: 15, cache_write_1h: -1}}\n");
+        assert!(err.contains("cache_write_1h"), "{err}");
         Ok(())
     }
 

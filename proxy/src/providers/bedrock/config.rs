@@ -12,7 +12,7 @@ use crate::upstream::Classifier;
 
 /// Prefixes of Bedrock cross-region inference-profile ids (`us.anthropic.…`); a profile
 /// is billed at its base model's price.
-const INFERENCE_PROFILE_PREFIXES: &[&str] = &[
+pub(crate) const INFERENCE_PROFILE_PREFIXES: &[&str] = &[
     "us.", "us-gov.", "eu.", "apac.", "jp.", "au.", "ca.", "global.",
 ];
 

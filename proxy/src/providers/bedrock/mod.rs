@@ -3,6 +3,8 @@
 //!
 //! - [`converse`]: the model → Converse body, Converse answers and ConverseStream events →
 //!   the model (any client dialect; the dialect's encoder writes the client's answer).
+//! - [`invoke`]: a Messages client on Claude: InvokeModel with Claude's native body, the
+//!   answer and the stream relayed in Anthropic's shape.
 //! - [`eventstream`] decodes ConverseStream frames for [`converse::events`].
 //! - [`errors`]: Bedrock error types → failure classes; [`sigv4`]: signing;
 //!   [`credentials`]: the background-refreshed credential caches; [`embeddings`].
@@ -13,6 +15,7 @@ pub mod credentials;
 pub mod embeddings;
 pub mod errors;
 pub mod eventstream;
+pub mod invoke;
 pub mod sigv4;
 
 use std::time::SystemTime;
@@ -57,18 +60,21 @@ pub fn build_requests(
     operation: &Operation,
     runtime: &ProviderRuntime,
 ) -> Result<Vec<UpstreamRequest>, TranslateError> {
-    let ProviderKind::Bedrock(config::Settings {
-        region, endpoint, ..
-    }) = &target.provider.kind
-    else {
-        return Err(TranslateError::Unsupported("bedrock"));
-    };
-    let base = base_url(region, endpoint.as_deref());
     let model = &target.upstream_model;
     let to_bytes = |body: Result<Vec<u8>, serde_json::Error>| {
         body.map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))
     };
     let (path, accept, bodies) = match operation {
+        Operation::Generate(generation) if invoke::uses_invoke(model, generation) => {
+            let stream = generation.request.stream;
+            let accept = if stream {
+                "application/vnd.amazon.eventstream"
+            } else {
+                "application/json"
+            };
+            let path = model_path(model, invoke::operation(stream));
+            (path, accept, vec![invoke::native_body(generation, None)?])
+        }
         Operation::Generate(generation) => {
             let request = &generation.request;
             let fields = TargetFields {
@@ -92,12 +98,46 @@ pub fn build_requests(
                 .map(|body| to_bytes(serde_json::to_vec(body)))
                 .collect::<Result<_, _>>()?,
         ),
+        // Counting has its own request (`providers/count.rs`).
+        Operation::CountTokens(_) => return Err(TranslateError::Unsupported("bedrock")),
     };
+    let paths_bodies = bodies.into_iter().map(|body| (path.clone(), body));
+    sign_all(target, accept, paths_bodies, runtime)
+}
+
+/// Signs one request to `path` (`/model/{id}/{operation}`) of `target`'s endpoint.
+pub fn signed_request(
+    target: &Target,
+    path: String,
+    accept: &'static str,
+    body: Vec<u8>,
+    runtime: &ProviderRuntime,
+) -> Result<UpstreamRequest, TranslateError> {
+    let mut requests = sign_all(target, accept, [(path, body)], runtime)?;
+    requests
+        .pop()
+        .ok_or_else(|| TranslateError::Signing("no request to sign".to_owned()))
+}
+
+/// Each body to its path on `target`'s endpoint, signed with SigV4 over the final body.
+fn sign_all(
+    target: &Target,
+    accept: &'static str,
+    requests: impl IntoIterator<Item = (String, Vec<u8>)>,
+    runtime: &ProviderRuntime,
+) -> Result<Vec<UpstreamRequest>, TranslateError> {
+    let ProviderKind::Bedrock(config::Settings {
+        region, endpoint, ..
+    }) = &target.provider.kind
+    else {
+        return Err(TranslateError::Unsupported("bedrock"));
+    };
+    let base = base_url(region, endpoint.as_deref());
     let credentials = runtime.aws.for_provider(&target.provider)?;
     let now = SystemTime::now();
-    bodies
+    requests
         .into_iter()
-        .map(|body| {
+        .map(|(path, body)| {
             let url = format!("{base}{path}");
             let mut headers = HeaderMap::new();
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -132,9 +172,20 @@ pub fn decode_answer(
             let body = bodies.first().ok_or_else(|| {
                 TranslateError::BadUpstreamBody("no answer to translate".to_owned())
             })?;
+            if invoke::uses_invoke(&target.upstream_model, generation) {
+                let (body, usage) = crate::providers::anthropic::passthrough::answer(
+                    &generation.request.model,
+                    body,
+                )?;
+                return Ok(Decoded::Body {
+                    body: body.into(),
+                    usage,
+                });
+            }
             let json_tool = json_tool_name(&generation.request);
             converse::answer::convert_answer(body, json_tool).map(Decoded::Answer)
         }
+        Operation::CountTokens(_) => Err(TranslateError::Unsupported("bedrock")),
         Operation::Embeddings(request) => {
             let (body, usage) =
                 embeddings::translate(&request.model, &target.upstream_model, request, bodies)?;

@@ -3,7 +3,7 @@
 //! the usage chunk is stripped again when the client did not ask for it. Clients of other
 //! dialects are translated through the model with the Chat dialect's upstream side.
 
-mod chunk;
+pub(crate) mod chunk;
 pub mod config;
 pub mod errors;
 pub mod passthrough;
@@ -58,6 +58,8 @@ pub fn build(
                 .map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))?;
             ("embeddings", body)
         }
+        // Counting has its own request (`providers/count.rs`).
+        Operation::CountTokens(_) => return Err(TranslateError::Unsupported("openai")),
     };
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -110,7 +112,7 @@ pub fn decode_answer(
     classify: Classifier,
 ) -> Result<Decoded, TranslateError> {
     let expected = match operation {
-        Operation::Generate(_) => passthrough::Expected::Completion,
+        Operation::Generate(_) | Operation::CountTokens(_) => passthrough::Expected::Completion,
         Operation::Embeddings(_) => passthrough::Expected::Embeddings,
     };
     match operation {
