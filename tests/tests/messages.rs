@@ -572,9 +572,10 @@ async fn upstream_failures_come_in_anthropic_shape() {
 }
 
 #[tokio::test]
-async fn the_debug_route_header_shows_a_refused_target() {
+async fn replayed_thinking_skips_the_openai_target_for_claude() {
     let sims = Sims::start().await;
     let bedrock = <Bedrock as Upstream>::start(Tuning::default()).await;
+    let claude = bedrock.target_yaml();
     let yaml = switchyard_e2e::policy(
         "",
         &format!(
@@ -583,10 +584,9 @@ async fn the_debug_route_header_shows_a_refused_target() {
             bedrock.provider_yaml("claude"),
         ),
         &format!(
-            "  mixed:\n    targets:\n      - {{ provider: sim-a, model: up-a, price: free }}\n      - {{ provider: claude, {}, price: free }}\n",
-            bedrock.target_yaml()
+            "  mixed:\n    targets:\n      - {{ provider: sim-a, model: up-a, price: free }}\n      - {{ provider: claude, {claude}, price: free }}\n  sonnet:\n    targets:\n      - {{ provider: claude, {claude}, price: free }}\n"
         ),
-        "[mixed]",
+        "[mixed, sonnet]",
     );
     let proxy = Proxy::start(&yaml).await;
     println!("plain requests go to the first target");
@@ -594,7 +594,30 @@ async fn the_debug_route_header_shows_a_refused_target() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.header("x-switchyard-provider"), Some("sim-a"));
 
-    println!("a conversation replaying signed thinking skips it for Claude");
+    println!("a first turn with extended thinking, on Claude");
+    let first = json!({"model": "sonnet", "max_tokens": 2048,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "messages": [{"role": "user", "content": "Is 7 prime?"}]});
+    let reply = send(&proxy, &first).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let answer = reply.json();
+    assert!(
+        answer["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["type"] == "thinking"
+                && b["signature"].as_str().is_some_and(|s| !s.is_empty())),
+        "{answer}"
+    );
+
+    println!("the second turn replays it on `mixed`: the OpenAI target is skipped for Claude");
+    let second = json!({"model": "mixed", "max_tokens": 2048,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "messages": [
+            {"role": "user", "content": "Is 7 prime?"},
+            {"role": "assistant", "content": answer["content"]},
+            {"role": "user", "content": "And 9?"}]});
     let request = anthropic_request(
         reqwest::Method::POST,
         &proxy.url("/messages"),
@@ -602,7 +625,7 @@ async fn the_debug_route_header_shows_a_refused_target() {
         &[("x-switchyard-debug", "1")],
     )
     .header("content-type", "application/json")
-    .body(thinking_request("mixed").to_string());
+    .body(second.to_string());
     let reply = read(request).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.header("x-switchyard-provider"), Some("claude"));
@@ -616,9 +639,14 @@ async fn the_debug_route_header_shows_a_refused_target() {
 
     println!("/admin/routes says which targets replay thinking");
     let routes = get(&proxy.admin("/admin/routes"), None).await.json();
-    let targets = &routes["models"][0]["targets"];
+    let mixed = routes["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "mixed")
+        .unwrap();
     let replays = |provider: &str| {
-        targets
+        mixed["targets"]
             .as_array()
             .unwrap()
             .iter()
