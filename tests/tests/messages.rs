@@ -838,8 +838,29 @@ async fn messages_are_metered_logged_and_budgeted_like_chat() {
         ]
     );
 
+    println!("count_tokens is its own api (free, so the spent budget does not stop it)");
+    let count = read(
+        anthropic_request(
+            reqwest::Method::POST,
+            &proxy.url("/messages/count_tokens"),
+            Key::XApi(ALPHA_KEY),
+            &[],
+        )
+        .header("content-type", "application/json")
+        .body(
+            json!({"model": "chat", "messages": [{"role": "user", "content": HELLO}]}).to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(count.status, 200, "{}", count.body);
+    assert!(count.json()["input_tokens"].as_u64().unwrap() > 0);
+
     println!("so do the metrics and the access log");
     let metrics = get(&proxy.admin("/metrics"), None).await.body;
+    assert!(
+        metrics.contains(r#"switchyard_requests_total{api="count_tokens",model="chat""#),
+        "{metrics}"
+    );
     assert!(
         metrics.contains(
             r#"switchyard_requests_total{api="messages",model="chat",provider="sim-a",status="200",team="alpha"} 2"#
