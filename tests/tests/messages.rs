@@ -288,7 +288,12 @@ async fn text<U: Upstream>() {
     let reply = send(&stage.proxy, &ask(SOLO, HELLO)).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.header("x-switchyard-provider"), Some(PRIMARY));
-    assert!(reply.header("x-request-id").is_some());
+    let id = reply.header("x-request-id").expect("x-request-id");
+    assert_eq!(
+        reply.header("request-id"),
+        Some(id),
+        "Anthropic's SDKs read request-id"
+    );
     let message = reply.json();
     println!("{message}");
     assert!(
@@ -508,6 +513,10 @@ async fn keys_come_as_x_api_key_or_bearer() {
     .await;
     assert_eq!(reply.status, 401, "{}", reply.body);
     assert_eq!(reply.error()["type"], "authentication_error");
+    assert!(
+        reply.header("request-id").is_none(),
+        "only on the Anthropic paths"
+    );
     assert_eq!(sims.a.stats().requests, 2);
 }
 
