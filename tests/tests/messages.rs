@@ -542,6 +542,25 @@ async fn keys_come_as_x_api_key_or_bearer() {
 }
 
 #[tokio::test]
+async fn a_capped_answer_stops_at_max_tokens() {
+    let (_sims, proxy) = standard().await;
+    let mut capped = ask("chat", HELLO);
+    capped["max_tokens"] = json!(3);
+    let reply = send(&proxy, &capped).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let message = reply.json();
+    assert_eq!(message["stop_reason"], "max_tokens", "{message}");
+    assert_eq!(message["usage"]["output_tokens"], 3, "{message}");
+    assert_eq!(text_of(&message), answer_text("sim-a", 3));
+
+    let (_, events) = send_stream(&proxy, &capped).await;
+    let streamed = accumulate(&events);
+    assert_eq!(streamed["stop_reason"], "max_tokens", "{streamed}");
+    assert_eq!(streamed["usage"]["output_tokens"], 3, "{streamed}");
+    assert_eq!(text_of(&streamed), answer_text("sim-a", 3));
+}
+
+#[tokio::test]
 async fn refusals_come_in_anthropic_shape() {
     let (sims, proxy) = standard().await;
     let mut no_max_tokens = ask("chat", HELLO);
