@@ -12,7 +12,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use loadtest::{answer_text, Fault, OpenAiSim, SimConfig};
+use loadtest::{
+    answer_text, BedrockFault, BedrockSim, BedrockSimConfig, Fault, OpenAiSim, SimConfig,
+};
 use serde_json::{json, Value};
 use sqlx::Connection;
 use switchyard_e2e::conformance::{
@@ -472,6 +474,47 @@ messages! {
     openai: OpenAi,
     azure: Azure,
     bedrock_converse: BedrockConverse,
+}
+
+/// A capacity error inside a stream after its first bytes: Anthropic's `overloaded_error`
+/// event (Chat clients read `upstream_error`), never `message_stop`.
+#[tokio::test]
+async fn a_stream_throttled_midway_ends_with_overloaded_error() {
+    let sim = BedrockSim::start(BedrockSimConfig::new("nova"))
+        .await
+        .unwrap();
+    let c = sim.config();
+    let yaml = switchyard_e2e::policy(
+        "",
+        &format!(
+            "  nova: {{ kind: bedrock, region: {}, endpoint: \"{}\", access_key_id: {}, secret_access_key: \"{}\" }}\n",
+            c.region,
+            sim.endpoint(),
+            c.access_key_id,
+            c.secret_access_key
+        ),
+        "  lite: { targets: [ { provider: nova, model: \"amazon.nova-lite-v1:0\", price: free } ] }\n",
+        "[lite]",
+    );
+    let proxy = Proxy::start(&yaml).await;
+    sim.push_faults([BedrockFault::ThrottleMidStream]);
+    let reply = send(&proxy, &streamed(ask("lite", HELLO))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let events = events(&reply.body);
+    println!("{:?}", names(&events));
+    assert!(
+        names(&events).contains(&"content_block_delta"),
+        "{:?}",
+        names(&events)
+    );
+    assert!(!names(&events).contains(&"message_stop"));
+    let last = events.last().unwrap();
+    assert_eq!(last.name, "error");
+    assert_eq!(
+        last.data["error"]["type"], "overloaded_error",
+        "{}",
+        last.data
+    );
 }
 
 // ----- the inbound side, on OpenAI-compatible simulators -----
