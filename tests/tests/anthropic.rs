@@ -163,6 +163,21 @@ async fn count_tokens_is_answered_by_anthropic_with_the_model_renamed() {
     assert_eq!(stats.last_body.as_ref().unwrap()["model"], SONNET);
     assert_eq!(stats.last_version.as_deref(), Some("2023-06-01"));
     assert_eq!(reply.header("x-switchyard-cost-usd"), Some("0"));
+    assert_eq!(
+        stats.betas_seen,
+        vec![
+            "interleaved-thinking-2025-05-14",
+            "context-management-2025-06-27"
+        ]
+    );
+    // Its own `api` label, no cost and no tokens.
+    let metrics = switchyard_e2e::get(&s.proxy.admin("/metrics"), None)
+        .await
+        .body;
+    let line = r#"switchyard_requests_total{api="count_tokens",model="claude",provider="ant-a",status="200",team="alpha"} 1"#;
+    assert!(metrics.contains(line), "{metrics}");
+    let spend = r#"switchyard_spend_usd_total{model="claude",provider="ant-a",team="alpha"} 0"#;
+    assert!(metrics.contains(&format!("{spend}\n")), "{metrics}");
 }
 
 #[tokio::test]
