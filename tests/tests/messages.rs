@@ -288,7 +288,12 @@ async fn text<U: Upstream>() {
     let reply = send(&stage.proxy, &ask(SOLO, HELLO)).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.header("x-switchyard-provider"), Some(PRIMARY));
-    assert!(reply.header("x-request-id").is_some());
+    let id = reply.header("x-request-id").expect("x-request-id");
+    assert_eq!(
+        reply.header("request-id"),
+        Some(id),
+        "Anthropic's SDKs read request-id"
+    );
     let message = reply.json();
     println!("{message}");
     assert!(
@@ -494,6 +499,27 @@ async fn keys_come_as_x_api_key_or_bearer() {
         );
         assert!(!reply.body.contains(WRONG_KEY), "the key is never echoed");
     }
+    println!("`?beta=true` (the SDKs' beta client, Claude Code) routes on the path");
+    let request = anthropic_request(
+        reqwest::Method::POST,
+        &proxy.url("/messages?beta=true"),
+        Key::XApi(ALPHA_KEY),
+        &[(
+            "anthropic-beta",
+            "claude-code-20250219,interleaved-thinking-2025-05-14",
+        )],
+    )
+    .header("content-type", "application/json")
+    .body(ask("chat", HELLO).to_string());
+    let reply = read(request).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["type"], "message");
+    let sent = sims.a.stats().last_body.unwrap();
+    assert!(
+        sent.get("anthropic_beta").is_none() && !sent.to_string().contains("claude-code-2025"),
+        "betas are not sent to an OpenAI-format upstream: {sent}"
+    );
+
     println!("x-api-key is an Anthropic header: the Chat path does not read it");
     let reply = read(
         http_client()
@@ -508,7 +534,11 @@ async fn keys_come_as_x_api_key_or_bearer() {
     .await;
     assert_eq!(reply.status, 401, "{}", reply.body);
     assert_eq!(reply.error()["type"], "authentication_error");
-    assert_eq!(sims.a.stats().requests, 2);
+    assert!(
+        reply.header("request-id").is_none(),
+        "only on the Anthropic paths"
+    );
+    assert_eq!(sims.a.stats().requests, 3);
 }
 
 #[tokio::test]
@@ -572,9 +602,10 @@ async fn upstream_failures_come_in_anthropic_shape() {
 }
 
 #[tokio::test]
-async fn the_debug_route_header_shows_a_refused_target() {
+async fn replayed_thinking_skips_the_openai_target_for_claude() {
     let sims = Sims::start().await;
     let bedrock = <Bedrock as Upstream>::start(Tuning::default()).await;
+    let claude = bedrock.target_yaml();
     let yaml = switchyard_e2e::policy(
         "",
         &format!(
@@ -583,10 +614,9 @@ async fn the_debug_route_header_shows_a_refused_target() {
             bedrock.provider_yaml("claude"),
         ),
         &format!(
-            "  mixed:\n    targets:\n      - {{ provider: sim-a, model: up-a, price: free }}\n      - {{ provider: claude, {}, price: free }}\n",
-            bedrock.target_yaml()
+            "  mixed:\n    targets:\n      - {{ provider: sim-a, model: up-a, price: free }}\n      - {{ provider: claude, {claude}, price: free }}\n  sonnet:\n    targets:\n      - {{ provider: claude, {claude}, price: free }}\n"
         ),
-        "[mixed]",
+        "[mixed, sonnet]",
     );
     let proxy = Proxy::start(&yaml).await;
     println!("plain requests go to the first target");
@@ -594,7 +624,30 @@ async fn the_debug_route_header_shows_a_refused_target() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.header("x-switchyard-provider"), Some("sim-a"));
 
-    println!("a conversation replaying signed thinking skips it for Claude");
+    println!("a first turn with extended thinking, on Claude");
+    let first = json!({"model": "sonnet", "max_tokens": 2048,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "messages": [{"role": "user", "content": "Is 7 prime?"}]});
+    let reply = send(&proxy, &first).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let answer = reply.json();
+    assert!(
+        answer["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["type"] == "thinking"
+                && b["signature"].as_str().is_some_and(|s| !s.is_empty())),
+        "{answer}"
+    );
+
+    println!("the second turn replays it on `mixed`: the OpenAI target is skipped for Claude");
+    let second = json!({"model": "mixed", "max_tokens": 2048,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "messages": [
+            {"role": "user", "content": "Is 7 prime?"},
+            {"role": "assistant", "content": answer["content"]},
+            {"role": "user", "content": "And 9?"}]});
     let request = anthropic_request(
         reqwest::Method::POST,
         &proxy.url("/messages"),
@@ -602,7 +655,7 @@ async fn the_debug_route_header_shows_a_refused_target() {
         &[("x-switchyard-debug", "1")],
     )
     .header("content-type", "application/json")
-    .body(thinking_request("mixed").to_string());
+    .body(second.to_string());
     let reply = read(request).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.header("x-switchyard-provider"), Some("claude"));
@@ -616,9 +669,14 @@ async fn the_debug_route_header_shows_a_refused_target() {
 
     println!("/admin/routes says which targets replay thinking");
     let routes = get(&proxy.admin("/admin/routes"), None).await.json();
-    let targets = &routes["models"][0]["targets"];
+    let mixed = routes["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "mixed")
+        .unwrap();
     let replays = |provider: &str| {
-        targets
+        mixed["targets"]
             .as_array()
             .unwrap()
             .iter()
@@ -810,8 +868,29 @@ async fn messages_are_metered_logged_and_budgeted_like_chat() {
         ]
     );
 
+    println!("count_tokens is its own api (free, so the spent budget does not stop it)");
+    let count = read(
+        anthropic_request(
+            reqwest::Method::POST,
+            &proxy.url("/messages/count_tokens"),
+            Key::XApi(ALPHA_KEY),
+            &[],
+        )
+        .header("content-type", "application/json")
+        .body(
+            json!({"model": "chat", "messages": [{"role": "user", "content": HELLO}]}).to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(count.status, 200, "{}", count.body);
+    assert!(count.json()["input_tokens"].as_u64().unwrap() > 0);
+
     println!("so do the metrics and the access log");
     let metrics = get(&proxy.admin("/metrics"), None).await.body;
+    assert!(
+        metrics.contains(r#"switchyard_requests_total{api="count_tokens",model="chat""#),
+        "{metrics}"
+    );
     assert!(
         metrics.contains(
             r#"switchyard_requests_total{api="messages",model="chat",provider="sim-a",status="200",team="alpha"} 2"#
