@@ -7,7 +7,9 @@
 //! The Azure simulator ([`AzureSim`]) puts it behind Azure OpenAI's URLs, auth and quirks
 //! (§6). The Bedrock simulator ([`BedrockSim`]) speaks Converse, ConverseStream and
 //! InvokeModel behind real SigV4 verification (§2–5), including Claude's native
-//! InvokeModel body. The Anthropic simulator ([`AnthropicSim`]) speaks the Messages API
+//! InvokeModel body; it also accepts Bedrock API keys and the temporary credentials the fake
+//! AWS identity endpoints ([`IdentitySim`]: STS, container credentials) issue. The Anthropic
+//! simulator ([`AnthropicSim`]) speaks the Messages API
 //! (requests, SSE events, errors, count_tokens, rate-limit headers).
 
 pub mod anthropic_sim;

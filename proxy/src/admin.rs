@@ -361,3 +361,37 @@ fn target_view(ranked: &RankedTarget, position: usize) -> Value {
         "price": if target.price == Price::Free { json!("free") } else { json!({"input": input, "output": output}) },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn degraded_providers_are_those_whose_refresh_fails_or_that_have_no_credentials() {
+        let statuses = [
+            json!({"provider": "ok", "credential": "assume_role", "valid_for_s": 600, "last_error": null}),
+            json!({"provider": "stale", "credential": "assume_role", "valid_for_s": 30, "last_error": "STS is failing"}),
+            json!({"provider": "gone", "credential": "managed_identity", "valid_for_s": null, "last_error": "refused"}),
+            json!({"provider": "new", "credential": "AWS default chain", "valid_for_s": null, "last_error": null}),
+        ];
+        let degraded = degraded(&statuses);
+        let names: Vec<&str> = degraded
+            .iter()
+            .filter_map(|d| d["provider"].as_str())
+            .collect();
+        assert_eq!(names, ["stale", "gone", "new"]);
+        let reason = |i: usize| {
+            degraded[i]["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(
+            reason(0).contains("last good credentials still in use")
+                && reason(0).contains("STS is failing")
+        );
+        assert!(reason(1).starts_with("credentials expired or missing"));
+        assert_eq!(reason(2), "no credentials resolved yet");
+        assert_eq!(degraded[0]["valid_for_s"], 30);
+    }
+}

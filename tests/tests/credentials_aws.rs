@@ -486,3 +486,83 @@ async fn a_failing_sts_keeps_the_last_good_credentials_until_they_expire() {
     assert!(degraded(&readyz, "aws").is_none(), "{readyz}");
     assert_no_secret(&proxy, &[SOURCE_SECRET]);
 }
+
+#[tokio::test]
+async fn a_shared_profile_role_chain_assumes_its_role_at_sts() {
+    let keyring = Keyring::default();
+    trust_source_keys(&keyring);
+    let identity = IdentitySim::start(IdentitySimConfig::new(
+        keyring.clone(),
+        Duration::from_secs(300),
+    ))
+    .await
+    .unwrap();
+    let sim = bedrock("bedrock-profile", &keyring, &[]).await;
+    let dir = std::env::temp_dir().join(format!("switchyard-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config_file = dir.join("config");
+    println!("~/.aws/config: [default] assumes a role with [profile source]'s keys");
+    std::fs::write(
+        &config_file,
+        format!(
+            "[profile source]\naws_access_key_id = {SOURCE_KEY}\naws_secret_access_key = {SOURCE_SECRET}\n\n\
+             [default]\nrole_arn = {ROLE}\nsource_profile = source\nexternal_id = {EXTERNAL_ID}\nrole_session_name = profile-session\n"
+        ),
+    )
+    .unwrap();
+    let config_path = config_file.display().to_string();
+    let proxy = Proxy::start_with_env(
+        &routes(&sim, ""),
+        &[
+            ("AWS_CONFIG_FILE", &config_path),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/aws/credentials",
+            ),
+            ("AWS_ENDPOINT_URL_STS", &identity.sts_endpoint()),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+    )
+    .await;
+    first_answer(&proxy).await;
+    let grants = identity.stats().grants;
+    let grant = grants.first().expect("a grant");
+    assert_eq!(grant.action, "AssumeRole");
+    assert_eq!(grant.caller.as_deref(), Some(SOURCE_KEY));
+    assert_eq!(grant.external_id.as_deref(), Some(EXTERNAL_ID));
+    assert_eq!(grant.session_name, "profile-session");
+    assert_eq!(sim.stats().callers.first(), Some(&grant.issued));
+    assert_no_secret(&proxy, &[SOURCE_SECRET, EXTERNAL_ID]);
+}
+
+#[tokio::test]
+async fn ec2_instance_role_credentials_come_from_imds() {
+    let keyring = Keyring::default();
+    let identity = IdentitySim::start(IdentitySimConfig::new(
+        keyring.clone(),
+        Duration::from_secs(300),
+    ))
+    .await
+    .unwrap();
+    let sim = bedrock("bedrock-ec2", &keyring, &[]).await;
+    println!("EC2 instance role: IMDSv2 at AWS_EC2_METADATA_SERVICE_ENDPOINT");
+    let proxy = Proxy::start_with_env(
+        &routes(&sim, ""),
+        &[
+            (
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                &identity.imds_endpoint(),
+            ),
+            ("AWS_CONFIG_FILE", "/nonexistent/aws/config"),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/aws/credentials",
+            ),
+        ],
+    )
+    .await;
+    first_answer(&proxy).await;
+    let issued = identity.stats().imds_issued;
+    assert!(!issued.is_empty());
+    assert_eq!(sim.stats().callers.first(), Some(&issued[0]));
+}

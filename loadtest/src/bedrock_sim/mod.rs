@@ -546,4 +546,99 @@ mod tests {
             usage
         );
     }
+
+    fn signed(access_key: &str, secret: &str, token: Option<&str>) -> HeaderMap {
+        use aws_credential_types::Credentials;
+        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+        use aws_smithy_runtime_api::client::identity::Identity;
+        let identity = Identity::from(Credentials::new(
+            access_key,
+            secret,
+            token.map(str::to_owned),
+            None,
+            "test",
+        ));
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("bedrock")
+            .time(std::time::SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "127.0.0.1:1".parse().unwrap());
+        let pairs = vec![("host", "127.0.0.1:1")];
+        let request = SignableRequest::new(
+            "POST",
+            "http://127.0.0.1:1/model/m/converse",
+            pairs.into_iter(),
+            SignableBody::Bytes(b"{}"),
+        )
+        .unwrap();
+        let (instructions, _) = sign(request, &params).unwrap().into_parts();
+        let (added, _) = instructions.into_parts();
+        for header in added {
+            headers.insert(header.name(), header.value().parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn requests_authenticate_by_api_key_static_pair_or_keyring() {
+        use crate::identity_sim::KnownKey;
+        let keyring = Keyring::default();
+        let now = std::time::SystemTime::now();
+        keyring.trust(
+            "ASIALIVE",
+            KnownKey {
+                secret_access_key: "live-secret".into(),
+                session_token: Some("live-token".into()),
+                expires: Some(now + Duration::from_secs(60)),
+            },
+        );
+        keyring.trust(
+            "ASIAOLD",
+            KnownKey {
+                secret_access_key: "old-secret".into(),
+                session_token: Some("old-token".into()),
+                expires: Some(now - Duration::from_secs(1)),
+            },
+        );
+        let config = BedrockSimConfig {
+            api_keys: vec!["ABSKgood".into()],
+            keyring,
+            ..BedrockSimConfig::new("s")
+        };
+        let auth = |headers: &HeaderMap| authenticate(&config, "/model/m/converse", headers, b"{}");
+        let mut bearer = HeaderMap::new();
+        bearer.insert("authorization", "Bearer ABSKgood".parse().unwrap());
+        assert_eq!(auth(&bearer), Ok("bearer:ABSKgood".to_owned()));
+        bearer.insert("authorization", "Bearer ABSKbad".parse().unwrap());
+        assert_eq!(
+            auth(&bearer).unwrap_err().error_type,
+            "UnrecognizedClientException"
+        );
+
+        let pair = signed(&config.access_key_id, &config.secret_access_key, None);
+        assert_eq!(auth(&pair), Ok(config.access_key_id.clone()));
+        let live = signed("ASIALIVE", "live-secret", Some("live-token"));
+        assert_eq!(auth(&live), Ok("ASIALIVE".to_owned()));
+        let wrong_token = signed("ASIALIVE", "live-secret", Some("other-token"));
+        assert_eq!(
+            auth(&wrong_token).unwrap_err().error_type,
+            "UnrecognizedClientException"
+        );
+        let wrong_secret = signed("ASIALIVE", "guessed", Some("live-token"));
+        assert_eq!(
+            auth(&wrong_secret).unwrap_err().error_type,
+            "InvalidSignatureException"
+        );
+        let expired = signed("ASIAOLD", "old-secret", Some("old-token"));
+        assert_eq!(
+            auth(&expired).unwrap_err().error_type,
+            "ExpiredTokenException"
+        );
+    }
 }

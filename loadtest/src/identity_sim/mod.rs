@@ -1,15 +1,17 @@
 //! Fake AWS identity endpoints for credential tests: an STS that answers `AssumeRole`
 //! (SigV4-verified against the [`Keyring`], so a role chain from static source keys or from
 //! earlier temporary credentials is checked) and `AssumeRoleWithWebIdentity` (IRSA), and the
-//! ECS / EKS Pod Identity container credentials endpoint. Every credential it issues lives
+//! ECS / EKS Pod Identity container credentials endpoint, and the EC2 instance metadata
+//! service's credential paths (IMDSv2). Every credential it issues lives
 //! for [`IdentitySimConfig::lifetime`] and is registered in the keyring the Bedrock simulator
 //! verifies against. A failure switch makes every endpoint answer 503 (STS) or 500.
 //!
 //! The proxy reaches it through the AWS SDK's own overrides: `AWS_ENDPOINT_URL_STS` for STS,
 //! `AWS_CONTAINER_CREDENTIALS_FULL_URI` (+ `AWS_CONTAINER_AUTHORIZATION_TOKEN`) for the
-//! container endpoint.
+//! container endpoint, `AWS_EC2_METADATA_SERVICE_ENDPOINT` for IMDS.
 
 mod container;
+mod imds;
 mod keyring;
 mod sts;
 
@@ -21,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use tokio::net::TcpListener;
 
@@ -74,6 +76,8 @@ pub struct IdentityStats {
     pub grants: Vec<RoleGrant>,
     /// Credentials handed out by the container endpoint (access key ids, in order).
     pub container_issued: Vec<String>,
+    /// Credentials handed out by the instance metadata service.
+    pub imds_issued: Vec<String>,
     /// Requests refused (bad signature, token, or the failure switch).
     pub refused: u64,
 }
@@ -90,8 +94,10 @@ impl IdentityState {
     fn issue(&self, prefix: &str) -> Issued {
         let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
         let access_key_id = format!("ASIA{prefix}{n:08}");
-        let expires = SystemTime::now() + self.config.lifetime;
+        let now = SystemTime::now();
+        let expires = now + self.config.lifetime;
         let issued = Issued {
+            issued: now,
             secret_access_key: format!("sim/temporary/secret/{n}"),
             session_token: format!("sim-session-token-{prefix}-{n}"),
             access_key_id,
@@ -123,9 +129,17 @@ pub(crate) struct Issued {
     secret_access_key: String,
     session_token: String,
     expires: SystemTime,
+    issued: SystemTime,
 }
 
 impl Issued {
+    /// When it was issued, as IMDS's `LastUpdated`.
+    fn issued_at(&self) -> String {
+        aws_smithy_types::DateTime::from(self.issued)
+            .fmt(aws_smithy_types::date_time::Format::DateTime)
+            .unwrap_or_default()
+    }
+
     /// ISO 8601 (`2026-12-07T04:05:06Z`), as STS and the container endpoint write it.
     fn expiration(&self) -> String {
         aws_smithy_types::DateTime::from(self.expires)
@@ -163,6 +177,15 @@ impl IdentitySim {
         let app = Router::new()
             .route("/", post(sts::handle))
             .route(CONTAINER_PATH, get(container::handle))
+            .route("/latest/api/token", put(imds::token))
+            .route(
+                "/latest/meta-data/iam/security-credentials/",
+                get(imds::role),
+            )
+            .route(
+                "/latest/meta-data/iam/security-credentials/{role}",
+                get(imds::credentials),
+            )
             .with_state(Arc::clone(&state));
         spawn_until_stopped(listener, app, stopped, "identity simulator");
         Ok(IdentitySim { addr, state, stop })
@@ -170,6 +193,11 @@ impl IdentitySim {
 
     /// `http://127.0.0.1:PORT`: the value for `AWS_ENDPOINT_URL_STS`.
     pub fn sts_endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT`: the value for `AWS_EC2_METADATA_SERVICE_ENDPOINT`.
+    pub fn imds_endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
 
