@@ -409,6 +409,157 @@ mod tests {
             .contains(&("retry-after-ms", "1500".to_owned())));
     }
 
+    /// The status and `error.type` an Anthropic client reads for `error`.
+    fn anthropic(error: ProxyError) -> (u16, String, String) {
+        let (status, body) = error.to_response().render(ErrorDialect::Anthropic);
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["type"], "error", "{body}");
+        let kind = body["error"]["type"].as_str().unwrap().to_owned();
+        let message = body["error"]["message"].as_str().unwrap().to_owned();
+        (status, kind, message)
+    }
+
+    #[test]
+    fn anthropic_clients_get_anthropics_status_and_type_pairs() {
+        let cases: Vec<(ProxyError, u16, &str)> = vec![
+            (AuthError::UnknownKey.into(), 401, "authentication_error"),
+            (AuthError::MissingKey.into(), 401, "authentication_error"),
+            (
+                RequestError::BodyTooLarge { limit: 1 }.into(),
+                413,
+                "request_too_large",
+            ),
+            (
+                RequestError::NotFound {
+                    method: "GET".into(),
+                    path: "/v1/x".into(),
+                }
+                .into(),
+                404,
+                "not_found_error",
+            ),
+            (
+                RoutingError::ModelNotFound { model: "m".into() }.into(),
+                404,
+                "not_found_error",
+            ),
+            (
+                RoutingError::ModelNotAllowed {
+                    model: "m".into(),
+                    team: "t".into(),
+                }
+                .into(),
+                403,
+                "permission_error",
+            ),
+            (
+                RoutingError::NoUsableTarget {
+                    model: "m".into(),
+                    reasons: "a: cooling down".into(),
+                    retry_after: None,
+                }
+                .into(),
+                529,
+                "overloaded_error",
+            ),
+            (
+                UpstreamError::Unavailable {
+                    model: "m".into(),
+                    attempts: 2,
+                    last: "429".into(),
+                    retry_after: None,
+                }
+                .into(),
+                529,
+                "overloaded_error",
+            ),
+            (
+                UpstreamError::Timeout {
+                    model: "m".into(),
+                    attempts: 1,
+                }
+                .into(),
+                504,
+                "timeout_error",
+            ),
+            (
+                UpstreamError::CredentialsRejected {
+                    provider: "p".into(),
+                    status: 403,
+                }
+                .into(),
+                502,
+                "api_error",
+            ),
+            (
+                UpstreamError::Rejected {
+                    status: 422,
+                    message: "bad".into(),
+                    param: None,
+                    code: None,
+                }
+                .into(),
+                422,
+                "invalid_request_error",
+            ),
+            (
+                SpendError::BudgetExhausted {
+                    team: "t".into(),
+                    budget_usd: 1.0,
+                    period: "daily",
+                    renews_at: "2026-11-29T00:00:00Z".into(),
+                }
+                .into(),
+                429,
+                "rate_limit_error",
+            ),
+            (
+                SpendError::RateLimited {
+                    team: "t".into(),
+                    limit: "rpm",
+                    retry_after: Duration::from_secs(2),
+                }
+                .into(),
+                429,
+                "rate_limit_error",
+            ),
+            (LedgerError::Stopped.into(), 503, "api_error"),
+        ];
+        for (error, status, kind) in cases {
+            let shown = error.to_string();
+            let (got_status, got_kind, message) = anthropic(error);
+            assert_eq!((got_status, got_kind.as_str()), (status, kind), "{shown}");
+            assert_eq!(message, shown);
+        }
+    }
+
+    #[test]
+    fn anthropic_messages_name_the_param_they_lack_a_field_for() {
+        let (status, kind, message) = anthropic(
+            RequestError::Invalid {
+                message: "must be a positive integer".into(),
+                param: Some("max_tokens".into()),
+            }
+            .into(),
+        );
+        assert_eq!((status, kind.as_str()), (400, "invalid_request_error"));
+        assert_eq!(message, "max_tokens: must be a positive integer");
+        let (_, _, message) = anthropic(
+            RequestError::Invalid {
+                message: "invalid `messages[0].role`: unknown variant".into(),
+                param: Some("messages[0].role".into()),
+            }
+            .into(),
+        );
+        assert_eq!(message, "invalid `messages[0].role`: unknown variant");
+        let openai = ProxyError::from(AuthError::UnknownKey)
+            .to_response()
+            .render(ErrorDialect::OpenAi);
+        assert_eq!(openai.0, 401);
+        let body: serde_json::Value = serde_json::from_slice(&openai.1).unwrap();
+        assert_eq!(body["error"]["code"], "invalid_api_key");
+    }
+
     #[test]
     fn upstream_rejection_keeps_status_and_code() {
         let response = ProxyError::from(UpstreamError::Rejected {

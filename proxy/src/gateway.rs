@@ -60,7 +60,7 @@ impl HttpServerApp for Gateway {
         session.set_read_timeout(Some(CLIENT_IO_TIMEOUT));
         session.set_write_timeout(Some(CLIENT_IO_TIMEOUT));
         let started = Instant::now();
-        let request_id = request_id(&session);
+        let mut request_id = request_id(&session);
         let policy = self.state.policy();
         let mut record = RequestRecord::new(self.state.clone(), request_id.id.clone(), started);
         let header = session.req_header();
@@ -80,6 +80,7 @@ impl HttpServerApp for Gateway {
         let debug = text_header("x-switchyard-debug")
             .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
         record.endpoint = Endpoint::new(&path, header.headers.contains_key("anthropic-version"));
+        request_id.echo_for_anthropic = record.endpoint.is_anthropic();
         let anthropic_beta = betas(&header.headers);
 
         let reply = match read_body(&mut session, policy.server.max_request_bytes).await {
@@ -129,6 +130,8 @@ impl HttpServerApp for Gateway {
 struct RequestId {
     id: String,
     replaced: bool,
+    /// Also echoed as `request-id`, the header Anthropic's SDKs read (on the Anthropic paths).
+    echo_for_anthropic: bool,
 }
 
 /// Longest client request id kept.
@@ -150,10 +153,12 @@ fn request_id(session: &ServerSession) -> RequestId {
         Some(Ok(id)) if is_safe_request_id(&id) => RequestId {
             id,
             replaced: false,
+            echo_for_anthropic: false,
         },
         sent => RequestId {
             id: uuid::Uuid::new_v4().to_string(),
             replaced: sent.is_some(),
+            echo_for_anthropic: false,
         },
     }
 }
@@ -246,6 +251,9 @@ fn response_header(
 ) -> Option<ResponseHeader> {
     let mut header = ResponseHeader::build(status, Some(headers.len() + 4)).ok()?;
     header.insert_header("x-request-id", &request_id.id).ok()?;
+    if request_id.echo_for_anthropic {
+        header.insert_header("request-id", &request_id.id).ok()?;
+    }
     if request_id.replaced {
         header
             .insert_header("x-switchyard-request-id-replaced", "true")

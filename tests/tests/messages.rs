@@ -32,7 +32,7 @@ const WRONG_KEY: &str = "sk-wrong-e2e-9a7c3e1b";
 #[derive(Clone, Copy, Debug)]
 enum Key<'a> {
     /// `x-api-key: <key>` (the Anthropic SDKs' `api_key`).
-    XApiKey(&'a str),
+    XApi(&'a str),
     /// `Authorization: Bearer <key>` (Claude Code's `ANTHROPIC_AUTH_TOKEN`).
     Bearer(&'a str),
     None,
@@ -49,7 +49,7 @@ fn anthropic_request(
         .request(method, url)
         .header("anthropic-version", VERSION);
     request = match key {
-        Key::XApiKey(key) => request.header("x-api-key", key),
+        Key::XApi(key) => request.header("x-api-key", key),
         Key::Bearer(key) => request.bearer_auth(key),
         Key::None => request,
     };
@@ -81,7 +81,7 @@ async fn send_raw(proxy: &Proxy, key: Key<'_>, body: impl Into<reqwest::Body>) -
 
 /// `POST /v1/messages` with a JSON body and `x-api-key: ALPHA_KEY`.
 async fn send(proxy: &Proxy, body: &Value) -> Reply {
-    send_raw(proxy, Key::XApiKey(ALPHA_KEY), body.to_string()).await
+    send_raw(proxy, Key::XApi(ALPHA_KEY), body.to_string()).await
 }
 
 fn ask(model: &str, prompt: &str) -> Value {
@@ -288,7 +288,12 @@ async fn text<U: Upstream>() {
     let reply = send(&stage.proxy, &ask(SOLO, HELLO)).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.header("x-switchyard-provider"), Some(PRIMARY));
-    assert!(reply.header("x-request-id").is_some());
+    let id = reply.header("x-request-id").expect("x-request-id");
+    assert_eq!(
+        reply.header("request-id"),
+        Some(id),
+        "Anthropic's SDKs read request-id"
+    );
     let message = reply.json();
     println!("{message}");
     assert!(
@@ -481,11 +486,11 @@ async fn standard() -> (Sims, Proxy) {
 #[tokio::test]
 async fn keys_come_as_x_api_key_or_bearer() {
     let (sims, proxy) = standard().await;
-    for key in [Key::XApiKey(ALPHA_KEY), Key::Bearer(ALPHA_KEY)] {
+    for key in [Key::XApi(ALPHA_KEY), Key::Bearer(ALPHA_KEY)] {
         let reply = send_raw(&proxy, key, ask("chat", HELLO).to_string()).await;
         assert_eq!(reply.status, 200, "{key:?}: {}", reply.body);
     }
-    for key in [Key::XApiKey(WRONG_KEY), Key::Bearer(WRONG_KEY), Key::None] {
+    for key in [Key::XApi(WRONG_KEY), Key::Bearer(WRONG_KEY), Key::None] {
         let reply = send_raw(&proxy, key, ask("chat", HELLO).to_string()).await;
         assert_eq!(
             anthropic_error(&reply, 401),
@@ -508,6 +513,10 @@ async fn keys_come_as_x_api_key_or_bearer() {
     .await;
     assert_eq!(reply.status, 401, "{}", reply.body);
     assert_eq!(reply.error()["type"], "authentication_error");
+    assert!(
+        reply.header("request-id").is_none(),
+        "only on the Anthropic paths"
+    );
     assert_eq!(sims.a.stats().requests, 2);
 }
 
@@ -532,7 +541,7 @@ async fn refusals_come_in_anthropic_shape() {
     ];
     for (what, body, status, kind, mentions) in cases {
         println!("{what}");
-        let reply = send_raw(&proxy, Key::XApiKey(ALPHA_KEY), body).await;
+        let reply = send_raw(&proxy, Key::XApi(ALPHA_KEY), body).await;
         assert_eq!(anthropic_error(&reply, status), kind, "{what}");
         assert!(reply.header("x-request-id").is_some(), "{what}");
         if let Some(mentions) = mentions {
@@ -543,7 +552,7 @@ async fn refusals_come_in_anthropic_shape() {
     let reply = read(anthropic_request(
         reqwest::Method::POST,
         &proxy.url("/complete"),
-        Key::XApiKey(ALPHA_KEY),
+        Key::XApi(ALPHA_KEY),
         &[],
     ))
     .await;
@@ -572,9 +581,10 @@ async fn upstream_failures_come_in_anthropic_shape() {
 }
 
 #[tokio::test]
-async fn the_debug_route_header_shows_a_refused_target() {
+async fn replayed_thinking_skips_the_openai_target_for_claude() {
     let sims = Sims::start().await;
     let bedrock = <Bedrock as Upstream>::start(Tuning::default()).await;
+    let claude = bedrock.target_yaml();
     let yaml = switchyard_e2e::policy(
         "",
         &format!(
@@ -583,10 +593,9 @@ async fn the_debug_route_header_shows_a_refused_target() {
             bedrock.provider_yaml("claude"),
         ),
         &format!(
-            "  mixed:\n    targets:\n      - {{ provider: sim-a, model: up-a, price: free }}\n      - {{ provider: claude, {}, price: free }}\n",
-            bedrock.target_yaml()
+            "  mixed:\n    targets:\n      - {{ provider: sim-a, model: up-a, price: free }}\n      - {{ provider: claude, {claude}, price: free }}\n  sonnet:\n    targets:\n      - {{ provider: claude, {claude}, price: free }}\n"
         ),
-        "[mixed]",
+        "[mixed, sonnet]",
     );
     let proxy = Proxy::start(&yaml).await;
     println!("plain requests go to the first target");
@@ -594,15 +603,38 @@ async fn the_debug_route_header_shows_a_refused_target() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.header("x-switchyard-provider"), Some("sim-a"));
 
-    println!("a conversation replaying signed thinking skips it for Claude");
+    println!("a first turn with extended thinking, on Claude");
+    let first = json!({"model": "sonnet", "max_tokens": 2048,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "messages": [{"role": "user", "content": "Is 7 prime?"}]});
+    let reply = send(&proxy, &first).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let answer = reply.json();
+    assert!(
+        answer["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["type"] == "thinking"
+                && b["signature"].as_str().is_some_and(|s| !s.is_empty())),
+        "{answer}"
+    );
+
+    println!("the second turn replays it on `mixed`: the OpenAI target is skipped for Claude");
+    let second = json!({"model": "mixed", "max_tokens": 2048,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "messages": [
+            {"role": "user", "content": "Is 7 prime?"},
+            {"role": "assistant", "content": answer["content"]},
+            {"role": "user", "content": "And 9?"}]});
     let request = anthropic_request(
         reqwest::Method::POST,
         &proxy.url("/messages"),
-        Key::XApiKey(ALPHA_KEY),
+        Key::XApi(ALPHA_KEY),
         &[("x-switchyard-debug", "1")],
     )
     .header("content-type", "application/json")
-    .body(thinking_request("mixed").to_string());
+    .body(second.to_string());
     let reply = read(request).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.header("x-switchyard-provider"), Some("claude"));
@@ -616,9 +648,14 @@ async fn the_debug_route_header_shows_a_refused_target() {
 
     println!("/admin/routes says which targets replay thinking");
     let routes = get(&proxy.admin("/admin/routes"), None).await.json();
-    let targets = &routes["models"][0]["targets"];
+    let mixed = routes["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "mixed")
+        .unwrap();
     let replays = |provider: &str| {
-        targets
+        mixed["targets"]
             .as_array()
             .unwrap()
             .iter()
@@ -639,7 +676,7 @@ async fn the_models_list_speaks_anthropic_to_anthropic_clients() {
             read(anthropic_request(
                 reqwest::Method::GET,
                 &url,
-                Key::XApiKey(ALPHA_KEY),
+                Key::XApi(ALPHA_KEY),
                 &[],
             ))
             .await
@@ -810,8 +847,29 @@ async fn messages_are_metered_logged_and_budgeted_like_chat() {
         ]
     );
 
+    println!("count_tokens is its own api (free, so the spent budget does not stop it)");
+    let count = read(
+        anthropic_request(
+            reqwest::Method::POST,
+            &proxy.url("/messages/count_tokens"),
+            Key::XApi(ALPHA_KEY),
+            &[],
+        )
+        .header("content-type", "application/json")
+        .body(
+            json!({"model": "chat", "messages": [{"role": "user", "content": HELLO}]}).to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(count.status, 200, "{}", count.body);
+    assert!(count.json()["input_tokens"].as_u64().unwrap() > 0);
+
     println!("so do the metrics and the access log");
     let metrics = get(&proxy.admin("/metrics"), None).await.body;
+    assert!(
+        metrics.contains(r#"switchyard_requests_total{api="count_tokens",model="chat""#),
+        "{metrics}"
+    );
     assert!(
         metrics.contains(
             r#"switchyard_requests_total{api="messages",model="chat",provider="sim-a",status="200",team="alpha"} 2"#

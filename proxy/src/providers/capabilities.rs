@@ -15,10 +15,8 @@ use crate::providers::{Operation, TranslateError};
 pub fn replays_thinking(target: &Target) -> bool {
     match &target.provider.kind {
         ProviderKind::OpenAi(_) | ProviderKind::Azure(_) => false,
+        ProviderKind::Bedrock(_) => super::bedrock::invoke::is_claude(&target.upstream_model),
         ProviderKind::Anthropic(_) => true,
-        ProviderKind::Bedrock(_) => {
-            super::bedrock::converse::request::is_anthropic(&target.upstream_model)
-        }
     }
 }
 

@@ -125,10 +125,10 @@ pub fn build_requests(
     request_id: &str,
     runtime: &ProviderRuntime,
 ) -> Result<Vec<UpstreamRequest>, TranslateError> {
+    capabilities::check(target, operation)?;
     if let Operation::CountTokens(generation) = operation {
         return count::build_request(target, generation, runtime).map(|r| vec![r]);
     }
-    capabilities::check(target, operation)?;
     match &target.provider.kind {
         ProviderKind::OpenAi(openai::config::Settings { base_url, api_key }) => {
             openai::build_request(base_url, api_key.as_ref(), target, operation, request_id)

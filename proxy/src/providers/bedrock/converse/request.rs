@@ -280,7 +280,7 @@ fn history_tool_spec(name: &str) -> Tool<'_> {
 
 /// Whether the Bedrock model is one of Anthropic's (base id, profile id or ARN naming it):
 /// only those take `thinking` and `top_k` in `additionalModelRequestFields`.
-pub fn is_anthropic(upstream_model: &str) -> bool {
+fn is_anthropic(upstream_model: &str) -> bool {
     upstream_model.contains("anthropic.")
 }
 
