@@ -68,13 +68,17 @@ async fn setup() -> Setup {
   gpt:
     targets:
       - {{ provider: oai, model: gpt-4o }}
+  claude-mixed:
+    targets:
+      - {{ provider: rock, model: "{BEDROCK_SONNET}" }}
+      - {{ provider: ant-a, model: {SONNET} }}
 "#
     );
     let yaml = policy(
         "",
         &providers,
         &models,
-        "[claude, claude-rock, claude-after-down, claude-down, gpt]",
+        "[claude, claude-rock, claude-after-down, claude-down, gpt, claude-mixed]",
     );
     let proxy = Proxy::start(&yaml).await;
     Setup { a, b, rock, proxy }
@@ -159,6 +163,21 @@ async fn count_tokens_is_answered_by_anthropic_with_the_model_renamed() {
     assert_eq!(stats.last_body.as_ref().unwrap()["model"], SONNET);
     assert_eq!(stats.last_version.as_deref(), Some("2023-06-01"));
     assert_eq!(reply.header("x-switchyard-cost-usd"), Some("0"));
+    assert_eq!(
+        stats.betas_seen,
+        vec![
+            "interleaved-thinking-2025-05-14",
+            "context-management-2025-06-27"
+        ]
+    );
+    // Its own `api` label, no cost and no tokens.
+    let metrics = switchyard_e2e::get(&s.proxy.admin("/metrics"), None)
+        .await
+        .body;
+    let line = r#"switchyard_requests_total{api="count_tokens",model="claude",provider="ant-a",status="200",team="alpha"} 1"#;
+    assert!(metrics.contains(line), "{metrics}");
+    let spend = r#"switchyard_spend_usd_total{model="claude",provider="ant-a",team="alpha"} 0"#;
+    assert!(metrics.contains(&format!("{spend}\n")), "{metrics}");
 }
 
 #[tokio::test]
@@ -262,4 +281,235 @@ async fn a_chat_client_is_served_by_anthropic_through_the_model() {
     );
     assert!(reply.body.contains("ant-a says"), "{}", reply.body);
     assert_eq!(s.a.stats().stream_requests, 1);
+}
+
+async fn messages_stream(s: &Setup, body: &Value) -> StreamReply {
+    // post_stream has no header argument: the betas go through a plain request here.
+    let response = switchyard_e2e::within(
+        switchyard_e2e::http_client()
+            .post(s.proxy.url("/messages"))
+            .bearer_auth(ALPHA_KEY)
+            .header("content-type", "application/json")
+            .header("anthropic-version", "2023-06-01")
+            .header("anthropic-beta", BETAS)
+            .body(body.to_string())
+            .send(),
+    )
+    .await
+    .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = switchyard_e2e::within(response.text())
+        .await
+        .unwrap_or_default();
+    StreamReply {
+        status,
+        headers,
+        body,
+        cut: None,
+    }
+}
+
+/// The event names of an Anthropic stream, with the checks every stream must pass: the
+/// client's model in `message_start`, a `message_stop` last and nothing after it.
+fn checked_names(reply: &StreamReply) -> Vec<String> {
+    let events = named_events(reply);
+    let names: Vec<String> = events.iter().map(|(name, _)| name.clone()).collect();
+    assert_eq!(
+        names.first().map(String::as_str),
+        Some("message_start"),
+        "{}",
+        reply.body
+    );
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("message_stop"),
+        "{}",
+        reply.body
+    );
+    for (name, data) in &events {
+        assert_eq!(data["type"], name.as_str(), "{}", reply.body);
+    }
+    assert!(!reply.body.contains("[DONE]"), "{}", reply.body);
+    names
+}
+
+#[tokio::test]
+async fn a_messages_client_passes_through_to_anthropic_with_its_betas() {
+    let s = setup().await;
+    let body = messages_body("claude", false);
+    let reply = messages(&s, &body).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let answer = reply.json();
+    assert_eq!(answer["type"], "message");
+    assert_eq!(answer["model"], "claude", "the client's name comes back");
+    assert!(answer["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("ant-a says"));
+    assert!(answer["usage"]["input_tokens"].as_u64().unwrap() > 0);
+    let stats = s.a.stats();
+    let mut expected = body.clone();
+    expected["model"] = json!(SONNET);
+    assert_eq!(stats.last_body.unwrap(), expected, "only the model changed");
+    assert_eq!(
+        stats.betas_seen,
+        vec![
+            "interleaved-thinking-2025-05-14",
+            "context-management-2025-06-27"
+        ]
+    );
+    let header = |name: &str| {
+        stats
+            .last_headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        header("anthropic-beta").as_deref(),
+        Some("interleaved-thinking-2025-05-14,context-management-2025-06-27")
+    );
+    assert_eq!(header("anthropic-version").as_deref(), Some("2023-06-01"));
+    assert!(
+        header("authorization").is_none(),
+        "the client's key stays here"
+    );
+    let cost: f64 = reply
+        .header("x-switchyard-cost-usd")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(cost > 0.0, "claude-sonnet-4-5 has a built-in price");
+}
+
+#[tokio::test]
+async fn a_messages_stream_is_relayed_event_by_event() {
+    let s = setup().await;
+    let reply = messages_stream(&s, &messages_body("claude", true)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("content-type"), Some("text/event-stream"));
+    let names = checked_names(&reply);
+    assert!(
+        names.contains(&"content_block_delta".to_owned()),
+        "{names:?}"
+    );
+    assert!(names.contains(&"message_delta".to_owned()), "{names:?}");
+    let events = named_events(&reply);
+    assert_eq!(events[0].1["message"]["model"], "claude");
+    assert!(reply.body.contains("ant-a says"), "{}", reply.body);
+    assert_eq!(s.a.stats().stream_requests, 1);
+    assert_eq!(s.a.stats().served_ok, 1);
+}
+
+#[tokio::test]
+async fn rate_limited_and_overloaded_anthropic_targets_fail_over() {
+    let s = setup().await;
+    s.a.push_faults([AnthropicFault::RateLimit {
+        retry_after_secs: 30,
+    }]);
+    let reply = messages(&s, &messages_body("claude", false)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("x-switchyard-provider"), Some("ant-b"));
+    assert_eq!(reply.header("x-switchyard-attempts"), Some("2"));
+    assert!(reply.json()["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("ant-b says"));
+    assert_eq!((s.a.stats().served_ok, s.b.stats().served_ok), (0, 1));
+
+    // A fresh proxy and simulators (no cool-down left): ant-a answers 529 overloaded.
+    let s = setup().await;
+    s.a.push_faults([AnthropicFault::Overloaded]);
+    let reply = messages_stream(&s, &messages_body("claude", true)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("x-switchyard-provider"), Some("ant-b"));
+    checked_names(&reply);
+
+    // An overloaded_error event right after message_start: nothing reached the client yet.
+    let s = setup().await;
+    s.a.push_faults([AnthropicFault::StreamError { after_events: 1 }]);
+    let reply = messages_stream(&s, &messages_body("claude", true)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("x-switchyard-provider"), Some("ant-b"));
+    assert!(
+        reply.body.contains("ant-b says") && !reply.body.contains("ant-a"),
+        "{}",
+        reply.body
+    );
+    checked_names(&reply);
+}
+
+#[tokio::test]
+async fn a_messages_client_reaches_claude_on_bedrock_through_invoke_model() {
+    let s = setup().await;
+    let mut body = messages_body("claude-rock", false);
+    body["thinking"] = json!({"type": "enabled", "budget_tokens": 1024});
+    body["max_tokens"] = json!(2048);
+    let reply = messages(&s, &body).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let answer = reply.json();
+    assert_eq!(answer["model"], "claude-rock");
+    assert_eq!(answer["content"][0]["type"], "thinking", "{answer}");
+    assert!(answer["content"][0]["signature"].is_string(), "{answer}");
+    let stats = s.rock.stats();
+    assert_eq!(stats.signature_failures, 0);
+    assert_eq!(stats.validation_failures, 0);
+    assert_eq!(
+        stats.last_path.as_deref(),
+        Some("/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke")
+    );
+    let sent = stats.last_body.unwrap();
+    assert!(
+        sent.get("model").is_none() && sent.get("stream").is_none(),
+        "{sent}"
+    );
+    assert_eq!(sent["anthropic_version"], "bedrock-2023-05-31");
+    assert_eq!(
+        sent["anthropic_beta"],
+        json!([
+            "interleaved-thinking-2025-05-14",
+            "context-management-2025-06-27"
+        ])
+    );
+    assert_eq!(sent["system"], body["system"], "cache markers kept");
+    assert_eq!(sent["metadata"], body["metadata"]);
+
+    let reply = messages_stream(&s, &messages_body("claude-rock", true)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let names = checked_names(&reply);
+    assert!(
+        names.contains(&"content_block_delta".to_owned()),
+        "{names:?}"
+    );
+    assert_eq!(named_events(&reply)[0].1["message"]["model"], "claude-rock");
+    assert!(reply.body.contains("rock says"), "{}", reply.body);
+    assert_eq!(
+        s.rock.stats().last_path.as_deref(),
+        Some("/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke-with-response-stream")
+    );
+}
+
+#[tokio::test]
+async fn bedrock_throttling_before_content_fails_over_and_after_it_ends_the_stream() {
+    let s = setup().await;
+    s.rock.push_faults([BedrockFault::ThrottleMidStream]);
+    let reply = messages_stream(&s, &messages_body("claude-rock", true)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let events = named_events(&reply);
+    assert_eq!(
+        events.last().map(|(n, _)| n.as_str()),
+        Some("error"),
+        "{}",
+        reply.body
+    );
+    assert!(!reply.body.contains("message_stop"), "{}", reply.body);
+
+    // Throttled before any content: the next target (Anthropic itself) serves.
+    s.rock.push_faults([BedrockFault::ThrottleBeforeContent]);
+    let reply = messages_stream(&s, &messages_body("claude-mixed", true)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("x-switchyard-provider"), Some("ant-a"));
+    assert!(reply.body.contains("ant-a says"), "{}", reply.body);
+    checked_names(&reply);
 }

@@ -61,31 +61,45 @@ impl RateLimitHeaders {
     /// {limit,remaining,reset}` (reset an RFC 3339 instant, read against `now`). Of the three
     /// token quotas the scarcest (least remaining of its limit) stands for tokens.
     fn parse_anthropic(headers: &HeaderMap, now: SystemTime) -> Option<Self> {
-        let text = |name: String| -> Option<&str> { headers.get(name)?.to_str().ok() };
-        let quota = |resource: &str| -> (Option<u64>, Option<u64>, Option<Duration>) {
-            let number = |part: &str| {
-                text(format!("anthropic-ratelimit-{resource}-{part}"))?
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            };
-            let reset = text(format!("anthropic-ratelimit-{resource}-reset"))
+        // Static names: this runs on every answer without OpenAI-style headers.
+        const REQUESTS: [&str; 3] = [
+            "anthropic-ratelimit-requests-limit",
+            "anthropic-ratelimit-requests-remaining",
+            "anthropic-ratelimit-requests-reset",
+        ];
+        const TOKENS: [[&str; 3]; 3] = [
+            [
+                "anthropic-ratelimit-tokens-limit",
+                "anthropic-ratelimit-tokens-remaining",
+                "anthropic-ratelimit-tokens-reset",
+            ],
+            [
+                "anthropic-ratelimit-input-tokens-limit",
+                "anthropic-ratelimit-input-tokens-remaining",
+                "anthropic-ratelimit-input-tokens-reset",
+            ],
+            [
+                "anthropic-ratelimit-output-tokens-limit",
+                "anthropic-ratelimit-output-tokens-remaining",
+                "anthropic-ratelimit-output-tokens-reset",
+            ],
+        ];
+        let text = |name: &str| -> Option<&str> { headers.get(name)?.to_str().ok() };
+        let quota = |[limit, remaining, reset]: [&str; 3]| {
+            let number = |name: &str| text(name)?.trim().parse::<u64>().ok();
+            let reset = text(reset)
                 .and_then(|t| chrono::DateTime::parse_from_rfc3339(t.trim()).ok())
                 .map(|at| {
                     let at = SystemTime::from(at);
                     at.duration_since(now).unwrap_or(Duration::ZERO)
                 });
-            (
-                number("limit").filter(|l| *l > 0),
-                number("remaining"),
-                reset,
-            )
+            (number(limit).filter(|l| *l > 0), number(remaining), reset)
         };
-        let (limit_requests, remaining_requests, reset_requests) = quota("requests");
+        let (limit_requests, remaining_requests, reset_requests) = quota(REQUESTS);
         let fraction = |(limit, remaining, _): &(Option<u64>, Option<u64>, Option<Duration>)| {
             Some(remaining.as_ref().copied()? as f64 / limit.as_ref().copied()? as f64)
         };
-        let tokens = ["tokens", "input-tokens", "output-tokens"]
+        let tokens = TOKENS
             .map(quota)
             .into_iter()
             .filter(|q| q.0.is_some() || q.1.is_some())
