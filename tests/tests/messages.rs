@@ -499,6 +499,27 @@ async fn keys_come_as_x_api_key_or_bearer() {
         );
         assert!(!reply.body.contains(WRONG_KEY), "the key is never echoed");
     }
+    println!("`?beta=true` (the SDKs' beta client, Claude Code) routes on the path");
+    let request = anthropic_request(
+        reqwest::Method::POST,
+        &proxy.url("/messages?beta=true"),
+        Key::XApi(ALPHA_KEY),
+        &[(
+            "anthropic-beta",
+            "claude-code-20250219,interleaved-thinking-2025-05-14",
+        )],
+    )
+    .header("content-type", "application/json")
+    .body(ask("chat", HELLO).to_string());
+    let reply = read(request).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["type"], "message");
+    let sent = sims.a.stats().last_body.unwrap();
+    assert!(
+        sent.get("anthropic_beta").is_none() && !sent.to_string().contains("claude-code-2025"),
+        "betas are not sent to an OpenAI-format upstream: {sent}"
+    );
+
     println!("x-api-key is an Anthropic header: the Chat path does not read it");
     let reply = read(
         http_client()
@@ -517,7 +538,7 @@ async fn keys_come_as_x_api_key_or_bearer() {
         reply.header("request-id").is_none(),
         "only on the Anthropic paths"
     );
-    assert_eq!(sims.a.stats().requests, 2);
+    assert_eq!(sims.a.stats().requests, 3);
 }
 
 #[tokio::test]
