@@ -513,3 +513,40 @@ async fn bedrock_throttling_before_content_fails_over_and_after_it_ends_the_stre
     assert!(reply.body.contains("ant-a says"), "{}", reply.body);
     checked_names(&reply);
 }
+
+#[tokio::test]
+async fn a_stream_cut_after_content_ends_with_an_anthropic_error_event() {
+    let s = setup().await;
+    s.a.push_faults([AnthropicFault::StreamCut { after_events: 4 }]);
+    let reply = messages_stream(&s, &messages_body("claude", true)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("x-switchyard-provider"), Some("ant-a"));
+    let events = named_events(&reply);
+    assert_eq!(events[0].0, "message_start", "{}", reply.body);
+    let (last, data) = events.last().unwrap();
+    assert_eq!(last, "error", "{}", reply.body);
+    assert_eq!(data["type"], "error");
+    assert!(data["error"]["type"].is_string(), "{data}");
+    assert!(!reply.body.contains("message_stop"), "{}", reply.body);
+    assert_eq!(
+        s.b.stats().message_requests,
+        0,
+        "no failover after the first byte"
+    );
+}
+
+#[tokio::test]
+async fn garbage_from_claude_on_bedrock_fails_over_to_anthropic() {
+    let s = setup().await;
+    s.rock.push_faults([BedrockFault::Garbage]);
+    let reply = messages(&s, &messages_body("claude-mixed", false)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("x-switchyard-provider"), Some("ant-a"));
+    assert_eq!(reply.json()["model"], "claude-mixed");
+
+    s.rock.push_faults([BedrockFault::Garbage]);
+    let reply = messages_stream(&s, &messages_body("claude-mixed", true)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("x-switchyard-provider"), Some("ant-a"));
+    checked_names(&reply);
+}

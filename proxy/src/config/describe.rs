@@ -351,7 +351,7 @@ teams:
             "    DISABLED: api_key is empty (environment variable OPENAI_API_KEY is not set)",
             "  chat: strategy cost, fallbacks: local, max_output_tokens: 1024, first_byte_timeout: server default",
             "    1. azure/prod: deployment prod, price $2.5 in / $10 out per 1M tokens, limits rpm 600, tier standard",
-            "    2. aws/us.anthropic.claude-sonnet-4-5-20250929-v1:0: model us.anthropic.claude-sonnet-4-5-20250929-v1:0, price $3 in / $15 out per 1M tokens (cached input $0.3) (cache write $3.75), limits none",
+            "    2. aws/us.anthropic.claude-sonnet-4-5-20250929-v1:0: model us.anthropic.claude-sonnet-4-5-20250929-v1:0, price $3 in / $15 out per 1M tokens (cached input $0.3) (cache write $3.75) (1h cache write $6), limits none",
             "    1. openai/llama: model llama, price free, limits none [provider disabled]",
             "  search: models chat; budget $500 monthly; alert_at 80%; limits rpm 1200, tpm 2000000; keys 1; regions any, clouds any",
             "  - provider openai disabled: api_key is empty (environment variable OPENAI_API_KEY is not set)",

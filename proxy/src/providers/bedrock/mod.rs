@@ -210,6 +210,116 @@ pub fn is_bedrock(provider: &Provider) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::testing::compile_yaml;
+    use crate::dialects::messages::{decode_request, MessagesRequest};
+    use crate::providers::testing::chat_operation;
+    use crate::providers::StreamDecoder;
+    use serde_json::{json, Value};
+
+    fn targets() -> Vec<std::sync::Arc<Target>> {
+        let yaml = r#"version: 1
+providers:
+  rock:
+    kind: bedrock
+    region: us-east-1
+    access_key_id: AKIDEXAMPLE
+    secret_access_key: example-secret
+    endpoint: "http://127.0.0.1:9004"
+models:
+  m:
+    targets:
+      - { provider: rock, model: "global.anthropic.claude-sonnet-4-5-20250929-v1:0" }
+      - { provider: rock, model: "amazon.nova-pro-v1:0" }
+"#;
+        compile_yaml(yaml, &[]).unwrap().models["m"].targets.clone()
+    }
+
+    fn messages(stream: bool) -> Operation {
+        let text = json!({"model": "m", "max_tokens": 64, "stream": stream,
+            "messages": [{"role": "user", "content": "hi"}]})
+        .to_string();
+        let wire: MessagesRequest = serde_json::from_str(&text).unwrap();
+        Operation::Generate(Box::new(Generation {
+            request: decode_request(wire).unwrap(),
+            body: text.into(),
+            betas: vec!["b-1".to_owned()],
+        }))
+    }
+
+    fn path(target: &Target, operation: &Operation) -> String {
+        let requests = build_requests(target, operation, &ProviderRuntime::new()).unwrap();
+        requests[0]
+            .url
+            .trim_start_matches("http://127.0.0.1:9004")
+            .to_owned()
+    }
+
+    #[test]
+    fn messages_clients_reach_claude_natively_and_everyone_else_through_converse() {
+        let targets = targets();
+        let (claude, nova) = (&targets[0], &targets[1]);
+        let id = "global.anthropic.claude-sonnet-4-5-20250929-v1%3A0";
+        assert_eq!(
+            path(claude, &messages(false)),
+            format!("/model/{id}/invoke")
+        );
+        assert_eq!(
+            path(claude, &messages(true)),
+            format!("/model/{id}/invoke-with-response-stream")
+        );
+        let requests = build_requests(claude, &messages(true), &ProviderRuntime::new()).unwrap();
+        let native: Value = serde_json::from_slice(&requests[0].body).unwrap();
+        assert_eq!(
+            native,
+            json!({"max_tokens": 64, "messages": [{"role": "user", "content": "hi"}],
+                "anthropic_version": "bedrock-2023-05-31", "anthropic_beta": ["b-1"]})
+        );
+        assert_eq!(
+            requests[0].headers["accept"],
+            "application/vnd.amazon.eventstream"
+        );
+        assert!(matches!(
+            StreamDecoder::new(claude, &generation(messages(true))),
+            Ok(StreamDecoder::BedrockInvoke(_))
+        ));
+        // Nova through Converse; a Chat client on Claude keeps Converse too.
+        assert_eq!(
+            path(nova, &messages(false)),
+            "/model/amazon.nova-pro-v1%3A0/converse"
+        );
+        let chat = chat_operation(json!({"model": "m",
+            "messages": [{"role": "user", "content": "hi"}]}));
+        assert_eq!(path(claude, &chat), format!("/model/{id}/converse"));
+        assert!(matches!(
+            StreamDecoder::new(nova, &generation(messages(true))),
+            Ok(StreamDecoder::Bedrock(_))
+        ));
+    }
+
+    #[test]
+    fn a_native_answer_is_relayed_with_the_clients_model() {
+        let targets = targets();
+        let answer = json!({"id": "msg_bdrk_1", "type": "message", "role": "assistant",
+            "model": "claude-sonnet-4-5", "content": [{"type": "text", "text": "yo"}],
+            "stop_reason": "end_turn", "stop_sequence": null,
+            "usage": {"input_tokens": 2, "output_tokens": 1}});
+        let bodies = [Bytes::from(answer.to_string())];
+        match decode_answer(&targets[0], &messages(false), &bodies).unwrap() {
+            Decoded::Body { body, usage } => {
+                let body: Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(body["model"], "m");
+                assert_eq!(usage.map(|u| u.prompt_tokens), Some(2));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn generation(operation: Operation) -> Generation {
+        match operation {
+            Operation::Generate(generation) => *generation,
+            _ => unreachable!(),
+        }
+    }
 
     #[test]
     fn model_ids_are_one_encoded_path_segment() {
