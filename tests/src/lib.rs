@@ -4,6 +4,7 @@
 //! - [`proxy`]: start, stop and inspect one proxy process ([`Proxy`]).
 //! - [`fixtures`]: simulators, keys and the `routes.yaml` the tests share.
 //! - [`http`]: raw HTTP helpers (time bounds, SSE parsing, OpenAI error shape).
+//! - [`messages`]: an Anthropic Messages client (key headers, error shape, stream grammar).
 //! - [`ports`]: free and closed local ports.
 //! - [`services`]: the PostgreSQL and Redis some tests need (skipped locally, required in CI).
 //! - [`conformance`]: every provider kind behind one interface, for the conformance list.
@@ -16,6 +17,7 @@ pub mod claude_fixtures;
 pub mod conformance;
 pub mod fixtures;
 pub mod http;
+pub mod messages;
 pub mod ports;
 pub mod proxy;
 pub mod python;
