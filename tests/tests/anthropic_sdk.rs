@@ -2,7 +2,7 @@
 //! (`tests/python/`, installed by `.ci/run`): plain and streamed answers, tools, extended
 //! thinking replayed with its signature on Bedrock and Anthropic, cache markers, invisible
 //! failover, the SDK's own exceptions for a budget refusal and a bad key, count_tokens, and
-//! keys as `x-api-key` and as `Authorization: Bearer`.
+//! keys as `x-api-key` and as `Authorization: Bearer`, and the models list.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use loadtest::{AnthropicFault, BedrockFault};
@@ -326,6 +326,56 @@ async fn a_529_on_the_first_target_fails_over_with_no_client_visible_error() {
 }
 
 #[tokio::test]
+async fn a_stream_whose_first_target_is_throttled_fails_over_before_its_first_byte() {
+    let (sims, proxy) = ClaudeSims::with_proxy().await;
+    println!(
+        "Bedrock throttles inside the event stream, before any content: anth-b streams instead"
+    );
+    // stream.py makes two streamed requests; each meets the throttled stream first.
+    sims.aws.push_faults([
+        BedrockFault::ThrottleBeforeContent,
+        BedrockFault::ThrottleBeforeContent,
+    ]);
+    let out = scenario(
+        &proxy,
+        "stream.py",
+        models::BEDROCK_THEN_ANTHROPIC,
+        Auth::AuthToken,
+    )
+    .env("SCENARIO_PROMPT", "Keep going")
+    .run()
+    .await;
+    assert!(out["error"].is_null(), "the client saw an error: {out}");
+    assert_eq!(out["text"], "anth-b says: Keep going");
+    assert_eq!(text_of(&out["final"]), "anth-b says: Keep going");
+    assert_eq!(sims.anth_b.stats().stream_requests, 2);
+}
+
+#[tokio::test]
+async fn the_models_list_is_in_anthropics_shape_for_the_sdk() {
+    let (_sims, proxy) = ClaudeSims::with_proxy().await;
+    let out = scenario(&proxy, "models.py", models::BEDROCK, Auth::ApiKey)
+        .run()
+        .await;
+    assert!(out["error"].is_null(), "{out}");
+    let ids: Vec<&str> = out["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|model| {
+            assert_eq!(model["type"], "model", "{model}");
+            assert!(model["created_at"].is_string(), "{model}");
+            model["id"].as_str().unwrap()
+        })
+        .collect();
+    for model in [models::ANTHROPIC, models::BEDROCK, models::ANTHROPIC_PAIR] {
+        assert!(ids.contains(&model), "{model} in {ids:?}");
+    }
+    assert_eq!(out["retrieved"]["id"], models::BEDROCK);
+    assert_eq!(out["retrieved"]["type"], "model");
+}
+
+#[tokio::test]
 async fn a_budget_refusal_and_a_bad_key_are_the_sdks_own_exceptions() {
     let (sims, proxy) = ClaudeSims::with_proxy().await;
     println!("team broke has a budget of 0 USD");
@@ -346,6 +396,10 @@ async fn a_budget_refusal_and_a_bad_key_are_the_sdks_own_exceptions() {
     assert!(
         error["message"].as_str().unwrap().contains("budget"),
         "the message says why: {error}"
+    );
+    assert!(
+        error["request_id"].is_string(),
+        "request-id is echoed: {error}"
     );
 
     for auth in [Auth::ApiKey, Auth::AuthToken] {
@@ -368,6 +422,10 @@ async fn a_budget_refusal_and_a_bad_key_are_the_sdks_own_exceptions() {
             .as_str()
             .unwrap()
             .contains("sk-not-a-team-key"));
+        assert!(
+            error["request_id"].is_string(),
+            "request-id is echoed: {error}"
+        );
     }
     assert_eq!(
         sims.anth_a.stats().requests,

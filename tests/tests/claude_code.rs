@@ -318,3 +318,17 @@ async fn the_claude_code_sequence_is_served_by_claude_on_bedrock() {
     );
     assert_eq!(sims.anth_a.stats().requests, 0, "nothing went to Anthropic");
 }
+
+#[tokio::test]
+async fn the_claude_code_sequence_survives_a_throttled_first_target() {
+    let (sims, proxy) = ClaudeSims::with_proxy().await;
+    println!("Bedrock throttles the first stream before any content: Anthropic serves the session");
+    sims.aws
+        .push_faults([loadtest::BedrockFault::ThrottleBeforeContent]);
+    replay_sequence(&proxy, &sims, models::BEDROCK_THEN_ANTHROPIC, &|sims| {
+        sims.anth_b.stats().last_body.unwrap()
+    })
+    .await;
+    assert_eq!(sims.anth_b.stats().stream_requests, 2);
+    assert_eq!(sims.anth_b.stats().validation_failures, 0);
+}
