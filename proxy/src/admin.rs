@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use crate::config::{Policy, Price};
 use crate::providers::capabilities;
 use crate::reload;
+use crate::routing::score::LatencyBasis;
 use crate::routing::{rank, RankedTarget, RequestShape, SkipReason};
 use crate::state::AppState;
 
@@ -327,6 +328,7 @@ fn target_view(ranked: &RankedTarget, position: usize) -> Value {
     let live = &ranked.snapshot;
     let (input, output) = target.price.per_million();
     let retry_in = ranked.skipped.as_ref().and_then(SkipReason::retry_in);
+    let figures = &ranked.figures;
     json!({
         "id": target.id.0,
         "provider": target.provider.name,
@@ -342,10 +344,22 @@ fn target_view(ranked: &RankedTarget, position: usize) -> Value {
         "expected_ttft_ms": ranked.figures.expected_ttft_ms,
         "expected_latency_ms": ranked.figures.expected_latency_ms,
         "expected_cost_usd": ranked.figures.expected_cost_usd,
+        "latency_basis": figures.latency_basis.label(),
+        "measured": {
+            "ttft": figures.ttft_measured,
+            "per_token": figures.per_token_measured,
+            "latency": figures.latency_basis != LatencyBasis::Prior,
+        },
+        "prior_latency_ms": figures.prior_latency_ms,
+        "noise_ms": figures.noise_ms,
+        "whole_answer_ms": live.whole_ms,
+        "whole_answer_fit": live.whole_fit.map(|f| json!({"base_ms": f.base_ms, "ms_per_token": f.ms_per_token})),
+        "figures_fresh": live.fresh,
         "inflight": live.inflight,
         "requests_last_minute": live.window.started,
         "error_rate": live.window.error_rate(),
         "capacity_error_rate": live.window.capacity_error_rate(),
+        "provisioned_full_last_minute": live.window.provisioned_full,
         "headroom": live.headroom,
         "rate_limits": live.rate_limits.map(|r| json!({
             "limit_requests": r.limit_requests,

@@ -1,13 +1,15 @@
 //! Routing scenarios through the real binary: outcomes, never timings. A capacity shortage
 //! is ridden out with no client-visible error and traffic comes back after the cool-down;
 //! `latency` avoids a slow target; `cost` prefers the cheap target until its capacity runs
-//! out; an outage opens the circuit and one probe closes it again.
+//! out; an outage opens the circuit and one probe closes it again; non-streamed answers
+//! teach `latency` which target is faster; provisioned capacity is filled first and its
+//! 429s spill to pay-as-you-go without counting against it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use loadtest::{Fault, OpenAiSim, SimConfig};
+use loadtest::{AzureDeployment, AzureSim, AzureSimConfig, Fault, OpenAiSim, SimConfig};
 use serde_json::{json, Value};
 use switchyard_e2e::{get, policy, post_json, Proxy, ALPHA_KEY, UPSTREAM_KEY_A, UPSTREAM_KEY_B};
 
@@ -135,6 +137,133 @@ async fn latency_strategy_avoids_the_slow_target() {
     assert!(
         late.get("sim-b").copied().unwrap_or(0) >= 11,
         "once measured, sim-b (fast) leads: {late:?}"
+    );
+}
+
+/// Issue 12, part 1, as first reported: equal prices, non-streamed answers, one target
+/// 300 ms slower. After 20 warm-up requests at least 27 of 30 go to the fast one.
+#[tokio::test]
+async fn latency_learns_from_whole_answers_and_sends_nine_in_ten_to_the_fast_target() {
+    let (slow, fast) = (
+        sim("sim-a", UPSTREAM_KEY_A, 300).await,
+        sim("sim-b", UPSTREAM_KEY_B, 1).await,
+    );
+    let proxy = Proxy::start(&routes(
+        &slow,
+        &fast,
+        "    strategy: latency\n",
+        ", price: { input: 1, output: 2 }",
+        ", price: { input: 1, output: 2 }",
+    ))
+    .await;
+    let warmup = send(&proxy, 20).await;
+    println!("warm-up: {:?}", count(&warmup));
+    let served = send(&proxy, 30).await;
+    let counts = count(&served);
+    println!("after warm-up: {counts:?}");
+    assert!(
+        counts.get("sim-b").copied().unwrap_or(0) >= 27,
+        "the fast target gets at least 90 %: {counts:?}"
+    );
+    println!("/admin/routes says both figures are measured, from whole answers");
+    for id in ["sim-a/up-a", "sim-b/up-b"] {
+        let target =
+            wait_for_target(&proxy, id, "measured", |t| t["measured"]["latency"] == true).await;
+        println!("{target}");
+        assert!(target["latency_basis"]
+            .as_str()
+            .unwrap()
+            .contains("whole answers"));
+        assert_eq!(target["prior_latency_ms"], 0.0);
+        assert!(target["whole_answer_ms"].as_f64().is_some());
+        assert!(target["ttft_ms"].is_null(), "no stream was measured");
+    }
+    let slow_view = wait_for_target(&proxy, "sim-a/up-a", "ranked", |_| true).await;
+    let fast_view = wait_for_target(&proxy, "sim-b/up-b", "ranked", |_| true).await;
+    assert!(
+        slow_view["expected_latency_ms"].as_f64().unwrap()
+            > fast_view["expected_latency_ms"].as_f64().unwrap() + 200.0
+    );
+}
+
+/// Issue 12, part 2: under `strategy: cost`, with the pay-as-you-go deployment written first,
+/// the provisioned one is filled first; its 429s (capacity reached) spill to pay-as-you-go
+/// with no client-visible error, count neither into its error rate nor towards its circuit,
+/// and it takes the traffic back once its cool-down ends.
+#[tokio::test]
+async fn provisioned_capacity_is_filled_first_and_its_429s_spill_to_pay_as_you_go() {
+    const EAST_KEY: &str = "azure-east-key-routing";
+    const WEST_KEY: &str = "azure-west-key-routing";
+    let azure = |name: &str, key: &str, deployment: &str| {
+        AzureSim::start(AzureSimConfig {
+            name: name.into(),
+            api_key: Some(key.into()),
+            deployments: vec![AzureDeployment::new(deployment, "gpt-4o-2024-08-06")],
+            ..AzureSimConfig::default()
+        })
+    };
+    let east = azure("az-east", EAST_KEY, "ptu").await.unwrap();
+    let west = azure("az-west", WEST_KEY, "paygo").await.unwrap();
+    let other = sim("other-cloud", UPSTREAM_KEY_A, 0).await;
+    let providers = format!(
+        "  az-east: {{ kind: azure, endpoint: \"{}\", api_key: {EAST_KEY}, api_version: 2024-10-21 }}\n  az-west: {{ kind: azure, endpoint: \"{}\", api_key: {WEST_KEY}, api_version: 2024-10-21 }}\n  other: {{ kind: openai, base_url: \"{}\", api_key: {UPSTREAM_KEY_A} }}\n",
+        east.endpoint(),
+        west.endpoint(),
+        other.base_url()
+    );
+    // The other cloud is cheapest and pay-as-you-go is cheaper than the PTU's nominal
+    // price: `cost` alone would never pick the PTU first.
+    let models = "  chat:\n    strategy: cost\n    targets:\n      - { provider: other, model: up-a, price: { input: 0.1, output: 0.2 } }\n      - { provider: az-west, deployment: paygo, tier: standard, price: { input: 1, output: 2 } }\n      - { provider: az-east, deployment: ptu, tier: provisioned, price: { input: 5, output: 10 } }\n";
+    let proxy = Proxy::start(&policy("", &providers, models, "[chat]")).await;
+    let served = send(&proxy, 5).await;
+    assert_eq!(served, vec!["az-east"; 5], "the PTU first");
+    let plan = get(&proxy.admin("/admin/routes"), None).await.json();
+    let order: Vec<&str> = plan["models"][0]["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["provider"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        vec!["az-east", "az-west", "other"],
+        "PTU, then PAYG of its cloud, then the other cloud"
+    );
+
+    println!("the PTU is full: six 429s in a row, each spilling to pay-as-you-go");
+    for _ in 0..6 {
+        east.push_faults(
+            "ptu",
+            [Fault::RateLimit {
+                retry_after_ms: 100,
+            }],
+        );
+        let reply = post_json(&proxy.url("/chat/completions"), Some(ALPHA_KEY), &hello()).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.header("x-switchyard-provider"), Some("az-west"));
+        assert_eq!(reply.header("x-switchyard-attempts"), Some("2"));
+        wait_for_target(&proxy, "az-east/ptu", "cooled down", |t| {
+            t["skipped"].is_null()
+        })
+        .await;
+    }
+    let ptu = wait_for_target(&proxy, "az-east/ptu", "usable", |t| t["skipped"].is_null()).await;
+    println!("{ptu}");
+    assert_eq!(
+        ptu["circuit"], "closed",
+        "six PTU 429s do not open its circuit"
+    );
+    assert_eq!(ptu["error_rate"], 0.0);
+    assert_eq!(ptu["capacity_error_rate"], 0.0);
+    assert_eq!(ptu["provisioned_full_last_minute"], 6);
+    assert_eq!(ptu["rank"], 1);
+    println!("capacity back: the PTU takes the traffic again");
+    assert_eq!(send(&proxy, 3).await, vec!["az-east"; 3]);
+    assert_eq!(west.requests()["paygo"], 6);
+    assert_eq!(
+        other.stats().chat_requests,
+        0,
+        "the other cloud was never needed"
     );
 }
 

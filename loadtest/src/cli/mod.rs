@@ -2,5 +2,6 @@
 
 pub mod bench;
 pub mod demo;
+pub mod latency_mix;
 pub mod scenario;
 pub mod sim;

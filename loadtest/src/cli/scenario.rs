@@ -5,7 +5,7 @@
 //! of what a correct router does (exit code 1 on any FAIL).
 //!
 //! Run: `cargo run -p loadtest -- scenario capacity-shortage` (or `slow-target`,
-//! `cost-capacity`, `outage`, `all`). Everything listens on 127.0.0.1; every scenario sends
+//! `cost-capacity`, `outage`, `all`, and `latency-mix`, see `cli::latency_mix`). Everything listens on 127.0.0.1; every scenario sends
 //! `RATE × SECONDS` requests and takes about `SECONDS` seconds.
 
 use std::sync::Arc;
@@ -62,6 +62,9 @@ enum Name {
     CostCapacity,
     /// Priority routing; the primary answers 500 for four seconds (circuit breaker).
     Outage,
+    /// Latency routing against 1, 2 and 4 targets with varying, heavy-tailed latency,
+    /// streamed and whole answers (not part of `all`).
+    LatencyMix,
     /// Every scenario above, one after the other.
     All,
 }
@@ -82,6 +85,7 @@ impl Name {
             Name::SlowTarget => vec![Scenario::SlowTarget],
             Name::CostCapacity => vec![Scenario::CostCapacity],
             Name::Outage => vec![Scenario::Outage],
+            Name::LatencyMix => Vec::new(),
             Name::All => vec![
                 Scenario::CapacityShortage,
                 Scenario::SlowTarget,
@@ -300,6 +304,13 @@ fn policy_yaml(spec: &Spec, sims: &[OpenAiSim]) -> String {
 
 pub async fn run(args: ScenarioArgs) -> anyhow::Result<()> {
     let binary = ensure_switchyard_built()?;
+    if args.name == Name::LatencyMix {
+        if !super::latency_mix::run(&binary).await? {
+            eprintln!("latency-mix failed its checks");
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     let mut verdicts = Vec::new();
     for name in args.name.scenarios() {
         let passed = run_one(&binary, spec(name)).await?;

@@ -55,12 +55,21 @@ async fn answer(sim: &Arc<SimState>, plan: ChatPlan, guard: InFlight) -> Respons
         Outcome::Error(response) => return response,
         Outcome::Hang => return hang(sim).await,
     };
-    if !sim.pause(sim.config.ttft).await {
+    if !sim.pause(sim.ttft()).await {
         return ApiError::shutting_down().into_response();
     }
     let answer = Answer::build(&plan, &sim.config, sim.next_id());
     if plan.stream {
         return chat_stream::respond(Arc::clone(sim), answer, plan.include_usage, delivery, guard);
+    }
+    if sim.jitter().is_some_and(|j| j.pace_whole_answers) {
+        let generation = sim
+            .config
+            .inter_token
+            .saturating_mul(answer.completion_tokens().min(u32::MAX as u64) as u32);
+        if !sim.pause(generation).await {
+            return ApiError::shutting_down().into_response();
+        }
     }
     let body = match completion_body(&answer, &sim.fingerprint) {
         Ok(body) => body,

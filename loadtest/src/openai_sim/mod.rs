@@ -28,6 +28,7 @@ pub(crate) mod embeddings;
 mod errors;
 pub(crate) mod faults;
 mod gate;
+mod latency;
 mod models;
 mod ratelimit;
 mod request;
@@ -39,6 +40,7 @@ mod wire;
 
 pub use config::SimConfig;
 pub use faults::Fault;
+pub use latency::LatencyJitter;
 pub use server::OpenAiSim;
 pub use state::SimStats;
 pub use tokens::answer_text;

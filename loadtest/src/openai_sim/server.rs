@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 
 use super::config::SimConfig;
 use super::faults::Fault;
+use super::latency::LatencyJitter;
 use super::state::{SimState, SimStats};
 use super::{chat, control, embeddings, models};
 
@@ -79,6 +80,11 @@ impl OpenAiSim {
     /// Applies `fault` to every inference request (when none is queued) until cleared with `None`.
     pub fn set_sticky_fault(&self, fault: Option<Fault>) {
         self.state.faults.set_sticky(fault);
+    }
+
+    /// Varies the time to first token per request and paces whole answers (`None`: fixed).
+    pub fn set_latency_jitter(&self, jitter: Option<LatencyJitter>) {
+        self.state.set_jitter(jitter);
     }
 
     pub fn stats(&self) -> SimStats {

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use super::config::SimConfig;
 use super::faults::FaultBook;
+use super::latency::LatencyJitter;
 use super::ratelimit::RateLimiter;
 
 /// A snapshot of what a simulator has seen since start or the last reset.
@@ -77,6 +78,7 @@ pub(crate) struct SimState {
     in_flight: AtomicU64,
     last: Mutex<LastRequest>,
     shutdown: watch::Sender<bool>,
+    jitter: Mutex<Option<LatencyJitter>>,
 }
 
 impl SimState {
@@ -95,6 +97,23 @@ impl SimState {
             in_flight: AtomicU64::new(0),
             last: Mutex::new(LastRequest::default()),
             shutdown: watch::Sender::new(false),
+            jitter: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn set_jitter(&self, jitter: Option<LatencyJitter>) {
+        *self.jitter.lock().unwrap_or_else(PoisonError::into_inner) = jitter;
+    }
+
+    pub(crate) fn jitter(&self) -> Option<LatencyJitter> {
+        *self.jitter.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// This request's time to first token: `ttft`, varied when a jitter is set.
+    pub(crate) fn ttft(&self) -> Duration {
+        match self.jitter() {
+            Some(jitter) => jitter.ttft(self.config.ttft),
+            None => self.config.ttft,
         }
     }
 

@@ -16,3 +16,5 @@ pub use stats::{AttemptPermit, Availability, LiveStats};
 mod latency_tests;
 #[cfg(test)]
 mod strategy_tests;
+#[cfg(test)]
+mod tier_tests;

@@ -186,10 +186,13 @@ pub fn rank(
     let written: Vec<usize> = usable.iter().map(|(i, _)| *i).collect();
     let scores = scores(model, &all_figures, &written);
     let max_ttft_ms = model.routing.max_ttft.map(|d| d.as_secs_f64() * 1000.0);
-    let provisioned_clouds: HashSet<String> = usable
+    // From every target of the model, usable or not: while a provisioned target is full or
+    // cooling down, its cloud's pay-as-you-go still comes before other clouds.
+    let provisioned_clouds: HashSet<&str> = model
+        .targets
         .iter()
-        .filter(|(_, r)| r.target.tier == Some(Tier::Provisioned))
-        .map(|(_, r)| r.target.provider.cloud.clone())
+        .filter(|t| t.tier == Some(Tier::Provisioned))
+        .map(|t| t.provider.cloud.as_str())
         .collect();
     let mut keyed: Vec<(SortKey, RankedTarget)> = usable
         .into_iter()
@@ -217,10 +220,10 @@ pub fn rank(
 /// Which capacity a target is, in the order every strategy fills it: provisioned (paid for
 /// whether used or not), then pay-as-you-go in a cloud that has provisioned capacity here,
 /// then other clouds. Without provisioned targets every target is 0.
-fn capacity_tier(target: &Target, provisioned_clouds: &HashSet<String>) -> u8 {
+fn capacity_tier(target: &Target, provisioned_clouds: &HashSet<&str>) -> u8 {
     if provisioned_clouds.is_empty() || target.tier == Some(Tier::Provisioned) {
         0
-    } else if provisioned_clouds.contains(&target.provider.cloud) {
+    } else if provisioned_clouds.contains(target.provider.cloud.as_str()) {
         1
     } else {
         2
