@@ -2,7 +2,6 @@
 //! drawn from seeded latency distributions, fed through the same permits the attempt loop
 //! uses, on a paused clock that advances by each answer's time.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
 //! Live figures per target, keyed by [`TargetId`] outside the policy snapshot so they survive
-//! a reload: latency averages, outcomes over a sliding window, cool-downs after capacity
+//! a reload: latency averages (streams, and whole answers with a fit against their length), outcomes over a sliding window, cool-downs after capacity
 //! errors, the circuit breaker, in-flight counts and observed rate limits.
 //!
 //! An attempt holds an [`AttemptPermit`] from start to verdict; the permit is how outcomes
@@ -641,5 +641,51 @@ mod tests {
         assert_eq!(stats.snapshot(&t, Instant::now()).inflight, 0);
         tokio::time::advance(Duration::from_secs(61)).await;
         assert_eq!(stats.snapshot(&t, Instant::now()).headroom, Some(1.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_recheck_that_finds_a_target_unchanged_keeps_its_figures_fresh_longer() {
+        let (stats, t) = (LiveStats::new(), target());
+        let whole = |ms: u64| {
+            stats
+                .try_start(&t, HealthSettings::default(), 0, Instant::now())
+                .unwrap()
+                .completed(Duration::from_millis(ms), 20);
+        };
+        whole(300);
+        tokio::time::advance(FRESH_FOR).await;
+        assert!(!stats.snapshot(&t, Instant::now()).fresh);
+        whole(310);
+        let snapshot = stats.snapshot(&t, Instant::now());
+        assert!(snapshot.whole_ms.unwrap() > 300.0, "kept and averaged");
+        tokio::time::advance(FRESH_FOR).await;
+        assert!(
+            stats.snapshot(&t, Instant::now()).fresh,
+            "fresh for 40 s now"
+        );
+        tokio::time::advance(FRESH_FOR).await;
+        assert!(!stats.snapshot(&t, Instant::now()).fresh);
+        println!("changed: the figures start over, fresh for 20 s again");
+        whole(30);
+        assert_eq!(stats.snapshot(&t, Instant::now()).whole_ms, Some(30.0));
+        tokio::time::advance(FRESH_FOR).await;
+        assert!(!stats.snapshot(&t, Instant::now()).fresh);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn whole_answers_do_not_count_as_times_to_first_token() {
+        let (stats, t) = (LiveStats::new(), target());
+        stats
+            .try_start(&t, HealthSettings::default(), 0, Instant::now())
+            .unwrap()
+            .completed(Duration::from_millis(900), 50);
+        let snapshot = stats.snapshot(&t, Instant::now());
+        assert_eq!(snapshot.ttft_ms, None);
+        assert_eq!(snapshot.ttft_p95_ms, None, "hedging waits on streams only");
+        assert_eq!(snapshot.whole_ms, Some(900.0));
+        assert_eq!(
+            snapshot.whole_fit, None,
+            "one length: no per-token time yet"
+        );
     }
 }
