@@ -11,7 +11,8 @@ use futures_util::StreamExt;
 use loadtest::answer_text;
 use serde_json::{json, Value};
 use switchyard_e2e::conformance::{
-    cost_of, Azure, Bedrock, OpenAi, Stage, Trouble, Tuning, Upstream, BACKUP, PAIR, PRIMARY, SOLO,
+    cost_of, Anthropic, Azure, Bedrock, OpenAi, Stage, Trouble, Tuning, Upstream, BACKUP, PAIR,
+    PRIMARY, SOLO,
 };
 use switchyard_e2e::{error_of, post_json, post_stream, within, StreamReply, ALPHA_KEY};
 
@@ -548,4 +549,5 @@ conformance! {
     openai: OpenAi,
     azure: Azure,
     bedrock: Bedrock,
+    anthropic: Anthropic,
 }

@@ -43,6 +43,11 @@ pub struct AnthropicSimConfig {
     pub strict_alternation: bool,
     /// Served by `GET /v1/models`; any model id is accepted by `/v1/messages`.
     pub models: Vec<String>,
+    /// When either is non-zero, every answer reports these `cache_read_input_tokens` /
+    /// `cache_creation_input_tokens` (5-minute writes) beside `input_tokens`, which excludes
+    /// them, instead of the prompt-cache accounting: a fixed report a test can predict.
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
 }
 
 impl AnthropicSimConfig {
@@ -69,6 +74,8 @@ impl Default for AnthropicSimConfig {
                 "claude-haiku-4-5-20251001".to_owned(),
                 "claude-opus-4-1-20250805".to_owned(),
             ],
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
         }
     }
 }
@@ -94,6 +101,9 @@ pub enum AnthropicFault {
     StreamStall { after_events: usize },
     /// 200 whose body is not JSON (non-stream) or not SSE (stream).
     Garbage,
+    /// Non-stream: 200 whose body is JSON but not a Message (an error object).
+    /// Stream: a 200 whose only event is that error object.
+    WrongShape,
     /// Answer normally after this extra delay before the first byte.
     Latency(Duration),
 }

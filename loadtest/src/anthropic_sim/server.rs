@@ -1,5 +1,6 @@
 //! The `AnthropicSim` handle and its HTTP handlers: `/v1/messages` (JSON or SSE),
-//! `/v1/messages/count_tokens`, `/v1/models`; auth, version header, faults and stats.
+//! `/v1/messages/count_tokens`, `/v1/models`; auth, version header, faults, stats and the
+//! count of answers in flight.
 
 use std::collections::VecDeque;
 use std::io;
@@ -26,10 +27,15 @@ use super::events::{sse, stream_events};
 use super::respond::{api_error, set, Window};
 use super::validate::Surface;
 use super::wire::Message;
+use crate::bedrock_sim::deliver::{InFlight, InFlightCounter};
 use crate::serve::{lock, spawn_until_stopped};
 
 /// Time given to hyper to flush what was sent before a cut (it drops its buffer on a body error).
 const FLUSH_BEFORE_CUT: Duration = Duration::from_millis(25);
+
+/// The body of a [`AnthropicFault::WrongShape`] answer: valid JSON, an error object, no Message.
+const WRONG_SHAPE: &str =
+    r#"{"type":"error","error":{"type":"api_error","message":"Simulated error inside a 200."}}"#;
 
 pub(crate) struct SimState {
     config: AnthropicSimConfig,
@@ -38,6 +44,8 @@ pub(crate) struct SimState {
     stats: Mutex<AnthropicSimStats>,
     window: Mutex<Window>,
     request_ids: AtomicU64,
+    /// Valid `/v1/messages` requests whose handler or body is still running.
+    in_flight: Arc<InFlightCounter>,
     stop: watch::Sender<bool>,
 }
 
@@ -72,6 +80,7 @@ impl AnthropicSim {
             stats: Mutex::new(AnthropicSimStats::default()),
             window: Mutex::new(Window::default()),
             request_ids: AtomicU64::new(1),
+            in_flight: Arc::default(),
             stop: watch::Sender::new(false),
         });
         let app = Router::new()
@@ -106,6 +115,12 @@ impl AnthropicSim {
 
     pub fn stats(&self) -> AnthropicSimStats {
         lock(&self.state.stats).clone()
+    }
+
+    /// Valid `/v1/messages` requests whose answer is still being produced (stalled ones
+    /// included): how a test sees that the proxy let go of an upstream request.
+    pub fn in_flight(&self) -> u64 {
+        self.state.in_flight.get()
     }
 
     /// The signature this simulator gives a thinking block with that text.
@@ -200,6 +215,22 @@ impl SimState {
         stats.cache_creation_input_tokens += usage.cache_creation_input_tokens;
     }
 
+    /// Replaces the prompt-cache accounting with the configured fixed report, if any.
+    fn fixed_cache_report(&self, message: &mut Message) {
+        let (read, write) = (
+            self.config.cache_read_tokens,
+            self.config.cache_write_tokens,
+        );
+        if read == 0 && write == 0 {
+            return;
+        }
+        let usage = &mut message.usage;
+        usage.cache_read_input_tokens = read;
+        usage.cache_creation_input_tokens = write;
+        usage.cache_creation.ephemeral_5m_input_tokens = write;
+        usage.cache_creation.ephemeral_1h_input_tokens = 0;
+    }
+
     fn success_headers(&self, headers: &mut HeaderMap, request_id: &str, content_type: &str) {
         set(headers, "content-type", content_type);
         set(headers, "request-id", request_id);
@@ -237,6 +268,8 @@ async fn messages(
     if streaming {
         lock(&sim.stats).stream_requests += 1;
     }
+    // Held until the body ends or the client leaves (the body owns it from then on).
+    let guard = sim.in_flight.enter();
     let fault = lock(&sim.faults).pop_front();
     let mut delay = sim.config.latency;
     let error = |status, kind: &str, message: &str| api_error(status, kind, message, &request_id);
@@ -300,21 +333,27 @@ async fn messages(
         lock(&sim.window).write_headers(&sim.config.quota, response.headers_mut());
         return response;
     }
-    let message = sim.brain.answer(&request, &model, "msg_sim_");
+    let mut message = sim.brain.answer(&request, &model, "msg_sim_");
+    sim.fixed_cache_report(&mut message);
     lock(&sim.window).charge_output(message.usage.output_tokens);
     sim.sleep(delay).await;
     if streaming {
-        stream_answer(&sim, message, fault, &request_id)
+        stream_answer(&sim, message, fault, &request_id, guard)
     } else {
-        json_answer(&sim, message, fault, &request_id)
+        json_answer(&sim, message, fault, &request_id, guard)
     }
 }
 
 type Chunk = Result<Bytes, io::Error>;
 
-fn body_channel() -> (mpsc::Sender<Chunk>, Body) {
+/// A body fed through the returned sender; it owns `guard`, so the request stops counting as
+/// in flight when hyper drops the body (its end, or the client leaving).
+fn body_channel(guard: InFlight) -> (mpsc::Sender<Chunk>, Body) {
     let (tx, mut rx) = mpsc::channel::<Chunk>(4);
-    let frames = stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let frames = stream::poll_fn(move |cx| {
+        let _held = &guard;
+        rx.poll_recv(cx)
+    });
     (tx, Body::from_stream(frames))
 }
 
@@ -342,6 +381,7 @@ fn json_answer(
     message: Message,
     fault: Option<AnthropicFault>,
     request_id: &str,
+    guard: InFlight,
 ) -> Response {
     let body = serde_json::to_vec(&message).unwrap_or_default();
     let mut response = match fault {
@@ -349,11 +389,12 @@ fn json_answer(
             "<html>not json from {}: {{\"content\": [",
             sim.config.name
         ))),
+        Some(AnthropicFault::WrongShape) => Response::new(Body::from(WRONG_SHAPE)),
         Some(
             ref fault @ (AnthropicFault::StreamCut { .. } | AnthropicFault::StreamStall { .. }),
         ) => {
             let full = body.len();
-            let (tx, stream_body) = body_channel();
+            let (tx, stream_body) = body_channel(guard);
             let half = Bytes::from(body).slice(..full / 2);
             let stalls = matches!(fault, AnthropicFault::StreamStall { .. });
             let task_sim = Arc::clone(sim);
@@ -385,8 +426,9 @@ fn stream_answer(
     message: Message,
     fault: Option<AnthropicFault>,
     request_id: &str,
+    guard: InFlight,
 ) -> Response {
-    let (tx, body) = body_channel();
+    let (tx, body) = body_channel(guard);
     let mut response = Response::new(body);
     sim.success_headers(response.headers_mut(), request_id, "text/event-stream");
     set(response.headers_mut(), "cache-control", "no-cache");
@@ -395,6 +437,14 @@ fn stream_answer(
         if fault == Some(AnthropicFault::Garbage) {
             let _ = tx
                 .send(Ok(Bytes::from_static(b"this is {not an event stream\n\n")))
+                .await;
+            return;
+        }
+        if fault == Some(AnthropicFault::WrongShape) {
+            let _ = tx
+                .send(Ok(Bytes::from(format!(
+                    "event: error\ndata: {WRONG_SHAPE}\n\n"
+                ))))
                 .await;
             return;
         }

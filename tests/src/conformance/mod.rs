@@ -8,6 +8,7 @@
 //! `backup` second). Adding a provider = one new file here + one entry in the
 //! `conformance!` list.
 
+mod anthropic;
 mod azure;
 mod bedrock;
 mod openai;
@@ -22,6 +23,7 @@ use crate::fixtures::{policy, start_sim, UPSTREAM_KEY_B};
 use crate::http::get;
 use crate::proxy::Proxy;
 
+pub use anthropic::Anthropic;
 pub use azure::Azure;
 pub use bedrock::{Bedrock, BedrockConverse};
 pub use openai::OpenAi;
@@ -49,7 +51,7 @@ pub const SLOW_EVENTS: usize = 200;
 /// What an upstream does wrong on its next model request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Trouble {
-    /// 429 (OpenAI, Azure) or `ThrottlingException` (Bedrock).
+    /// 429 (OpenAI, Azure, Anthropic) or `ThrottlingException` (Bedrock).
     RateLimited,
     /// HTTP 500.
     ServerError,
