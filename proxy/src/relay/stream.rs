@@ -92,6 +92,8 @@ impl ChatStream {
     /// Reads until the first event for the client is ready. An error here means nothing was
     /// sent, so the caller may fail over.
     pub async fn prime(&mut self, first_byte_deadline: Instant) -> Result<(), AttemptFailure> {
+        // Bytes that held no event are a broken answer, not a sign of missing capacity.
+        let mut received = 0usize;
         while self.ready.is_empty() && self.state == StreamEnd::Open {
             let next = match timeout_at(
                 first_byte_deadline.min(self.deadline),
@@ -108,6 +110,14 @@ impl ChatStream {
                 Ok(next) => next,
             };
             match next {
+                None if received > 0 => {
+                    return Err(AttemptFailure::new(
+                        FailureKind::ServerError,
+                        format!(
+                            "the upstream's stream ended after {received} bytes that held no event"
+                        ),
+                    ))
+                }
                 None => {
                     return Err(AttemptFailure::new(
                         FailureKind::Capacity { retry_after: None },
@@ -116,6 +126,7 @@ impl ChatStream {
                 }
                 Some(Err(e)) => return Err(transport_failure(&e)),
                 Some(Ok(bytes)) => {
+                    received += bytes.len();
                     if let Err(failure) = self.absorb(&bytes) {
                         return Err(early_failure(failure));
                     }
