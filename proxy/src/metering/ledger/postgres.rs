@@ -41,6 +41,7 @@ const MIGRATIONS: &super::migrate::Migrations = &[
         ],
     ),
     (2, &[super::LEDGER_ADD_API]),
+    (3, &[super::LEDGER_ADD_CACHE_WRITE]),
 ];
 
 /// Key of the advisory lock that serialises migrations.
