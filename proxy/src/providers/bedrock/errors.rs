@@ -5,6 +5,9 @@
 use http::HeaderMap;
 use serde_json::Value;
 
+use super::converse::wire::ExceptionBody;
+use super::eventstream::Frame;
+use crate::providers::UpstreamStreamError;
 use crate::upstream::classify::{classify_status, retry_after};
 use crate::upstream::{AttemptFailure, FailureKind};
 
@@ -101,6 +104,21 @@ pub fn exception_is_capacity(exception_type: &str) -> bool {
             | "ServiceUnavailableException"
             | "ModelNotReadyException"
     )
+}
+
+/// An `exception` frame of a Bedrock stream (ConverseStream or InvokeModelWithResponseStream)
+/// as the stream's failure: throttling and unavailability are capacity errors, which fail
+/// over while nothing reached the client.
+pub fn stream_exception(frame: &Frame) -> UpstreamStreamError {
+    let message = serde_json::from_slice::<ExceptionBody>(&frame.payload)
+        .ok()
+        .and_then(|body| body.message)
+        .unwrap_or_else(|| frame.event_type.clone());
+    UpstreamStreamError {
+        message: format!("Bedrock {}: {message}", frame.event_type),
+        code: Some(exception_code(&frame.event_type).to_owned()),
+        capacity: exception_is_capacity(&frame.event_type),
+    }
 }
 
 /// The OpenAI-style `code` of a stream exception, for the client's error event.

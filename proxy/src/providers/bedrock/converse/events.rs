@@ -10,11 +10,11 @@
 use crate::model::{BlockKind, Delta, StopReason, StreamEvent};
 use crate::providers::{StreamStep, UpstreamStreamError};
 
-use super::super::errors::{exception_code, exception_is_capacity};
+use super::super::errors::stream_exception;
 use super::super::eventstream::Frame;
 use super::answer::{convert_stop_reason, convert_usage, stop_sequence};
 use super::ids;
-use super::wire::{BlockDelta, BlockStart, BlockStop, ExceptionBody, MessageStop, Metadata};
+use super::wire::{BlockDelta, BlockStart, BlockStop, MessageStop, Metadata};
 
 /// What an open block is, on the Converse side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +63,7 @@ impl ConverseStream {
     /// closing `metadata`, or the failure an exception frame reports.
     pub fn on_frame(&mut self, frame: &Frame) -> StreamStep {
         match frame.message_type.as_str() {
-            "exception" => return StreamStep::Failed(convert_exception(frame)),
+            "exception" => return StreamStep::Failed(stream_exception(frame)),
             "error" => {
                 return StreamStep::Failed(UpstreamStreamError {
                     message: frame
@@ -260,20 +260,6 @@ fn parse<'a, T: serde::Deserialize<'a>>(frame: &'a Frame) -> Result<T, UpstreamS
         code: Some("upstream_error".to_owned()),
         capacity: false,
     })
-}
-
-/// An `exception` frame: throttling and unavailability are capacity errors (fail over while
-/// nothing reached the client).
-fn convert_exception(frame: &Frame) -> UpstreamStreamError {
-    let message = serde_json::from_slice::<ExceptionBody>(&frame.payload)
-        .ok()
-        .and_then(|body| body.message)
-        .unwrap_or_else(|| frame.event_type.clone());
-    UpstreamStreamError {
-        message: format!("Bedrock {}: {message}", frame.event_type),
-        code: Some(exception_code(&frame.event_type).to_owned()),
-        capacity: exception_is_capacity(&frame.event_type),
-    }
 }
 
 #[cfg(test)]

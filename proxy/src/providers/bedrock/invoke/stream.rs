@@ -9,7 +9,7 @@ use base64::Engine;
 use serde::Deserialize;
 
 use crate::providers::anthropic::relay::MessagesRelay;
-use crate::providers::bedrock::errors::{exception_code, exception_is_capacity};
+use crate::providers::bedrock::errors::stream_exception;
 use crate::providers::bedrock::eventstream::Frame;
 use crate::providers::{StreamStep, UpstreamStreamError};
 
@@ -17,13 +17,6 @@ use crate::providers::{StreamStep, UpstreamStreamError};
 #[derive(Deserialize)]
 struct PayloadPart {
     bytes: String,
-}
-
-/// An exception frame's payload.
-#[derive(Deserialize)]
-struct ExceptionBody {
-    #[serde(default, alias = "Message")]
-    message: Option<String>,
 }
 
 /// Relay state of one InvokeModelWithResponseStream.
@@ -41,7 +34,7 @@ impl InvokeStream {
 
     pub fn on_frame(&mut self, frame: &Frame) -> StreamStep {
         match frame.message_type.as_str() {
-            "exception" => return StreamStep::Failed(exception(frame)),
+            "exception" => return StreamStep::Failed(stream_exception(frame)),
             "error" => {
                 return StreamStep::Failed(UpstreamStreamError {
                     message: frame
@@ -69,18 +62,6 @@ impl InvokeStream {
                 capacity: false,
             }),
         }
-    }
-}
-
-fn exception(frame: &Frame) -> UpstreamStreamError {
-    let message = serde_json::from_slice::<ExceptionBody>(&frame.payload)
-        .ok()
-        .and_then(|body| body.message)
-        .unwrap_or_else(|| frame.event_type.clone());
-    UpstreamStreamError {
-        message: format!("Bedrock {}: {message}", frame.event_type),
-        code: Some(exception_code(&frame.event_type).to_owned()),
-        capacity: exception_is_capacity(&frame.event_type),
     }
 }
 
