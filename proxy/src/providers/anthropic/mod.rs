@@ -16,6 +16,7 @@ use http::HeaderMap;
 use super::{Decoded, Generation, Operation, TranslateError, UpstreamRequest};
 use crate::dialects::messages::{self, Flavour};
 use crate::model::Dialect;
+use crate::providers::encode::secret_header;
 use crate::providers::openai::chunk::RawChunk;
 use passthrough::BodyEdit;
 
@@ -24,9 +25,10 @@ use passthrough::BodyEdit;
 pub fn headers(settings: &config::Settings, betas: &[String]) -> Result<HeaderMap, TranslateError> {
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let key = HeaderValue::from_str(settings.api_key.expose())
-        .map_err(|_| TranslateError::BadHeader("x-api-key"))?;
-    headers.insert("x-api-key", key);
+    headers.insert(
+        "x-api-key",
+        secret_header(settings.api_key.expose(), "x-api-key")?,
+    );
     let version = HeaderValue::from_str(&settings.version)
         .map_err(|_| TranslateError::BadHeader("anthropic-version"))?;
     headers.insert("anthropic-version", version);

@@ -12,10 +12,9 @@ mod stream;
 
 pub use stream::StreamState;
 
-use http::HeaderValue;
-
 use super::{openai, Operation, TranslateError, UpstreamRequest};
 use crate::config::{Secret, Target};
+use crate::providers::encode::secret_header;
 
 /// How a request proves who it is: the resource key, or an Entra access token.
 #[derive(Debug, Clone, Copy)]
@@ -79,8 +78,7 @@ pub fn build_request(
         Credential::ApiKey(key) => ("api-key", key.expose().to_owned()),
         Credential::Bearer(token) => ("authorization", format!("Bearer {}", token.expose())),
     };
-    let mut value = HeaderValue::from_str(&value).map_err(|_| TranslateError::BadHeader(name))?;
-    value.set_sensitive(true);
+    let value = secret_header(&value, name)?;
     request
         .headers
         .insert(http::HeaderName::from_static(name), value);

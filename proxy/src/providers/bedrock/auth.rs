@@ -5,12 +5,13 @@
 
 use std::time::SystemTime;
 
-use http::header::{HeaderValue, AUTHORIZATION};
+use http::header::AUTHORIZATION;
 use http::HeaderMap;
 
 use super::config::Settings;
 use super::sigv4;
 use crate::config::Provider;
+use crate::providers::encode::secret_header;
 use crate::providers::{ProviderRuntime, TranslateError};
 
 /// What a request is authorized with; resolved once per attempt, applied to each request.
@@ -47,9 +48,7 @@ impl<'a> Authorizer<'a> {
     ) -> Result<(), TranslateError> {
         match self {
             Authorizer::ApiKey(key) => {
-                let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
-                    .map_err(|_| TranslateError::BadHeader("authorization"))?;
-                value.set_sensitive(true);
+                let value = secret_header(&format!("Bearer {key}"), "authorization")?;
                 headers.insert(AUTHORIZATION, value);
                 Ok(())
             }

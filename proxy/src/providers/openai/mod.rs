@@ -24,6 +24,7 @@ use crate::config::{Secret, Target};
 use crate::dialects::chat::{self, ChatChunk, ChunkDecoder};
 use crate::metering::Usage;
 use crate::model::Dialect;
+use crate::providers::encode::secret_header;
 use crate::upstream::Classifier;
 
 pub fn build_request(
@@ -64,8 +65,7 @@ pub fn build(
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Some(key) = api_key {
-        let value = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-            .map_err(|_| TranslateError::BadHeader("authorization"))?;
+        let value = secret_header(&format!("Bearer {}", key.expose()), "authorization")?;
         headers.insert(AUTHORIZATION, value);
     }
     if let Ok(value) = HeaderValue::from_str(request_id) {
