@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use crate::anthropic_stream::sse_events;
 use crate::fixtures::ALPHA_KEY;
 use crate::http::{http_client, within, Reply};
 use crate::proxy::Proxy;
@@ -104,23 +105,11 @@ pub struct Event {
 /// The events of an Anthropic stream; every event must name itself in `event:` and repeat
 /// the name as its data's `type` (the SDK dispatches on the `event:` line).
 pub fn events(body: &str) -> Vec<Event> {
-    body.replace("\r\n", "\n")
-        .split("\n\n")
-        .filter(|block| !block.trim().is_empty())
-        .map(|block| {
-            let name = block
-                .lines()
-                .find_map(|l| l.strip_prefix("event:"))
-                .map(|n| n.trim().to_owned())
-                .unwrap_or_else(|| panic!("an event without `event:`: {block:?}"));
-            let data: String = block
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(str::trim)
-                .collect();
-            let data: Value = serde_json::from_str(&data)
-                .unwrap_or_else(|e| panic!("data is not JSON ({e}): {block:?}"));
-            assert_eq!(data["type"], name.as_str(), "{block}");
+    sse_events(body)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|(name, data)| {
+            assert_eq!(data["type"], name.as_str(), "{data}");
             Event { name, data }
         })
         .collect()
