@@ -240,13 +240,23 @@ impl ProxyError {
                     overloaded: false,
                 };
             }
-            ProxyError::Spend(SpendError::BudgetExhausted { .. }) => (
+            ProxyError::Spend(
+                SpendError::BudgetExhausted { .. } | SpendError::TooExpensive { .. },
+            ) => (
                 429,
                 InsufficientQuota,
                 "insufficient_quota",
                 None,
                 // The budget renews with its period, not in a few seconds.
                 vec![("x-should-retry", "false".to_owned())],
+                false,
+            ),
+            ProxyError::Spend(SpendError::CapTooLarge { .. }) => (
+                400,
+                InvalidRequestError,
+                "invalid_request",
+                Some("max_tokens".to_owned()),
+                vec![],
                 false,
             ),
             ProxyError::Spend(SpendError::RateLimited { retry_after, .. }) => (
@@ -522,6 +532,31 @@ mod tests {
                 .into(),
                 429,
                 "rate_limit_error",
+            ),
+            (
+                SpendError::TooExpensive {
+                    team: "t".into(),
+                    max_cost_usd: 2.0,
+                    prompt_tokens: 10,
+                    output_tokens: 100,
+                    remaining_usd: 0.5,
+                    short_usd: 1.5,
+                    period: "daily",
+                    in_flight: String::new(),
+                }
+                .into(),
+                429,
+                "rate_limit_error",
+            ),
+            (
+                SpendError::CapTooLarge {
+                    model: "m".into(),
+                    cap: 1_000_000_000,
+                    max: 4096,
+                }
+                .into(),
+                400,
+                "invalid_request_error",
             ),
             (LedgerError::Stopped.into(), 503, "api_error"),
         ];

@@ -145,7 +145,7 @@ async fn generate(
 async fn dispatch(
     policy: &Policy,
     owner: &KeyOwner,
-    operation: Operation,
+    mut operation: Operation,
     mut record: RequestRecord,
 ) -> Result<Reply, (ProxyError, RequestRecord)> {
     record.model = operation.client_model().to_owned();
@@ -171,7 +171,11 @@ async fn dispatch(
         )
         .await;
     match admission {
-        Ok(admission) => record.set_admission(admission),
+        Ok(admission) => {
+            // The cap admission decided is the one sent upstream (docs/spend.md).
+            operation.set_output_cap(admission.output_cap);
+            record.set_admission(admission);
+        }
         Err(refusal) => return Err((refusal.into(), record)),
     }
     serve(policy, &model, &owner.team, operation, record).await

@@ -24,6 +24,7 @@ pub struct Metrics {
     pub inflight_requests: IntGaugeVec,
     pub config_reloads: IntCounterVec,
     pub stream_errors: IntCounterVec,
+    pub usage_rejected: IntCounterVec,
     pub hedges: IntCounterVec,
     pub target_headroom: GaugeVec,
     pub target_ttft: GaugeVec,
@@ -207,6 +208,11 @@ impl Metrics {
             stream_errors: counter(
                 "switchyard_stream_errors_total",
                 "Streams that ended with an error event after their first byte.",
+                &["provider", "reason"],
+            )?,
+            usage_rejected: counter(
+                "switchyard_usage_rejected_total",
+                "Upstream usage figures out of range, replaced by the proxy's estimate.",
                 &["provider", "reason"],
             )?,
             hedges: counter(

@@ -32,6 +32,9 @@ pub(crate) struct Answer {
     pub prompt_tokens: u64,
     /// The part of `prompt_tokens` reported as read from the prompt cache.
     pub cached_tokens: u64,
+    /// Figures a `MisreportUsage` fault reports instead of the real ones (prompt,
+    /// completion; `None` keeps the real one).
+    pub misreported: Option<(Option<i64>, Option<i64>)>,
 }
 
 impl Answer {
@@ -70,6 +73,7 @@ impl Answer {
             finish_reason,
             prompt_tokens: plan.prompt_tokens,
             cached_tokens: config.cached_prompt_tokens.min(plan.prompt_tokens),
+            misreported: None,
         }
     }
 

@@ -15,7 +15,8 @@ use super::errors::ApiError;
 use super::gate::{admit, check_auth, with_rate_headers};
 use super::request::{parse_chat, ChatPlan};
 use super::state::{bump, InFlight, SimState};
-use super::wire::{completion_body, Usage};
+use super::faults::Fault;
+use super::wire::completion_body;
 
 pub(crate) async fn chat_completions(
     State(sim): State<Arc<SimState>>,
@@ -49,8 +50,19 @@ pub(crate) async fn chat_completions(
     with_rate_headers(&sim, &decision, response)
 }
 
-async fn answer(sim: &Arc<SimState>, plan: ChatPlan, guard: InFlight) -> Response {
-    let delivery = match decide(sim.faults.next()) {
+async fn answer(sim: &Arc<SimState>, mut plan: ChatPlan, guard: InFlight) -> Response {
+    let fault = sim.faults.next();
+    let misreported = match &fault {
+        Some(Fault::MisreportUsage {
+            prompt_tokens,
+            completion_tokens,
+        }) => Some((*prompt_tokens, *completion_tokens)),
+        _ => None,
+    };
+    if fault == Some(Fault::IgnoreCap) {
+        plan.max_tokens = None;
+    }
+    let delivery = match decide(fault) {
         Outcome::Answer(delivery) => delivery,
         Outcome::Error(response) => return response,
         Outcome::Hang => return hang(sim).await,
@@ -58,7 +70,8 @@ async fn answer(sim: &Arc<SimState>, plan: ChatPlan, guard: InFlight) -> Respons
     if !sim.pause(sim.ttft()).await {
         return ApiError::shutting_down().into_response();
     }
-    let answer = Answer::build(&plan, &sim.config, sim.next_id());
+    let mut answer = Answer::build(&plan, &sim.config, sim.next_id());
+    answer.misreported = misreported;
     if plan.stream {
         return chat_stream::respond(Arc::clone(sim), answer, plan.include_usage, delivery, guard);
     }
@@ -75,9 +88,9 @@ async fn answer(sim: &Arc<SimState>, plan: ChatPlan, guard: InFlight) -> Respons
         Ok(body) => body,
         Err(error) => return ApiError::for_status(500, error.to_string()).into_response(),
     };
-    let usage = Usage::of(&answer);
+    let served = (answer.prompt_tokens, answer.completion_tokens());
     // A stream-shaped fault on a non-stream request truncates or stalls the JSON body instead.
     deliver_json(sim, guard, body, delivery, || {
-        sim.record_served(usage.prompt_tokens, usage.completion_tokens);
+        sim.record_served(served.0, served.1);
     })
 }

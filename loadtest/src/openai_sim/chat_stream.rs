@@ -11,7 +11,7 @@ use super::answer::Answer;
 use super::body::{channel_body, BodySender, Gone};
 use super::deliver::{Delivery, WRONG_SHAPE};
 use super::state::{InFlight, SimState};
-use super::wire::{ChunkWriter, Usage, DONE_FRAME};
+use super::wire::{ChunkWriter, DONE_FRAME};
 
 /// Starts the producer task and returns the `text/event-stream` response it feeds.
 /// Called after `ttft`, so the headers and the role chunk go out together.
@@ -42,7 +42,10 @@ pub(crate) fn respond(
         match (outcome, delivery) {
             (Ok(()), Delivery::DropAfter(_)) => sender.abort().await,
             (Ok(()), Delivery::StallAfter(_)) => sender.stall().await,
-            (Ok(()), Delivery::Complete | Delivery::Garbage | Delivery::WrongShape) => {}
+            (
+                Ok(()),
+                Delivery::Complete | Delivery::Garbage | Delivery::WrongShape | Delivery::Endless,
+            ) => {}
             // Shutdown, or a serialization failure: must not look like a clean end.
             (Err(_), _) => sender.cut(),
         }
@@ -85,12 +88,19 @@ async fn produce(
     let pieces = writer.answer.pieces();
     let cut_after = match delivery {
         Delivery::DropAfter(n) | Delivery::StallAfter(n) => Some(n.min(pieces)),
-        Delivery::Complete | Delivery::Garbage | Delivery::WrongShape => None,
+        Delivery::Complete | Delivery::Garbage | Delivery::WrongShape | Delivery::Endless => None,
     };
     sender.send(writer.role()?).await?;
     for index in 0..cut_after.unwrap_or(pieces) {
         sender.pause(sim.config.inter_token).await?;
         sender.send(writer.piece(index)?).await?;
+    }
+    if delivery == Delivery::Endless {
+        // Ends only when the client goes away (the send fails) or the sim stops.
+        loop {
+            sender.pause(sim.config.inter_token).await?;
+            sender.send(writer.extra_token()?).await?;
+        }
     }
     if cut_after.is_some() {
         return Ok(());
@@ -99,8 +109,8 @@ async fn produce(
     if writer.include_usage {
         sender.send(writer.usage()?).await?;
     }
-    let usage = Usage::of(writer.answer);
-    sim.record_served(usage.prompt_tokens, usage.completion_tokens);
+    let answer = writer.answer;
+    sim.record_served(answer.prompt_tokens, answer.completion_tokens());
     sender.send(DONE_FRAME).await?;
     Ok(())
 }

@@ -23,6 +23,8 @@ pub(crate) enum Delivery {
     StallAfter(usize),
     Garbage,
     WrongShape,
+    /// Stream: the answer's tokens, then more, until the client goes away (`IgnoreCap`).
+    Endless,
 }
 
 /// What a request gets, given the fault drawn for it.
@@ -59,6 +61,9 @@ pub(crate) fn decide(fault: Option<Fault>) -> Outcome {
         }
         Fault::Garbage => Outcome::Answer(Delivery::Garbage),
         Fault::WrongShape => Outcome::Answer(Delivery::WrongShape),
+        // The answer itself changes (`answer.rs`); a stream does not end.
+        Fault::MisreportUsage { .. } => Outcome::Answer(Delivery::Complete),
+        Fault::IgnoreCap => Outcome::Answer(Delivery::Endless),
     }
 }
 
@@ -98,7 +103,7 @@ pub(crate) fn deliver_json(
     on_complete: impl FnOnce(),
 ) -> Response {
     match delivery {
-        Delivery::Complete => {
+        Delivery::Complete | Delivery::Endless => {
             on_complete();
             json_response(StatusCode::OK, body)
         }

@@ -31,6 +31,15 @@ pub enum Fault {
     /// 200 whose body is JSON of the wrong shape: an error object where the completion
     /// should be (non-stream), or one `data: {"error": …}` event, then the end (stream).
     WrongShape,
+    /// A hostile upstream's bill: the answer as usual, its `usage` reporting these figures
+    /// (absurd, negative) instead of the real ones; `None` keeps the real figure.
+    MisreportUsage {
+        prompt_tokens: Option<i64>,
+        completion_tokens: Option<i64>,
+    },
+    /// An upstream that ignores `max_tokens`: a stream goes on producing tokens until the
+    /// client goes away; a complete answer is as long as if no cap had been sent.
+    IgnoreCap,
 }
 
 /// JSON form of [`Fault`] used by `POST /_sim/faults`,
@@ -60,6 +69,15 @@ pub(crate) enum FaultSpec {
     },
     Garbage {},
     WrongShape {},
+    /// `{"kind":"absurd_usage","prompt_tokens":1e15}`: JSON numbers, so `1e15` and `-5`
+    /// both read.
+    AbsurdUsage {
+        #[serde(default)]
+        prompt_tokens: Option<f64>,
+        #[serde(default)]
+        completion_tokens: Option<f64>,
+    },
+    IgnoreCap {},
 }
 
 fn default_retry_after_ms() -> u64 {
@@ -77,6 +95,15 @@ impl From<FaultSpec> for Fault {
             FaultSpec::HangMidStream { after_chunks } => Fault::HangMidStream { after_chunks },
             FaultSpec::Garbage {} => Fault::Garbage,
             FaultSpec::WrongShape {} => Fault::WrongShape,
+            FaultSpec::AbsurdUsage {
+                prompt_tokens,
+                completion_tokens,
+            } => Fault::MisreportUsage {
+                // Saturating: 1e30 reports i64::MAX.
+                prompt_tokens: prompt_tokens.map(|n| n as i64),
+                completion_tokens: completion_tokens.map(|n| n as i64),
+            },
+            FaultSpec::IgnoreCap {} => Fault::IgnoreCap,
         }
     }
 }
@@ -92,6 +119,14 @@ impl From<&Fault> for FaultSpec {
             Fault::HangMidStream { after_chunks } => FaultSpec::HangMidStream { after_chunks },
             Fault::Garbage => FaultSpec::Garbage {},
             Fault::WrongShape => FaultSpec::WrongShape {},
+            Fault::MisreportUsage {
+                prompt_tokens,
+                completion_tokens,
+            } => FaultSpec::AbsurdUsage {
+                prompt_tokens: prompt_tokens.map(|n| n as f64),
+                completion_tokens: completion_tokens.map(|n| n as f64),
+            },
+            Fault::IgnoreCap => FaultSpec::IgnoreCap {},
         }
     }
 }
@@ -191,6 +226,26 @@ mod tests {
         assert_eq!(Fault::from(spec), Fault::Hang);
         let spec: FaultSpec = serde_json::from_str(r#"{"kind":"wrong_shape"}"#)?;
         assert_eq!(Fault::from(spec), Fault::WrongShape);
+        let spec: FaultSpec =
+            serde_json::from_str(r#"{"kind":"absurd_usage","prompt_tokens":1e15}"#)?;
+        assert_eq!(
+            Fault::from(spec),
+            Fault::MisreportUsage {
+                prompt_tokens: Some(1_000_000_000_000_000),
+                completion_tokens: None
+            }
+        );
+        let spec: FaultSpec =
+            serde_json::from_str(r#"{"kind":"absurd_usage","completion_tokens":-5}"#)?;
+        assert_eq!(
+            Fault::from(spec),
+            Fault::MisreportUsage {
+                prompt_tokens: None,
+                completion_tokens: Some(-5)
+            }
+        );
+        let spec: FaultSpec = serde_json::from_str(r#"{"kind":"ignore_cap"}"#)?;
+        assert_eq!(Fault::from(spec), Fault::IgnoreCap);
         // A typo must not silently become a default.
         assert!(serde_json::from_str::<FaultSpec>(r#"{"kind":"hang","after":1}"#).is_err());
         assert!(

@@ -12,9 +12,10 @@ pub(crate) const DONE_FRAME: &[u8] = b"data: [DONE]\n\n";
 
 #[derive(Clone, Copy, Debug, Serialize)]
 pub(crate) struct Usage {
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    pub total_tokens: u64,
+    /// Signed: a hostile upstream (`Fault::MisreportUsage`) reports negative figures.
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub total_tokens: i64,
     /// Only when part of the prompt came from the cache.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt_tokens_details: Option<PromptTokensDetails>,
@@ -26,12 +27,17 @@ pub(crate) struct PromptTokensDetails {
 }
 
 impl Usage {
+    /// The usage the answer reports: its real figures, or those a `MisreportUsage` fault
+    /// put in their place.
     pub(crate) fn of(answer: &Answer) -> Self {
-        let completion_tokens = answer.completion_tokens();
+        let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let (prompt, completion) = answer.misreported.unwrap_or((None, None));
+        let prompt_tokens = prompt.unwrap_or(signed(answer.prompt_tokens));
+        let completion_tokens = completion.unwrap_or(signed(answer.completion_tokens()));
         Self {
-            prompt_tokens: answer.prompt_tokens,
+            prompt_tokens,
             completion_tokens,
-            total_tokens: answer.prompt_tokens + completion_tokens,
+            total_tokens: prompt_tokens.saturating_add(completion_tokens),
             prompt_tokens_details: (answer.cached_tokens > 0).then_some(PromptTokensDetails {
                 cached_tokens: answer.cached_tokens,
             }),
@@ -270,6 +276,15 @@ impl ChunkWriter<'_> {
     /// Rule 4: empty delta with the finish reason.
     pub(crate) fn finish(&self) -> serde_json::Result<Bytes> {
         self.delta_frame(Delta::default(), Some(self.answer.finish_reason))
+    }
+
+    /// A content chunk past the answer's end, for an upstream that ignores the cap.
+    pub(crate) fn extra_token(&self) -> serde_json::Result<Bytes> {
+        let delta = Delta {
+            content: Some(" more"),
+            ..Delta::default()
+        };
+        self.delta_frame(delta, None)
     }
 
     /// Rule 5: `choices: []` and the usage; only when `include_usage` was asked for.

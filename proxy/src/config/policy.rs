@@ -88,6 +88,8 @@ pub struct LedgerSettings {
     /// `sqlite://…` (relative paths already resolved against the config's directory) or `postgres://…`.
     pub url: Secret,
     pub flush_interval: Duration,
+    /// How long a PostgreSQL budget reservation may take before the local book answers.
+    pub reserve_timeout: Duration,
     /// `ledger.redis`: fleet-wide rate limits; `None` = per replica.
     pub redis: Option<Secret>,
     pub redis_prefix: String,

@@ -47,6 +47,8 @@ pub(crate) struct RawServer {
 pub(crate) struct RawLedger {
     pub url: Option<Spanned<String>>,
     pub flush_interval: Option<Spanned<String>>,
+    /// Bound on the PostgreSQL budget reservation before the local book answers (500ms).
+    pub reserve_timeout: Option<Spanned<String>>,
     /// `redis://…`: rate limits shared by every replica (else counted per replica).
     pub redis: Option<Spanned<String>>,
     /// Namespace of the rate-limit keys in Redis (default `switchyard`).

@@ -42,6 +42,9 @@ pub enum StreamFault {
     Overloaded,
     /// Any other upstream failure: an error event, garbage, a truncated stream.
     Upstream,
+    /// The upstream went on past the output cap it was sent; the proxy cut the stream
+    /// (docs/spend.md, "Output caps").
+    OutputCap,
 }
 
 impl StreamFault {
@@ -50,6 +53,7 @@ impl StreamFault {
         match self {
             StreamFault::Timeout => "upstream_timeout",
             StreamFault::Overloaded | StreamFault::Upstream => "upstream_error",
+            StreamFault::OutputCap => "output_cap_exceeded",
         }
     }
 
@@ -58,7 +62,7 @@ impl StreamFault {
         match self {
             StreamFault::Timeout => "timeout_error",
             StreamFault::Overloaded => "overloaded_error",
-            StreamFault::Upstream => "api_error",
+            StreamFault::Upstream | StreamFault::OutputCap => "api_error",
         }
     }
 }
@@ -133,6 +137,7 @@ mod tests {
                 "overloaded_error",
             ),
             (StreamFault::Upstream, "upstream_error", "api_error"),
+            (StreamFault::OutputCap, "output_cap_exceeded", "api_error"),
         ];
         for (fault, code, anthropic) in table {
             assert_eq!((fault.code(), fault.anthropic_type()), (code, anthropic));

@@ -71,7 +71,8 @@ pub fn start(policy: &Policy, metrics: &Metrics) -> Result<(SpendRuntime, Spend)
             written: metrics.spend.ledger_written.clone(),
         },
     );
-    let spend = Spend::new(Some(ledger), redis);
+    let mut spend = Spend::new(Some(ledger), redis);
+    spend.reserve_timeout = Some(settings.reserve_timeout);
     spend.book.load(history);
     publish_budgets(policy, &spend, metrics);
     Ok((SpendRuntime { runtime }, spend))

@@ -12,14 +12,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 
-use super::budget::{max_cost_usd, reservation_price, LocalBook, Period, Standing};
+use super::budget::{reservation_price, LocalBook, Period, Standing};
+use super::max_cost::{self, CapTooLarge};
+use super::usage_check::UsageBounds;
 use super::ledger::{postgres, Ledger, LedgerEntry, LedgerError, Store};
 use super::ratelimit::{LocalWindows, RedisWindows, Refusal, REDIS_TIMEOUT};
 use crate::config::{Model, Team};
 use crate::metering::Metered;
 use crate::metrics::Metrics;
 
-/// Bound on the fleet-wide reservation round trip on the request path.
+/// Bound on the fleet-wide reservation round trip on the request path, unless
+/// `ledger.reserve_timeout` says otherwise.
 pub const RESERVE_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long past the request deadline a fleet reservation outlives a replica that died.
 const RESERVATION_GRACE: Duration = Duration::from_secs(60);
@@ -36,6 +39,22 @@ pub enum SpendError {
         period: &'static str,
         renews_at: String,
     },
+    #[error(
+        "this request may cost up to {max_cost_usd:.6} USD ({prompt_tokens} prompt tokens at most, {output_tokens} output tokens); team `{team}` has {remaining_usd:.6} USD of its {period} budget left{in_flight}: {short_usd:.6} USD short. Lower max_tokens or shorten the prompt"
+    )]
+    TooExpensive {
+        team: String,
+        max_cost_usd: f64,
+        prompt_tokens: u64,
+        output_tokens: u64,
+        remaining_usd: f64,
+        short_usd: f64,
+        period: &'static str,
+        /// `" (… USD more is reserved by requests in flight)"`, or empty.
+        in_flight: String,
+    },
+    #[error("max_tokens is too large: {cap}. Model `{model}` produces at most {max} output tokens")]
+    CapTooLarge { model: String, cap: u32, max: u32 },
     #[error("team `{team}` is over its {limit} rate limit; retry in {}s", retry_after.as_secs().max(1))]
     RateLimited {
         team: String,
@@ -53,6 +72,10 @@ pub struct Admission {
     pub reservation_id: Option<String>,
     /// Tokens charged to the rate-limit window at admission.
     pub tokens_charged: u64,
+    /// The output cap to send upstream, per choice (docs/spend.md, "Output caps").
+    pub output_cap: Option<u32>,
+    /// What the request can be billed for, to check the upstream's usage against.
+    pub bounds: UsageBounds,
 }
 
 /// Spend control shared by every request: the ledger, the local budget book, rate windows.
@@ -62,6 +85,8 @@ pub struct Spend {
     pub book: LocalBook,
     windows: LocalWindows,
     redis: Option<RedisWindows>,
+    /// `ledger.reserve_timeout`; [`RESERVE_TIMEOUT`] when unset.
+    pub reserve_timeout: Option<Duration>,
 }
 
 pub fn now_ms() -> i64 {
@@ -77,6 +102,7 @@ impl Spend {
             book: LocalBook::default(),
             windows: LocalWindows::default(),
             redis,
+            reserve_timeout: None,
         }
     }
 
@@ -86,7 +112,9 @@ impl Spend {
             .filter(|l| matches!(l.store(), Store::Postgres(_)))
     }
 
-    /// Checks rate limits and reserves the request's maximum cost.
+    /// Decides the output cap, checks rate limits and reserves the request's maximum cost
+    /// (docs/spend.md, "The reservation bound"): the cheap bound first; when that does not
+    /// fit what remains, the prompt tokenized and a default cap lowered to what remains.
     pub async fn admit(
         &self,
         metrics: &Metrics,
@@ -96,10 +124,23 @@ impl Spend {
         request_timeout: Duration,
     ) -> Result<Admission, SpendError> {
         let now = now_ms();
+        let client_cap = operation.client_output_cap();
+        let cap = max_cost::output_cap(model, client_cap).map_err(|CapTooLarge { cap, max }| {
+            SpendError::CapTooLarge {
+                model: model.name.clone(),
+                cap,
+                max,
+            }
+        })?;
+        let parts = operation.prompt_parts();
+        let mut bound = max_cost::cheap_bound(&parts, operation, cap);
+        let text_bytes: u64 = parts.texts.iter().map(|t| t.len() as u64).sum();
         let prompt_bytes = operation.prompt_bytes();
         let prompt_tokens = prompt_bytes.div_ceil(4) as u64;
         let mut admission = Admission {
             team: team.name.clone(),
+            output_cap: Some(cap),
+            bounds: UsageBounds::new(bound.prompt, text_bytes, parts.messages, bound.output()),
             ..Admission::default()
         };
         if let Some(limits) = team.limits {
@@ -115,12 +156,10 @@ impl Spend {
         let Some(budget) = team.budget else {
             return Ok(admission);
         };
-        let max_output = operation.max_output_tokens(model.max_output_tokens);
         let price = reservation_price(model.targets.iter().map(|t| &t.price));
-        let amount = max_cost_usd(&price, prompt_bytes, max_output);
         let period = Period::containing(budget.period, now);
-        let (standing, admitted, id) = self
-            .reserve(
+        let reserve = |amount| {
+            self.reserve(
                 metrics,
                 &team.name,
                 period,
@@ -129,7 +168,25 @@ impl Spend {
                 now,
                 request_timeout,
             )
-            .await;
+        };
+        let mut amount = max_cost::usd(&price, &bound);
+        let (mut standing, mut admitted, mut id) = reserve(amount).await;
+        if !admitted && remaining(budget.usd, &standing) > 0.0 {
+            // The cheap bound does not fit: count the prompt with the targets' tokenizers,
+            // and lower a cap the client did not set to what remains.
+            bound.prompt = max_cost::tokenized_prompt(&parts, model, bound.prompt);
+            let left = remaining(budget.usd, &standing);
+            if client_cap.is_none() {
+                if let Some(lowered) = max_cost::affordable_cap(&price, &bound, left) {
+                    bound.cap = lowered;
+                    bound.thinking = operation.thinking_allowance(lowered);
+                }
+            }
+            amount = max_cost::usd(&price, &bound);
+            if amount <= left {
+                (standing, admitted, id) = reserve(amount).await;
+            }
+        }
         metrics
             .spend
             .budget_usd
@@ -143,13 +200,35 @@ impl Spend {
         if !admitted {
             // The rate window was charged for a request that is not sent: give the tokens back.
             self.refund_tokens(&admission, now);
-            return Err(SpendError::BudgetExhausted {
+            let left = remaining(budget.usd, &standing);
+            if left <= 0.0 {
+                return Err(SpendError::BudgetExhausted {
+                    team: team.name.clone(),
+                    budget_usd: budget.usd,
+                    period: period_label(budget.period),
+                    renews_at: period.end_rfc3339(),
+                });
+            }
+            return Err(SpendError::TooExpensive {
                 team: team.name.clone(),
-                budget_usd: budget.usd,
+                max_cost_usd: amount,
+                prompt_tokens: bound.prompt,
+                output_tokens: bound.output(),
+                remaining_usd: left,
+                short_usd: amount - left,
                 period: period_label(budget.period),
-                renews_at: period.end_rfc3339(),
+                in_flight: if standing.reserved_usd > 0.0 {
+                    format!(
+                        " ({:.6} USD more is reserved by requests in flight)",
+                        standing.reserved_usd
+                    )
+                } else {
+                    String::new()
+                },
             });
         }
+        admission.output_cap = Some(bound.cap);
+        admission.bounds.output_max = bound.output();
         admission.reserved_usd = amount;
         admission.reservation_id = id;
         Ok(admission)
@@ -210,7 +289,7 @@ impl Spend {
             };
             let id = request.id.clone();
             let result = ledger
-                .query(RESERVE_TIMEOUT, move |store| async move {
+                .query(self.reserve_timeout.unwrap_or(RESERVE_TIMEOUT), move |store| async move {
                     match store {
                         Store::Postgres(pool) => postgres::reserve(&pool, &request).await,
                         Store::Sqlite(_) => Err(LedgerError::Query("not postgres".to_owned())),
@@ -313,6 +392,11 @@ impl Spend {
     }
 }
 
+/// What a standing leaves of `budget_usd` for a new reservation.
+fn remaining(budget_usd: f64, standing: &Standing) -> f64 {
+    budget_usd - standing.spent_usd - standing.reserved_usd
+}
+
 pub fn period_label(period: crate::config::BudgetPeriod) -> &'static str {
     match period {
         crate::config::BudgetPeriod::Daily => "daily",
@@ -325,6 +409,7 @@ pub fn period_label(period: crate::config::BudgetPeriod) -> &'static str {
 mod tests {
     use super::*;
     use crate::config::testing::compile_yaml;
+    use crate::metering::bound::PromptParts;
 
     const YAML: &str = "version: 1
 providers:
@@ -342,7 +427,7 @@ teams:
     limits: { rpm: 100 }
 ";
 
-    /// A chat request of 8 prompt bytes (`providers/metered.rs` checks that a real chat
+    /// A chat request of one 8-byte message (`providers/metered.rs` checks that a real chat
     /// request reports its figures the same way).
     struct Chat(Option<u32>);
 
@@ -350,8 +435,22 @@ teams:
         fn prompt_bytes(&self) -> usize {
             8
         }
-        fn max_output_tokens(&self, model_default: Option<u32>) -> Option<u32> {
-            self.0.or(model_default)
+        fn prompt_parts(&self) -> PromptParts<'_> {
+            PromptParts {
+                texts: vec!["12345678"],
+                messages: 1,
+                chat: true,
+                ..PromptParts::default()
+            }
+        }
+        fn client_output_cap(&self) -> Option<u32> {
+            self.0
+        }
+        fn choices(&self) -> u32 {
+            1
+        }
+        fn thinking_allowance(&self, _cap: u32) -> u32 {
+            0
         }
     }
 
@@ -359,49 +458,92 @@ teams:
         Chat(max_tokens)
     }
 
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
     #[tokio::test]
-    async fn admission_reserves_at_the_dearest_target_and_settles_to_the_cost() {
+    async fn admission_reserves_the_bound_at_the_dearest_target_and_settles_to_the_cost() {
         let policy = compile_yaml(YAML, &[]).unwrap();
         let (team, model) = (&policy.teams["t"], &policy.models["m"]);
         let metrics = Metrics::new().unwrap();
         let spend = Spend::default();
         let timeout = Duration::from_secs(10);
 
-        // 8 bytes → 2 tokens × 2000 + 10 × 4000 = 44000 per million.
+        // 8 bytes + 8 per message + 8 priming = 24 tokens × 2000 + 10 × 4000 per million.
         let admission = spend
             .admit(&metrics, team, model, &chat(Some(10)), timeout)
             .await
             .unwrap();
-        assert!((admission.reserved_usd - 0.044).abs() < 1e-12);
+        assert!(close(admission.reserved_usd, 0.088), "{admission:?}");
+        assert_eq!(admission.output_cap, Some(10));
         assert_eq!(admission.tokens_charged, 2);
-        // Without max_tokens the model's max_output_tokens (100) is the allowance.
+        // Without max_tokens the model's max_output_tokens (100) is the cap.
         let second = spend
             .admit(&metrics, team, model, &chat(None), timeout)
             .await
             .unwrap();
-        assert!((second.reserved_usd - 0.404).abs() < 1e-12);
+        assert!(close(second.reserved_usd, 0.448), "{second:?}");
+        assert_eq!(second.output_cap, Some(100));
 
         let period = Period::containing(crate::config::BudgetPeriod::Daily, now_ms());
         let standing = spend.book.standing("t", period);
-        assert!((standing.reserved_usd - 0.448).abs() < 1e-12);
+        assert!(close(standing.reserved_usd, 0.536));
         spend.settle(admission, 0.01, 12, None);
-        spend.settle(second, 0.95, 50, None);
+        spend.settle(second, 0.85, 50, None);
         let standing = spend.book.standing("t", period);
         assert_eq!(standing.reserved_usd, 0.0);
-        assert!((standing.spent_usd - 0.96).abs() < 1e-12);
+        assert!(close(standing.spent_usd, 0.86));
 
-        // 0.96 < 1.0 still admits one more; once it settles over budget, the team is refused.
-        let last = spend
-            .admit(&metrics, team, model, &chat(Some(10)), timeout)
+        // 0.14 remains. The client's own cap of 100 cannot be paid: refused, saying by how much.
+        let refused = spend
+            .admit(&metrics, team, model, &chat(Some(100)), timeout)
+            .await
+            .unwrap_err();
+        let SpendError::TooExpensive {
+            remaining_usd,
+            short_usd,
+            ..
+        } = &refused
+        else {
+            panic!("{refused:?}");
+        };
+        assert!(close(*remaining_usd, 0.14), "{refused}");
+        assert!(*short_usd > 0.25, "{refused}");
+        assert!(refused.to_string().contains("USD short"), "{refused}");
+
+        // Without a cap of its own, the model's cap is lowered to what remains.
+        let lowered = spend
+            .admit(&metrics, team, model, &chat(None), timeout)
             .await
             .unwrap();
-        spend.settle(last, 0.05, 12, None);
-        let refused = spend
+        let cap = lowered.output_cap.unwrap();
+        assert!((16..100).contains(&cap), "{cap}");
+        assert!(lowered.reserved_usd <= 0.14 + 1e-9, "{lowered:?}");
+        spend.settle(lowered, 0.2, 12, None);
+        let exhausted = spend
             .admit(&metrics, team, model, &chat(Some(10)), timeout)
             .await;
         assert!(
-            matches!(refused, Err(SpendError::BudgetExhausted { .. })),
+            matches!(exhausted, Err(SpendError::BudgetExhausted { .. })),
+            "{exhausted:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cap_beyond_the_models_maximum_is_refused_before_anything_is_charged() {
+        let policy = compile_yaml(YAML, &[]).unwrap();
+        let (team, model) = (&policy.teams["t"], &policy.models["m"]);
+        let metrics = Metrics::new().unwrap();
+        let spend = Spend::default();
+        let refused = spend
+            .admit(&metrics, team, model, &chat(Some(1_000_000_000)), Duration::from_secs(1))
+            .await;
+        assert!(
+            matches!(refused, Err(SpendError::CapTooLarge { cap: 1_000_000_000, max: 100, .. })),
             "{refused:?}"
         );
+        let period = Period::containing(crate::config::BudgetPeriod::Daily, now_ms());
+        assert_eq!(spend.book.standing("t", period).reserved_usd, 0.0);
     }
 }

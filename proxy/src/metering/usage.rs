@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 
+use super::usage_check::INVALID_COUNT;
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
     pub prompt_tokens: u64,
@@ -26,7 +28,12 @@ impl Usage {
     /// Returns `None` when the value is not a usage object.
     pub fn from_openai(usage: &Value) -> Option<Self> {
         let object = usage.as_object()?;
-        let count = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
+        // A number that is no count (negative, fractional) is kept as one no check accepts
+        // (`usage_check.rs`), rather than read as 0 and billed as nothing.
+        let count = |v: Option<&Value>| match v {
+            Some(Value::Number(n)) => n.as_u64().unwrap_or(INVALID_COUNT),
+            _ => 0,
+        };
         let prompt_tokens = count(object.get("prompt_tokens"));
         let completion_tokens = count(object.get("completion_tokens"));
         let details = object.get("prompt_tokens_details");
@@ -76,6 +83,15 @@ mod tests {
             (100, 7, 64)
         );
         assert!(Usage::from_openai(&Value::Null).is_none());
+    }
+
+    #[test]
+    fn counts_that_are_no_counts_are_marked_invalid() {
+        let usage =
+            Usage::from_openai(&json!({"prompt_tokens": -5, "completion_tokens": 2.5})).unwrap();
+        assert_eq!(usage.prompt_tokens, INVALID_COUNT);
+        assert_eq!(usage.completion_tokens, INVALID_COUNT);
+        assert_eq!(usage.cached_tokens, 0);
     }
 
     #[test]

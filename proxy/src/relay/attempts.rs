@@ -13,6 +13,7 @@ use super::Reply;
 use crate::config::{HedgeAfter, Model, Policy, TargetId, Team};
 use crate::dialects::{self, StreamEncoder};
 use crate::error::{ProxyError, RequestError, RoutingError, UpstreamError};
+use crate::metering::usage_check::{self, UsageBounds};
 use crate::metering::{cost::format_usd, Usage};
 use crate::metrics::AttemptOutcome;
 use crate::providers::{self, Decoded, Operation, StreamDecoder, TranslateError, UpstreamRequest};
@@ -107,6 +108,7 @@ async fn serve_planned(
             operation: &operation,
             request_id: &record.request_id,
             deadline,
+            bounds: record.usage_bounds(),
         };
         let outcomes = match hedge {
             None => vec![(step, attempt(&attempt_ctx, step, permit).await)],
@@ -265,6 +267,8 @@ struct AttemptCtx<'a> {
     operation: &'a Operation,
     request_id: &'a str,
     deadline: Instant,
+    /// What the request may be billed for (from its admission).
+    bounds: UsageBounds,
 }
 
 /// Why an attempt ended without an answer.
@@ -384,6 +388,7 @@ async fn exchange(
                 started,
                 operation.prompt_bytes(),
             ));
+            stream.bound_by(ctx.bounds);
             stream.prime(first_byte_deadline).await?;
             Ok(AttemptSuccess::Stream(stream))
         }
@@ -408,7 +413,18 @@ async fn exchange(
                     (body.into(), answer.usage)
                 }
             };
-            let usage = usage.unwrap_or_else(|| Usage::estimate(operation.prompt_bytes(), 0));
+            let usage = match usage {
+                Some(reported) => {
+                    let (usage, rejection) = usage_check::check(reported, &ctx.bounds, None);
+                    if let Some(rejection) = rejection {
+                        let provider = &target.provider.name;
+                        let metrics = &state.metrics;
+                        usage_check::report(metrics, provider, ctx.request_id, rejection, &reported);
+                    }
+                    usage
+                }
+                None => Usage::estimate(operation.prompt_bytes(), 0),
+            };
             Ok(AttemptSuccess::Full { body, usage })
         }
     }

@@ -11,6 +11,7 @@ use crate::config::{Price, Target};
 use crate::endpoint::{Api, Endpoint};
 use crate::metering::ledger::LedgerEntry;
 use crate::metering::spend::now_ms;
+use crate::metering::usage_check::UsageBounds;
 use crate::metering::{cost::cost_usd, Admission, Usage};
 use crate::state::AppState;
 
@@ -126,6 +127,13 @@ impl RequestRecord {
     /// Keeps the admission until the request ends, when it is settled.
     pub fn set_admission(&mut self, admission: Admission) {
         self.admission = Some(admission);
+    }
+
+    /// What the request may be billed for, as its admission found (unknown without one).
+    pub fn usage_bounds(&self) -> UsageBounds {
+        self.admission
+            .as_ref()
+            .map_or_else(UsageBounds::default, |a| a.bounds)
     }
 
     /// Settles the admission to `usage`'s cost and accepts the ledger entry: every request

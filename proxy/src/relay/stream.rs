@@ -16,6 +16,7 @@ use tokio::time::{timeout_at, Instant};
 
 use super::record::{Ending, RequestRecord};
 use crate::dialects::{StreamEncoder, StreamFault};
+use crate::metering::usage_check::{self, UsageBounds};
 use crate::metering::Usage;
 use crate::model::{Delta, StreamEvent};
 use crate::providers::{StreamDecoder, StreamStep, UpstreamDecoder, UpstreamStreamError};
@@ -38,6 +39,9 @@ pub struct ChatStream {
     attempt_started: Instant,
     first_event_at: Option<Instant>,
     prompt_bytes: usize,
+    /// What the request may be billed for: the output it may relay, and the range its
+    /// reported usage is checked against.
+    bounds: UsageBounds,
     state: StreamEnd,
     record: Option<RequestRecord>,
     /// The attempt's permit: the verdict on the target is given when the stream ends.
@@ -83,6 +87,7 @@ impl ChatStream {
             attempt_started,
             first_event_at: None,
             prompt_bytes,
+            bounds: UsageBounds::default(),
             state: StreamEnd::Open,
             record: None,
             permit: None,
@@ -134,6 +139,12 @@ impl ChatStream {
             }
         }
         Ok(())
+    }
+
+    /// Bounds the stream by the request's output allowance (cut past it) and checks its
+    /// usage against `bounds` when it ends.
+    pub fn bound_by(&mut self, bounds: UsageBounds) {
+        self.bounds = bounds;
     }
 
     /// Attaches the attempt's permit; the stream reports the target's verdict when it ends.
@@ -228,10 +239,13 @@ impl ChatStream {
         })?;
         for event in events {
             match self.decoder.on_event(&event) {
-                StreamStep::Emit(out) => self.emit(out),
-                StreamStep::Events(events) => self.emit_events(&events),
+                StreamStep::Emit(out) => {
+                    self.within_cap()?;
+                    self.emit(out);
+                }
+                StreamStep::Events(events) => self.emit_events(&events)?,
                 StreamStep::LastEvents(events) => {
-                    self.emit_events(&events);
+                    self.emit_events(&events)?;
                     self.complete();
                     return Ok(());
                 }
@@ -263,16 +277,50 @@ impl ChatStream {
         Ok(())
     }
 
-    /// Typed events through the client's dialect encoder, counted for metering.
-    fn emit_events(&mut self, events: &[StreamEvent]) {
-        let mut out = Vec::new();
+    /// Typed events through the client's dialect encoder, counted for metering; none of
+    /// them once the output allowance is passed.
+    fn emit_events(&mut self, events: &[StreamEvent]) -> Result<(), StreamFailure> {
         for event in events {
             self.count(event);
+        }
+        self.within_cap()?;
+        let mut out = Vec::new();
+        for event in events {
             self.encoder.encode(event, &mut out);
         }
         if !out.is_empty() {
             self.emit(Bytes::from(out));
         }
+        Ok(())
+    }
+
+    /// Content deltas decoded so far: each holds at least one output token.
+    fn relayed(&self) -> u64 {
+        self.decoder.content_deltas() + self.event_deltas
+    }
+
+    /// Content deltas the client received: the ones past the allowance are withheld.
+    fn delivered(&self) -> u64 {
+        match self.bounds.output_max {
+            0 => self.relayed(),
+            max => self.relayed().min(max),
+        }
+    }
+
+    /// An upstream that ignores the cap it was sent would stream (and bill) on without end:
+    /// past the request's output allowance the stream is cut (docs/spend.md, "Output caps").
+    fn within_cap(&self) -> Result<(), StreamFailure> {
+        let max = self.bounds.output_max;
+        if max == 0 || self.relayed() <= max {
+            return Ok(());
+        }
+        Err(StreamFailure {
+            fault: StreamFault::OutputCap,
+            message: format!(
+                "the upstream went on past the output cap of {max} tokens it was sent; the proxy \
+                 ended the stream and billed the output delivered"
+            ),
+        })
     }
 
     fn emit(&mut self, bytes: Bytes) {
@@ -319,8 +367,7 @@ impl ChatStream {
             .usage()
             .or(self.event_usage)
             .unwrap_or_else(|| {
-                let deltas = self.decoder.content_deltas() + self.event_deltas;
-                Usage::estimate(self.prompt_bytes, deltas)
+                Usage::estimate(self.prompt_bytes, self.delivered())
             })
     }
 
@@ -329,7 +376,17 @@ impl ChatStream {
         let Some(record) = self.record.take() else {
             return;
         };
-        let usage = self.usage();
+        let (usage, rejection) =
+            usage_check::check(self.usage(), &self.bounds, Some(self.delivered()));
+        if let Some(rejection) = rejection {
+            usage_check::report(
+                &record.state().metrics,
+                record.provider(),
+                &record.request_id,
+                rejection,
+                &self.usage(),
+            );
+        }
         let ending = ending.unwrap_or(match self.state {
             StreamEnd::Complete => Ending::Status(200),
             StreamEnd::Failed | StreamEnd::Open => Ending::StreamError,

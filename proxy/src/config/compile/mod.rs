@@ -306,6 +306,11 @@ fn ledger(ctx: &Ctx<'_>, raw: RawLedger) -> Result<LedgerSettings, Problem> {
             "ledger.flush_interval",
             DEFAULT_FLUSH_INTERVAL,
         )?,
+        reserve_timeout: ctx.duration_or(
+            raw.reserve_timeout.as_ref(),
+            "ledger.reserve_timeout",
+            crate::metering::spend::RESERVE_TIMEOUT,
+        )?,
         redis,
         redis_prefix,
         buffer_entries,

@@ -178,7 +178,7 @@ pub async fn reserve(pool: &PgPool, r: &ReserveRequest) -> Result<(Standing, boo
     let mut tx = pool.begin().await?;
     lock_team(&mut tx, &r.team).await?;
     let standing = standing_in(&mut tx, &r.team, r.period, r.now_ms).await?;
-    let admitted = standing.admits(r.budget_usd);
+    let admitted = standing.admits(r.budget_usd, r.amount_usd);
     if admitted {
         sqlx::query(
             "INSERT INTO switchyard_budget_reservations (id, team, amount_usd, expires_ms) \

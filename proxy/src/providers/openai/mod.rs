@@ -89,7 +89,12 @@ pub fn chat_body(
     let request = &generation.request;
     let ask_usage = stream_usage && request.stream;
     if request.dialect == Dialect::Chat {
-        return passthrough::request_body(&generation.body, model, ask_usage);
+        return passthrough::request_body(
+            &generation.body,
+            model,
+            ask_usage,
+            request.max_output_tokens,
+        );
     }
     let mut wire = chat::encode_request(request, model).map_err(|e| TranslateError::Refused {
         param: e.param,

@@ -16,23 +16,38 @@ fn bad(e: impl std::fmt::Display) -> TranslateError {
     TranslateError::BadUpstreamBody(e.to_string())
 }
 
-/// The client's Chat body naming `model`, asking for stream usage when `ask_usage`.
-pub fn request_body(body: &[u8], model: &str, ask_usage: bool) -> Result<Vec<u8>, TranslateError> {
+/// The client's Chat body naming `model`, asking for stream usage when `ask_usage`, with
+/// `max_completion_tokens: cap` added when the client set no cap of its own (the proxy
+/// always sends one: docs/spend.md, "Output caps").
+pub fn request_body(
+    body: &[u8],
+    model: &str,
+    ask_usage: bool,
+    cap: Option<u32>,
+) -> Result<Vec<u8>, TranslateError> {
     let text = std::str::from_utf8(body).map_err(bad)?;
     let Some(object) = RawChunk::parse(text) else {
-        return typed_body(body, model, ask_usage);
+        return typed_body(body, model, ask_usage, cap);
     };
     let options = match ask_usage {
         true => Some(stream_options_with_usage(object.get("stream_options"))?),
         false => None,
     };
     let model = model_json(model);
-    let append: Vec<(&str, &[u8])> = match &options {
+    let uncapped = !object.has("max_tokens") && !object.has("max_completion_tokens");
+    let cap = match cap {
+        Some(cap) if uncapped => Some(serde_json::to_vec(&cap).map_err(bad)?),
+        _ => None,
+    };
+    let mut append: Vec<(&str, &[u8])> = match &options {
         Some(options) if !object.has("stream_options") => {
             vec![("stream_options", options.as_slice())]
         }
         _ => Vec::new(),
     };
+    if let Some(cap) = &cap {
+        append.push(("max_completion_tokens", cap.as_slice()));
+    }
     Ok(object.write_with(
         |key, _| match (key, &options) {
             ("model", _) => Edit::Replace(&model),
@@ -54,9 +69,17 @@ fn stream_options_with_usage(raw: Option<&str>) -> Result<Vec<u8>, TranslateErro
 }
 
 /// The rare body whose keys are escaped (`"mo\u0064el"`): through the typed request.
-fn typed_body(body: &[u8], model: &str, ask_usage: bool) -> Result<Vec<u8>, TranslateError> {
+fn typed_body(
+    body: &[u8],
+    model: &str,
+    ask_usage: bool,
+    cap: Option<u32>,
+) -> Result<Vec<u8>, TranslateError> {
     let mut request: ChatRequest = serde_json::from_slice(body).map_err(bad)?;
     model.clone_into(&mut request.model);
+    if request.max_output_tokens().is_none() {
+        request.max_completion_tokens = cap;
+    }
     if ask_usage {
         request
             .stream_options
@@ -127,10 +150,17 @@ pub fn answer(
         if let Some(missing) = expected.missing(&object) {
             return Err(not_an_answer(missing));
         }
-        let usage = object
-            .get("usage")
-            .and_then(|raw| serde_json::from_str::<ChatUsage>(raw).ok())
-            .map(|usage| usage.to_usage());
+        // Figures the typed reader refuses (negative, fractional) are still read, marked
+        // invalid for the usage check (`metering/usage_check.rs`).
+        let usage = object.get("usage").and_then(|raw| {
+            match serde_json::from_str::<ChatUsage>(raw) {
+                Ok(usage) => Some(usage.to_usage()),
+                Err(_) => serde_json::from_str::<Value>(raw)
+                    .ok()
+                    .as_ref()
+                    .and_then(Usage::from_openai),
+            }
+        });
         return Ok((object.write(client_model, true), usage));
     }
     let mut value: Map<String, Value> = serde_json::from_slice(body)
@@ -148,6 +178,21 @@ pub fn answer(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_cap_is_added_only_where_the_client_set_none() {
+        let body = br#"{"model":"m","messages":[]}"#;
+        let out = super::request_body(body, "up", false, Some(64)).unwrap();
+        assert_eq!(out, br#"{"model":"up","messages":[],"max_completion_tokens":64}"#);
+        let own = br#"{"model":"m","max_tokens":8,"messages":[]}"#;
+        let out = super::request_body(own, "up", false, Some(64)).unwrap();
+        assert_eq!(out, br#"{"model":"up","max_tokens":8,"messages":[]}"#);
+        let escaped = br#"{"mo\u0064el":"m","messages":[{"role":"user","content":"x"}]}"#;
+        let out: serde_json::Value =
+            serde_json::from_slice(&super::request_body(escaped, "up", false, Some(64)).unwrap())
+                .unwrap();
+        assert_eq!(out["max_completion_tokens"], 64);
+    }
+
     use super::*;
     use crate::providers::openai::errors::classify;
     use crate::upstream::{AttemptFailure, FailureKind};
@@ -158,7 +203,7 @@ mod tests {
 
     #[test]
     fn only_the_model_changes_and_order_is_kept() {
-        let out = request_body(BODY.as_bytes(), "gpt-4o", false).unwrap();
+        let out = request_body(BODY.as_bytes(), "gpt-4o", false, None).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             BODY.replace(r#""model":"alias""#, r#""model":"gpt-4o""#)
@@ -167,14 +212,14 @@ mod tests {
 
     #[test]
     fn streams_ask_for_usage_keeping_other_stream_options() {
-        let out = request_body(BODY.as_bytes(), "gpt-4o", true).unwrap();
+        let out = request_body(BODY.as_bytes(), "gpt-4o", true, None).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.ends_with(r#","stream_options":{"include_usage":true}}"#),
             "{text}"
         );
         let with = r#"{"model":"a","messages":[],"stream":true,"stream_options":{"include_usage":false,"x":1},"n":1}"#;
-        let text = String::from_utf8(request_body(with.as_bytes(), "b", true).unwrap()).unwrap();
+        let text = String::from_utf8(request_body(with.as_bytes(), "b", true, None).unwrap()).unwrap();
         assert_eq!(
             text,
             r#"{"model":"b","messages":[],"stream":true,"stream_options":{"include_usage":true,"x":1},"n":1}"#
@@ -186,7 +231,7 @@ mod tests {
         let body =
             r#"{"mo\u0064el":"alias","messages":[{"role":"user","content":"x"}],"stream":true}"#;
         let out: Value =
-            serde_json::from_slice(&request_body(body.as_bytes(), "gpt", true).unwrap()).unwrap();
+            serde_json::from_slice(&request_body(body.as_bytes(), "gpt", true, None).unwrap()).unwrap();
         assert_eq!(out["model"], "gpt");
         assert_eq!(out["stream_options"]["include_usage"], true);
     }
