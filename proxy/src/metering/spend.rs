@@ -74,6 +74,9 @@ pub struct Admission {
     pub tokens_charged: u64,
     /// The output cap to send upstream, per choice (docs/spend.md, "Output caps").
     pub output_cap: Option<u32>,
+    /// The client's own cap, if it set one: routing expects an answer of that length, not of
+    /// the cap sent for the budget's sake.
+    pub client_cap: Option<u32>,
     /// What the request can be billed for, to check the upstream's usage against.
     pub bounds: UsageBounds,
 }
@@ -140,6 +143,7 @@ impl Spend {
         let mut admission = Admission {
             team: team.name.clone(),
             output_cap: Some(cap),
+            client_cap,
             bounds: UsageBounds::new(bound.prompt, text_bytes, parts.messages, bound.output()),
             ..Admission::default()
         };

@@ -38,7 +38,7 @@ pub async fn serve(
     operation: Operation,
     record: RequestRecord,
 ) -> Result<Reply, (ProxyError, RequestRecord)> {
-    let shape = request_shape(&operation);
+    let shape = request_shape(&operation, record.client_output_cap());
     let plan = routing::plan(
         policy,
         model,
@@ -232,8 +232,11 @@ fn unavailable(availability: Availability) -> Option<SkipReason> {
     }
 }
 
-fn request_shape(operation: &Operation) -> RequestShape {
-    RequestShape::from_prompt_bytes(operation.prompt_bytes(), operation.max_output_tokens())
+/// The request's size as routing estimates it: with the client's own cap (admission may
+/// have set a larger one to send upstream; routing expects a typical answer then).
+fn request_shape(operation: &Operation, client_cap: Option<Option<u32>>) -> RequestShape {
+    let cap = client_cap.unwrap_or_else(|| operation.max_output_tokens());
+    RequestShape::from_prompt_bytes(operation.prompt_bytes(), cap)
 }
 
 enum AttemptSuccess {

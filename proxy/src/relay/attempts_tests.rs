@@ -177,7 +177,7 @@ impl Harness {
         let operation = chat_operation(body.clone());
         let policy = self.state.policy();
         let model = policy.models[operation.client_model()].clone();
-        let shape = super::request_shape(&operation);
+        let shape = super::request_shape(&operation, None);
         let now = Instant::now();
         let rng = &mut rand::rng();
         routing::plan(
@@ -226,7 +226,7 @@ impl Harness {
         let served = match plan {
             None => serve(&policy, &model, &team, operation, record).await,
             Some(plan) => {
-                let shape = super::request_shape(&operation);
+                let shape = super::request_shape(&operation, None);
                 serve_planned(&policy, &model, &team, operation, record, &shape, plan).await
             }
         };

@@ -136,6 +136,12 @@ impl RequestRecord {
             .map_or_else(UsageBounds::default, |a| a.bounds)
     }
 
+    /// The client's own output cap, when the request was admitted (`Some(None)`: it set
+    /// none); `None` without an admission.
+    pub fn client_output_cap(&self) -> Option<Option<u32>> {
+        self.admission.as_ref().map(|a| a.client_cap)
+    }
+
     /// Settles the admission to `usage`'s cost and accepts the ledger entry: every request
     /// that reached an upstream is recorded, whatever its ending.
     fn settle(&mut self, status: &str, usage: Option<&Usage>, cost: f64) {

@@ -88,13 +88,16 @@ pub fn chat_body(
 ) -> Result<Vec<u8>, TranslateError> {
     let request = &generation.request;
     let ask_usage = stream_usage && request.stream;
+    // The Azure API versions that refuse `stream_options` (before 2024-09-01) refuse
+    // `max_completion_tokens` too: they get the cap as `max_tokens`.
+    let cap_field = if stream_usage {
+        "max_completion_tokens"
+    } else {
+        "max_tokens"
+    };
     if request.dialect == Dialect::Chat {
-        return passthrough::request_body(
-            &generation.body,
-            model,
-            ask_usage,
-            request.max_output_tokens,
-        );
+        let cap = request.max_output_tokens.map(|cap| (cap_field, cap));
+        return passthrough::request_body(&generation.body, model, ask_usage, cap);
     }
     let mut wire = chat::encode_request(request, model).map_err(|e| TranslateError::Refused {
         param: e.param,
@@ -104,6 +107,9 @@ pub fn chat_body(
         wire.stream_options
             .get_or_insert_with(Default::default)
             .include_usage = Some(true);
+    }
+    if !stream_usage {
+        wire.max_tokens = wire.max_completion_tokens.take().or(wire.max_tokens);
     }
     serde_json::to_vec(&wire).map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))
 }

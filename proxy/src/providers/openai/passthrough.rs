@@ -17,13 +17,14 @@ fn bad(e: impl std::fmt::Display) -> TranslateError {
 }
 
 /// The client's Chat body naming `model`, asking for stream usage when `ask_usage`, with
-/// `max_completion_tokens: cap` added when the client set no cap of its own (the proxy
-/// always sends one: docs/spend.md, "Output caps").
+/// `cap` (field, tokens: `max_completion_tokens`, or `max_tokens` for the older Azure API
+/// versions) added when the client set no cap of its own (the proxy always sends one:
+/// docs/spend.md, "Output caps").
 pub fn request_body(
     body: &[u8],
     model: &str,
     ask_usage: bool,
-    cap: Option<u32>,
+    cap: Option<(&str, u32)>,
 ) -> Result<Vec<u8>, TranslateError> {
     let text = std::str::from_utf8(body).map_err(bad)?;
     let Some(object) = RawChunk::parse(text) else {
@@ -36,7 +37,7 @@ pub fn request_body(
     let model = model_json(model);
     let uncapped = !object.has("max_tokens") && !object.has("max_completion_tokens");
     let cap = match cap {
-        Some(cap) if uncapped => Some(serde_json::to_vec(&cap).map_err(bad)?),
+        Some((field, cap)) if uncapped => Some((field, serde_json::to_vec(&cap).map_err(bad)?)),
         _ => None,
     };
     let mut append: Vec<(&str, &[u8])> = match &options {
@@ -45,8 +46,8 @@ pub fn request_body(
         }
         _ => Vec::new(),
     };
-    if let Some(cap) = &cap {
-        append.push(("max_completion_tokens", cap.as_slice()));
+    if let Some((field, cap)) = &cap {
+        append.push((field, cap.as_slice()));
     }
     Ok(object.write_with(
         |key, _| match (key, &options) {
@@ -73,12 +74,15 @@ fn typed_body(
     body: &[u8],
     model: &str,
     ask_usage: bool,
-    cap: Option<u32>,
+    cap: Option<(&str, u32)>,
 ) -> Result<Vec<u8>, TranslateError> {
     let mut request: ChatRequest = serde_json::from_slice(body).map_err(bad)?;
     model.clone_into(&mut request.model);
-    if request.max_output_tokens().is_none() {
-        request.max_completion_tokens = cap;
+    match cap {
+        Some(_) if request.max_output_tokens().is_some() => {}
+        Some(("max_tokens", cap)) => request.max_tokens = Some(cap),
+        Some((_, cap)) => request.max_completion_tokens = Some(cap),
+        None => {}
     }
     if ask_usage {
         request
@@ -181,14 +185,17 @@ mod tests {
     #[test]
     fn the_cap_is_added_only_where_the_client_set_none() {
         let body = br#"{"model":"m","messages":[]}"#;
-        let out = super::request_body(body, "up", false, Some(64)).unwrap();
+        let cap = Some(("max_completion_tokens", 64));
+        let out = super::request_body(body, "up", false, cap).unwrap();
         assert_eq!(out, br#"{"model":"up","messages":[],"max_completion_tokens":64}"#);
+        let old_azure = super::request_body(body, "up", false, Some(("max_tokens", 64))).unwrap();
+        assert_eq!(old_azure, br#"{"model":"up","messages":[],"max_tokens":64}"#);
         let own = br#"{"model":"m","max_tokens":8,"messages":[]}"#;
-        let out = super::request_body(own, "up", false, Some(64)).unwrap();
+        let out = super::request_body(own, "up", false, cap).unwrap();
         assert_eq!(out, br#"{"model":"up","max_tokens":8,"messages":[]}"#);
         let escaped = br#"{"mo\u0064el":"m","messages":[{"role":"user","content":"x"}]}"#;
         let out: serde_json::Value =
-            serde_json::from_slice(&super::request_body(escaped, "up", false, Some(64)).unwrap())
+            serde_json::from_slice(&super::request_body(escaped, "up", false, cap).unwrap())
                 .unwrap();
         assert_eq!(out["max_completion_tokens"], 64);
     }
