@@ -496,7 +496,7 @@ teams:
         spend.settle(admission, 0.01, 12, None);
         spend.settle(second, 0.85, 50, None);
         let standing = spend.book.standing("t", period);
-        assert_eq!(standing.reserved_usd, 0.0);
+        assert!(close(standing.reserved_usd, 0.0));
         assert!(close(standing.spent_usd, 0.86));
 
         // 0.14 remains. The client's own cap of 100 cannot be paid: refused, saying by how much.

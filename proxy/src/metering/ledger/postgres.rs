@@ -334,7 +334,7 @@ pub mod tests {
             .insert(&[entry("old", 0.2, 1_000, None)])
             .await
             .unwrap();
-        // 40 concurrent reservations of 0.3 against a budget of 1.0 with 0.2 spent.
+        // 40 concurrent reservations of 0.25 against a budget of 1.0 with 0.2 spent.
         let mut tasks = Vec::new();
         for i in 0..40 {
             let pool = pool.clone();
@@ -344,7 +344,7 @@ pub mod tests {
                     team: "t".to_owned(),
                     period,
                     budget_usd: 1.0,
-                    amount_usd: 0.3,
+                    amount_usd: 0.25,
                     now_ms: 2_000,
                     expires_ms: 100_000,
                 };
@@ -362,10 +362,10 @@ pub mod tests {
         assert_eq!(
             admitted.len(),
             3,
-            "0.2 + 3 × 0.3 = 1.1 is the first standing ≥ 1.0"
+            "0.2 + 3 × 0.25 fits in 1.0, a fourth would not"
         );
         let before = standing(pool, "t", period, 2_000).await.unwrap();
-        assert!((before.reserved_usd - 0.9).abs() < 1e-9);
+        assert!((before.reserved_usd - 0.75).abs() < 1e-9);
         // Settling one: its entry lands, the reservation goes, spend moves.
         store
             .insert(&[
@@ -381,7 +381,7 @@ pub mod tests {
             .unwrap();
         let after = standing(pool, "t", period, 2_000).await.unwrap();
         assert!((after.spent_usd - 0.3).abs() < 1e-9, "{after:?}");
-        assert!((after.reserved_usd - 0.3).abs() < 1e-9, "{after:?}");
+        assert!((after.reserved_usd - 0.25).abs() < 1e-9, "{after:?}");
         // Expired reservations no longer count.
         let later = standing(pool, "t", period, 200_000).await.unwrap();
         assert_eq!(later.reserved_usd, 0.0);
