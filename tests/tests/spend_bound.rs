@@ -34,8 +34,7 @@ fn max_cost() -> f64 {
 
 /// What one request really costs at the simulator (ceil(11/4) + 3 prompt tokens, 16 out).
 fn real_cost() -> f64 {
-    ((CONTENT.len().div_ceil(4) as f64 + 3.0) * INPUT_PRICE + MODEL_MAX as f64 * OUTPUT_PRICE)
-        / 1e6
+    ((CONTENT.len().div_ceil(4) as f64 + 3.0) * INPUT_PRICE + MODEL_MAX as f64 * OUTPUT_PRICE) / 1e6
 }
 
 /// A budget worth about ten requests.
@@ -235,7 +234,12 @@ async fn the_cap_is_always_sent_and_an_absurd_one_is_refused_before_any_upstream
     let proxy = Proxy::start(&routes(&sim.base_url(), &sqlite_url("cap"), 100.0)).await;
 
     println!("no max_tokens: the model's max_output_tokens goes upstream");
-    let reply = post_json(&proxy.url("/chat/completions"), Some(ALPHA_KEY), &request(3)).await;
+    let reply = post_json(
+        &proxy.url("/chat/completions"),
+        Some(ALPHA_KEY),
+        &request(3),
+    )
+    .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let sent = sim.stats().last_body.unwrap();
     assert_eq!(sent["max_completion_tokens"], MODEL_MAX, "{sent}");
@@ -260,7 +264,10 @@ async fn the_cap_is_always_sent_and_an_absurd_one_is_refused_before_any_upstream
         &proxy.url("/messages"),
         None,
         absurd.to_string(),
-        &[("x-api-key", ALPHA_KEY), ("anthropic-version", "2023-06-01")],
+        &[
+            ("x-api-key", ALPHA_KEY),
+            ("anthropic-version", "2023-06-01"),
+        ],
     )
     .await;
     assert_eq!(reply.status, 400, "{}", reply.body);
@@ -314,9 +321,18 @@ async fn absurd_and_negative_usage_is_replaced_by_the_estimate_flagged_and_count
         prompt_tokens: Some(1_000_000_000_000_000),
         completion_tokens: None,
     }]);
-    let reply = post_json(&proxy.url("/chat/completions"), Some(ALPHA_KEY), &request(1)).await;
+    let reply = post_json(
+        &proxy.url("/chat/completions"),
+        Some(ALPHA_KEY),
+        &request(1),
+    )
+    .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let cost: f64 = reply.header("x-switchyard-cost-usd").unwrap().parse().unwrap();
+    let cost: f64 = reply
+        .header("x-switchyard-cost-usd")
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(cost < max_cost(), "billed {cost}");
 
     println!("completion_tokens: -5 at the end of a stream");
@@ -324,12 +340,22 @@ async fn absurd_and_negative_usage_is_replaced_by_the_estimate_flagged_and_count
         prompt_tokens: None,
         completion_tokens: Some(-5),
     }]);
-    let reply = post_stream(&proxy.url("/chat/completions"), Some(ALPHA_KEY), &request(0)).await;
+    let reply = post_stream(
+        &proxy.url("/chat/completions"),
+        Some(ALPHA_KEY),
+        &request(0),
+    )
+    .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(reply.body.ends_with("data: [DONE]\n\n"), "{}", reply.body);
 
     println!("an honest answer is billed as reported");
-    let reply = post_json(&proxy.url("/chat/completions"), Some(ALPHA_KEY), &request(1)).await;
+    let reply = post_json(
+        &proxy.url("/chat/completions"),
+        Some(ALPHA_KEY),
+        &request(1),
+    )
+    .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
 
     let rows = ledger_rows(&url, 3).await;
@@ -348,7 +374,10 @@ async fn absurd_and_negative_usage_is_replaced_by_the_estimate_flagged_and_count
     }
     let log = proxy.log();
     assert!(log.contains("upstream usage out of range"), "{log}");
-    assert!(!log.contains(UPSTREAM_KEY_A), "the upstream key leaked into the log");
+    assert!(
+        !log.contains(UPSTREAM_KEY_A),
+        "the upstream key leaked into the log"
+    );
 }
 
 #[tokio::test]
@@ -392,7 +421,11 @@ async fn an_endless_stream_is_cut_at_the_cap_and_billed_for_what_it_delivered() 
     while sim.in_flight() > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(sim.in_flight(), 0, "the endless upstream stream is still open");
+    assert_eq!(
+        sim.in_flight(),
+        0,
+        "the endless upstream stream is still open"
+    );
 }
 
 async fn fresh_postgres(test: &str) -> Option<String> {

@@ -12,10 +12,10 @@ use super::answer::Answer;
 use super::chat_stream;
 use super::deliver::{decide, deliver_json, hang, Outcome};
 use super::errors::ApiError;
+use super::faults::Fault;
 use super::gate::{admit, check_auth, with_rate_headers};
 use super::request::{parse_chat, ChatPlan};
 use super::state::{bump, InFlight, SimState};
-use super::faults::Fault;
 use super::wire::completion_body;
 
 pub(crate) async fn chat_completions(

@@ -84,7 +84,14 @@ pub fn affordable_cap(price: &Price, bound: &TokenBound, remaining: f64) -> Opti
     if usd(price, bound) <= remaining {
         return Some(bound.cap);
     }
-    let prompt = usd(price, &TokenBound { cap: 0, thinking: 0, ..*bound });
+    let prompt = usd(
+        price,
+        &TokenBound {
+            cap: 0,
+            thinking: 0,
+            ..*bound
+        },
+    );
     let per_output = usd(
         price,
         &TokenBound {

@@ -13,10 +13,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use thiserror::Error;
 
 use super::budget::{reservation_price, LocalBook, Period, Standing};
-use super::max_cost::{self, CapTooLarge};
-use super::usage_check::UsageBounds;
 use super::ledger::{postgres, Ledger, LedgerEntry, LedgerError, Store};
+use super::max_cost::{self, CapTooLarge};
 use super::ratelimit::{LocalWindows, RedisWindows, Refusal, REDIS_TIMEOUT};
+use super::usage_check::UsageBounds;
 use crate::config::{Model, Team};
 use crate::metering::Metered;
 use crate::metrics::Metrics;
@@ -53,7 +53,9 @@ pub enum SpendError {
         /// `" (… USD more is reserved by requests in flight)"`, or empty.
         in_flight: String,
     },
-    #[error("max_tokens is too large: {cap}. Model `{model}` produces at most {max} output tokens")]
+    #[error(
+        "max_tokens is too large: {cap}. Model `{model}` produces at most {max} output tokens"
+    )]
     CapTooLarge { model: String, cap: u32, max: u32 },
     #[error("team `{team}` is over its {limit} rate limit; retry in {}s", retry_after.as_secs().max(1))]
     RateLimited {
@@ -293,12 +295,15 @@ impl Spend {
             };
             let id = request.id.clone();
             let result = ledger
-                .query(self.reserve_timeout.unwrap_or(RESERVE_TIMEOUT), move |store| async move {
-                    match store {
-                        Store::Postgres(pool) => postgres::reserve(&pool, &request).await,
-                        Store::Sqlite(_) => Err(LedgerError::Query("not postgres".to_owned())),
-                    }
-                })
+                .query(
+                    self.reserve_timeout.unwrap_or(RESERVE_TIMEOUT),
+                    move |store| async move {
+                        match store {
+                            Store::Postgres(pool) => postgres::reserve(&pool, &request).await,
+                            Store::Sqlite(_) => Err(LedgerError::Query("not postgres".to_owned())),
+                        }
+                    },
+                )
                 .await;
             match result {
                 Ok((standing, admitted)) => {
@@ -541,10 +546,23 @@ teams:
         let metrics = Metrics::new().unwrap();
         let spend = Spend::default();
         let refused = spend
-            .admit(&metrics, team, model, &chat(Some(1_000_000_000)), Duration::from_secs(1))
+            .admit(
+                &metrics,
+                team,
+                model,
+                &chat(Some(1_000_000_000)),
+                Duration::from_secs(1),
+            )
             .await;
         assert!(
-            matches!(refused, Err(SpendError::CapTooLarge { cap: 1_000_000_000, max: 100, .. })),
+            matches!(
+                refused,
+                Err(SpendError::CapTooLarge {
+                    cap: 1_000_000_000,
+                    max: 100,
+                    ..
+                })
+            ),
             "{refused:?}"
         );
         let period = Period::containing(crate::config::BudgetPeriod::Daily, now_ms());

@@ -135,8 +135,8 @@ pub fn check(
         // The cache figures are parts of the prompt: never more than it.
         let invalid_part = |n: u64| if invalid(n) { 0 } else { n };
         usage.cached_tokens = invalid_part(usage.cached_tokens).min(usage.prompt_tokens);
-        usage.cache_write_tokens = invalid_part(usage.cache_write_tokens)
-            .min(usage.prompt_tokens - usage.cached_tokens);
+        usage.cache_write_tokens =
+            invalid_part(usage.cache_write_tokens).min(usage.prompt_tokens - usage.cached_tokens);
         usage.cache_write_1h_tokens = usage.cache_write_1h_tokens.min(usage.cache_write_tokens);
     }
     (usage, rejection)

@@ -230,10 +230,16 @@ mod tests {
 
     #[test]
     fn a_thinking_budget_the_encoder_adds_to_the_cap_is_allowed_for() {
-        let op = chat(json!({"model": "m", "max_tokens": 1000, "reasoning_effort": "high",
-            "messages": [{"role": "user", "content": "x"}]}));
+        let op = chat(
+            json!({"model": "m", "max_tokens": 1000, "reasoning_effort": "high",
+            "messages": [{"role": "user", "content": "x"}]}),
+        );
         assert_eq!(op.thinking_allowance(1000), 4096);
-        assert_eq!(op.thinking_allowance(8000), 0, "the budget fits below the cap");
+        assert_eq!(
+            op.thinking_allowance(8000),
+            0,
+            "the budget fits below the cap"
+        );
         let plain = chat(json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}));
         assert_eq!(plain.thinking_allowance(10), 0);
     }

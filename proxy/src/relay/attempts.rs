@@ -422,7 +422,13 @@ async fn exchange(
                     if let Some(rejection) = rejection {
                         let provider = &target.provider.name;
                         let metrics = &state.metrics;
-                        usage_check::report(metrics, provider, ctx.request_id, rejection, &reported);
+                        usage_check::report(
+                            metrics,
+                            provider,
+                            ctx.request_id,
+                            rejection,
+                            &reported,
+                        );
                     }
                     usage
                 }

@@ -366,9 +366,7 @@ impl ChatStream {
         self.decoder
             .usage()
             .or(self.event_usage)
-            .unwrap_or_else(|| {
-                Usage::estimate(self.prompt_bytes, self.delivered())
-            })
+            .unwrap_or_else(|| Usage::estimate(self.prompt_bytes, self.delivered()))
     }
 
     /// Accounts for the stream once: live figures of the target, metrics, spend, log.

@@ -156,15 +156,16 @@ pub fn answer(
         }
         // Figures the typed reader refuses (negative, fractional) are still read, marked
         // invalid for the usage check (`metering/usage_check.rs`).
-        let usage = object.get("usage").and_then(|raw| {
-            match serde_json::from_str::<ChatUsage>(raw) {
-                Ok(usage) => Some(usage.to_usage()),
-                Err(_) => serde_json::from_str::<Value>(raw)
-                    .ok()
-                    .as_ref()
-                    .and_then(Usage::from_openai),
-            }
-        });
+        let usage =
+            object
+                .get("usage")
+                .and_then(|raw| match serde_json::from_str::<ChatUsage>(raw) {
+                    Ok(usage) => Some(usage.to_usage()),
+                    Err(_) => serde_json::from_str::<Value>(raw)
+                        .ok()
+                        .as_ref()
+                        .and_then(Usage::from_openai),
+                });
         return Ok((object.write(client_model, true), usage));
     }
     let mut value: Map<String, Value> = serde_json::from_slice(body)
@@ -187,9 +188,15 @@ mod tests {
         let body = br#"{"model":"m","messages":[]}"#;
         let cap = Some(("max_completion_tokens", 64));
         let out = super::request_body(body, "up", false, cap).unwrap();
-        assert_eq!(out, br#"{"model":"up","messages":[],"max_completion_tokens":64}"#);
+        assert_eq!(
+            out,
+            br#"{"model":"up","messages":[],"max_completion_tokens":64}"#
+        );
         let old_azure = super::request_body(body, "up", false, Some(("max_tokens", 64))).unwrap();
-        assert_eq!(old_azure, br#"{"model":"up","messages":[],"max_tokens":64}"#);
+        assert_eq!(
+            old_azure,
+            br#"{"model":"up","messages":[],"max_tokens":64}"#
+        );
         let own = br#"{"model":"m","max_tokens":8,"messages":[]}"#;
         let out = super::request_body(own, "up", false, cap).unwrap();
         assert_eq!(out, br#"{"model":"up","max_tokens":8,"messages":[]}"#);
@@ -226,7 +233,8 @@ mod tests {
             "{text}"
         );
         let with = r#"{"model":"a","messages":[],"stream":true,"stream_options":{"include_usage":false,"x":1},"n":1}"#;
-        let text = String::from_utf8(request_body(with.as_bytes(), "b", true, None).unwrap()).unwrap();
+        let text =
+            String::from_utf8(request_body(with.as_bytes(), "b", true, None).unwrap()).unwrap();
         assert_eq!(
             text,
             r#"{"model":"b","messages":[],"stream":true,"stream_options":{"include_usage":true,"x":1},"n":1}"#
@@ -238,7 +246,8 @@ mod tests {
         let body =
             r#"{"mo\u0064el":"alias","messages":[{"role":"user","content":"x"}],"stream":true}"#;
         let out: Value =
-            serde_json::from_slice(&request_body(body.as_bytes(), "gpt", true, None).unwrap()).unwrap();
+            serde_json::from_slice(&request_body(body.as_bytes(), "gpt", true, None).unwrap())
+                .unwrap();
         assert_eq!(out["model"], "gpt");
         assert_eq!(out["stream_options"]["include_usage"], true);
     }
