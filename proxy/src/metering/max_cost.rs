@@ -168,6 +168,7 @@ models:
 
     #[test]
     fn the_tokenized_bound_takes_the_largest_counter_and_stays_below_the_cheap_one() {
+        super::super::tokenizer::load();
         let text = "The reservation bound counts every prompt token. ".repeat(20);
         let parts = PromptParts {
             texts: vec![&text],

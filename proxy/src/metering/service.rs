@@ -38,6 +38,8 @@ pub fn start(policy: &Policy, metrics: &Metrics) -> Result<(SpendRuntime, Spend)
         .enable_all()
         .build()
         .map_err(|e| LedgerError::Database(format!("cannot start the ledger runtime: {e}")))?;
+    // The reservation's tokenized bound needs them near a budget's end (docs/spend.md).
+    super::tokenizer::warm_up();
     let settings = &policy.ledger;
     let store = runtime.block_on(Store::open(settings.url.expose()))?;
     let history =

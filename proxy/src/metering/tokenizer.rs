@@ -2,6 +2,8 @@
 //! reservation bound"): OpenAI's own tokenizers where the upstream model is an OpenAI model
 //! tiktoken knows, a margin over o200k_base (never above one token per byte) elsewhere.
 
+use std::sync::OnceLock;
+
 use tiktoken_rs::tokenizer::{get_tokenizer, Tokenizer};
 use tiktoken_rs::CoreBPE;
 
@@ -27,16 +29,18 @@ impl TextCounter {
     /// The counter for `target`: exact for an OpenAI or Azure model tiktoken knows by name,
     /// the margin for everything else.
     pub fn for_target(target: &Target) -> TextCounter {
+        // Until the tokenizers are loaded no request waits for them: the byte bound holds.
+        let Some(&(o200k, cl100k)) = LOADED.get() else {
+            return TextCounter::Bytes;
+        };
         let openai_kind = matches!(
             target.provider.kind,
             ProviderKind::OpenAi(_) | ProviderKind::Azure(_)
         );
         match get_tokenizer(&target.upstream_model) {
-            Some(Tokenizer::O200kBase) if openai_kind => TextCounter::Exact(o200k()),
-            Some(Tokenizer::Cl100kBase) if openai_kind => {
-                TextCounter::Exact(tiktoken_rs::cl100k_base_singleton())
-            }
-            _ => TextCounter::Margin(o200k()),
+            Some(Tokenizer::O200kBase) if openai_kind => TextCounter::Exact(o200k),
+            Some(Tokenizer::Cl100kBase) if openai_kind => TextCounter::Exact(cl100k),
+            _ => TextCounter::Margin(o200k),
         }
     }
 
@@ -61,6 +65,22 @@ impl TextCounter {
             _ => false,
         }
     }
+}
+
+/// o200k_base and cl100k_base, once [`load`] has read them.
+static LOADED: OnceLock<(&'static CoreBPE, &'static CoreBPE)> = OnceLock::new();
+
+/// Reads the tokenizers' tables (a second or more): on a thread of its own at startup
+/// ([`warm_up`]), so that no request waits for it.
+pub fn load() {
+    LOADED.get_or_init(|| (o200k(), tiktoken_rs::cl100k_base_singleton()));
+}
+
+/// Loads the tokenizers in the background.
+pub fn warm_up() {
+    let _ = std::thread::Builder::new()
+        .name("switchyard-tokenizers".to_owned())
+        .spawn(load);
 }
 
 fn o200k() -> &'static CoreBPE {
