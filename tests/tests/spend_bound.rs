@@ -94,22 +94,41 @@ fn request(i: usize) -> Value {
     body
 }
 
+/// How long one request of a burst may take: 200 at once on a loaded machine queue for the
+/// proxy's workers far longer than one request does.
+const BURST_CALL_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Sends one request of a burst; returns (status, body, whether a stream ended cleanly).
+async fn send(client: &reqwest::Client, url: &str, body: &Value) -> (u16, String, bool) {
+    let response = client
+        .post(url)
+        .bearer_auth(ALPHA_KEY)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("sending a request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("reading the answer");
+    let clean = body["stream"] != true || status != 200 || text.ends_with("data: [DONE]\n\n");
+    (status, text, clean)
+}
+
 /// Fires `n` concurrent requests spread over `proxies`; returns how many were served, after
 /// checking that every other one was refused as over budget.
 async fn burst(proxies: &[&Proxy], n: usize) -> usize {
+    switchyard_e2e::install_crypto();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(BURST_CALL_TIMEOUT)
+        .build()
+        .unwrap();
     let mut tasks = Vec::new();
     for i in 0..n {
         let url = proxies[i % proxies.len()].url("/chat/completions");
+        let client = client.clone();
         tasks.push(tokio::spawn(async move {
-            let body = request(i);
-            if body["stream"] == true {
-                let reply = post_stream(&url, Some(ALPHA_KEY), &body).await;
-                let clean = reply.cut.is_none() && reply.body.ends_with("data: [DONE]\n\n");
-                (reply.status, reply.body, clean)
-            } else {
-                let reply = post_json(&url, Some(ALPHA_KEY), &body).await;
-                (reply.status, reply.body, true)
-            }
+            send(&client, &url, &request(i)).await
         }));
     }
     let mut served = 0;
