@@ -86,7 +86,7 @@ teams:
 /// The `i`-th request of a burst: every other one streams, and half of each kind set no
 /// cap of their own (the proxy must send the model's).
 fn request(i: usize) -> Value {
-    let mut body = json!({"model": "chat", "stream": i % 2 == 0,
+    let mut body = json!({"model": "chat", "stream": i.is_multiple_of(2),
         "messages": [{"role": "user", "content": CONTENT}]});
     if i % 4 < 2 {
         body["max_tokens"] = json!(MODEL_MAX);
