@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use pingora::server::RunArgs;
 use switchyard::metering::{service, spend_report};
 use switchyard::{config, metrics::Metrics, server, state::AppState, upstream::UpstreamClient};
 
@@ -112,7 +111,14 @@ fn main() -> ExitCode {
     };
     let state = Arc::new(AppState::new(policy, args.config, metrics, client).with_spend(spend));
     spend_runtime.refresh_gauges(state.clone());
-    server::build(state.clone()).run(RunArgs::default());
+    let (server, run) = match server::build(state.clone()) {
+        Ok(built) => built,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    server.run(run);
     spend_runtime.shutdown(&state.spend);
     ExitCode::SUCCESS
 }

@@ -30,6 +30,8 @@ pub struct Metrics {
     pub target_output_token_seconds: GaugeVec,
     pub credential_refresh_failures: IntCounterVec,
     pub spend: SpendMetrics,
+    /// Client connections: open, refused, timed out (listener/metrics.rs).
+    pub client: crate::listener::metrics::ClientMetrics,
 }
 
 /// Budgets, rate limits and the ledger (issue #6).
@@ -232,6 +234,7 @@ impl Metrics {
                 &["provider"],
             )?,
             spend: SpendMetrics::new(&registry)?,
+            client: crate::listener::metrics::ClientMetrics::new(&registry)?,
             registry,
         })
     }
