@@ -35,10 +35,7 @@ pub(crate) struct ResponsesAnswer {
 impl ResponsesAnswer {
     /// `tag` makes the ids unique across simulators, `n` within one.
     pub(crate) fn build(plan: &ResponsesPlan, config: &SimConfig, tag: &str, n: u64) -> Self {
-        let brain = Brain {
-            name: &config.name,
-            output_tokens: config.output_tokens,
-        };
+        let brain = Brain { name: &config.name };
         let reasoning = plan.reasoning.map(|wanted| {
             let thought = word_tokens(&format!("{} considered the request.", config.name));
             let tokens = thought.len() as u64;

@@ -38,7 +38,6 @@ pub(crate) async fn responses(
     }
     let brain = Brain {
         name: &sim.config.name,
-        output_tokens: sim.config.output_tokens,
     };
     let plan = match parse_responses(&body, brain) {
         Ok(plan) => plan,

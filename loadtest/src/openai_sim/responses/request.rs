@@ -7,7 +7,6 @@ use serde_json::{Map, Value};
 
 use crate::openai_sim::errors::ApiError;
 use crate::openai_sim::request::{ChatPlan, Reply};
-use crate::openai_sim::tokens::answer_text;
 use crate::openai_sim::tools::{choose_call, sample_arguments, FunctionSpec};
 
 /// The roles a message item may have.
@@ -196,12 +195,10 @@ pub(crate) struct ResponsesPlan {
     pub request: ResponsesRequest,
 }
 
-/// What a valid request's answer is computed from: the sim's name (answers and the
-/// reasoning items' `encrypted_content` carry it) and its answer length.
+/// Who answers: the sim's name, which its reasoning items' `encrypted_content` carries.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Brain<'a> {
     pub name: &'a str,
-    pub output_tokens: usize,
 }
 
 impl Brain<'_> {
@@ -260,7 +257,7 @@ pub(crate) fn parse_responses(body: &[u8], brain: Brain<'_>) -> Result<Responses
     check_tool_outputs(&items)?;
     check_reasoning_items(&items, brain)?;
     let reasoning = reasoning_plan(&request);
-    let reply = reply(&request, &items, brain)?;
+    let reply = reply(&request, &items)?;
     let prompt_tokens = prompt_tokens(request.instructions.as_deref(), &items);
     let store_requested = request.store != Some(false);
     Ok(ResponsesPlan {
@@ -385,11 +382,7 @@ fn reasoning_plan(request: &ResponsesRequest) -> Option<ReasoningPlan> {
 /// The chat brain's rules in Responses terms: after a `function_call_output`, what the tool
 /// said; a function call when function tools are offered and `tool_choice` allows one; else
 /// the structured output `text.format` asks for, or the greeting.
-fn reply(
-    request: &ResponsesRequest,
-    items: &[InputItem],
-    brain: Brain<'_>,
-) -> Result<Reply, ApiError> {
+fn reply(request: &ResponsesRequest, items: &[InputItem]) -> Result<Reply, ApiError> {
     if let Some(InputItem::Typed(TypedItem::FunctionCallOutput(output))) = items.last() {
         return Ok(Reply::ToolResult(content_text(&output.output)));
     }
@@ -443,12 +436,7 @@ fn reply(
                 Value::Object(sample_arguments(Some(schema))).to_string(),
             ))
         }
-        Some("json_object") => {
-            let answer = answer_text(brain.name, brain.output_tokens);
-            Ok(Reply::Text(
-                serde_json::json!({ "answer": answer }).to_string(),
-            ))
-        }
+        Some("json_object") => Ok(Reply::JsonGreeting),
         _ => Ok(Reply::Greeting),
     }
 }
@@ -504,10 +492,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const BRAIN: Brain<'static> = Brain {
-        name: "sim",
-        output_tokens: 8,
-    };
+    const BRAIN: Brain<'static> = Brain { name: "sim" };
 
     fn plan(body: Value) -> Result<ResponsesPlan, ApiError> {
         parse_responses(body.to_string().as_bytes(), BRAIN)
@@ -628,13 +613,7 @@ mod tests {
         let object =
             plan(json!({"model": "m", "input": "x", "text": {"format": {"type": "json_object"}}}))
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let Reply::Text(text) = object.chat.reply else {
-            anyhow::bail!("expected text");
-        };
-        assert_eq!(
-            serde_json::from_str::<Value>(&text)?["answer"],
-            answer_text("sim", 8)
-        );
+        assert_eq!(object.chat.reply, Reply::JsonGreeting);
         Ok(())
     }
 

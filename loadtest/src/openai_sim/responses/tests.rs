@@ -9,10 +9,7 @@ use super::wire::{event_frame, response_body, stream_events};
 use crate::openai_sim::config::SimConfig;
 
 fn plan(body: Value) -> ResponsesPlan {
-    let brain = Brain {
-        name: "openai-sim",
-        output_tokens: 8,
-    };
+    let brain = Brain { name: "openai-sim" };
     parse_responses(body.to_string().as_bytes(), brain).expect("a valid request")
 }
 
