@@ -423,8 +423,10 @@ async fn without_resume_streams_a_stall_ends_with_the_timeout_error_event() {
     assert!(error["message"].as_str().unwrap().contains("idle timeout"));
     assert_eq!(b.stats().chat_requests, 0, "not resumed");
 
-    println!("a Messages client gets event: error with timeout_error");
+    println!("a Messages client gets event: error with timeout_error (sim-a cools down after");
+    println!("its stall, so the stream may come from sim-b: both stall)");
     a.push_faults([Fault::HangMidStream { after_chunks: 2 }]);
+    b.push_faults([Fault::HangMidStream { after_chunks: 2 }]);
     let raw = switchyard_e2e::http_client()
         .post(proxy.url("/messages"))
         .header("x-api-key", ALPHA_KEY)
