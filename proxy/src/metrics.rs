@@ -25,6 +25,7 @@ pub struct Metrics {
     pub config_reloads: IntCounterVec,
     pub stream_errors: IntCounterVec,
     pub hedges: IntCounterVec,
+    pub stream_resumes: IntCounterVec,
     pub target_headroom: GaugeVec,
     pub target_ttft: GaugeVec,
     pub target_output_token_seconds: GaugeVec,
@@ -215,6 +216,11 @@ impl Metrics {
                 "switchyard_hedges_total",
                 "Hedged streams by which attempt answered (primary, hedge, none).",
                 &["model", "winner"],
+            )?,
+            stream_resumes: counter(
+                "switchyard_stream_resumes_total",
+                "Broken streams of resume_streams models: continued on another target, or why not.",
+                &["model", "from", "to", "outcome"],
             )?,
             target_headroom: float_gauge(
                 "switchyard_target_headroom",

@@ -69,6 +69,10 @@ fn server(policy: &Policy, lines: &mut Vec<String>) {
             format_size(server.max_request_bytes as u64)
         ),
         format!("  max_attempts        {}", server.max_attempts),
+        format!(
+            "  stream_idle_timeout {}",
+            format_duration(server.stream_idle_timeout)
+        ),
     ]);
     client(server, lines);
     lines.extend([
@@ -198,6 +202,9 @@ fn model(model: &Model) -> Vec<String> {
     )];
     lines.push(format!("    routing: {}", routing(&model.routing)));
     lines.push(format!("    placement: {}", placement(&model.placement)));
+    if model.resume_streams {
+        lines.push("    resume_streams: a broken stream continues on the next target".to_owned());
+    }
     for (index, target) in model.targets.iter().enumerate() {
         let upstream_key = target.provider.kind.unit().upstream_model_field();
         let disabled = match target.disabled_reason() {
@@ -383,6 +390,7 @@ teams:
             "  admin_listen        127.0.0.1:9090 (admin token required)",
             "  request_timeout     120s",
             "  max_request_bytes   8MiB",
+            "  stream_idle_timeout 30s",
             "  header_read_timeout 10s",
             "  body_read_timeout   60s",
             "  max_client_connections 4096",

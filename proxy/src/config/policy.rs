@@ -80,6 +80,8 @@ pub struct ServerSettings {
     pub first_byte_timeout: Duration,
     /// Upper bound on upstream attempts for one request, fallbacks included.
     pub max_attempts: usize,
+    /// No event from a streaming upstream for this long is a stall (docs/streams.md).
+    pub stream_idle_timeout: Duration,
     /// How client connections are served: timeouts, limits, shutdown.
     pub client: ClientSettings,
     /// TLS on the client listener, when configured.
@@ -210,6 +212,8 @@ pub struct Model {
     pub routing: RoutingSettings,
     /// Data residency: where this model may be served.
     pub placement: Placement,
+    /// Continue a stream that broke after its first byte on the next target (docs/streams.md).
+    pub resume_streams: bool,
 }
 
 /// Allow-lists of regions and clouds (`None` = any). A provider with no known region is

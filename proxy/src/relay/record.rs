@@ -37,6 +37,18 @@ pub struct RequestRecord {
     finished: bool,
     /// The budget reservation and rate-limit charge made before the request was sent.
     admission: Option<Admission>,
+    /// A resumed stream's broken attempts (docs/streams.md).
+    resumed: Option<Resumed>,
+}
+
+/// The attempts of a stream that broke and were continued on another target: billed at
+/// their own targets' prices, on the request's one ledger row.
+#[derive(Debug, Clone)]
+struct Resumed {
+    /// The targets whose streams broke, in order.
+    from: Vec<String>,
+    usage: Usage,
+    cost: f64,
 }
 
 /// The target that answered.
@@ -89,7 +101,48 @@ impl RequestRecord {
             route: Vec::new(),
             finished: false,
             admission: None,
+            resumed: None,
         }
+    }
+
+    /// The serving target's stream broke after producing `usage` and goes on elsewhere: its
+    /// tokens are metered under its own provider now, and its cost is carried to the ledger.
+    pub fn resumed_after(&mut self, usage: Usage) {
+        let cost = self.cost_of(&usage);
+        let provider = self.provider().to_owned();
+        let labels = |kind| {
+            [
+                self.team.as_str(),
+                self.model.as_str(),
+                provider.as_str(),
+                kind,
+            ]
+        };
+        let metrics = &self.state.metrics;
+        metrics
+            .tokens
+            .with_label_values(&labels("input"))
+            .inc_by(usage.prompt_tokens);
+        metrics
+            .tokens
+            .with_label_values(&labels("output"))
+            .inc_by(usage.completion_tokens);
+        metrics
+            .spend_usd
+            .with_label_values(&[&self.team, &self.model, &provider])
+            .inc_by(cost);
+        let target = self
+            .served_by
+            .as_ref()
+            .map_or_else(String::new, |s| s.target.clone());
+        let resumed = self.resumed.get_or_insert(Resumed {
+            from: Vec::new(),
+            usage: Usage::default(),
+            cost: 0.0,
+        });
+        resumed.from.push(target);
+        resumed.usage = resumed.usage.plus(&usage);
+        resumed.cost += cost;
     }
 
     pub fn state(&self) -> &Arc<AppState> {
@@ -168,6 +221,7 @@ impl RequestRecord {
             attempts: self.attempts as i64,
             status: status.to_owned(),
             usage_estimated: usage.is_some_and(|u| u.estimated),
+            resumed: self.resumed.is_some(),
             reservation_id: None,
         }
     }
@@ -231,7 +285,17 @@ impl RequestRecord {
                 .with_label_values(&[&self.team, &self.model, &provider])
                 .inc_by(cost);
         }
+        // The ledger and the budget take every attempt; the metrics above took the broken
+        // ones when they broke.
+        let (usage, cost) = match &self.resumed {
+            Some(resumed) => (
+                Some(usage.map_or(resumed.usage, |u| u.plus(&resumed.usage))),
+                cost + resumed.cost,
+            ),
+            None => (usage, cost),
+        };
         self.settle(&status, usage.as_ref(), cost);
+        let resumed_from = self.resumed.as_ref().map(|r| r.from.join(","));
         tracing::info!(
             target: "switchyard::access",
             request_id = %self.request_id,
@@ -248,6 +312,7 @@ impl RequestRecord {
             output_tokens = usage.map(|u| u.completion_tokens),
             usage_estimated = usage.map(|u| u.estimated),
             cost_usd = cost,
+            resumed_from = resumed_from.as_deref(),
             "request"
         );
     }

@@ -29,6 +29,8 @@ const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 const DEFAULT_MAX_REQUEST_BYTES: u64 = 8 << 20;
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(60);
+/// docs/streams.md: a streaming upstream silent for this long has stalled.
+const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_ATTEMPTS: i64 = 5;
 const MAX_ATTEMPTS_CEILING: i64 = 20;
 const DEFAULT_LEDGER_URL: &str = "sqlite://switchyard.db";
@@ -192,6 +194,11 @@ fn server(ctx: &mut Ctx<'_>, raw: RawServer) -> Result<ServerSettings, Problem> 
             DEFAULT_FIRST_BYTE_TIMEOUT,
         )?,
         max_attempts: max_attempts(raw.max_attempts.as_ref())?,
+        stream_idle_timeout: ctx.duration_or(
+            raw.stream_idle_timeout.as_ref(),
+            "server.stream_idle_timeout",
+            DEFAULT_STREAM_IDLE_TIMEOUT,
+        )?,
         client: client::client(ctx, &raw)?,
         tls: client::tls(ctx, raw.tls.as_ref())?,
     })
@@ -422,13 +429,14 @@ mod tests {
         assert_eq!(server.connect_timeout, Duration::from_secs(5));
         assert_eq!(server.first_byte_timeout, Duration::from_secs(60));
         assert_eq!(server.max_attempts, 5);
+        assert_eq!(server.stream_idle_timeout, Duration::from_secs(30));
         assert_eq!(policy.ledger.flush_interval, Duration::from_millis(200));
         Ok(())
     }
 
     #[test]
     fn server_values_are_parsed() -> Result<(), ConfigError> {
-        let yaml = "version: 1\nserver:\n  listen: 127.0.0.1:18080\n  admin_listen: '[::1]:19090'\n  admin_token: ${TOKEN}\n  request_timeout: 2m\n  max_request_bytes: 1048576\n  connect_timeout: 500ms\n  first_byte_timeout: 1h\n  max_attempts: 20\n";
+        let yaml = "version: 1\nserver:\n  listen: 127.0.0.1:18080\n  admin_listen: '[::1]:19090'\n  admin_token: ${TOKEN}\n  request_timeout: 2m\n  max_request_bytes: 1048576\n  connect_timeout: 500ms\n  first_byte_timeout: 1h\n  max_attempts: 20\n  stream_idle_timeout: 300ms\n";
         let server = compile_yaml(yaml, &[("TOKEN", "s3cret")])?.server;
         assert_eq!(server.listen, "127.0.0.1:18080");
         assert_eq!(server.admin_listen, "[::1]:19090");
@@ -441,6 +449,7 @@ mod tests {
         assert_eq!(server.connect_timeout, Duration::from_millis(500));
         assert_eq!(server.first_byte_timeout, Duration::from_secs(3600));
         assert_eq!(server.max_attempts, 20);
+        assert_eq!(server.stream_idle_timeout, Duration::from_millis(300));
         Ok(())
     }
 

@@ -55,6 +55,10 @@ pub(crate) const LEDGER_ADD_API: &str =
 /// the `api` column of the Messages work.)
 pub(crate) const LEDGER_ADD_CACHE_WRITE: &str =
     "ALTER TABLE switchyard_ledger ADD COLUMN cache_write_tokens BIGINT NOT NULL DEFAULT 0";
+/// Schema version 7: whether the entry's stream was resumed on another target
+/// (docs/streams.md); rows written before it say false.
+pub(crate) const LEDGER_ADD_RESUMED: &str =
+    "ALTER TABLE switchyard_ledger ADD COLUMN resumed BOOLEAN NOT NULL DEFAULT FALSE";
 
 /// Entries written per transaction.
 pub const BATCH: usize = 500;
@@ -112,6 +116,8 @@ pub struct LedgerEntry {
     pub attempts: i64,
     pub status: String,
     pub usage_estimated: bool,
+    /// The stream broke and was continued on another target; the entry covers every attempt.
+    pub resumed: bool,
     /// The fleet-wide budget reservation this entry settles (PostgreSQL only).
     pub reservation_id: Option<String>,
 }
@@ -242,8 +248,9 @@ impl Store {
 pub(crate) const INSERT: &str =
     "INSERT INTO switchyard_ledger (entry_id, request_id, at_ms, team, \
     key_id, model, provider, target, input_tokens, output_tokens, cached_tokens, cost_usd, \
-    latency_ms, ttft_ms, attempts, status, usage_estimated, api, cache_write_tokens) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+    latency_ms, ttft_ms, attempts, status, usage_estimated, api, cache_write_tokens, resumed) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
+    $20) \
     ON CONFLICT (entry_id) DO NOTHING";
 
 fn spend_sql(store: &Store) -> &'static str {

@@ -42,6 +42,7 @@ const MIGRATIONS: &super::migrate::Migrations = &[
     ),
     (2, &[super::LEDGER_ADD_API]),
     (3, &[super::LEDGER_ADD_CACHE_WRITE]),
+    (7, &[super::LEDGER_ADD_RESUMED]),
 ];
 
 /// Key of the advisory lock that serialises migrations.
@@ -122,6 +123,7 @@ pub async fn insert(pool: &PgPool, entries: &[LedgerEntry]) -> Result<(), Ledger
         )
         .bind(text(|e| &e.api))
         .bind(int(|e| e.cache_write_tokens))
+        .bind(entries.iter().map(|e| e.resumed).collect::<Vec<bool>>())
         .execute(&mut *tx)
         .await?;
     let reservations: Vec<String> = entries
@@ -143,11 +145,11 @@ pub async fn insert(pool: &PgPool, entries: &[LedgerEntry]) -> Result<(), Ledger
 const INSERT_BATCH: &str = "WITH inserted AS (
     INSERT INTO switchyard_ledger (entry_id, request_id, at_ms, team, key_id, model, provider,
         target, input_tokens, output_tokens, cached_tokens, cost_usd, latency_ms, ttft_ms,
-        attempts, status, usage_estimated, api, cache_write_tokens)
+        attempts, status, usage_estimated, api, cache_write_tokens, resumed)
     SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[],
         $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[],
         $12::DOUBLE PRECISION[], $13::BIGINT[], $14::BIGINT[], $15::BIGINT[], $16::TEXT[],
-        $17::BOOLEAN[], $18::TEXT[], $19::BIGINT[])
+        $17::BOOLEAN[], $18::TEXT[], $19::BIGINT[], $20::BOOLEAN[])
     ON CONFLICT (entry_id) DO NOTHING
     RETURNING team, at_ms, cost_usd
 ), per_account AS (
@@ -312,6 +314,7 @@ pub mod tests {
             attempts: 1,
             status: "200".to_owned(),
             usage_estimated: false,
+            resumed: false,
             reservation_id: reservation.map(str::to_owned),
         }
     }

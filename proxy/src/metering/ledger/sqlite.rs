@@ -20,6 +20,7 @@ const MIGRATIONS: &super::migrate::Migrations = &[
     ),
     (2, &[super::LEDGER_ADD_API]),
     (3, &[super::LEDGER_ADD_CACHE_WRITE]),
+    (7, &[super::LEDGER_ADD_RESUMED]),
 ];
 
 pub async fn open(url: &str) -> Result<SqlitePool, LedgerError> {
@@ -69,6 +70,7 @@ pub async fn insert(pool: &SqlitePool, entries: &[LedgerEntry]) -> Result<(), Le
             .bind(e.usage_estimated)
             .bind(&e.api)
             .bind(e.cache_write_tokens)
+            .bind(e.resumed)
             .execute(&mut *tx)
             .await?;
     }
@@ -102,6 +104,7 @@ mod tests {
             attempts: 1,
             status: "200".to_owned(),
             usage_estimated: false,
+            resumed: false,
             reservation_id: None,
         }
     }
@@ -169,6 +172,7 @@ mod tests {
         let store = Store::open(&url).await.unwrap();
         let mut new = entry("new", "t", 2, 0.2);
         new.cache_write_tokens = 1_024;
+        new.resumed = true;
         store.insert(&[new]).await.unwrap();
         let Store::Sqlite(pool) = &store else {
             unreachable!("a sqlite url")
@@ -180,6 +184,16 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(rows, vec![("new".to_owned(), 1_024), ("old".to_owned(), 0)]);
+        // Version 7: the resumed flag, false for rows written before it.
+        let resumed: Vec<(String, bool)> =
+            sqlx::query_as("SELECT entry_id, resumed FROM switchyard_ledger ORDER BY entry_id")
+                .fetch_all(pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            resumed,
+            vec![("new".to_owned(), true), ("old".to_owned(), false)]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
