@@ -253,7 +253,7 @@ fn dashboard_queries() -> Vec<(String, String)> {
     {
         if let Some(definition) = variable["definition"].as_str() {
             assert!(
-                definition.starts_with("label_values(switchyard_requests_total, "),
+                definition.starts_with("label_values(switchyard_requests_total"),
                 "variable {}: {definition}",
                 variable["name"]
             );
@@ -290,6 +290,7 @@ providers:
 models:
   chat:
     hedge_after: 300ms
+    resume_streams: true
     targets:
       - {{ provider: sim-a, model: up-a, price: {{ input: 1.0, output: 2.0 }} }}
       - {{ provider: sim-b, model: up-b, price: {{ input: 1.0, output: 2.0 }} }}
