@@ -6,6 +6,7 @@ pub mod cost;
 pub mod ledger;
 pub mod money;
 pub mod ratelimit;
+pub mod reconcile;
 pub mod service;
 pub mod spend;
 pub mod spend_report;
