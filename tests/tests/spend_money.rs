@@ -53,7 +53,11 @@ fn nanos(text: &str) -> i64 {
 
 /// A JSON number of USD as nano-dollars (the proxy prints them from integers).
 fn json_nanos(value: &Value) -> i64 {
-    (value.as_f64().unwrap_or_else(|| panic!("not a number: {value}")) * 1e9).round() as i64
+    (value
+        .as_f64()
+        .unwrap_or_else(|| panic!("not a number: {value}"))
+        * 1e9)
+        .round() as i64
 }
 
 /// Runs `switchyard spend` with `args` against `config`; returns stdout.
@@ -76,7 +80,9 @@ fn spend_cli(config: &Path, args: &[&str]) -> String {
 async fn spend_when(proxy: &Proxy, requests: i64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let spend = get(&proxy.admin("/admin/spend?team=alpha"), None).await.json();
+        let spend = get(&proxy.admin("/admin/spend?team=alpha"), None)
+            .await
+            .json();
         if spend["requests"].as_i64() == Some(requests) || Instant::now() > deadline {
             return spend;
         }
@@ -86,7 +92,15 @@ async fn spend_when(proxy: &Proxy, requests: i64) -> Value {
 
 /// The float costs the old ledger holds (none of them exact in binary; their float sum is
 /// 0.6626634289000001).
-const OLD_COSTS: [f64; 7] = [0.1, 0.2, 0.000_315, 0.012_345_678_9, 0.3, 0.05, 0.000_002_75];
+const OLD_COSTS: [f64; 7] = [
+    0.1,
+    0.2,
+    0.000_315,
+    0.012_345_678_9,
+    0.3,
+    0.05,
+    0.000_002_75,
+];
 
 /// Writes a ledger exactly as schema versions 1–3 left one: `cost_usd DOUBLE PRECISION`,
 /// migrations 1, 2 and 3 recorded, with [`OLD_COSTS`] booked to team alpha today.
@@ -176,7 +190,10 @@ async fn chat(proxy: &Proxy, model: &str, content: &str) -> (u16, Option<i64>) {
     let body = json!({"model": model, "max_tokens": 16,
                       "messages": [{"role": "user", "content": content}]});
     let reply = post_json(&proxy.url("/chat/completions"), Some(ALPHA_KEY), &body).await;
-    (reply.status, reply.header("x-switchyard-cost-usd").map(nanos))
+    (
+        reply.status,
+        reply.header("x-switchyard-cost-usd").map(nanos),
+    )
 }
 
 #[tokio::test]
@@ -184,10 +201,7 @@ async fn a_float_schema_ledger_is_migrated_by_the_binary_to_the_nano_dollar() {
     let dir = temp_dir("migrate");
     let url = sqlite_url(&dir);
     float_schema_ledger(&url).await;
-    let old_nanos: i64 = OLD_COSTS
-        .iter()
-        .map(|c| (c * 1e9).round() as i64)
-        .sum();
+    let old_nanos: i64 = OLD_COSTS.iter().map(|c| (c * 1e9).round() as i64).sum();
     // What the float ledger reported, to the nano-dollar: the migration keeps it.
     let float_sum: f64 = OLD_COSTS.iter().sum();
     assert_eq!((float_sum * 1e9).round() as i64, old_nanos);
@@ -208,7 +222,11 @@ async fn a_float_schema_ledger_is_migrated_by_the_binary_to_the_nano_dollar() {
     println!("the migrated ledger reports the old rows' nano-dollars exactly");
     let spend = spend_when(&proxy, OLD_COSTS.len() as i64).await;
     assert_eq!(json_nanos(&spend["spent_usd"]), old_nanos, "{spend}");
-    assert_eq!(spend["cache_write_tokens"], OLD_COSTS.len() as i64, "{spend}");
+    assert_eq!(
+        spend["cache_write_tokens"],
+        OLD_COSTS.len() as i64,
+        "{spend}"
+    );
 
     println!("the budget book was loaded from the migrated rows: one request, then refused");
     let (status, cost) = chat(&proxy, "chat", "hello there").await;
@@ -223,7 +241,17 @@ async fn a_float_schema_ledger_is_migrated_by_the_binary_to_the_nano_dollar() {
     println!("`switchyard spend` prints the exact total; the schema is integers now");
     let config = dir.join("report.yaml");
     std::fs::write(&config, format!("version: 1\nledger:\n  url: \"{url}\"\n")).unwrap();
-    let csv = spend_cli(&config, &["--from", "2000-01-01", "--to", "2100-01-01", "--format", "csv"]);
+    let csv = spend_cli(
+        &config,
+        &[
+            "--from",
+            "2000-01-01",
+            "--to",
+            "2100-01-01",
+            "--format",
+            "csv",
+        ],
+    );
     let line = csv.lines().nth(1).unwrap_or_default();
     let total = old_nanos + cost;
     let expected = format!("{}.{:09}", total / 1_000_000_000, total % 1_000_000_000);
@@ -279,7 +307,8 @@ async fn spend_reconcile_sets_an_azure_export_against_the_ledger() {
     let today = chrono_free_today();
     let (month, day, year) = (&today[5..7], &today[8..10], &today[..4]);
     let date = format!("{month}/{day}/{year}");
-    let account = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/contoso";
+    let account =
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/contoso";
     let usd = |n: i64| format!("{}.{:09}", n / 1_000_000_000, n % 1_000_000_000);
     let chat_in = chat_nanos / 3;
     let mini_in = mini_nanos / 2;
@@ -302,7 +331,9 @@ async fn spend_reconcile_sets_an_azure_export_against_the_ledger() {
     let config = dir.join("report.yaml");
     std::fs::write(
         &config,
-        routes(&sim.endpoint(), &url, "").replace("{LISTEN}", "1").replace("{ADMIN}", "2"),
+        routes(&sim.endpoint(), &url, "")
+            .replace("{LISTEN}", "1")
+            .replace("{ADMIN}", "2"),
     )
     .unwrap();
     let export_arg = export_path.to_str().unwrap();
@@ -310,7 +341,11 @@ async fn spend_reconcile_sets_an_azure_export_against_the_ledger() {
 
     let json: Value = serde_json::from_str(&spend_cli(
         &config,
-        &[&["--reconcile", export_arg, "--format", "json"][..], &period[..]].concat(),
+        &[
+            &["--reconcile", export_arg, "--format", "json"][..],
+            &period[..],
+        ]
+        .concat(),
     ))
     .unwrap();
     assert_eq!(json["format"], "azure", "told from the header: {json}");
@@ -332,7 +367,11 @@ async fn spend_reconcile_sets_an_azure_export_against_the_ledger() {
     assert_eq!(json_nanos(&mini_line["difference_usd"]), 1_000);
     let unmapped = line("(unmapped) o3-pro Inp glbl Tokens");
     assert_eq!(json_nanos(&unmapped["billed_usd"]), 250_000_000);
-    assert_eq!(lines.len(), 3, "Speech and tax lines are not model usage: {json}");
+    assert_eq!(
+        lines.len(),
+        3,
+        "Speech and tax lines are not model usage: {json}"
+    );
     assert_eq!(
         json_nanos(&json["total"]["difference_usd"]),
         1_000 + 250_000_000
@@ -368,7 +407,11 @@ async fn spend_reconcile_sets_an_azure_export_against_the_ledger() {
     );
     let csv = spend_cli(
         &config,
-        &[&["--reconcile", export_arg, "--format", "csv"][..], &period[..]].concat(),
+        &[
+            &["--reconcile", export_arg, "--format", "csv"][..],
+            &period[..],
+        ]
+        .concat(),
     );
     assert!(
         csv.contains(&format!(
@@ -382,7 +425,9 @@ async fn spend_reconcile_sets_an_azure_export_against_the_ledger() {
     println!("an export in another currency is refused, not mixed in");
     std::fs::write(
         &export_path,
-        format!("Date,MeterName,CostInBillingCurrency,BillingCurrency\n{date},gpt-4o Inp,1.0,EUR\n"),
+        format!(
+            "Date,MeterName,CostInBillingCurrency,BillingCurrency\n{date},gpt-4o Inp,1.0,EUR\n"
+        ),
     )
     .unwrap();
     let output = Command::new(switchyard_binary().unwrap())

@@ -338,12 +338,18 @@ mod tests {
     #[test]
     fn millionths_round_half_up_once() {
         // 1 token at 0.0375 USD per million = 37.5 nano-dollars → 38 (half up, once).
-        assert_eq!(from_millionths(Rates::millionths(1, 37_500_000)), NanoUsd(38));
+        assert_eq!(
+            from_millionths(Rates::millionths(1, 37_500_000)),
+            NanoUsd(38)
+        );
         // 1 token at 0.0000375 USD per million = 0.0375 nano-dollars → 0; 20 = 0.75 → 1.
         assert_eq!(from_millionths(Rates::millionths(1, 37_500)), NanoUsd(0));
         assert_eq!(from_millionths(Rates::millionths(20, 37_500)), NanoUsd(1));
         // 3 tokens: 112.5 → 113, not 3 × 38 = 114 (no rounding per token).
-        assert_eq!(from_millionths(Rates::millionths(3, 37_500_000)), NanoUsd(113));
+        assert_eq!(
+            from_millionths(Rates::millionths(3, 37_500_000)),
+            NanoUsd(113)
+        );
         assert_eq!(from_millionths(500_000), NanoUsd(1));
         assert_eq!(from_millionths(499_999), NanoUsd(0));
     }

@@ -259,7 +259,10 @@ mod tests {
         );
         assert!(csv.contains("a,m1,\"p,1\",2,10,4,0,3,0.500000000"), "{csv}");
         let table = render_report(&rows, ReportFormat::Table);
-        let total = table.lines().find(|l| l.contains("(total)")).unwrap_or_default();
+        let total = table
+            .lines()
+            .find(|l| l.contains("(total)"))
+            .unwrap_or_default();
         assert!(total.ends_with("  6  0.750000001"), "{table}");
     }
 

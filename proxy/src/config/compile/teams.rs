@@ -175,9 +175,7 @@ fn budget_of(raw: &RawBudget, path: &str) -> Result<Budget, Problem> {
         _ => {
             return Err(Problem::spanned(
                 &raw.usd,
-                format!(
-                    "{path}.budget.usd must be a number of USD, 0 or more (at most 9 billion)"
-                ),
+                format!("{path}.budget.usd must be a number of USD, 0 or more (at most 9 billion)"),
             ))
         }
     };

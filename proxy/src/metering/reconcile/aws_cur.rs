@@ -107,7 +107,8 @@ mod tests {
     use super::*;
     use crate::metering::money::NanoUsd;
 
-    const HEADER: &str = "identity_line_item_id,line_item_usage_start_date,line_item_usage_end_date,\
+    const HEADER: &str =
+        "identity_line_item_id,line_item_usage_start_date,line_item_usage_end_date,\
 line_item_product_code,line_item_usage_type,line_item_line_item_type,line_item_resource_id,\
 line_item_usage_amount,line_item_unblended_cost,line_item_currency_code,product_region_code\n";
 
@@ -155,7 +156,10 @@ arn:aws:bedrock:eu-central-1:123456789012:inference-profile/eu.amazon.nova-lite-
         for (usage_type, key) in [
             ("USE1-Claude3.5Sonnet-input-tokens", "Claude3.5Sonnet"),
             ("USW2-Llama3-70B-output-tokens", "Llama3-70B"),
-            ("APN1-Claude4.5Haiku-cache-write-input-token-count", "Claude4.5Haiku"),
+            (
+                "APN1-Claude4.5Haiku-cache-write-input-token-count",
+                "Claude4.5Haiku",
+            ),
             ("Claude3Haiku-mantle-input-tokens-flex", "Claude3Haiku"),
             ("TitanEmbeddings", "TitanEmbeddings"),
         ] {

@@ -72,7 +72,10 @@ pub(super) fn read(reader: impl Read) -> Result<Vec<BilledLine>, ReconcileError>
 fn deployment_of(resource_id: &str) -> Option<&str> {
     let lower = resource_id.to_ascii_lowercase();
     let at = lower.find("/deployments/")? + "/deployments/".len();
-    resource_id[at..].split('/').next().filter(|d| !d.is_empty())
+    resource_id[at..]
+        .split('/')
+        .next()
+        .filter(|d| !d.is_empty())
 }
 
 /// The Azure OpenAI account of a resource id (`…/Microsoft.CognitiveServices/accounts/A`).
@@ -126,7 +129,10 @@ ResourceLocation,Quantity,CostInBillingCurrency,BillingCurrency\n";
         assert_eq!(lines[0].resource, "contoso-east");
         assert_eq!(lines[0].cost, NanoUsd::from_nanos(3_000_000));
         assert_eq!(lines[0].day.to_string(), "2026-11-03");
-        assert_eq!(lines[2].key, "chat-mini", "a deployment in the resource id names it");
+        assert_eq!(
+            lines[2].key, "chat-mini",
+            "a deployment in the resource id names it"
+        );
         assert_eq!(lines[2].cost, NanoUsd::from_nanos(500_000_000));
     }
 

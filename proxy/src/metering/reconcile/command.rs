@@ -30,9 +30,8 @@ pub struct Request {
 
 pub async fn run(policy: &Policy, request: &Request) -> Result<String, ReconcileError> {
     let open = || {
-        File::open(&request.file).map_err(|e| {
-            ReconcileError::Csv(format!("{}: {e}", request.file.display()))
-        })
+        File::open(&request.file)
+            .map_err(|e| ReconcileError::Csv(format!("{}: {e}", request.file.display())))
     };
     let format = match request.format {
         Some(format) => format,

@@ -69,7 +69,11 @@ pub(super) fn resolve(
     }
     let key = normalise(key);
     let scored: Vec<(usize, &Candidate)> = candidates.iter().map(|c| (c.score(&key), c)).collect();
-    let best = scored.iter().map(|(score, _)| *score).max().filter(|s| *s > 0)?;
+    let best = scored
+        .iter()
+        .map(|(score, _)| *score)
+        .max()
+        .filter(|s| *s > 0)?;
     let top: Vec<&Candidate> = scored
         .iter()
         .filter(|(score, _)| *score == best)
@@ -141,7 +145,10 @@ mod tests {
     #[test]
     fn bedrock_usage_types_find_their_model() {
         let candidates = [
-            candidate("east/us.anthropic.claude-3-5-sonnet-20240620-v1:0", "us-east-1"),
+            candidate(
+                "east/us.anthropic.claude-3-5-sonnet-20240620-v1:0",
+                "us-east-1",
+            ),
             candidate("east/anthropic.claude-3-haiku-20240307-v1:0", "us-east-1"),
         ];
         let resolve = |key: &str| resolve(key, "us-east-1", &candidates, &[]);
@@ -165,11 +172,23 @@ mod tests {
             candidate("az-west/gpt-4o-mini", "contoso-west"),
         ];
         assert_eq!(
-            resolve("gpt-4o-0806 Inp glbl Tokens", "contoso-east", &candidates, &[]).as_deref(),
+            resolve(
+                "gpt-4o-0806 Inp glbl Tokens",
+                "contoso-east",
+                &candidates,
+                &[]
+            )
+            .as_deref(),
             Some("az-east/gpt-4o")
         );
         assert_eq!(
-            resolve("gpt-4o-mini-0718 Inp Tokens", "contoso-west", &candidates, &[]).as_deref(),
+            resolve(
+                "gpt-4o-mini-0718 Inp Tokens",
+                "contoso-west",
+                &candidates,
+                &[]
+            )
+            .as_deref(),
             Some("az-west/gpt-4o-mini")
         );
         assert_eq!(
@@ -179,8 +198,13 @@ mod tests {
         );
         let overrides = [("GPT-4O-MINI-0718 INP TOKENS".to_owned(), "x/y".to_owned())];
         assert_eq!(
-            resolve("gpt-4o-mini-0718 Inp Tokens", "elsewhere", &candidates, &overrides)
-                .as_deref(),
+            resolve(
+                "gpt-4o-mini-0718 Inp Tokens",
+                "elsewhere",
+                &candidates,
+                &overrides
+            )
+            .as_deref(),
             Some("x/y")
         );
     }

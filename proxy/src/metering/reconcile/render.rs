@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{ExportFormat, Reconciled, ReconcileError};
+use super::{ExportFormat, ReconcileError, Reconciled};
 use crate::metering::money::NanoUsd;
 
 /// Output format of `switchyard spend --reconcile`.
@@ -194,17 +194,33 @@ mod tests {
 
     #[test]
     fn table_csv_and_json_carry_exact_amounts() {
-        let table = render(&lines(), ExportFormat::AwsCur, "a", "b", OutputFormat::Table).unwrap();
+        let table = render(
+            &lines(),
+            ExportFormat::AwsCur,
+            "a",
+            "b",
+            OutputFormat::Table,
+        )
+        .unwrap();
         let total: Vec<&str> = table.lines().last().unwrap().split_whitespace().collect();
         assert_eq!(
             total,
-            ["(total)", "3", "2.000000000", "2.100000006", "0.100000006", "+5.00"],
+            [
+                "(total)",
+                "3",
+                "2.000000000",
+                "2.100000006",
+                "0.100000006",
+                "+5.00"
+            ],
             "{table}"
         );
         let csv = render(&lines(), ExportFormat::AwsCur, "a", "b", OutputFormat::Csv).unwrap();
         assert_eq!(csv.lines().next(), Some(COLUMNS.join(",").as_str()));
         assert!(
-            csv.contains("2026-11-03,\"east/claude, v1\",3,2.000000000,2.100000001,0.100000001,+5.00"),
+            csv.contains(
+                "2026-11-03,\"east/claude, v1\",3,2.000000000,2.100000001,0.100000001,+5.00"
+            ),
             "{csv}"
         );
         assert!(csv.contains("(unmapped) Llama3,0,0.000000000,0.000000005,0.000000005,\n"));
