@@ -447,7 +447,7 @@ mod tests {
     fn spend_refusals_match_the_contract() {
         let budget = ProxyError::from(SpendError::BudgetExhausted {
             team: "t".into(),
-            budget_usd: 1.0,
+            budget_usd: crate::metering::NanoUsd::from_nanos(1_000_000_000),
             period: "daily",
             renews_at: "2026-11-29T00:00:00Z".into(),
         })
@@ -585,7 +585,7 @@ mod tests {
             (
                 SpendError::BudgetExhausted {
                     team: "t".into(),
-                    budget_usd: 1.0,
+                    budget_usd: crate::metering::NanoUsd::from_nanos(1_000_000_000),
                     period: "daily",
                     renews_at: "2026-11-29T00:00:00Z".into(),
                 }

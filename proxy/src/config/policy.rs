@@ -427,7 +427,8 @@ pub enum BudgetPeriod {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Budget {
-    pub usd: f64,
+    /// The budget, exact to the nano-dollar (docs/spend.md, "Units").
+    pub usd: crate::metering::NanoUsd,
     pub period: BudgetPeriod,
 }
 

@@ -7,6 +7,7 @@ use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, Datelike, Duration as ChronoDuration, NaiveDate, TimeZone, Utc};
 
+use super::money::{from_millionths, sum_millionths, NanoUsd, Rates};
 use crate::config::{BudgetPeriod, Price};
 
 /// Output tokens assumed for a reservation when neither the request nor the model says.
@@ -89,11 +90,14 @@ pub fn day_of(ms: i64) -> i64 {
 /// The most a request may cost: its prompt estimate (bytes / 4) at the input price plus
 /// its output allowance at the output price. `max_output` is the request's
 /// `max_completion_tokens` / `max_tokens`, else the model's `max_output_tokens`, else 4096.
-pub fn max_cost_usd(price: &Price, prompt_bytes: usize, max_output: Option<u32>) -> f64 {
-    let (input, output) = price.per_million();
-    let prompt_tokens = prompt_bytes.div_ceil(4) as f64;
-    let output_tokens = f64::from(max_output.unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS));
-    (prompt_tokens * input + output_tokens * output) / 1_000_000.0
+pub fn max_cost_usd(price: &Price, prompt_bytes: usize, max_output: Option<u32>) -> NanoUsd {
+    let rates = Rates::of(price);
+    let prompt_tokens = prompt_bytes.div_ceil(4) as u64;
+    let output_tokens = u64::from(max_output.unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS));
+    from_millionths(sum_millionths([
+        Rates::millionths(prompt_tokens, rates.input),
+        Rates::millionths(output_tokens, rates.output),
+    ]))
 }
 
 /// The price a reservation uses: the most expensive target of the plan (per million input
@@ -114,8 +118,8 @@ pub fn reservation_price<'a>(prices: impl IntoIterator<Item = &'a Price>) -> Pri
     }
 }
 
-/// What one replica knows: USD spent per team and UTC day (loaded from the ledger at start,
-/// then added to as requests settle) and USD reserved by requests in flight.
+/// What one replica knows: money spent per team and UTC day (loaded from the ledger at
+/// start, then added to as requests settle) and money reserved by requests in flight.
 #[derive(Debug, Default)]
 pub struct LocalBook {
     inner: Mutex<Book>,
@@ -123,21 +127,21 @@ pub struct LocalBook {
 
 #[derive(Debug, Default)]
 struct Book {
-    spent_by_day: HashMap<(String, i64), f64>,
-    reserved: HashMap<String, f64>,
+    spent_by_day: HashMap<(String, i64), NanoUsd>,
+    reserved: HashMap<String, NanoUsd>,
 }
 
 /// The state of one team's budget for a period.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Standing {
-    pub spent_usd: f64,
-    pub reserved_usd: f64,
+    pub spent_usd: NanoUsd,
+    pub reserved_usd: NanoUsd,
 }
 
 impl Standing {
     /// A request is admitted while anything remains (so the overshoot is bounded by one
     /// request's maximum cost).
-    pub fn admits(&self, budget_usd: f64) -> bool {
+    pub fn admits(&self, budget_usd: NanoUsd) -> bool {
         self.spent_usd + self.reserved_usd < budget_usd
     }
 }
@@ -147,8 +151,8 @@ impl LocalBook {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds spend loaded from the ledger (team, day number, USD).
-    pub fn load(&self, rows: impl IntoIterator<Item = (String, i64, f64)>) {
+    /// Adds spend loaded from the ledger (team, day number, amount).
+    pub fn load(&self, rows: impl IntoIterator<Item = (String, i64, NanoUsd)>) {
         let mut book = self.book();
         for (team, day, usd) in rows {
             *book.spent_by_day.entry((team, day)).or_default() += usd;
@@ -166,8 +170,8 @@ impl LocalBook {
         &self,
         team: &str,
         period: Period,
-        budget_usd: f64,
-        amount: f64,
+        budget_usd: NanoUsd,
+        amount: NanoUsd,
     ) -> (Standing, bool) {
         let mut book = self.book();
         let standing = standing_of(&book, team, period);
@@ -180,17 +184,17 @@ impl LocalBook {
 
     /// Adds a request's reservation without checking (the database already admitted it),
     /// so that the local view stays close to the fleet's.
-    pub fn track(&self, team: &str, amount: f64) {
+    pub fn track(&self, team: &str, amount: NanoUsd) {
         *self.book().reserved.entry(team.to_owned()).or_default() += amount;
     }
 
     /// Ends a reservation: releases `reserved` and books `cost` on the day `at_ms`.
-    pub fn settle(&self, team: &str, reserved: f64, cost: f64, at_ms: i64) {
+    pub fn settle(&self, team: &str, reserved: NanoUsd, cost: NanoUsd, at_ms: i64) {
         let mut book = self.book();
         if let Some(r) = book.reserved.get_mut(team) {
-            *r = (*r - reserved).max(0.0);
+            *r = r.minus_floor_zero(reserved);
         }
-        if cost > 0.0 {
+        if cost > NanoUsd::ZERO {
             let day = day_of(at_ms);
             if !book.spent_by_day.contains_key(&(team.to_owned(), day)) {
                 // A new day: forget days no period can reach any more.
@@ -208,13 +212,17 @@ fn standing_of(book: &Book, team: &str, period: Period) -> Standing {
         .sum();
     Standing {
         spent_usd,
-        reserved_usd: book.reserved.get(team).copied().unwrap_or(0.0),
+        reserved_usd: book.reserved.get(team).copied().unwrap_or_default(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn usd(usd: f64) -> NanoUsd {
+        NanoUsd::from_usd_f64(usd).unwrap()
+    }
 
     fn ms(text: &str) -> i64 {
         DateTime::parse_from_rfc3339(text)
@@ -258,10 +266,10 @@ mod tests {
             cache_write_1h: None,
         };
         // 400 bytes → 100 tokens × 2 + 50 × 10 = 700 per million
-        assert!((max_cost_usd(&price, 400, Some(50)) - 0.0007).abs() < 1e-12);
+        assert_eq!(max_cost_usd(&price, 400, Some(50)), usd(0.0007));
         // absent max tokens: 4096 × 10
-        assert!((max_cost_usd(&price, 0, None) - 0.04096).abs() < 1e-12);
-        assert_eq!(max_cost_usd(&Price::Free, 400, None), 0.0);
+        assert_eq!(max_cost_usd(&price, 0, None), usd(0.04096));
+        assert_eq!(max_cost_usd(&Price::Free, 400, None), NanoUsd::ZERO);
     }
 
     #[test]
@@ -291,38 +299,35 @@ mod tests {
         let book = LocalBook::default();
         let now = ms("2026-11-28T10:00:00Z");
         let period = Period::containing(BudgetPeriod::Monthly, now);
-        book.load([("t".to_owned(), day_of(ms("2026-11-02T00:00:00Z")), 0.4)]);
-        book.load([("t".to_owned(), day_of(ms("2026-10-31T00:00:00Z")), 9.0)]);
-        let (before, ok) = book.try_reserve("t", period, 1.0, 0.5);
+        book.load([("t".to_owned(), day_of(ms("2026-11-02T00:00:00Z")), usd(0.4))]);
+        book.load([("t".to_owned(), day_of(ms("2026-10-31T00:00:00Z")), usd(9.0))]);
+        let (before, ok) = book.try_reserve("t", period, usd(1.0), usd(0.5));
         assert!(ok);
-        assert!(
-            (before.spent_usd - 0.4).abs() < 1e-12,
-            "October is not in November"
-        );
-        let (standing, ok) = book.try_reserve("t", period, 1.0, 0.5);
+        assert_eq!(before.spent_usd, usd(0.4), "October is not in November");
+        let (standing, ok) = book.try_reserve("t", period, usd(1.0), usd(0.5));
         assert!(ok, "0.4 spent + 0.5 reserved < 1.0 still admits");
-        assert!((standing.reserved_usd - 0.5).abs() < 1e-12);
-        let (_, refused) = book.try_reserve("t", period, 1.0, 0.5);
+        assert_eq!(standing.reserved_usd, usd(0.5));
+        let (_, refused) = book.try_reserve("t", period, usd(1.0), usd(0.5));
         assert!(!refused, "0.4 + 1.0 reserved ≥ 1.0");
-        book.settle("t", 0.5, 0.1, now);
-        book.settle("t", 0.5, 0.2, now);
+        book.settle("t", usd(0.5), usd(0.1), now);
+        book.settle("t", usd(0.5), usd(0.2), now);
         let end = book.standing("t", period);
-        assert!((end.spent_usd - 0.7).abs() < 1e-12);
-        assert_eq!(end.reserved_usd, 0.0);
-        assert!(end.admits(1.0));
+        assert_eq!(end.spent_usd, usd(0.7));
+        assert_eq!(end.reserved_usd, NanoUsd::ZERO);
+        assert!(end.admits(usd(1.0)));
     }
 
     #[test]
     fn concurrent_overshoot_is_bounded_by_one_maximum() {
         let book = LocalBook::default();
         let period = Period::containing(BudgetPeriod::Daily, 0);
-        let max = 0.3;
+        let max = usd(0.3);
         let admitted = (0..100)
-            .filter(|_| book.try_reserve("t", period, 1.0, max).1)
+            .filter(|_| book.try_reserve("t", period, usd(1.0), max).1)
             .count();
         // Every admitted request then spends its whole maximum.
         assert_eq!(admitted, 4);
-        let worst = admitted as f64 * max;
-        assert!(worst <= 1.0 + max);
+        let worst: NanoUsd = std::iter::repeat_n(max, admitted).sum();
+        assert!(worst <= usd(1.0) + max);
     }
 }

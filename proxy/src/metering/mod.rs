@@ -4,7 +4,9 @@
 pub mod budget;
 pub mod cost;
 pub mod ledger;
+pub mod money;
 pub mod ratelimit;
+pub mod reconcile;
 pub mod service;
 pub mod spend;
 pub mod spend_report;
@@ -14,6 +16,7 @@ pub mod usage;
 pub(crate) mod test_services;
 
 pub use cost::cost_usd;
+pub use money::NanoUsd;
 pub use spend::{Admission, Spend, SpendError};
 pub use usage::Usage;
 

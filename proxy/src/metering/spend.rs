@@ -14,6 +14,7 @@ use thiserror::Error;
 
 use super::budget::{max_cost_usd, reservation_price, LocalBook, Period, Standing};
 use super::ledger::{postgres, Ledger, LedgerEntry, LedgerError, Store};
+use super::money::NanoUsd;
 use super::ratelimit::{LocalWindows, RedisWindows, Refusal, REDIS_TIMEOUT};
 use crate::config::{Model, Team};
 use crate::metering::Metered;
@@ -32,7 +33,7 @@ pub enum SpendError {
     )]
     BudgetExhausted {
         team: String,
-        budget_usd: f64,
+        budget_usd: NanoUsd,
         period: &'static str,
         renews_at: String,
     },
@@ -48,7 +49,7 @@ pub enum SpendError {
 #[derive(Debug, Clone, Default)]
 pub struct Admission {
     pub team: String,
-    pub reserved_usd: f64,
+    pub reserved_usd: NanoUsd,
     /// The fleet reservation's id when PostgreSQL made it.
     pub reservation_id: Option<String>,
     /// Tokens charged to the rate-limit window at admission.
@@ -134,12 +135,12 @@ impl Spend {
             .spend
             .budget_usd
             .with_label_values(&[&team.name])
-            .set(budget.usd);
+            .set(budget.usd.as_usd_f64());
         metrics
             .spend
             .budget_spent_usd
             .with_label_values(&[&team.name])
-            .set(standing.spent_usd);
+            .set(standing.spent_usd.as_usd_f64());
         if !admitted {
             // The rate window was charged for a request that is not sent: give the tokens back.
             self.refund_tokens(&admission, now);
@@ -193,8 +194,8 @@ impl Spend {
         metrics: &Metrics,
         team: &str,
         period: Period,
-        budget_usd: f64,
-        amount: f64,
+        budget_usd: NanoUsd,
+        amount: NanoUsd,
         now: i64,
         request_timeout: Duration,
     ) -> (Standing, bool, Option<String>) {
@@ -264,7 +265,13 @@ impl Spend {
 
     /// Ends a request's admission: settles the reservation to `cost`, charges the tokens it
     /// used beyond the estimate, and accepts its ledger entry (if an upstream was called).
-    pub fn settle(&self, admission: Admission, cost: f64, tokens: u64, entry: Option<LedgerEntry>) {
+    pub fn settle(
+        &self,
+        admission: Admission,
+        cost: NanoUsd,
+        tokens: u64,
+        entry: Option<LedgerEntry>,
+    ) {
         let now = now_ms();
         let at = entry.as_ref().map_or(now, |e| e.at_ms);
         self.book
@@ -355,6 +362,10 @@ teams:
         }
     }
 
+    fn usd(usd: f64) -> NanoUsd {
+        NanoUsd::from_usd_f64(usd).unwrap()
+    }
+
     fn chat(max_tokens: Option<u32>) -> Chat {
         Chat(max_tokens)
     }
@@ -372,30 +383,30 @@ teams:
             .admit(&metrics, team, model, &chat(Some(10)), timeout)
             .await
             .unwrap();
-        assert!((admission.reserved_usd - 0.044).abs() < 1e-12);
+        assert_eq!(admission.reserved_usd, usd(0.044));
         assert_eq!(admission.tokens_charged, 2);
         // Without max_tokens the model's max_output_tokens (100) is the allowance.
         let second = spend
             .admit(&metrics, team, model, &chat(None), timeout)
             .await
             .unwrap();
-        assert!((second.reserved_usd - 0.404).abs() < 1e-12);
+        assert_eq!(second.reserved_usd, usd(0.404));
 
         let period = Period::containing(crate::config::BudgetPeriod::Daily, now_ms());
         let standing = spend.book.standing("t", period);
-        assert!((standing.reserved_usd - 0.448).abs() < 1e-12);
-        spend.settle(admission, 0.01, 12, None);
-        spend.settle(second, 0.95, 50, None);
+        assert_eq!(standing.reserved_usd, usd(0.448));
+        spend.settle(admission, usd(0.01), 12, None);
+        spend.settle(second, usd(0.95), 50, None);
         let standing = spend.book.standing("t", period);
-        assert_eq!(standing.reserved_usd, 0.0);
-        assert!((standing.spent_usd - 0.96).abs() < 1e-12);
+        assert_eq!(standing.reserved_usd, NanoUsd::ZERO);
+        assert_eq!(standing.spent_usd, usd(0.96));
 
         // 0.96 < 1.0 still admits one more; once it settles over budget, the team is refused.
         let last = spend
             .admit(&metrics, team, model, &chat(Some(10)), timeout)
             .await
             .unwrap();
-        spend.settle(last, 0.05, 12, None);
+        spend.settle(last, usd(0.05), 12, None);
         let refused = spend
             .admit(&metrics, team, model, &chat(Some(10)), timeout)
             .await;

@@ -11,7 +11,7 @@ use crate::config::{Price, Target};
 use crate::endpoint::{Api, Endpoint};
 use crate::metering::ledger::LedgerEntry;
 use crate::metering::spend::now_ms;
-use crate::metering::{cost::cost_usd, Admission, Usage};
+use crate::metering::{cost::cost_usd, Admission, NanoUsd, Usage};
 use crate::state::AppState;
 
 pub struct RequestRecord {
@@ -48,7 +48,7 @@ struct Resumed {
     /// The targets whose streams broke, in order.
     from: Vec<String>,
     usage: Usage,
-    cost: f64,
+    cost: NanoUsd,
 }
 
 /// The target that answered.
@@ -130,7 +130,7 @@ impl RequestRecord {
         metrics
             .spend_usd
             .with_label_values(&[&self.team, &self.model, &provider])
-            .inc_by(cost);
+            .inc_by(cost.as_usd_f64());
         let target = self
             .served_by
             .as_ref()
@@ -138,7 +138,7 @@ impl RequestRecord {
         let resumed = self.resumed.get_or_insert(Resumed {
             from: Vec::new(),
             usage: Usage::default(),
-            cost: 0.0,
+            cost: NanoUsd::ZERO,
         });
         resumed.from.push(target);
         resumed.usage = resumed.usage.plus(&usage);
@@ -183,7 +183,7 @@ impl RequestRecord {
 
     /// Settles the admission to `usage`'s cost and accepts the ledger entry: every request
     /// that reached an upstream is recorded, whatever its ending.
-    fn settle(&mut self, status: &str, usage: Option<&Usage>, cost: f64) {
+    fn settle(&mut self, status: &str, usage: Option<&Usage>, cost: NanoUsd) {
         let entry = (self.attempts > 0).then(|| self.entry(status, usage, cost));
         let tokens = usage.map_or(0, |u| u.prompt_tokens + u.completion_tokens);
         let Some(admission) = self.admission.take() else {
@@ -195,7 +195,7 @@ impl RequestRecord {
         self.state.spend.settle(admission, cost, tokens, entry);
     }
 
-    fn entry(&self, status: &str, usage: Option<&Usage>, cost: f64) -> LedgerEntry {
+    fn entry(&self, status: &str, usage: Option<&Usage>, cost: NanoUsd) -> LedgerEntry {
         let elapsed = self.started.elapsed();
         let count = |f: fn(&Usage) -> u64| usage.map_or(0, |u| f(u) as i64);
         LedgerEntry {
@@ -227,10 +227,10 @@ impl RequestRecord {
     }
 
     /// Cost of `usage` at the serving target's price.
-    pub fn cost_of(&self, usage: &Usage) -> f64 {
+    pub fn cost_of(&self, usage: &Usage) -> NanoUsd {
         self.served_by
             .as_ref()
-            .map_or(0.0, |s| cost_usd(&s.price, usage))
+            .map_or(NanoUsd::ZERO, |s| cost_usd(&s.price, usage))
     }
 
     /// Records the request's end: metrics, spend and one access-log line.
@@ -262,7 +262,7 @@ impl RequestRecord {
                     .observe(first.as_secs_f64());
             }
         }
-        let cost = usage.as_ref().map_or(0.0, |u| self.cost_of(u));
+        let cost = usage.as_ref().map_or(NanoUsd::ZERO, |u| self.cost_of(u));
         if let Some(usage) = &usage {
             let labels = |kind| {
                 [
@@ -283,7 +283,7 @@ impl RequestRecord {
             metrics
                 .spend_usd
                 .with_label_values(&[&self.team, &self.model, &provider])
-                .inc_by(cost);
+                .inc_by(cost.as_usd_f64());
         }
         // The ledger and the budget take every attempt; the metrics above took the broken
         // ones when they broke.
@@ -311,7 +311,7 @@ impl RequestRecord {
             input_tokens = usage.map(|u| u.prompt_tokens),
             output_tokens = usage.map(|u| u.completion_tokens),
             usage_estimated = usage.map(|u| u.estimated),
-            cost_usd = cost,
+            cost_usd = %cost,
             resumed_from = resumed_from.as_deref(),
             "request"
         );
@@ -334,7 +334,7 @@ impl Drop for RequestRecord {
                     "client_closed",
                 ])
                 .inc();
-            self.settle("client_closed", None, 0.0);
+            self.settle("client_closed", None, NanoUsd::ZERO);
         }
     }
 }

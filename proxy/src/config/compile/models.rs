@@ -314,7 +314,9 @@ fn price_source(raw: &Spanned<RawTarget>, upstream_model: &str) -> PriceSource {
 }
 
 fn usd(value: &Spanned<f64>, path: &str, field: &str) -> Result<f64, Problem> {
-    match value.value.is_finite() && value.value >= 0.0 {
+    // Costs are computed from the price in integer nano-dollars (docs/spend.md, "Units").
+    let representable = crate::metering::NanoUsd::from_usd_f64(value.value).is_some();
+    match representable && value.value >= 0.0 {
         true => Ok(value.value),
         false => Err(Problem::spanned(
             value,
