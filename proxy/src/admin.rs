@@ -16,7 +16,7 @@ use crate::config::{Policy, Price};
 use crate::providers::capabilities;
 use crate::reload;
 use crate::routing::score::LatencyBasis;
-use crate::routing::{rank, RankedTarget, RequestShape, SkipReason};
+use crate::routing::{explain, rank, RankedTarget, RequestShape, SkipReason};
 use crate::state::AppState;
 
 pub struct AdminApp {
@@ -297,13 +297,18 @@ fn routes(state: &AppState, policy: &Policy) -> Value {
             let targets: Vec<Value> = ranked
                 .iter()
                 .enumerate()
-                .map(|(position, r)| target_view(r, position))
+                .map(|(position, r)| {
+                    let mut view = target_view(r, position);
+                    view["decision"] = json!(explain::decision(model.strategy, r, position));
+                    view
+                })
                 .collect();
             json!({
                 "name": model.name,
                 "strategy": model.strategy.label(),
                 "max_ttft_ms": model.routing.max_ttft.map(|d| d.as_millis() as u64),
                 "fallbacks": model.fallbacks,
+                "resume_streams": model.resume_streams,
                 "targets": targets,
             })
         })
@@ -349,7 +354,9 @@ fn target_view(ranked: &RankedTarget, position: usize) -> Value {
             "ttft": figures.ttft_measured,
             "per_token": figures.per_token_measured,
             "latency": figures.latency_basis != LatencyBasis::Prior,
+            "headroom": live.headroom.is_some(),
         },
+        "price_source": target.price_source.to_string(),
         "prior_latency_ms": figures.prior_latency_ms,
         "noise_ms": figures.noise_ms,
         "whole_answer_ms": live.whole_ms,

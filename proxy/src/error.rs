@@ -38,6 +38,14 @@ pub enum RequestError {
     BodyRead(String),
     #[error("unknown endpoint {method} {path}")]
     NotFound { method: String, path: String },
+    #[error("request header block exceeds the limit of {limit} bytes")]
+    HeaderTooLarge { limit: usize },
+    #[error("malformed request header")]
+    MalformedHeader,
+    #[error("the request body was not received within {}s", timeout.as_secs_f64())]
+    BodyTimeout { timeout: Duration },
+    #[error("the proxy has {limit} client connections open, its limit; retry shortly")]
+    TooManyConnections { limit: usize },
 }
 
 /// The request is valid but the policy cannot serve it.
@@ -185,6 +193,39 @@ impl ProxyError {
             ProxyError::Request(RequestError::NotFound { .. }) => {
                 (404, InvalidRequestError, "not_found", None, vec![], false)
             }
+            ProxyError::Request(RequestError::HeaderTooLarge { .. }) => (
+                431,
+                InvalidRequestError,
+                "request_header_too_large",
+                None,
+                vec![],
+                false,
+            ),
+            ProxyError::Request(RequestError::MalformedHeader) => (
+                400,
+                InvalidRequestError,
+                "invalid_request",
+                None,
+                vec![],
+                false,
+            ),
+            // The client's own slowness: not the upstream's 504 (issue 15, item 6).
+            ProxyError::Request(RequestError::BodyTimeout { .. }) => (
+                408,
+                InvalidRequestError,
+                "client_timeout",
+                None,
+                vec![],
+                false,
+            ),
+            ProxyError::Request(RequestError::TooManyConnections { .. }) => (
+                503,
+                ServerError,
+                "too_many_connections",
+                None,
+                vec![("retry-after", "1".to_owned())],
+                true,
+            ),
             ProxyError::Routing(RoutingError::ModelNotFound { .. }) => (
                 404,
                 InvalidRequestError,
@@ -374,10 +415,49 @@ mod tests {
     }
 
     #[test]
+    fn client_side_refusals_blame_the_client_not_the_upstream() {
+        let cases: [(ProxyError, u16, &str); 4] = [
+            (
+                RequestError::HeaderTooLarge { limit: 65536 }.into(),
+                431,
+                "request_header_too_large",
+            ),
+            (RequestError::MalformedHeader.into(), 400, "invalid_request"),
+            (
+                RequestError::BodyTimeout {
+                    timeout: Duration::from_secs(60),
+                }
+                .into(),
+                408,
+                "client_timeout",
+            ),
+            (
+                RequestError::TooManyConnections { limit: 10 }.into(),
+                503,
+                "too_many_connections",
+            ),
+        ];
+        for (error, status, code) in cases {
+            let response = error.to_response();
+            assert_eq!(response.status, status, "{error}");
+            assert_eq!(response.body.error.code.as_deref(), Some(code));
+            assert!(!response.overloaded, "{error}");
+        }
+        let timeout = ProxyError::from(RequestError::BodyTimeout {
+            timeout: Duration::from_secs(1),
+        })
+        .to_response();
+        let (status, body) = timeout.render(ErrorDialect::Anthropic);
+        assert_eq!(status, 408);
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+    }
+
+    #[test]
     fn spend_refusals_match_the_contract() {
         let budget = ProxyError::from(SpendError::BudgetExhausted {
             team: "t".into(),
-            budget_usd: 1.0,
+            budget_usd: crate::metering::NanoUsd::from_nanos(1_000_000_000),
             period: "daily",
             renews_at: "2026-11-29T00:00:00Z".into(),
         })
@@ -515,7 +595,7 @@ mod tests {
             (
                 SpendError::BudgetExhausted {
                     team: "t".into(),
-                    budget_usd: 1.0,
+                    budget_usd: crate::metering::NanoUsd::from_nanos(1_000_000_000),
                     period: "daily",
                     renews_at: "2026-11-29T00:00:00Z".into(),
                 }
@@ -536,11 +616,11 @@ mod tests {
             (
                 SpendError::TooExpensive {
                     team: "t".into(),
-                    max_cost_usd: 2.0,
+                    max_cost_usd: crate::metering::NanoUsd::from_nanos(2_000_000_000),
                     prompt_tokens: 10,
                     output_tokens: 100,
-                    remaining_usd: 0.5,
-                    short_usd: 1.5,
+                    remaining_usd: crate::metering::NanoUsd::from_nanos(500_000_000),
+                    short_usd: crate::metering::NanoUsd::from_nanos(1_500_000_000),
                     period: "daily",
                     in_flight: String::new(),
                 }

@@ -6,8 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use pingora::server::RunArgs;
-use switchyard::metering::{service, spend_report};
+use switchyard::metering::{reconcile, service, spend_report};
 use switchyard::{config, metrics::Metrics, server, state::AppState, upstream::UpstreamClient};
 
 /// Multi-cloud model routing proxy with an OpenAI-compatible API.
@@ -29,7 +28,8 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Print spend per team, model and provider from the ledger for a date range.
+    /// Print spend per team, model and provider from the ledger for a date range, or
+    /// reconcile it with a provider's cost export (`--reconcile FILE`).
     Spend(SpendArgs),
 }
 
@@ -44,17 +44,37 @@ struct SpendArgs {
     /// End (UTC, exclusive), `YYYY-MM-DD` or an RFC 3339 time.
     #[arg(long)]
     to: String,
-    /// Only this team.
-    #[arg(long)]
+    /// Only this team (not with --reconcile: the bill is not split by team).
+    #[arg(long, conflicts_with = "reconcile")]
     team: Option<String>,
     #[arg(long, value_enum, default_value = "table")]
     format: ReportFormat,
+    /// A provider's cost export (CSV) to reconcile with the ledger, per model and day.
+    #[arg(long, value_name = "FILE")]
+    reconcile: Option<PathBuf>,
+    /// The export's kind; told from its header when absent.
+    #[arg(long, value_enum, requires = "reconcile")]
+    provider_format: Option<ProviderFormat>,
+    /// Maps a billed model (usage type, model id or meter name) to a target:
+    /// `BILLED_KEY=PROVIDER/MODEL`. Repeatable.
+    #[arg(long = "map", value_name = "KEY=TARGET", requires = "reconcile")]
+    mappings: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum ReportFormat {
     Csv,
     Table,
+    /// With --reconcile only.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ProviderFormat {
+    /// AWS Data Exports CUR 2.0 (Amazon Bedrock).
+    AwsCur,
+    /// Azure Cost Management cost and usage details (Azure OpenAI).
+    Azure,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -112,7 +132,14 @@ fn main() -> ExitCode {
     };
     let state = Arc::new(AppState::new(policy, args.config, metrics, client).with_spend(spend));
     spend_runtime.refresh_gauges(state.clone());
-    server::build(state.clone()).run(RunArgs::default());
+    let (server, run) = match server::build(state.clone()) {
+        Ok(built) => built,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    server.run(run);
     spend_runtime.shutdown(&state.spend);
     ExitCode::SUCCESS
 }
@@ -127,6 +154,31 @@ fn spend_command(args: SpendArgs) -> ExitCode {
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
+        if let Some(file) = &args.reconcile {
+            let request = reconcile::command::Request {
+                file: file.clone(),
+                format: args.provider_format.map(|f| match f {
+                    ProviderFormat::AwsCur => reconcile::ExportFormat::AwsCur,
+                    ProviderFormat::Azure => reconcile::ExportFormat::Azure,
+                }),
+                from_ms: from,
+                to_ms: to,
+                from: args.from.clone(),
+                to: args.to.clone(),
+                mappings: args.mappings.clone(),
+                output: match args.format {
+                    ReportFormat::Csv => reconcile::OutputFormat::Csv,
+                    ReportFormat::Table => reconcile::OutputFormat::Table,
+                    ReportFormat::Json => reconcile::OutputFormat::Json,
+                },
+            };
+            return runtime
+                .block_on(reconcile::command::run(&policy, &request))
+                .map_err(|e| e.to_string());
+        }
+        if args.format == ReportFormat::Json {
+            return Err("--format json is for --reconcile; the report is csv or table".to_owned());
+        }
         let rows = runtime
             .block_on(async {
                 let store =
@@ -136,7 +188,7 @@ fn spend_command(args: SpendArgs) -> ExitCode {
             .map_err(|e| e.to_string())?;
         let format = match args.format {
             ReportFormat::Csv => spend_report::ReportFormat::Csv,
-            ReportFormat::Table => spend_report::ReportFormat::Table,
+            ReportFormat::Table | ReportFormat::Json => spend_report::ReportFormat::Table,
         };
         Ok(spend_report::render_report(&rows, format))
     };

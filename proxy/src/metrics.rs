@@ -26,11 +26,14 @@ pub struct Metrics {
     pub stream_errors: IntCounterVec,
     pub usage_rejected: IntCounterVec,
     pub hedges: IntCounterVec,
+    pub stream_resumes: IntCounterVec,
     pub target_headroom: GaugeVec,
     pub target_ttft: GaugeVec,
     pub target_output_token_seconds: GaugeVec,
     pub credential_refresh_failures: IntCounterVec,
     pub spend: SpendMetrics,
+    /// Client connections: open, refused, timed out (listener/metrics.rs).
+    pub client: crate::listener::metrics::ClientMetrics,
 }
 
 /// Budgets, rate limits and the ledger (issue #6).
@@ -220,6 +223,11 @@ impl Metrics {
                 "Hedged streams by which attempt answered (primary, hedge, none).",
                 &["model", "winner"],
             )?,
+            stream_resumes: counter(
+                "switchyard_stream_resumes_total",
+                "Broken streams of resume_streams models: continued on another target, or why not.",
+                &["model", "from", "to", "outcome"],
+            )?,
             target_headroom: float_gauge(
                 "switchyard_target_headroom",
                 "Estimated remaining capacity of a target, 0..1 (absent when unknown).",
@@ -238,6 +246,7 @@ impl Metrics {
                 &["provider"],
             )?,
             spend: SpendMetrics::new(&registry)?,
+            client: crate::listener::metrics::ClientMetrics::new(&registry)?,
             registry,
         })
     }

@@ -11,8 +11,12 @@
 //! - [`python`]: Python scenarios driving the proxy with the official Anthropic SDK.
 //! - [`claude_fixtures`]: Anthropic and Bedrock simulators and the policy the Claude tests share.
 //! - [`anthropic_stream`]: Anthropic SSE parsed and checked as a strict client reads it.
+//! - [`slow_client`]: slow, idle and hostile raw-TCP clients, each bounded in time.
+//! - [`tls`]: self-signed certificates and clients that trust only them.
+//! - [`capture`]: the request bodies an upstream simulator received.
 
 pub mod anthropic_stream;
+pub mod capture;
 pub mod claude_fixtures;
 pub mod conformance;
 pub mod fixtures;
@@ -22,7 +26,10 @@ pub mod ports;
 pub mod proxy;
 pub mod python;
 pub mod services;
+pub mod slow_client;
+pub mod tls;
 
+pub use capture::{body_mentions, fetch_captured, CapturesRequests};
 pub use fixtures::{
     key_hash, one_sim_routes, policy, start_sim, two_sim_routes, Sims, ALPHA_KEY, UPSTREAM_KEY_A,
     UPSTREAM_KEY_B,

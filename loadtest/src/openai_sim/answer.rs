@@ -4,7 +4,7 @@
 use super::config::SimConfig;
 use super::request::{ChatPlan, Reply};
 use super::state::unix_now;
-use super::tokens::{greeting_tokens, split_evenly, word_tokens};
+use super::tokens::{answer_text, greeting_tokens, split_evenly, word_tokens};
 
 /// Tool-call arguments are streamed in up to this many fragments (at least two,
 /// docs/wire-formats.md §1.3 rule 3, so clients must concatenate).
@@ -56,6 +56,12 @@ impl Answer {
         let (body, finish_reason) = match &plan.reply {
             Reply::Greeting => text(greeting_tokens(&config.name, config.output_tokens)),
             Reply::ToolResult(content) => text(word_tokens(&format!("The tool said: {content}"))),
+            Reply::Text(exact) => text(split_evenly(exact, config.output_tokens)),
+            Reply::JsonGreeting => {
+                let greeting = answer_text(&config.name, config.output_tokens);
+                let json = serde_json::json!({ "answer": greeting }).to_string();
+                text(split_evenly(&json, config.output_tokens))
+            }
             Reply::ToolCall(call) => (
                 AnswerBody::ToolCall {
                     id: format!("call_{n}"),

@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 
 use super::errors::ApiError;
 use super::tokens::{content_text, prompt_tokens};
-use super::tools::{plan_tool_call, PlannedCall};
+use super::tools::{plan_tool_call, sample_arguments, PlannedCall};
 
 /// What kind of answer a valid request gets.
 #[derive(Clone, Debug, PartialEq)]
@@ -15,6 +15,11 @@ pub(crate) enum Reply {
     ToolResult(String),
     /// One call to a function from `tools`.
     ToolCall(PlannedCall),
+    /// This exact text, e.g. the sample object of the JSON schema a structured-output
+    /// request gives.
+    Text(String),
+    /// `{"answer": "<greeting>"}`: JSON mode without a schema.
+    JsonGreeting,
 }
 
 /// A validated chat request, reduced to what shapes the answer.
@@ -126,7 +131,7 @@ pub(crate) fn parse_chat(body: &[u8]) -> Result<ChatPlan, ApiError> {
     } else {
         match plan_tool_call(&request, last_role)? {
             Some(call) => Reply::ToolCall(call),
-            None => Reply::Greeting,
+            None => structured_reply(&request)?,
         }
     };
     Ok(ChatPlan {
@@ -137,6 +142,32 @@ pub(crate) fn parse_chat(body: &[u8]) -> Result<ChatPlan, ApiError> {
         max_tokens,
         reply,
     })
+}
+
+/// What `response_format` asks for: a sample object of a `json_schema`, `{"answer": …}`
+/// for `json_object`, else the greeting.
+fn structured_reply(request: &Map<String, Value>) -> Result<Reply, ApiError> {
+    let Some(format) = request.get("response_format").filter(|f| !f.is_null()) else {
+        return Ok(Reply::Greeting);
+    };
+    match format.get("type").and_then(Value::as_str) {
+        Some("json_schema") => {
+            let schema = format
+                .get("json_schema")
+                .and_then(|json_schema| json_schema.get("schema"))
+                .ok_or_else(|| {
+                    ApiError::invalid_request(
+                        "Missing required parameter: 'response_format.json_schema.schema'.",
+                        "response_format",
+                    )
+                })?;
+            Ok(Reply::Text(
+                Value::Object(sample_arguments(Some(schema))).to_string(),
+            ))
+        }
+        Some("json_object") => Ok(Reply::JsonGreeting),
+        _ => Ok(Reply::Greeting),
+    }
 }
 
 fn positive_int(
@@ -185,6 +216,27 @@ mod tests {
         assert_eq!(param_of(no_stream), Some("stream_options"));
         assert!(parse_chat(b"[1]").is_err());
         assert!(parse_chat(b"{nope").is_err());
+    }
+
+    #[test]
+    fn response_format_asks_for_json() -> anyhow::Result<()> {
+        let ask = |format: Value| {
+            let body = json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+                              "response_format": format});
+            parse_chat(body.to_string().as_bytes()).map_err(|e| anyhow::anyhow!("{e:?}"))
+        };
+        let schema = json!({"type": "json_schema", "json_schema": {"name": "w", "schema": {
+            "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}});
+        assert_eq!(
+            ask(schema)?.reply,
+            Reply::Text(r#"{"city":"sample"}"#.to_owned())
+        );
+        assert_eq!(
+            ask(json!({"type": "json_object"}))?.reply,
+            Reply::JsonGreeting
+        );
+        assert_eq!(ask(json!({"type": "text"}))?.reply, Reply::Greeting);
+        Ok(())
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, Datelike, Duration as ChronoDuration, NaiveDate, TimeZone, Utc};
 
+use super::money::NanoUsd;
 use crate::config::{BudgetPeriod, Price};
 
 const DAY_MS: i64 = 86_400_000;
@@ -102,8 +103,8 @@ pub fn reservation_price<'a>(prices: impl IntoIterator<Item = &'a Price>) -> Pri
     }
 }
 
-/// What one replica knows: USD spent per team and UTC day (loaded from the ledger at start,
-/// then added to as requests settle) and USD reserved by requests in flight.
+/// What one replica knows: money spent per team and UTC day (loaded from the ledger at
+/// start, then added to as requests settle) and money reserved by requests in flight.
 #[derive(Debug, Default)]
 pub struct LocalBook {
     inner: Mutex<Book>,
@@ -111,24 +112,23 @@ pub struct LocalBook {
 
 #[derive(Debug, Default)]
 struct Book {
-    spent_by_day: HashMap<(String, i64), f64>,
-    reserved: HashMap<String, f64>,
+    spent_by_day: HashMap<(String, i64), NanoUsd>,
+    reserved: HashMap<String, NanoUsd>,
 }
 
 /// The state of one team's budget for a period.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Standing {
-    pub spent_usd: f64,
-    pub reserved_usd: f64,
+    pub spent_usd: NanoUsd,
+    pub reserved_usd: NanoUsd,
 }
 
 impl Standing {
     /// A request is admitted when its maximum cost `amount` fits what remains, so spend
     /// stays within the budget as long as reservations bound what requests cost
     /// (docs/spend.md, "Budgets").
-    pub fn admits(&self, budget_usd: f64, amount: f64) -> bool {
-        // The tolerance absorbs float rounding of sums of reservations.
-        self.spent_usd + self.reserved_usd + amount <= budget_usd + 1e-12
+    pub fn admits(&self, budget_usd: NanoUsd, amount: NanoUsd) -> bool {
+        self.spent_usd + self.reserved_usd + amount <= budget_usd
     }
 }
 
@@ -137,8 +137,8 @@ impl LocalBook {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds spend loaded from the ledger (team, day number, USD).
-    pub fn load(&self, rows: impl IntoIterator<Item = (String, i64, f64)>) {
+    /// Adds spend loaded from the ledger (team, day number, amount).
+    pub fn load(&self, rows: impl IntoIterator<Item = (String, i64, NanoUsd)>) {
         let mut book = self.book();
         for (team, day, usd) in rows {
             *book.spent_by_day.entry((team, day)).or_default() += usd;
@@ -156,8 +156,8 @@ impl LocalBook {
         &self,
         team: &str,
         period: Period,
-        budget_usd: f64,
-        amount: f64,
+        budget_usd: NanoUsd,
+        amount: NanoUsd,
     ) -> (Standing, bool) {
         let mut book = self.book();
         let standing = standing_of(&book, team, period);
@@ -170,17 +170,17 @@ impl LocalBook {
 
     /// Adds a request's reservation without checking (the database already admitted it),
     /// so that the local view stays close to the fleet's.
-    pub fn track(&self, team: &str, amount: f64) {
+    pub fn track(&self, team: &str, amount: NanoUsd) {
         *self.book().reserved.entry(team.to_owned()).or_default() += amount;
     }
 
     /// Ends a reservation: releases `reserved` and books `cost` on the day `at_ms`.
-    pub fn settle(&self, team: &str, reserved: f64, cost: f64, at_ms: i64) {
+    pub fn settle(&self, team: &str, reserved: NanoUsd, cost: NanoUsd, at_ms: i64) {
         let mut book = self.book();
         if let Some(r) = book.reserved.get_mut(team) {
-            *r = (*r - reserved).max(0.0);
+            *r = r.minus_floor_zero(reserved);
         }
-        if cost > 0.0 {
+        if cost > NanoUsd::ZERO {
             let day = day_of(at_ms);
             if !book.spent_by_day.contains_key(&(team.to_owned(), day)) {
                 // A new day: forget days no period can reach any more.
@@ -198,13 +198,17 @@ fn standing_of(book: &Book, team: &str, period: Period) -> Standing {
         .sum();
     Standing {
         spent_usd,
-        reserved_usd: book.reserved.get(team).copied().unwrap_or(0.0),
+        reserved_usd: book.reserved.get(team).copied().unwrap_or_default(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn usd(usd: f64) -> NanoUsd {
+        NanoUsd::from_usd_f64(usd).unwrap()
+    }
 
     fn ms(text: &str) -> i64 {
         DateTime::parse_from_rfc3339(text)
@@ -265,38 +269,36 @@ mod tests {
         let book = LocalBook::default();
         let now = ms("2026-11-28T10:00:00Z");
         let period = Period::containing(BudgetPeriod::Monthly, now);
-        book.load([("t".to_owned(), day_of(ms("2026-11-02T00:00:00Z")), 0.4)]);
-        book.load([("t".to_owned(), day_of(ms("2026-10-31T00:00:00Z")), 9.0)]);
-        let (before, ok) = book.try_reserve("t", period, 1.0, 0.5);
+        book.load([("t".to_owned(), day_of(ms("2026-11-02T00:00:00Z")), usd(0.4))]);
+        book.load([("t".to_owned(), day_of(ms("2026-10-31T00:00:00Z")), usd(9.0))]);
+        let (before, ok) = book.try_reserve("t", period, usd(1.0), usd(0.5));
         assert!(ok);
-        assert!(
-            (before.spent_usd - 0.4).abs() < 1e-12,
-            "October is not in November"
-        );
-        let (standing, refused) = book.try_reserve("t", period, 1.0, 0.5);
+        assert_eq!(before.spent_usd, usd(0.4), "October is not in November");
+        let (standing, refused) = book.try_reserve("t", period, usd(1.0), usd(0.5));
         assert!(!refused, "0.4 spent + 0.5 reserved + 0.5 > 1.0");
-        assert!((standing.reserved_usd - 0.5).abs() < 1e-12);
-        let (_, ok) = book.try_reserve("t", period, 1.0, 0.1);
+        assert_eq!(standing.reserved_usd, usd(0.5));
+        let (_, ok) = book.try_reserve("t", period, usd(1.0), usd(0.1));
         assert!(ok, "0.4 + 0.5 + 0.1 fits exactly");
-        book.settle("t", 0.5, 0.1, now);
-        book.settle("t", 0.1, 0.2, now);
+        book.settle("t", usd(0.5), usd(0.1), now);
+        book.settle("t", usd(0.1), usd(0.2), now);
         let end = book.standing("t", period);
-        assert!((end.spent_usd - 0.7).abs() < 1e-12);
-        assert_eq!(end.reserved_usd, 0.0);
-        assert!(end.admits(1.0, 0.3));
-        assert!(!end.admits(1.0, 0.31));
+        assert_eq!(end.spent_usd, usd(0.7));
+        assert_eq!(end.reserved_usd, NanoUsd::ZERO);
+        assert!(end.admits(usd(1.0), usd(0.3)));
+        assert!(!end.admits(usd(1.0), usd(0.31)));
     }
 
     #[test]
     fn concurrent_requests_cannot_overshoot_when_reservations_bound_their_cost() {
         let book = LocalBook::default();
         let period = Period::containing(BudgetPeriod::Daily, 0);
-        let max = 0.3;
+        let max = usd(0.3);
         let admitted = (0..100)
-            .filter(|_| book.try_reserve("t", period, 1.0, max).1)
+            .filter(|_| book.try_reserve("t", period, usd(1.0), max).1)
             .count();
         // Every admitted request then spends its whole maximum: still within the budget.
         assert_eq!(admitted, 3);
-        assert!(admitted as f64 * max <= 1.0);
+        let worst: NanoUsd = std::iter::repeat_n(max, admitted).sum();
+        assert!(worst <= usd(1.0));
     }
 }

@@ -1,44 +1,29 @@
-//! Cost in USD of a request's tokens at a target's price (USD per million tokens).
+//! Cost of a request's tokens at a target's price, in integer nano-dollars: each kind of
+//! token × its rate (nano-dollars per million tokens) added in integers and rounded once.
 
+use super::money::{from_millionths, sum_millionths, NanoUsd, Rates};
 use super::Usage;
 use crate::config::Price;
 
-pub fn cost_usd(price: &Price, usage: &Usage) -> f64 {
-    match *price {
-        Price::Free => 0.0,
-        Price::PerMillion {
-            input,
-            output,
-            cached_input,
-            cache_write,
-            cache_write_1h,
-        } => {
-            let cached = usage.cached_tokens.min(usage.prompt_tokens);
-            let written = usage.cache_write_tokens.min(usage.prompt_tokens - cached);
-            // The 1-hour writes are a subset of the writes, at their own rate.
-            let written_1h = usage.cache_write_1h_tokens.min(written);
-            let write_rate = cache_write.unwrap_or(input);
-            let uncached = usage.prompt_tokens - cached - written;
-            (uncached as f64 * input
-                + cached as f64 * cached_input.unwrap_or(input)
-                + (written - written_1h) as f64 * write_rate
-                + written_1h as f64 * cache_write_1h.unwrap_or(write_rate)
-                + usage.completion_tokens as f64 * output)
-                / 1_000_000.0
-        }
-    }
+pub fn cost_usd(price: &Price, usage: &Usage) -> NanoUsd {
+    let rates = Rates::of(price);
+    let cached = usage.cached_tokens.min(usage.prompt_tokens);
+    let written = usage.cache_write_tokens.min(usage.prompt_tokens - cached);
+    // The 1-hour writes are a subset of the writes, at their own rate.
+    let written_1h = usage.cache_write_1h_tokens.min(written);
+    let uncached = usage.prompt_tokens - cached - written;
+    from_millionths(sum_millionths([
+        Rates::millionths(uncached, rates.input),
+        Rates::millionths(cached, rates.cached_input),
+        Rates::millionths(written - written_1h, rates.cache_write),
+        Rates::millionths(written_1h, rates.cache_write_1h),
+        Rates::millionths(usage.completion_tokens, rates.output),
+    ]))
 }
 
 /// Formats a cost for the `x-switchyard-cost-usd` header: plain decimal, no exponent.
-pub fn format_usd(cost: f64) -> String {
-    let text = format!("{cost:.9}");
-    let trimmed = text.trim_end_matches('0');
-    let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed);
-    if trimmed.is_empty() || trimmed == "-" {
-        "0".to_owned()
-    } else {
-        trimmed.to_owned()
-    }
+pub fn format_usd(cost: NanoUsd) -> String {
+    cost.to_string()
 }
 
 #[cfg(test)]
@@ -67,8 +52,8 @@ mod tests {
         };
         // 200 uncached × 2.5 + 100 cached × 1.25 + 50 × 10 = 500 + 125 + 500 = 1125 per 1e6
         let cost = cost_usd(&price, &usage(300, 50, 100));
-        assert!((cost - 0.001125).abs() < 1e-12);
-        assert_eq!(cost_usd(&Price::Free, &usage(300, 50, 0)), 0.0);
+        assert_eq!(cost, NanoUsd::from_nanos(1_125_000));
+        assert_eq!(cost_usd(&Price::Free, &usage(300, 50, 0)), NanoUsd::ZERO);
     }
 
     #[test]
@@ -85,8 +70,8 @@ mod tests {
             ..usage(1200, 100, 100)
         };
         // 100 uncached × 3 + 100 cached × 0.3 + 1000 written × 3.75 + 100 × 15
-        let expected = (300.0 + 30.0 + 3750.0 + 1500.0) / 1_000_000.0;
-        assert!((cost_usd(&price, &usage) - expected).abs() < 1e-12);
+        let expected = NanoUsd::from_nanos(300_000 + 30_000 + 3_750_000 + 1_500_000);
+        assert_eq!(cost_usd(&price, &usage), expected);
     }
 
     #[test]
@@ -104,8 +89,8 @@ mod tests {
             cache_write_1h: Some(6.0),
         };
         // 100 uncached × 3 + 400 (5m) × 3.75 + 600 (1h) × 6
-        let expected = (300.0 + 1500.0 + 3600.0) / 1_000_000.0;
-        assert!((cost_usd(&with_1h, &usage) - expected).abs() < 1e-12);
+        let expected = NanoUsd::from_nanos(300_000 + 1_500_000 + 3_600_000);
+        assert_eq!(cost_usd(&with_1h, &usage), expected);
         let without_1h = Price::PerMillion {
             input: 3.0,
             output: 15.0,
@@ -113,22 +98,41 @@ mod tests {
             cache_write: Some(3.75),
             cache_write_1h: None,
         };
-        let expected = (300.0 + 1000.0 * 3.75) / 1_000_000.0;
-        assert!((cost_usd(&without_1h, &usage) - expected).abs() < 1e-12);
+        let expected = NanoUsd::from_nanos(300_000 + 3_750_000);
+        assert_eq!(cost_usd(&without_1h, &usage), expected);
         // 1h figures beyond the writes are capped at the writes.
         let odd = Usage {
             cache_write_1h_tokens: 5000,
             ..usage
         };
-        let expected = (300.0 + 1000.0 * 6.0) / 1_000_000.0;
-        assert!((cost_usd(&with_1h, &odd) - expected).abs() < 1e-12);
+        let expected = NanoUsd::from_nanos(300_000 + 6_000_000);
+        assert_eq!(cost_usd(&with_1h, &odd), expected);
     }
 
     #[test]
     fn header_format_is_plain_decimal() {
-        assert_eq!(format_usd(0.000315), "0.000315");
-        assert_eq!(format_usd(0.0), "0");
-        assert_eq!(format_usd(1.5), "1.5");
-        assert_eq!(format_usd(1e-10), "0");
+        assert_eq!(format_usd(NanoUsd::from_nanos(315_000)), "0.000315");
+        assert_eq!(format_usd(NanoUsd::ZERO), "0");
+        assert_eq!(format_usd(NanoUsd::from_nanos(1_500_000_000)), "1.5");
+    }
+
+    #[test]
+    fn many_small_requests_add_up_exactly() {
+        // gpt-4o-mini's 0.15 / 0.6 USD per million: 1,000 requests of 7 in + 3 out tokens.
+        let price = Price::PerMillion {
+            input: 0.15,
+            output: 0.6,
+            cached_input: None,
+            cache_write: None,
+            cache_write_1h: None,
+        };
+        let one = cost_usd(&price, &usage(7, 3, 0));
+        // 7 × 150 + 3 × 600 nano-dollars = 2,850 nano-dollars, exactly.
+        assert_eq!(one, NanoUsd::from_nanos(2_850));
+        let total: NanoUsd = std::iter::repeat_n(one, 1_000).sum();
+        assert_eq!(total.to_string(), "0.00285");
+        // The same in floats does not come out even.
+        let float: f64 = std::iter::repeat_n(one.as_usd_f64(), 1_000).sum();
+        assert_ne!(float, 0.00285);
     }
 }

@@ -5,6 +5,7 @@
 
 use super::bound::{PromptParts, TokenBound};
 use super::cost::cost_usd;
+use super::money::NanoUsd;
 use super::tokenizer::TextCounter;
 use super::{Metered, Usage};
 use crate::config::{Model, Price};
@@ -66,7 +67,7 @@ pub fn tokenized_prompt(parts: &PromptParts<'_>, model: &Model, cheap: u64) -> u
 }
 
 /// The cost of `bound` at `price`.
-pub fn usd(price: &Price, bound: &TokenBound) -> f64 {
+pub fn usd(price: &Price, bound: &TokenBound) -> NanoUsd {
     cost_usd(
         price,
         &Usage {
@@ -79,7 +80,7 @@ pub fn usd(price: &Price, bound: &TokenBound) -> f64 {
 
 /// The largest cap (at most `bound.cap`, at least [`MIN_LOWERED_CAP`]) whose bound costs no
 /// more than `remaining` at `price`; `None` when even that floor does not fit.
-pub fn affordable_cap(price: &Price, bound: &TokenBound, remaining: f64) -> Option<u32> {
+pub fn affordable_cap(price: &Price, bound: &TokenBound, remaining: NanoUsd) -> Option<u32> {
     let with_cap = |cap: u32| TokenBound { cap, ..*bound };
     if usd(price, bound) <= remaining {
         return Some(bound.cap);
@@ -101,14 +102,15 @@ pub fn affordable_cap(price: &Price, bound: &TokenBound, remaining: f64) -> Opti
             choices: bound.choices,
         },
     );
-    if per_output <= 0.0 {
+    if per_output <= NanoUsd::ZERO {
         return Some(bound.cap);
     }
-    let tokens = ((remaining - prompt) / per_output).floor();
-    if !tokens.is_finite() || tokens < 0.0 {
+    if remaining < prompt {
         return None;
     }
-    let mut cap = (tokens as u64)
+    // Integer division floors; the loop below corrects the rounding of per-token cost.
+    let tokens = ((remaining - prompt).nanos() / per_output.nanos()).max(0) as u64;
+    let mut cap = tokens
         .saturating_sub(u64::from(bound.thinking))
         .min(u64::from(bound.cap)) as u32;
     // Rounding may leave one token too many.
@@ -122,6 +124,10 @@ pub fn affordable_cap(price: &Price, bound: &TokenBound, remaining: f64) -> Opti
 mod tests {
     use super::*;
     use crate::config::testing::compile_yaml;
+
+    fn dollars(usd: f64) -> NanoUsd {
+        NanoUsd::from_usd_f64(usd).unwrap()
+    }
 
     const PRICE: Price = Price::PerMillion {
         input: 1_000_000.0,
@@ -193,21 +199,24 @@ models:
             thinking: 0,
             choices: 1,
         };
-        assert_eq!(usd(&PRICE, &bound), 210.0);
-        assert_eq!(affordable_cap(&PRICE, &bound, 500.0), Some(100));
-        assert_eq!(affordable_cap(&PRICE, &bound, 110.0), Some(50));
-        assert_eq!(affordable_cap(&PRICE, &bound, 111.9), Some(50));
+        assert_eq!(usd(&PRICE, &bound), dollars(210.0));
+        assert_eq!(affordable_cap(&PRICE, &bound, dollars(500.0)), Some(100));
+        assert_eq!(affordable_cap(&PRICE, &bound, dollars(110.0)), Some(50));
+        assert_eq!(affordable_cap(&PRICE, &bound, dollars(111.9)), Some(50));
         let two = TokenBound {
             choices: 2,
             ..bound
         };
-        assert_eq!(affordable_cap(&PRICE, &two, 110.0), Some(25));
+        assert_eq!(affordable_cap(&PRICE, &two, dollars(110.0)), Some(25));
         assert_eq!(
-            affordable_cap(&PRICE, &bound, 40.0),
+            affordable_cap(&PRICE, &bound, dollars(40.0)),
             None,
             "15 tokens < floor"
         );
-        assert_eq!(affordable_cap(&PRICE, &bound, 5.0), None);
-        assert_eq!(affordable_cap(&Price::Free, &bound, 0.0), Some(100));
+        assert_eq!(affordable_cap(&PRICE, &bound, dollars(5.0)), None);
+        assert_eq!(
+            affordable_cap(&Price::Free, &bound, dollars(0.0)),
+            Some(100)
+        );
     }
 }

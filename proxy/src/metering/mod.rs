@@ -6,7 +6,9 @@ pub mod budget;
 pub mod cost;
 pub mod ledger;
 pub mod max_cost;
+pub mod money;
 pub mod ratelimit;
+pub mod reconcile;
 pub mod service;
 pub mod spend;
 pub mod spend_report;
@@ -18,6 +20,7 @@ pub mod usage_check;
 pub(crate) mod test_services;
 
 pub use cost::cost_usd;
+pub use money::NanoUsd;
 pub use spend::{Admission, Spend, SpendError};
 pub use usage::Usage;
 

@@ -91,12 +91,12 @@ pub fn publish_budgets(policy: &Policy, spend: &Spend, metrics: &Metrics) {
                 .spend
                 .budget_usd
                 .with_label_values(&labels)
-                .set(budget.usd);
+                .set(budget.usd.as_usd_f64());
             metrics
                 .spend
                 .budget_spent_usd
                 .with_label_values(&labels)
-                .set(standing.spent_usd);
+                .set(standing.spent_usd.as_usd_f64());
             if let Some(alert_at) = team.alert_at {
                 metrics
                     .spend
@@ -125,11 +125,14 @@ impl SpendRuntime {
                     };
                     let labels = [team.name.as_str()];
                     let gauges = &state.metrics.spend;
-                    gauges.budget_usd.with_label_values(&labels).set(budget.usd);
+                    gauges
+                        .budget_usd
+                        .with_label_values(&labels)
+                        .set(budget.usd.as_usd_f64());
                     gauges
                         .budget_spent_usd
                         .with_label_values(&labels)
-                        .set(standing.spent_usd);
+                        .set(standing.spent_usd.as_usd_f64());
                     if let Some(alert_at) = team.alert_at {
                         gauges
                             .budget_alert_at

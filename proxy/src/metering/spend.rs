@@ -15,6 +15,7 @@ use thiserror::Error;
 use super::budget::{reservation_price, LocalBook, Period, Standing};
 use super::ledger::{postgres, Ledger, LedgerEntry, LedgerError, Store};
 use super::max_cost::{self, CapTooLarge};
+use super::money::NanoUsd;
 use super::ratelimit::{LocalWindows, RedisWindows, Refusal, REDIS_TIMEOUT};
 use super::usage_check::UsageBounds;
 use crate::config::{Model, Team};
@@ -35,20 +36,20 @@ pub enum SpendError {
     )]
     BudgetExhausted {
         team: String,
-        budget_usd: f64,
+        budget_usd: NanoUsd,
         period: &'static str,
         renews_at: String,
     },
     #[error(
-        "this request may cost up to {max_cost_usd:.6} USD ({prompt_tokens} prompt tokens at most, {output_tokens} output tokens); team `{team}` has {remaining_usd:.6} USD of its {period} budget left{in_flight}: {short_usd:.6} USD short. Lower max_tokens or shorten the prompt"
+        "this request may cost up to {max_cost_usd} USD ({prompt_tokens} prompt tokens at most, {output_tokens} output tokens); team `{team}` has {remaining_usd} USD of its {period} budget left{in_flight}: {short_usd} USD short. Lower max_tokens or shorten the prompt"
     )]
     TooExpensive {
         team: String,
-        max_cost_usd: f64,
+        max_cost_usd: NanoUsd,
         prompt_tokens: u64,
         output_tokens: u64,
-        remaining_usd: f64,
-        short_usd: f64,
+        remaining_usd: NanoUsd,
+        short_usd: NanoUsd,
         period: &'static str,
         /// `" (… USD more is reserved by requests in flight)"`, or empty.
         in_flight: String,
@@ -69,7 +70,7 @@ pub enum SpendError {
 #[derive(Debug, Clone, Default)]
 pub struct Admission {
     pub team: String,
-    pub reserved_usd: f64,
+    pub reserved_usd: NanoUsd,
     /// The fleet reservation's id when PostgreSQL made it.
     pub reservation_id: Option<String>,
     /// Tokens charged to the rate-limit window at admission.
@@ -177,7 +178,7 @@ impl Spend {
         };
         let mut amount = max_cost::usd(&price, &bound);
         let (mut standing, mut admitted, mut id) = reserve(amount).await;
-        if !admitted && remaining(budget.usd, &standing) > 0.0 {
+        if !admitted && remaining(budget.usd, &standing) > NanoUsd::ZERO {
             // The cheap bound does not fit: count the prompt with the targets' tokenizers,
             // and lower a cap the client did not set to what remains.
             bound.prompt = max_cost::tokenized_prompt(&parts, model, bound.prompt);
@@ -197,17 +198,17 @@ impl Spend {
             .spend
             .budget_usd
             .with_label_values(&[&team.name])
-            .set(budget.usd);
+            .set(budget.usd.as_usd_f64());
         metrics
             .spend
             .budget_spent_usd
             .with_label_values(&[&team.name])
-            .set(standing.spent_usd);
+            .set(standing.spent_usd.as_usd_f64());
         if !admitted {
             // The rate window was charged for a request that is not sent: give the tokens back.
             self.refund_tokens(&admission, now);
             let left = remaining(budget.usd, &standing);
-            if left <= 0.0 {
+            if left <= NanoUsd::ZERO {
                 return Err(SpendError::BudgetExhausted {
                     team: team.name.clone(),
                     budget_usd: budget.usd,
@@ -223,9 +224,9 @@ impl Spend {
                 remaining_usd: left,
                 short_usd: amount - left,
                 period: period_label(budget.period),
-                in_flight: if standing.reserved_usd > 0.0 {
+                in_flight: if standing.reserved_usd > NanoUsd::ZERO {
                     format!(
-                        " ({:.6} USD more is reserved by requests in flight)",
+                        " ({} USD more is reserved by requests in flight)",
                         standing.reserved_usd
                     )
                 } else {
@@ -278,8 +279,8 @@ impl Spend {
         metrics: &Metrics,
         team: &str,
         period: Period,
-        budget_usd: f64,
-        amount: f64,
+        budget_usd: NanoUsd,
+        amount: NanoUsd,
         now: i64,
         request_timeout: Duration,
     ) -> (Standing, bool, Option<String>) {
@@ -352,7 +353,13 @@ impl Spend {
 
     /// Ends a request's admission: settles the reservation to `cost`, charges the tokens it
     /// used beyond the estimate, and accepts its ledger entry (if an upstream was called).
-    pub fn settle(&self, admission: Admission, cost: f64, tokens: u64, entry: Option<LedgerEntry>) {
+    pub fn settle(
+        &self,
+        admission: Admission,
+        cost: NanoUsd,
+        tokens: u64,
+        entry: Option<LedgerEntry>,
+    ) {
         let now = now_ms();
         let at = entry.as_ref().map_or(now, |e| e.at_ms);
         self.book
@@ -402,8 +409,8 @@ impl Spend {
 }
 
 /// What a standing leaves of `budget_usd` for a new reservation.
-fn remaining(budget_usd: f64, standing: &Standing) -> f64 {
-    budget_usd - standing.spent_usd - standing.reserved_usd
+fn remaining(budget_usd: NanoUsd, standing: &Standing) -> NanoUsd {
+    budget_usd.minus_floor_zero(standing.spent_usd + standing.reserved_usd)
 }
 
 pub fn period_label(period: crate::config::BudgetPeriod) -> &'static str {
@@ -463,12 +470,12 @@ teams:
         }
     }
 
-    fn chat(max_tokens: Option<u32>) -> Chat {
-        Chat(max_tokens)
+    fn usd(usd: f64) -> NanoUsd {
+        NanoUsd::from_usd_f64(usd).unwrap()
     }
 
-    fn close(a: f64, b: f64) -> bool {
-        (a - b).abs() < 1e-9
+    fn chat(max_tokens: Option<u32>) -> Chat {
+        Chat(max_tokens)
     }
 
     #[tokio::test]
@@ -484,7 +491,7 @@ teams:
             .admit(&metrics, team, model, &chat(Some(10)), timeout)
             .await
             .unwrap();
-        assert!(close(admission.reserved_usd, 0.088), "{admission:?}");
+        assert_eq!(admission.reserved_usd, usd(0.088), "{admission:?}");
         assert_eq!(admission.output_cap, Some(10));
         assert_eq!(admission.tokens_charged, 2);
         // Without max_tokens the model's max_output_tokens (100) is the cap.
@@ -492,17 +499,17 @@ teams:
             .admit(&metrics, team, model, &chat(None), timeout)
             .await
             .unwrap();
-        assert!(close(second.reserved_usd, 0.448), "{second:?}");
+        assert_eq!(second.reserved_usd, usd(0.448), "{second:?}");
         assert_eq!(second.output_cap, Some(100));
 
         let period = Period::containing(crate::config::BudgetPeriod::Daily, now_ms());
         let standing = spend.book.standing("t", period);
-        assert!(close(standing.reserved_usd, 0.536));
-        spend.settle(admission, 0.01, 12, None);
-        spend.settle(second, 0.85, 50, None);
+        assert_eq!(standing.reserved_usd, usd(0.536));
+        spend.settle(admission, usd(0.01), 12, None);
+        spend.settle(second, usd(0.85), 50, None);
         let standing = spend.book.standing("t", period);
-        assert!(close(standing.reserved_usd, 0.0));
-        assert!(close(standing.spent_usd, 0.86));
+        assert_eq!(standing.reserved_usd, NanoUsd::ZERO);
+        assert_eq!(standing.spent_usd, usd(0.86));
 
         // 0.14 remains. The client's own cap of 100 cannot be paid: refused, saying by how much.
         let refused = spend
@@ -517,8 +524,8 @@ teams:
         else {
             panic!("{refused:?}");
         };
-        assert!(close(*remaining_usd, 0.14), "{refused}");
-        assert!(*short_usd > 0.25, "{refused}");
+        assert_eq!(*remaining_usd, usd(0.14), "{refused}");
+        assert!(*short_usd > usd(0.25), "{refused}");
         assert!(refused.to_string().contains("USD short"), "{refused}");
 
         // Without a cap of its own, the model's cap is lowered to what remains.
@@ -528,8 +535,8 @@ teams:
             .unwrap();
         let cap = lowered.output_cap.unwrap();
         assert!((16..100).contains(&cap), "{cap}");
-        assert!(lowered.reserved_usd <= 0.14 + 1e-9, "{lowered:?}");
-        spend.settle(lowered, 0.2, 12, None);
+        assert!(lowered.reserved_usd <= usd(0.14), "{lowered:?}");
+        spend.settle(lowered, usd(0.2), 12, None);
         let exhausted = spend
             .admit(&metrics, team, model, &chat(Some(10)), timeout)
             .await;
@@ -566,6 +573,6 @@ teams:
             "{refused:?}"
         );
         let period = Period::containing(crate::config::BudgetPeriod::Daily, now_ms());
-        assert_eq!(spend.book.standing("t", period).reserved_usd, 0.0);
+        assert_eq!(spend.book.standing("t", period).reserved_usd, NanoUsd::ZERO);
     }
 }

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::budget::{Period, Standing};
 use super::ledger::{LedgerError, SpendRow};
+use super::money::NanoUsd;
 use super::spend::{now_ms, Spend};
 use crate::config::{BudgetPeriod, Policy, Team};
 
@@ -59,44 +60,52 @@ async fn team_spend(spend: &Spend, team: &Team) -> Result<Value, LedgerError> {
     let standing = match team.budget {
         Some(_) => spend.standing(&team.name, period).await?,
         None => Standing {
-            spent_usd: 0.0,
+            spent_usd: NanoUsd::ZERO,
             reserved_usd: spend.book.standing(&team.name, period).reserved_usd,
         },
     };
     Ok(team_json(team, period, &rows, standing))
 }
 
-/// Builds one team's object from its ledger rows and budget standing.
+/// Builds one team's object from its ledger rows and budget standing. Amounts are added in
+/// nano-dollars; they become JSON numbers (decimal USD) only here.
 pub fn team_json(team: &Team, period: Period, rows: &[SpendRow], standing: Standing) -> Value {
-    let spent: f64 = rows.iter().map(|r| r.cost_usd).sum();
+    let spent: NanoUsd = rows.iter().map(|r| r.cost_usd).sum();
     let budget = team.budget.map(|b| b.usd);
     // Spend recorded but not yet flushed is in the standing; the larger figure is the truer one.
     let committed = spent.max(if budget.is_some() {
         standing.spent_usd
     } else {
-        0.0
+        NanoUsd::ZERO
     });
     let by_model: Vec<Value> = rows
         .iter()
         .map(|r| {
             json!({
-                "model": r.model, "provider": r.provider, "spent_usd": r.cost_usd,
+                "model": r.model, "provider": r.provider, "spent_usd": r.cost_usd.as_usd_f64(),
                 "requests": r.requests, "input_tokens": r.input_tokens,
                 "output_tokens": r.output_tokens, "cached_tokens": r.cached_tokens,
+                "cache_write_tokens": r.cache_write_tokens,
             })
         })
         .collect();
+    let remaining = budget.map(|b| {
+        b.minus_floor_zero(committed + standing.reserved_usd)
+            .as_usd_f64()
+    });
     json!({
         "team": team.name,
         "period": {"start": period.start_rfc3339(), "end": period.end_rfc3339()},
-        "budget_usd": budget,
+        "budget_usd": budget.map(NanoUsd::as_usd_f64),
         "alert_at": team.alert_at,
-        "spent_usd": spent,
-        "reserved_usd": standing.reserved_usd,
-        "remaining_usd": budget.map(|b| (b - committed - standing.reserved_usd).max(0.0)),
+        "spent_usd": spent.as_usd_f64(),
+        "reserved_usd": standing.reserved_usd.as_usd_f64(),
+        "remaining_usd": remaining,
         "requests": rows.iter().map(|r| r.requests).sum::<i64>(),
         "input_tokens": rows.iter().map(|r| r.input_tokens).sum::<i64>(),
         "output_tokens": rows.iter().map(|r| r.output_tokens).sum::<i64>(),
+        "cached_tokens": rows.iter().map(|r| r.cached_tokens).sum::<i64>(),
+        "cache_write_tokens": rows.iter().map(|r| r.cache_write_tokens).sum::<i64>(),
         "by_model": by_model,
     })
 }
@@ -108,7 +117,7 @@ pub enum ReportFormat {
     Table,
 }
 
-const COLUMNS: [&str; 8] = [
+const COLUMNS: [&str; 9] = [
     "team",
     "model",
     "provider",
@@ -116,12 +125,13 @@ const COLUMNS: [&str; 8] = [
     "input_tokens",
     "output_tokens",
     "cached_tokens",
+    "cache_write_tokens",
     "cost_usd",
 ];
 
 /// The finance report: one line per team × model × provider, then a total per team.
 pub fn render_report(rows: &[SpendRow], format: ReportFormat) -> String {
-    let mut lines: Vec<[String; 8]> = rows
+    let mut lines: Vec<[String; 9]> = rows
         .iter()
         .map(|r| {
             [
@@ -132,11 +142,12 @@ pub fn render_report(rows: &[SpendRow], format: ReportFormat) -> String {
                 r.input_tokens.to_string(),
                 r.output_tokens.to_string(),
                 r.cached_tokens.to_string(),
-                format!("{:.6}", r.cost_usd),
+                r.cache_write_tokens.to_string(),
+                r.cost_usd.to_fixed(),
             ]
         })
         .collect();
-    let mut totals: BTreeMap<&str, (i64, i64, i64, i64, f64)> = BTreeMap::new();
+    let mut totals: BTreeMap<&str, (i64, i64, i64, i64, i64, NanoUsd)> = BTreeMap::new();
     for r in rows {
         let t = totals.entry(r.team.as_str()).or_default();
         *t = (
@@ -144,7 +155,8 @@ pub fn render_report(rows: &[SpendRow], format: ReportFormat) -> String {
             t.1 + r.input_tokens,
             t.2 + r.output_tokens,
             t.3 + r.cached_tokens,
-            t.4 + r.cost_usd,
+            t.4 + r.cache_write_tokens,
+            t.5 + r.cost_usd,
         );
     }
     if format == ReportFormat::Table {
@@ -157,7 +169,8 @@ pub fn render_report(rows: &[SpendRow], format: ReportFormat) -> String {
                 t.1.to_string(),
                 t.2.to_string(),
                 t.3.to_string(),
-                format!("{:.6}", t.4),
+                t.4.to_string(),
+                t.5.to_fixed(),
             ]);
         }
     }
@@ -222,7 +235,7 @@ pub fn parse_date(text: &str) -> Result<i64, String> {
 mod tests {
     use super::*;
 
-    fn row(team: &str, model: &str, cost: f64) -> SpendRow {
+    fn row(team: &str, model: &str, nanos: i64) -> SpendRow {
         SpendRow {
             team: team.to_owned(),
             model: model.to_owned(),
@@ -231,22 +244,26 @@ mod tests {
             input_tokens: 10,
             output_tokens: 4,
             cached_tokens: 0,
-            cost_usd: cost,
+            cache_write_tokens: 3,
+            cost_usd: NanoUsd::from_nanos(nanos),
         }
     }
 
     #[test]
     fn csv_quotes_and_table_totals() {
-        let rows = [row("a", "m1", 0.5), row("a", "m2", 0.25)];
+        let rows = [row("a", "m1", 500_000_000), row("a", "m2", 250_000_001)];
         let csv = render_report(&rows, ReportFormat::Csv);
         assert_eq!(
             csv.lines().next(),
-            Some("team,model,provider,requests,input_tokens,output_tokens,cached_tokens,cost_usd")
+            Some("team,model,provider,requests,input_tokens,output_tokens,cached_tokens,cache_write_tokens,cost_usd")
         );
-        assert!(csv.contains("a,m1,\"p,1\",2,10,4,0,0.500000"), "{csv}");
+        assert!(csv.contains("a,m1,\"p,1\",2,10,4,0,3,0.500000000"), "{csv}");
         let table = render_report(&rows, ReportFormat::Table);
-        assert!(table.contains("(total)"), "{table}");
-        assert!(table.contains("0.750000"), "{table}");
+        let total = table
+            .lines()
+            .find(|l| l.contains("(total)"))
+            .unwrap_or_default();
+        assert!(total.ends_with("  6  0.750000001"), "{table}");
     }
 
     #[test]

@@ -62,6 +62,19 @@ impl Usage {
             estimated: true,
         }
     }
+
+    /// Two attempts' usage together (a resumed stream's, docs/streams.md): every count
+    /// summed; estimated when either was.
+    pub fn plus(&self, other: &Usage) -> Usage {
+        Usage {
+            prompt_tokens: self.prompt_tokens + other.prompt_tokens,
+            completion_tokens: self.completion_tokens + other.completion_tokens,
+            cached_tokens: self.cached_tokens + other.cached_tokens,
+            cache_write_tokens: self.cache_write_tokens + other.cache_write_tokens,
+            cache_write_1h_tokens: self.cache_write_1h_tokens + other.cache_write_1h_tokens,
+            estimated: self.estimated || other.estimated,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -97,5 +110,25 @@ mod tests {
     #[test]
     fn estimate_rounds_up() {
         assert_eq!(Usage::estimate(9, 3).prompt_tokens, 3);
+    }
+
+    #[test]
+    fn usages_add_up_and_stay_estimated_if_either_was() {
+        let reported = Usage {
+            prompt_tokens: 10,
+            completion_tokens: 4,
+            cached_tokens: 2,
+            cache_write_tokens: 1,
+            cache_write_1h_tokens: 1,
+            estimated: false,
+        };
+        let sum = reported.plus(&Usage::estimate(8, 3));
+        assert_eq!(
+            (sum.prompt_tokens, sum.completion_tokens, sum.cached_tokens),
+            (12, 7, 2)
+        );
+        assert_eq!((sum.cache_write_tokens, sum.cache_write_1h_tokens), (1, 1));
+        assert!(sum.estimated);
+        assert!(!reported.plus(&reported).estimated);
     }
 }

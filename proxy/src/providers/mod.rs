@@ -254,6 +254,22 @@ impl StreamDecoder {
         }
     }
 
+    /// Like [`Self::new`], but never a pass-through: every upstream's events are read into
+    /// typed events, which a resumable stream needs to splice a second upstream's answer
+    /// onto the first (docs/streams.md).
+    pub fn typed(target: &Target, generation: &Generation) -> Result<Self, TranslateError> {
+        Ok(match Self::new(target, generation)? {
+            StreamDecoder::OpenAi(_) | StreamDecoder::Azure(_) => {
+                StreamDecoder::Chat(openai::TypedStream::default())
+            }
+            StreamDecoder::Anthropic(_) => StreamDecoder::AnthropicTyped(Default::default()),
+            StreamDecoder::BedrockInvoke(_) => {
+                StreamDecoder::BedrockInvoke(bedrock::invoke::stream::InvokeStream::typed())
+            }
+            typed => typed,
+        })
+    }
+
     /// The decoder for this upstream's stream framing.
     pub fn framing(&self) -> UpstreamDecoder {
         match self {

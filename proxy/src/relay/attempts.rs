@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::record::{Ending, RequestRecord};
+use super::resume::NextTargets;
 use super::stream::ChatStream;
 use super::Reply;
 use crate::config::{HedgeAfter, Model, Policy, TargetId, Team};
@@ -138,7 +139,12 @@ async fn serve_planned(
                 Ok(success) => {
                     record.note_attempt(&step.target.id, "ok");
                     record.set_served_by(&step.target);
-                    return Ok(success.into_reply(record));
+                    // A resumable stream may go on at the rest of the plan (docs/streams.md).
+                    let next = step.model.resume_streams.then(|| {
+                        let rest = steps.clone().filter(|s| s.target.id != step.target.id);
+                        NextTargets::after(&state, &operation, rest, &record.request_id, deadline)
+                    });
+                    return Ok(success.into_reply(record, next.flatten()));
                 }
                 Err(AttemptError::Refused { param, message }) => {
                     tracing::debug!(
@@ -246,7 +252,7 @@ enum AttemptSuccess {
 
 impl AttemptSuccess {
     /// The client's reply; a complete answer finishes the record here, a stream carries it.
-    fn into_reply(self, mut record: RequestRecord) -> Reply {
+    fn into_reply(self, mut record: RequestRecord, next: Option<NextTargets>) -> Reply {
         match self {
             AttemptSuccess::Full { body, usage } => {
                 record.first_byte = Some(record.started.elapsed());
@@ -255,6 +261,9 @@ impl AttemptSuccess {
                 reply
             }
             AttemptSuccess::Stream(mut stream) => {
+                if let Some(next) = next {
+                    stream.resume_on(next);
+                }
                 let headers = stream_headers(&record);
                 stream.attach_record(record);
                 Reply::Stream { headers, stream }
@@ -379,7 +388,13 @@ async fn exchange(
             let request = requests.pop().ok_or_else(|| {
                 AttemptFailure::new(FailureKind::ServerError, "no upstream request was built")
             })?;
-            let decoder = StreamDecoder::new(target, generation).map_err(translate_failure)?;
+            // A resumable stream is read as typed events, to splice another target's onto.
+            let resumable = step.model.resume_streams;
+            let decoder = match resumable {
+                true => StreamDecoder::typed(target, generation),
+                false => StreamDecoder::new(target, generation),
+            }
+            .map_err(translate_failure)?;
             let encoder = StreamEncoder::new(&generation.request)
                 .map_err(|e| AttemptFailure::new(FailureKind::ServerError, e.to_string()))?;
             let response = send_one(state, step, request, first_byte_deadline).await?;
@@ -392,6 +407,10 @@ async fn exchange(
                 operation.prompt_bytes(),
             ));
             stream.bound_by(ctx.bounds);
+            stream.set_idle_timeout(ctx.policy.server.stream_idle_timeout);
+            if resumable {
+                stream.track_for_resume();
+            }
             stream.prime(first_byte_deadline).await?;
             Ok(AttemptSuccess::Stream(stream))
         }
@@ -440,7 +459,7 @@ async fn exchange(
 }
 
 /// Sends one request and records the upstream's rate-limit headers.
-async fn send_one(
+pub(super) async fn send_one(
     state: &AppState,
     step: &PlannedAttempt,
     request: UpstreamRequest,
@@ -625,7 +644,7 @@ fn scopeguard(f: impl FnOnce()) -> impl Drop {
     Guard(Some(f))
 }
 
-fn report_failure(
+pub(super) fn report_failure(
     state: &AppState,
     step: &PlannedAttempt,
     failure: &AttemptFailure,

@@ -1,7 +1,9 @@
 //! Serving one client request upstream: the attempt loop, stream relay and the request's record.
 
 pub mod attempts;
+mod leg;
 pub mod record;
+pub mod resume;
 pub mod stream;
 
 use bytes::Bytes;

@@ -12,7 +12,7 @@ use crate::endpoint::{Api, Endpoint};
 use crate::metering::ledger::LedgerEntry;
 use crate::metering::spend::now_ms;
 use crate::metering::usage_check::UsageBounds;
-use crate::metering::{cost::cost_usd, Admission, Usage};
+use crate::metering::{cost::cost_usd, Admission, NanoUsd, Usage};
 use crate::state::AppState;
 
 pub struct RequestRecord {
@@ -38,6 +38,18 @@ pub struct RequestRecord {
     finished: bool,
     /// The budget reservation and rate-limit charge made before the request was sent.
     admission: Option<Admission>,
+    /// A resumed stream's broken attempts (docs/streams.md).
+    resumed: Option<Resumed>,
+}
+
+/// The attempts of a stream that broke and were continued on another target: billed at
+/// their own targets' prices, on the request's one ledger row.
+#[derive(Debug, Clone)]
+struct Resumed {
+    /// The targets whose streams broke, in order.
+    from: Vec<String>,
+    usage: Usage,
+    cost: NanoUsd,
 }
 
 /// The target that answered.
@@ -90,7 +102,48 @@ impl RequestRecord {
             route: Vec::new(),
             finished: false,
             admission: None,
+            resumed: None,
         }
+    }
+
+    /// The serving target's stream broke after producing `usage` and goes on elsewhere: its
+    /// tokens are metered under its own provider now, and its cost is carried to the ledger.
+    pub fn resumed_after(&mut self, usage: Usage) {
+        let cost = self.cost_of(&usage);
+        let provider = self.provider().to_owned();
+        let labels = |kind| {
+            [
+                self.team.as_str(),
+                self.model.as_str(),
+                provider.as_str(),
+                kind,
+            ]
+        };
+        let metrics = &self.state.metrics;
+        metrics
+            .tokens
+            .with_label_values(&labels("input"))
+            .inc_by(usage.prompt_tokens);
+        metrics
+            .tokens
+            .with_label_values(&labels("output"))
+            .inc_by(usage.completion_tokens);
+        metrics
+            .spend_usd
+            .with_label_values(&[&self.team, &self.model, &provider])
+            .inc_by(cost.as_usd_f64());
+        let target = self
+            .served_by
+            .as_ref()
+            .map_or_else(String::new, |s| s.target.clone());
+        let resumed = self.resumed.get_or_insert(Resumed {
+            from: Vec::new(),
+            usage: Usage::default(),
+            cost: NanoUsd::ZERO,
+        });
+        resumed.from.push(target);
+        resumed.usage = resumed.usage.plus(&usage);
+        resumed.cost += cost;
     }
 
     pub fn state(&self) -> &Arc<AppState> {
@@ -144,7 +197,7 @@ impl RequestRecord {
 
     /// Settles the admission to `usage`'s cost and accepts the ledger entry: every request
     /// that reached an upstream is recorded, whatever its ending.
-    fn settle(&mut self, status: &str, usage: Option<&Usage>, cost: f64) {
+    fn settle(&mut self, status: &str, usage: Option<&Usage>, cost: NanoUsd) {
         let entry = (self.attempts > 0).then(|| self.entry(status, usage, cost));
         let tokens = usage.map_or(0, |u| u.prompt_tokens + u.completion_tokens);
         let Some(admission) = self.admission.take() else {
@@ -156,7 +209,7 @@ impl RequestRecord {
         self.state.spend.settle(admission, cost, tokens, entry);
     }
 
-    fn entry(&self, status: &str, usage: Option<&Usage>, cost: f64) -> LedgerEntry {
+    fn entry(&self, status: &str, usage: Option<&Usage>, cost: NanoUsd) -> LedgerEntry {
         let elapsed = self.started.elapsed();
         let count = |f: fn(&Usage) -> u64| usage.map_or(0, |u| f(u) as i64);
         LedgerEntry {
@@ -182,15 +235,16 @@ impl RequestRecord {
             attempts: self.attempts as i64,
             status: status.to_owned(),
             usage_estimated: usage.is_some_and(|u| u.estimated),
+            resumed: self.resumed.is_some(),
             reservation_id: None,
         }
     }
 
     /// Cost of `usage` at the serving target's price.
-    pub fn cost_of(&self, usage: &Usage) -> f64 {
+    pub fn cost_of(&self, usage: &Usage) -> NanoUsd {
         self.served_by
             .as_ref()
-            .map_or(0.0, |s| cost_usd(&s.price, usage))
+            .map_or(NanoUsd::ZERO, |s| cost_usd(&s.price, usage))
     }
 
     /// Records the request's end: metrics, spend and one access-log line.
@@ -222,7 +276,7 @@ impl RequestRecord {
                     .observe(first.as_secs_f64());
             }
         }
-        let cost = usage.as_ref().map_or(0.0, |u| self.cost_of(u));
+        let cost = usage.as_ref().map_or(NanoUsd::ZERO, |u| self.cost_of(u));
         if let Some(usage) = &usage {
             let labels = |kind| {
                 [
@@ -243,9 +297,19 @@ impl RequestRecord {
             metrics
                 .spend_usd
                 .with_label_values(&[&self.team, &self.model, &provider])
-                .inc_by(cost);
+                .inc_by(cost.as_usd_f64());
         }
+        // The ledger and the budget take every attempt; the metrics above took the broken
+        // ones when they broke.
+        let (usage, cost) = match &self.resumed {
+            Some(resumed) => (
+                Some(usage.map_or(resumed.usage, |u| u.plus(&resumed.usage))),
+                cost + resumed.cost,
+            ),
+            None => (usage, cost),
+        };
         self.settle(&status, usage.as_ref(), cost);
+        let resumed_from = self.resumed.as_ref().map(|r| r.from.join(","));
         tracing::info!(
             target: "switchyard::access",
             request_id = %self.request_id,
@@ -261,7 +325,8 @@ impl RequestRecord {
             input_tokens = usage.map(|u| u.prompt_tokens),
             output_tokens = usage.map(|u| u.completion_tokens),
             usage_estimated = usage.map(|u| u.estimated),
-            cost_usd = cost,
+            cost_usd = %cost,
+            resumed_from = resumed_from.as_deref(),
             "request"
         );
     }
@@ -283,7 +348,7 @@ impl Drop for RequestRecord {
                     "client_closed",
                 ])
                 .inc();
-            self.settle("client_closed", None, 0.0);
+            self.settle("client_closed", None, NanoUsd::ZERO);
         }
     }
 }

@@ -5,47 +5,46 @@
 //!
 //! Before the client sees anything, [`ChatStream::prime`] reads up to the first translated
 //! event, so an upstream that fails early can still be failed over. After that, a failure
-//! ends the stream with the dialect's error event: never a silent truncation.
+//! (including a stall: no event for `server.stream_idle_timeout`) ends the stream with the
+//! dialect's error event, never a silent truncation; unless the model resumes streams, when
+//! the next target continues it (docs/streams.md, `resume/`).
 
 use std::collections::VecDeque;
-use std::pin::Pin;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::{FutureExt, Stream, StreamExt};
+use futures_util::{FutureExt, StreamExt};
 use tokio::time::{timeout_at, Instant};
 
+use super::leg::{Leg, LegEnd};
 use super::record::{Ending, RequestRecord};
+use super::resume::{NextTargets, NotResumed, Resumed, Resumer};
 use crate::dialects::{StreamEncoder, StreamFault};
 use crate::metering::usage_check::{self, UsageBounds};
 use crate::metering::Usage;
-use crate::model::{Delta, StreamEvent};
-use crate::providers::{StreamDecoder, StreamStep, UpstreamDecoder, UpstreamStreamError};
+use crate::model::StreamEvent;
+use crate::providers::{StreamDecoder, StreamStep, UpstreamStreamError};
 use crate::routing::AttemptPermit;
 use crate::upstream::client::transport_failure;
 use crate::upstream::{AttemptFailure, FailureKind};
 
-type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
-
 pub struct ChatStream {
-    upstream: ByteStream,
-    framing: UpstreamDecoder,
-    decoder: StreamDecoder,
+    /// The upstream attempt now streaming.
+    leg: Leg,
     encoder: StreamEncoder,
-    /// The last usage reported in typed events, and their content deltas so far.
-    event_usage: Option<Usage>,
-    event_deltas: u64,
     ready: VecDeque<Bytes>,
     deadline: Instant,
-    attempt_started: Instant,
-    first_event_at: Option<Instant>,
-    prompt_bytes: usize,
-    /// What the request may be billed for: the output it may relay, and the range its
+    /// `server.stream_idle_timeout`; `None` waits for events up to the deadline.
+    idle_timeout: Option<Duration>,
+    /// What the request may be billed for: the output each leg may relay, and the range its
     /// reported usage is checked against.
     bounds: UsageBounds,
     state: StreamEnd,
+    /// How the last leg broke, for its target's verdict.
+    broken: Option<LegEnd>,
     record: Option<RequestRecord>,
-    /// The attempt's permit: the verdict on the target is given when the stream ends.
-    permit: Option<AttemptPermit>,
+    /// Set for models with `resume_streams: true`.
+    resume: Option<Box<Resumer>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +63,18 @@ struct StreamFailure {
     /// cool-down.
     fault: StreamFault,
     message: String,
+    /// No event came for `server.stream_idle_timeout`.
+    stalled: bool,
+}
+
+impl StreamFailure {
+    fn upstream(message: String) -> Self {
+        Self {
+            fault: StreamFault::Upstream,
+            message,
+            stalled: false,
+        }
+    }
 }
 
 impl ChatStream {
@@ -76,21 +87,34 @@ impl ChatStream {
         prompt_bytes: usize,
     ) -> Self {
         Self {
-            upstream: Box::pin(response.bytes_stream()),
-            framing: decoder.framing(),
-            decoder,
+            leg: Leg::new(response, decoder, attempt_started, prompt_bytes),
             encoder,
-            event_usage: None,
-            event_deltas: 0,
             ready: VecDeque::new(),
             deadline,
-            attempt_started,
-            first_event_at: None,
-            prompt_bytes,
+            idle_timeout: None,
             bounds: UsageBounds::default(),
             state: StreamEnd::Open,
+            broken: None,
             record: None,
-            permit: None,
+            resume: None,
+        }
+    }
+
+    /// A stall, once the stream has started: no event for `idle` ends the attempt.
+    pub fn set_idle_timeout(&mut self, idle: Duration) {
+        self.idle_timeout = Some(idle);
+    }
+
+    /// Tracks what the client is given from the first event, so a broken stream can be
+    /// resumed (the decoder must be `StreamDecoder::typed`).
+    pub fn track_for_resume(&mut self) {
+        self.resume = Some(Box::default());
+    }
+
+    /// Where a broken stream may continue; only for a stream that tracks for resume.
+    pub fn resume_on(&mut self, next: NextTargets) {
+        if let Some(resume) = &mut self.resume {
+            resume.set_next(next);
         }
     }
 
@@ -102,7 +126,7 @@ impl ChatStream {
         while self.ready.is_empty() && self.state == StreamEnd::Open {
             let next = match timeout_at(
                 first_byte_deadline.min(self.deadline),
-                self.upstream.next(),
+                self.leg.upstream.next(),
             )
             .await
             {
@@ -145,11 +169,12 @@ impl ChatStream {
     /// usage against `bounds` when it ends.
     pub fn bound_by(&mut self, bounds: UsageBounds) {
         self.bounds = bounds;
+        self.leg.bound_output(bounds.output_max);
     }
 
     /// Attaches the attempt's permit; the stream reports the target's verdict when it ends.
     pub fn attach_permit(&mut self, permit: AttemptPermit) {
-        self.permit = Some(permit);
+        self.leg.attach_permit(permit);
     }
 
     /// Attaches the request's record; the stream finishes it when it ends.
@@ -168,20 +193,28 @@ impl ChatStream {
                 self.finish(None);
                 return None;
             }
-            let failure = match timeout_at(self.deadline, self.upstream.next()).await {
+            let stall_at = self.idle_timeout.map_or(self.deadline, |idle| {
+                (Instant::now() + idle).min(self.deadline)
+            });
+            let failure = match timeout_at(stall_at, self.leg.upstream.next()).await {
+                Err(_) if stall_at < self.deadline => Some(StreamFailure {
+                    fault: StreamFault::Timeout,
+                    message: "the upstream sent no event within the stream idle timeout".to_owned(),
+                    stalled: true,
+                }),
                 Err(_) => Some(StreamFailure {
                     fault: StreamFault::Timeout,
                     message: "the request timed out while the upstream was streaming".to_owned(),
+                    stalled: false,
                 }),
                 Ok(None) => Some(ended_early()),
-                Ok(Some(Err(e))) => Some(StreamFailure {
-                    fault: StreamFault::Upstream,
-                    message: transport_failure(&e).detail,
-                }),
+                Ok(Some(Err(e))) => Some(StreamFailure::upstream(transport_failure(&e).detail)),
                 Ok(Some(Ok(bytes))) => self.absorb(&bytes).err().or_else(|| self.absorb_buffered()),
             };
             if let Some(failure) = failure {
-                self.fail(failure);
+                if !self.resume_after(&failure).await {
+                    self.fail(failure);
+                }
             }
         }
     }
@@ -190,17 +223,14 @@ impl ChatStream {
     /// together leave together, in one write to the client.
     fn absorb_buffered(&mut self) -> Option<StreamFailure> {
         while self.state == StreamEnd::Open {
-            match self.upstream.next().now_or_never() {
+            match self.leg.upstream.next().now_or_never() {
                 Some(Some(Ok(bytes))) => {
                     if let Err(failure) = self.absorb(&bytes) {
                         return Some(failure);
                     }
                 }
                 Some(Some(Err(e))) => {
-                    return Some(StreamFailure {
-                        fault: StreamFault::Upstream,
-                        message: transport_failure(&e).detail,
-                    })
+                    return Some(StreamFailure::upstream(transport_failure(&e).detail))
                 }
                 Some(None) => return Some(ended_early()),
                 // Nothing more right now.
@@ -233,19 +263,16 @@ impl ChatStream {
 
     /// Decodes and translates bytes into ready events.
     fn absorb(&mut self, bytes: &[u8]) -> Result<(), StreamFailure> {
-        let events = self.framing.push(bytes).map_err(|message| StreamFailure {
-            fault: StreamFault::Upstream,
-            message,
-        })?;
-        for event in events {
-            match self.decoder.on_event(&event) {
+        let steps = self.leg.steps(bytes).map_err(StreamFailure::upstream)?;
+        for step in steps {
+            match step {
                 StreamStep::Emit(out) => {
                     self.within_cap()?;
                     self.emit(out);
                 }
-                StreamStep::Events(events) => self.emit_events(&events)?,
+                StreamStep::Events(events) => self.emit_events(events)?,
                 StreamStep::LastEvents(events) => {
-                    self.emit_events(&events)?;
+                    self.emit_events(events)?;
                     self.complete();
                     return Ok(());
                 }
@@ -270,6 +297,7 @@ impl ChatStream {
                             StreamFault::Upstream
                         },
                         message,
+                        stalled: false,
                     })
                 }
             }
@@ -277,16 +305,24 @@ impl ChatStream {
         Ok(())
     }
 
-    /// Typed events through the client's dialect encoder, counted for metering; none of
-    /// them once the output allowance is passed.
-    fn emit_events(&mut self, events: &[StreamEvent]) -> Result<(), StreamFailure> {
-        for event in events {
-            self.count(event);
+    /// Typed events through the client's dialect encoder (and, for a resumable stream, its
+    /// splice and record of what was delivered), counted for metering; none of them once
+    /// the output allowance is passed.
+    fn emit_events(&mut self, events: Vec<StreamEvent>) -> Result<(), StreamFailure> {
+        for event in &events {
+            self.leg.count(event);
         }
         self.within_cap()?;
         let mut out = Vec::new();
         for event in events {
-            self.encoder.encode(event, &mut out);
+            let event = match &mut self.resume {
+                Some(resume) => match resume.client_event(event) {
+                    Some(event) => event,
+                    None => continue,
+                },
+                None => event,
+            };
+            self.encoder.encode(&event, &mut out);
         }
         if !out.is_empty() {
             self.emit(Bytes::from(out));
@@ -294,37 +330,24 @@ impl ChatStream {
         Ok(())
     }
 
-    /// Content deltas decoded so far: each holds at least one output token.
-    fn relayed(&self) -> u64 {
-        self.decoder.content_deltas() + self.event_deltas
-    }
-
-    /// Content deltas the client received: the ones past the allowance are withheld.
-    fn delivered(&self) -> u64 {
-        match self.bounds.output_max {
-            0 => self.relayed(),
-            max => self.relayed().min(max),
-        }
-    }
-
     /// An upstream that ignores the cap it was sent would stream (and bill) on without end:
     /// past the request's output allowance the stream is cut (docs/spend.md, "Output caps").
     fn within_cap(&self) -> Result<(), StreamFailure> {
-        let max = self.bounds.output_max;
-        if max == 0 || self.relayed() <= max {
+        let Some(max) = self.leg.past_output_cap() else {
             return Ok(());
-        }
+        };
         Err(StreamFailure {
             fault: StreamFault::OutputCap,
             message: format!(
                 "the upstream went on past the output cap of {max} tokens it was sent; the proxy \
                  ended the stream and billed the output delivered"
             ),
+            stalled: false,
         })
     }
 
     fn emit(&mut self, bytes: Bytes) {
-        self.first_event_at.get_or_insert_with(Instant::now);
+        self.leg.noted_first_event();
         self.ready.push_back(bytes);
     }
 
@@ -336,15 +359,86 @@ impl ChatStream {
         self.state = StreamEnd::Complete;
     }
 
-    /// Usage and content deltas of typed events, for metering.
-    fn count(&mut self, event: &StreamEvent) {
-        match event {
-            StreamEvent::Usage(usage) => self.event_usage = Some(*usage),
-            StreamEvent::Delta { delta, .. } if !matches!(delta, Delta::Signature(_)) => {
-                self.event_deltas += 1;
+    /// For a resumable stream: continues on the next target after `failure`. False when the
+    /// stream cannot go on (it then ends with the error event).
+    async fn resume_after(&mut self, failure: &StreamFailure) -> bool {
+        let Some(mut resume) = self.resume.take() else {
+            return false;
+        };
+        let broken = self.leg.broken_usage();
+        let outcome = resume.resume(broken).await;
+        let resumed = self.hand_over(outcome, failure, broken, &mut resume);
+        self.resume = Some(resume);
+        resumed
+    }
+
+    fn hand_over(
+        &mut self,
+        outcome: Result<Resumed, NotResumed>,
+        failure: &StreamFailure,
+        broken: Usage,
+        resume: &mut Resumer,
+    ) -> bool {
+        let count = |record: &RequestRecord, to: &str, outcome: &str| {
+            record
+                .state()
+                .metrics
+                .stream_resumes
+                .with_label_values(&[record.model.as_str(), record.provider(), to, outcome])
+                .inc();
+        };
+        let resumed = match outcome {
+            Ok(resumed) => resumed,
+            Err(reason) => {
+                if let Some(record) = &self.record {
+                    count(record, "none", reason.label());
+                    tracing::debug!(
+                        request_id = %record.request_id,
+                        reason = reason.label(),
+                        failure = %failure.message,
+                        "broken stream not resumed"
+                    );
+                }
+                return false;
             }
-            _ => {}
+        };
+        self.leg.end(match failure.stalled {
+            true => LegEnd::Stalled,
+            false => LegEnd::Failed,
+        });
+        self.leg = resumed.leg;
+        // The continuation was sent with the same cap; its prompt holds the output already
+        // delivered, beyond the admission's prompt bound, so only its output is checked.
+        self.leg.bound_output(self.bounds.output_max);
+        if self.bounds.prompt_max > 0 {
+            self.bounds.prompt_max = u64::MAX;
+            self.bounds.prompt_min = 0;
         }
+        if let Some(record) = &mut self.record {
+            count(record, &resumed.step.target.provider.name, "resumed");
+            tracing::debug!(
+                request_id = %record.request_id,
+                from = %record.provider(),
+                to = %resumed.step.target.id,
+                failure = %failure.message,
+                "stream resumed on the next target"
+            );
+            record.resumed_after(broken);
+            record.attempts += 1;
+            record.set_served_by(&resumed.step.target);
+        }
+        let mut out = Vec::new();
+        for event in &resumed.events {
+            resume.note_delivered(event);
+            self.encoder.encode(event, &mut out);
+        }
+        if !out.is_empty() {
+            self.ready.push_back(Bytes::from(out));
+        }
+        if resumed.done {
+            self.complete();
+        }
+        true
     }
 
     fn fail(&mut self, failure: StreamFailure) {
@@ -352,6 +446,10 @@ impl ChatStream {
         let event = self.encoder.error_event(failure.fault, failure.message);
         self.ready.push_back(event);
         self.state = StreamEnd::Failed;
+        self.broken = Some(match failure.stalled {
+            true => LegEnd::Stalled,
+            false => LegEnd::Failed,
+        });
         if let Some(record) = &self.record {
             record
                 .state()
@@ -362,11 +460,9 @@ impl ChatStream {
         }
     }
 
+    #[cfg(test)]
     fn usage(&self) -> Usage {
-        self.decoder
-            .usage()
-            .or(self.event_usage)
-            .unwrap_or_else(|| Usage::estimate(self.prompt_bytes, self.delivered()))
+        self.leg.usage()
     }
 
     /// Accounts for the stream once: live figures of the target, metrics, spend, log.
@@ -374,36 +470,27 @@ impl ChatStream {
         let Some(record) = self.record.take() else {
             return;
         };
+        let reported = self.leg.usage();
         let (usage, rejection) =
-            usage_check::check(self.usage(), &self.bounds, Some(self.delivered()));
+            usage_check::check(reported, &self.bounds, Some(self.leg.delivered()));
         if let Some(rejection) = rejection {
             usage_check::report(
                 &record.state().metrics,
                 record.provider(),
                 &record.request_id,
                 rejection,
-                &self.usage(),
+                &reported,
             );
         }
         let ending = ending.unwrap_or(match self.state {
             StreamEnd::Complete => Ending::Status(200),
             StreamEnd::Failed | StreamEnd::Open => Ending::StreamError,
         });
-        if let Some(permit) = self.permit.take() {
-            match ending {
-                Ending::Status(_) => {
-                    let first = self.first_event_at.unwrap_or(self.attempt_started);
-                    permit.succeeded(
-                        first - self.attempt_started,
-                        first.elapsed(),
-                        usage.completion_tokens,
-                    );
-                }
-                Ending::StreamError => permit.failed(Instant::now()),
-                // No verdict on the target: dropping the permit frees it.
-                Ending::ClientGone => drop(permit),
-            }
-        }
+        self.leg.end(match ending {
+            Ending::Status(_) => LegEnd::Complete,
+            Ending::StreamError => self.broken.unwrap_or(LegEnd::Failed),
+            Ending::ClientGone => LegEnd::Abandoned,
+        });
         record.finish(ending, Some(usage));
     }
 }
@@ -419,10 +506,7 @@ impl Drop for ChatStream {
 
 /// The upstream closed the stream before it was complete.
 fn ended_early() -> StreamFailure {
-    StreamFailure {
-        fault: StreamFault::Upstream,
-        message: "the upstream ended the stream before it was complete".to_owned(),
-    }
+    StreamFailure::upstream("the upstream ended the stream before it was complete".to_owned())
 }
 
 /// A failure before the first client byte: the next target may be tried.
@@ -579,5 +663,90 @@ mod tests {
         let failure = stream.prime(deadline).await.unwrap_err();
         assert_eq!(failure.kind, FailureKind::ServerError, "{}", failure.detail);
         assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+    /// A chunk of text, then nothing: the upstream stalled.
+    fn stalling_upstream() -> reqwest::Response {
+        let first: Result<Bytes, std::io::Error> = Ok(Bytes::from_static(
+            b"data: {\"id\":\"c1\",\"created\":5,\"model\":\"gpt\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"}}]}\n\n",
+        ));
+        let body = futures_util::stream::iter([first]).chain(futures_util::stream::pending());
+        reqwest::Response::from(http::Response::new(reqwest::Body::wrap_stream(body)))
+    }
+
+    async fn read_all(stream: &mut ChatStream) -> String {
+        let mut out = Vec::new();
+        while let Some(bytes) = stream.next_chunk().await {
+            out.extend_from_slice(&bytes);
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    /// No event for the idle timeout ends the stream then, not at the request's deadline.
+    #[tokio::test(start_paused = true)]
+    async fn a_stall_past_the_idle_timeout_ends_with_the_timeout_event() {
+        let decoder = StreamDecoder::Chat(TypedStream::default());
+        let encoder = StreamEncoder::Chat(ChunkEncoder::new("alias", true));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut stream = ChatStream::new(
+            stalling_upstream(),
+            decoder,
+            encoder,
+            deadline,
+            Instant::now(),
+            8,
+        );
+        stream.set_idle_timeout(Duration::from_millis(300));
+        stream.prime(deadline).await.unwrap();
+        let out = read_all(&mut stream).await;
+        assert!(out.contains("\"content\":\"Hi\""), "{out}");
+        assert!(out.contains("\"code\":\"upstream_timeout\""), "{out}");
+        assert!(
+            out.contains("stream idle timeout"),
+            "a stall, not the deadline: {out}"
+        );
+        assert!(!out.contains("[DONE]"), "{out}");
+        assert!(Instant::now() < deadline);
+    }
+
+    /// Without an idle timeout the same stall waits for the request's deadline.
+    #[tokio::test(start_paused = true)]
+    async fn without_an_idle_timeout_a_stall_ends_at_the_deadline() {
+        let decoder = StreamDecoder::Chat(TypedStream::default());
+        let encoder = StreamEncoder::Chat(ChunkEncoder::new("alias", true));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut stream = ChatStream::new(
+            stalling_upstream(),
+            decoder,
+            encoder,
+            deadline,
+            Instant::now(),
+            8,
+        );
+        stream.prime(deadline).await.unwrap();
+        let out = read_all(&mut stream).await;
+        assert!(out.contains("the request timed out"), "{out}");
+        assert!(Instant::now() >= deadline);
+    }
+
+    /// A resumable stream with nowhere to go ends with the error event, text relayed once.
+    #[tokio::test(start_paused = true)]
+    async fn a_resumable_stream_with_no_next_target_ends_with_the_error_event() {
+        let decoder = StreamDecoder::Chat(TypedStream::default());
+        let encoder = StreamEncoder::Chat(ChunkEncoder::new("alias", true));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut stream = ChatStream::new(
+            stalling_upstream(),
+            decoder,
+            encoder,
+            deadline,
+            Instant::now(),
+            8,
+        );
+        stream.set_idle_timeout(Duration::from_millis(300));
+        stream.track_for_resume();
+        stream.prime(deadline).await.unwrap();
+        let out = read_all(&mut stream).await;
+        assert_eq!(out.matches("\"content\":\"Hi\"").count(), 1, "{out}");
+        assert!(out.contains("\"code\":\"upstream_timeout\""), "{out}");
     }
 }

@@ -2,6 +2,7 @@
 //! circuit breakers, and the attempt plan built from all of it.
 
 pub mod circuit;
+pub mod explain;
 pub mod headroom;
 pub mod plan;
 pub mod score;

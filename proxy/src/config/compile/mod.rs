@@ -5,6 +5,7 @@
 //! allow-lists, budgets). This file holds the entry point, `server:`, `ledger:` and the
 //! helpers they share.
 
+mod client;
 mod models;
 pub(crate) mod providers;
 mod routing;
@@ -28,6 +29,8 @@ const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 const DEFAULT_MAX_REQUEST_BYTES: u64 = 8 << 20;
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(60);
+/// docs/streams.md: a streaming upstream silent for this long has stalled.
+const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_ATTEMPTS: i64 = 5;
 const MAX_ATTEMPTS_CEILING: i64 = 20;
 const DEFAULT_LEDGER_URL: &str = "sqlite://switchyard.db";
@@ -163,10 +166,12 @@ fn server(ctx: &mut Ctx<'_>, raw: RawServer) -> Result<ServerSettings, Problem> 
             .map(Secret::new),
         None => None,
     };
-    if admin_token.is_none() && !is_loopback(&admin_listen) {
-        ctx.warnings.push(format!(
-            "server.admin_listen {admin_listen} is not a loopback address and no admin_token is set: anyone who can reach it may reload the policy and read spend"
-        ));
+    if admin_token.is_none() && !client::is_loopback(&admin_listen) {
+        // Anyone who can reach it could reload the policy and read spend (issue 15, item 8).
+        let message = format!(
+            "server.admin_listen {admin_listen} is not a loopback address and no server.admin_token is set: set a token, or listen on 127.0.0.1"
+        );
+        return Err(Problem::at(location_of(raw.admin_listen.as_ref()), message));
     }
     Ok(ServerSettings {
         listen,
@@ -189,6 +194,13 @@ fn server(ctx: &mut Ctx<'_>, raw: RawServer) -> Result<ServerSettings, Problem> 
             DEFAULT_FIRST_BYTE_TIMEOUT,
         )?,
         max_attempts: max_attempts(raw.max_attempts.as_ref())?,
+        stream_idle_timeout: ctx.duration_or(
+            raw.stream_idle_timeout.as_ref(),
+            "server.stream_idle_timeout",
+            DEFAULT_STREAM_IDLE_TIMEOUT,
+        )?,
+        client: client::client(ctx, &raw)?,
+        tls: client::tls(ctx, raw.tls.as_ref())?,
     })
 }
 
@@ -216,11 +228,6 @@ fn address(
             ),
         )),
     }
-}
-
-fn is_loopback(address: &str) -> bool {
-    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
-    host == "localhost" || host.starts_with("127.") || host == "[::1]"
 }
 
 fn max_request_bytes(ctx: &Ctx<'_>, value: Option<&Spanned<String>>) -> Result<usize, Problem> {
@@ -427,13 +434,14 @@ mod tests {
         assert_eq!(server.connect_timeout, Duration::from_secs(5));
         assert_eq!(server.first_byte_timeout, Duration::from_secs(60));
         assert_eq!(server.max_attempts, 5);
+        assert_eq!(server.stream_idle_timeout, Duration::from_secs(30));
         assert_eq!(policy.ledger.flush_interval, Duration::from_millis(200));
         Ok(())
     }
 
     #[test]
     fn server_values_are_parsed() -> Result<(), ConfigError> {
-        let yaml = "version: 1\nserver:\n  listen: 127.0.0.1:18080\n  admin_listen: '[::1]:19090'\n  admin_token: ${TOKEN}\n  request_timeout: 2m\n  max_request_bytes: 1048576\n  connect_timeout: 500ms\n  first_byte_timeout: 1h\n  max_attempts: 20\n";
+        let yaml = "version: 1\nserver:\n  listen: 127.0.0.1:18080\n  admin_listen: '[::1]:19090'\n  admin_token: ${TOKEN}\n  request_timeout: 2m\n  max_request_bytes: 1048576\n  connect_timeout: 500ms\n  first_byte_timeout: 1h\n  max_attempts: 20\n  stream_idle_timeout: 300ms\n";
         let server = compile_yaml(yaml, &[("TOKEN", "s3cret")])?.server;
         assert_eq!(server.listen, "127.0.0.1:18080");
         assert_eq!(server.admin_listen, "[::1]:19090");
@@ -446,6 +454,7 @@ mod tests {
         assert_eq!(server.connect_timeout, Duration::from_millis(500));
         assert_eq!(server.first_byte_timeout, Duration::from_secs(3600));
         assert_eq!(server.max_attempts, 20);
+        assert_eq!(server.stream_idle_timeout, Duration::from_millis(300));
         Ok(())
     }
 
@@ -453,13 +462,6 @@ mod tests {
     fn an_admin_token_that_expands_to_empty_means_no_token() -> Result<(), ConfigError> {
         let yaml = "version: 1\nserver:\n  admin_token: ${SWITCHYARD_ADMIN_TOKEN:-}\n";
         assert!(compile_yaml(yaml, &[])?.server.admin_token.is_none());
-        Ok(())
-    }
-
-    #[test]
-    fn an_open_admin_port_off_loopback_is_a_warning() -> Result<(), ConfigError> {
-        let policy = compile_yaml("version: 1\nserver:\n  admin_listen: 0.0.0.0:9090\n", &[])?;
-        assert!(policy.warnings.iter().any(|w| w.contains("no admin_token")));
         Ok(())
     }
 

@@ -112,6 +112,7 @@ fn model(
         },
         routing,
         placement,
+        resume_streams: raw.resume_streams.as_ref().is_some_and(|r| r.value),
     })
 }
 
@@ -313,7 +314,9 @@ fn price_source(raw: &Spanned<RawTarget>, upstream_model: &str) -> PriceSource {
 }
 
 fn usd(value: &Spanned<f64>, path: &str, field: &str) -> Result<f64, Problem> {
-    match value.value.is_finite() && value.value >= 0.0 {
+    // Costs are computed from the price in integer nano-dollars (docs/spend.md, "Units").
+    let representable = crate::metering::NanoUsd::from_usd_f64(value.value).is_some();
+    match representable && value.value >= 0.0 {
         true => Ok(value.value),
         false => Err(Problem::spanned(
             value,
@@ -400,6 +403,7 @@ mod tests {
             "    strategy: latency\n",
             "    max_output_tokens: 2048\n",
             "    first_byte_timeout: 90s\n",
+            "    resume_streams: true\n",
             "    fallbacks: [cheap]\n",
             "    targets:\n",
             "      - {provider: azure, deployment: prod-4o, price: {input: 2.5, output: 10, cached_input: 1.25}, limits: {rpm: 600, tpm: 400000}}\n",
@@ -416,6 +420,9 @@ mod tests {
             fast.and_then(|m| m.first_byte_timeout),
             Some(Duration::from_secs(90))
         );
+        assert_eq!(fast.map(|m| m.resume_streams), Some(true));
+        let cheap = policy.models.get("cheap");
+        assert_eq!(cheap.map(|m| m.resume_streams), Some(false));
         assert_eq!(
             fast.map(|m| m.fallbacks.clone()),
             Some(vec!["cheap".to_owned()])

@@ -170,13 +170,15 @@ fn allow_list(
 }
 
 fn budget_of(raw: &RawBudget, path: &str) -> Result<Budget, Problem> {
-    let usd = raw.usd.value;
-    if !usd.is_finite() || usd < 0.0 {
-        return Err(Problem::spanned(
-            &raw.usd,
-            format!("{path}.budget.usd must be a number of USD, 0 or more"),
-        ));
-    }
+    let usd = match crate::metering::NanoUsd::from_usd_f64(raw.usd.value) {
+        Some(usd) if raw.usd.value >= 0.0 => usd,
+        _ => {
+            return Err(Problem::spanned(
+                &raw.usd,
+                format!("{path}.budget.usd must be a number of USD, 0 or more (at most 9 billion)"),
+            ))
+        }
+    };
     let period = match raw.period {
         Some(RawPeriod::Daily) => BudgetPeriod::Daily,
         Some(RawPeriod::Weekly) => BudgetPeriod::Weekly,
@@ -240,7 +242,7 @@ mod tests {
         assert_eq!(
             team.and_then(|t| t.budget),
             Some(Budget {
-                usd: 500.0,
+                usd: crate::metering::NanoUsd::from_nanos(500_000_000_000),
                 period: BudgetPeriod::Weekly
             })
         );

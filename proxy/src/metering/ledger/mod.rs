@@ -22,6 +22,8 @@ use thiserror::Error;
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
+use super::money::NanoUsd;
+
 /// The ledger table, the same on SQLite and PostgreSQL (both take this portable SQL).
 pub(crate) const LEDGER_TABLE: &str = "CREATE TABLE IF NOT EXISTS switchyard_ledger (
     entry_id TEXT PRIMARY KEY,
@@ -55,6 +57,12 @@ pub(crate) const LEDGER_ADD_API: &str =
 /// the `api` column of the Messages work.)
 pub(crate) const LEDGER_ADD_CACHE_WRITE: &str =
     "ALTER TABLE switchyard_ledger ADD COLUMN cache_write_tokens BIGINT NOT NULL DEFAULT 0";
+// Schema version 4 (money as integers: `cost_usd DOUBLE PRECISION` becomes
+// `cost_nano_usd BIGINT`) differs per backend: see `sqlite.rs` and `postgres.rs`.
+/// Schema version 7: whether the entry's stream was resumed on another target
+/// (docs/streams.md); rows written before it say false.
+pub(crate) const LEDGER_ADD_RESUMED: &str =
+    "ALTER TABLE switchyard_ledger ADD COLUMN resumed BOOLEAN NOT NULL DEFAULT FALSE";
 
 /// Entries written per transaction.
 pub const BATCH: usize = 500;
@@ -106,12 +114,14 @@ pub struct LedgerEntry {
     pub cached_tokens: i64,
     /// Prompt tokens written to the upstream's prompt cache (beside `cached_tokens`, the reads).
     pub cache_write_tokens: i64,
-    pub cost_usd: f64,
+    pub cost_usd: NanoUsd,
     pub latency_ms: i64,
     pub ttft_ms: Option<i64>,
     pub attempts: i64,
     pub status: String,
     pub usage_estimated: bool,
+    /// The stream broke and was continued on another target; the entry covers every attempt.
+    pub resumed: bool,
     /// The fleet-wide budget reservation this entry settles (PostgreSQL only).
     pub reservation_id: Option<String>,
 }
@@ -126,7 +136,8 @@ pub struct SpendRow {
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub cached_tokens: i64,
-    pub cost_usd: f64,
+    pub cache_write_tokens: i64,
+    pub cost_usd: NanoUsd,
 }
 
 /// Where entries are stored.
@@ -167,7 +178,7 @@ impl Store {
         to_ms: i64,
         team: Option<&str>,
     ) -> Result<Vec<SpendRow>, LedgerError> {
-        type Row = (String, String, String, i64, i64, i64, i64, f64);
+        type Row = (String, String, String, i64, i64, i64, i64, i64, i64);
         let sql = spend_sql(self);
         let team = team.map(str::to_owned);
         let rows: Vec<Row> = match self {
@@ -191,38 +202,48 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(
-                |(team, model, provider, requests, input, output, cached, cost)| SpendRow {
-                    team,
-                    model,
-                    provider,
-                    requests,
-                    input_tokens: input,
-                    output_tokens: output,
-                    cached_tokens: cached,
-                    cost_usd: cost,
+                |(team, model, provider, requests, input, output, cached, written, cost)| {
+                    SpendRow {
+                        team,
+                        model,
+                        provider,
+                        requests,
+                        input_tokens: input,
+                        output_tokens: output,
+                        cached_tokens: cached,
+                        cache_write_tokens: written,
+                        cost_usd: NanoUsd::from_nanos(cost),
+                    }
                 },
             )
             .collect())
     }
 
-    /// USD per team and UTC day number since `from_ms`, to seed the local budget book.
-    pub async fn spend_by_day(&self, from_ms: i64) -> Result<Vec<(String, i64, f64)>, LedgerError> {
-        let sql = "SELECT team, at_ms / 86400000 AS day, SUM(cost_usd) FROM switchyard_ledger \
-                   WHERE at_ms >= $1 GROUP BY team, at_ms / 86400000";
-        Ok(match self {
-            Store::Sqlite(pool) => {
-                sqlx::query_as::<_, (String, i64, f64)>(sql)
-                    .bind(from_ms)
-                    .fetch_all(pool)
-                    .await?
+    /// Spend per team and UTC day number since `from_ms`, to seed the local budget book.
+    pub async fn spend_by_day(
+        &self,
+        from_ms: i64,
+    ) -> Result<Vec<(String, i64, NanoUsd)>, LedgerError> {
+        // SQLite's SUM of integers is an integer (an error on overflow, never a wrap);
+        // PostgreSQL's SUM(bigint) is numeric, cast back (also an error on overflow).
+        let sql = match self {
+            Store::Sqlite(_) => {
+                "SELECT team, at_ms / 86400000 AS day, SUM(cost_nano_usd) FROM switchyard_ledger \
+                 WHERE at_ms >= $1 GROUP BY team, at_ms / 86400000"
             }
-            Store::Postgres(pool) => {
-                sqlx::query_as::<_, (String, i64, f64)>(sql)
-                    .bind(from_ms)
-                    .fetch_all(pool)
-                    .await?
+            Store::Postgres(_) => {
+                "SELECT team, at_ms / 86400000 AS day, SUM(cost_nano_usd)::BIGINT \
+                 FROM switchyard_ledger WHERE at_ms >= $1 GROUP BY team, at_ms / 86400000"
             }
-        })
+        };
+        let rows: Vec<(String, i64, i64)> = match self {
+            Store::Sqlite(pool) => sqlx::query_as(sql).bind(from_ms).fetch_all(pool).await?,
+            Store::Postgres(pool) => sqlx::query_as(sql).bind(from_ms).fetch_all(pool).await?,
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(team, day, nanos)| (team, day, NanoUsd::from_nanos(nanos)))
+            .collect())
     }
 
     pub async fn ping(&self) -> Result<(), LedgerError> {
@@ -241,9 +262,10 @@ impl Store {
 /// One entry, in both backends' SQL (`$n` placeholders); a retried entry is ignored.
 pub(crate) const INSERT: &str =
     "INSERT INTO switchyard_ledger (entry_id, request_id, at_ms, team, \
-    key_id, model, provider, target, input_tokens, output_tokens, cached_tokens, cost_usd, \
-    latency_ms, ttft_ms, attempts, status, usage_estimated, api, cache_write_tokens) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+    key_id, model, provider, target, input_tokens, output_tokens, cached_tokens, cost_nano_usd, \
+    latency_ms, ttft_ms, attempts, status, usage_estimated, api, cache_write_tokens, resumed) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
+    $20) \
     ON CONFLICT (entry_id) DO NOTHING";
 
 fn spend_sql(store: &Store) -> &'static str {
@@ -252,13 +274,14 @@ fn spend_sql(store: &Store) -> &'static str {
     match store {
         Store::Sqlite(_) => {
             "SELECT team, model, provider, COUNT(*), SUM(input_tokens), SUM(output_tokens), \
-             SUM(cached_tokens), SUM(cost_usd) FROM switchyard_ledger \
+             SUM(cached_tokens), SUM(cache_write_tokens), SUM(cost_nano_usd) FROM switchyard_ledger \
              WHERE at_ms >= $1 AND at_ms < $2 AND ($3 IS NULL OR team = $3) \
              GROUP BY team, model, provider ORDER BY team, model, provider"
         }
         Store::Postgres(_) => {
             "SELECT team, model, provider, COUNT(*)::BIGINT, SUM(input_tokens)::BIGINT, \
-             SUM(output_tokens)::BIGINT, SUM(cached_tokens)::BIGINT, SUM(cost_usd)::DOUBLE PRECISION \
+             SUM(output_tokens)::BIGINT, SUM(cached_tokens)::BIGINT, \
+             SUM(cache_write_tokens)::BIGINT, SUM(cost_nano_usd)::BIGINT \
              FROM switchyard_ledger \
              WHERE at_ms >= $1 AND at_ms < $2 AND ($3::TEXT IS NULL OR team = $3) \
              GROUP BY team, model, provider ORDER BY team, model, provider"

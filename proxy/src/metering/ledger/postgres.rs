@@ -14,6 +14,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::{LedgerEntry, LedgerError};
 use crate::metering::budget::{Period, Standing};
+use crate::metering::money::NanoUsd;
 
 /// Schema versions, applied in order under an advisory lock (replicas may start together).
 const MIGRATIONS: &super::migrate::Migrations = &[
@@ -42,6 +43,28 @@ const MIGRATIONS: &super::migrate::Migrations = &[
     ),
     (2, &[super::LEDGER_ADD_API]),
     (3, &[super::LEDGER_ADD_CACHE_WRITE]),
+    (4, MONEY_AS_INTEGERS),
+    (7, &[super::LEDGER_ADD_RESUMED]),
+];
+
+/// Schema version 4: money in integer nano-dollars (docs/spend.md, "Units"), in place. Each
+/// ledger row's float cost is rounded to the nearest nano-dollar; the budget accounts are
+/// then recomputed from those rows (not rounded from their own float sums), so the accounts
+/// and the ledger agree to the nano-dollar; live reservations are rounded up.
+/// `BIGINT` rather than `NUMERIC`: the same type and arithmetic as SQLite, 8 bytes, and
+/// ±9.2 billion USD of range, which no ledger total approaches.
+const MONEY_AS_INTEGERS: &[&str] = &[
+    "ALTER TABLE switchyard_ledger ALTER COLUMN cost_usd TYPE BIGINT \
+     USING ROUND(cost_usd * 1000000000.0::DOUBLE PRECISION)::BIGINT",
+    "ALTER TABLE switchyard_ledger RENAME COLUMN cost_usd TO cost_nano_usd",
+    "ALTER TABLE switchyard_budget_accounts ALTER COLUMN spent_usd TYPE BIGINT USING 0",
+    "ALTER TABLE switchyard_budget_accounts RENAME COLUMN spent_usd TO spent_nano_usd",
+    "UPDATE switchyard_budget_accounts a SET spent_nano_usd = COALESCE((\
+     SELECT SUM(l.cost_nano_usd) FROM switchyard_ledger l \
+     WHERE l.team = a.team AND l.at_ms >= a.period_start AND l.at_ms < a.period_end), 0)::BIGINT",
+    "ALTER TABLE switchyard_budget_reservations ALTER COLUMN amount_usd TYPE BIGINT \
+     USING CEIL(amount_usd * 1000000000.0::DOUBLE PRECISION)::BIGINT",
+    "ALTER TABLE switchyard_budget_reservations RENAME COLUMN amount_usd TO amount_nano_usd",
 ];
 
 /// Key of the advisory lock that serialises migrations.
@@ -104,7 +127,12 @@ pub async fn insert(pool: &PgPool, entries: &[LedgerEntry]) -> Result<(), Ledger
         .bind(int(|e| e.input_tokens))
         .bind(int(|e| e.output_tokens))
         .bind(int(|e| e.cached_tokens))
-        .bind(entries.iter().map(|e| e.cost_usd).collect::<Vec<f64>>())
+        .bind(
+            entries
+                .iter()
+                .map(|e| e.cost_usd.nanos())
+                .collect::<Vec<i64>>(),
+        )
         .bind(int(|e| e.latency_ms))
         .bind(
             entries
@@ -122,6 +150,7 @@ pub async fn insert(pool: &PgPool, entries: &[LedgerEntry]) -> Result<(), Ledger
         )
         .bind(text(|e| &e.api))
         .bind(int(|e| e.cache_write_tokens))
+        .bind(entries.iter().map(|e| e.resumed).collect::<Vec<bool>>())
         .execute(&mut *tx)
         .await?;
     let reservations: Vec<String> = entries
@@ -142,21 +171,21 @@ pub async fn insert(pool: &PgPool, entries: &[LedgerEntry]) -> Result<(), Ledger
 /// batch inserts nothing and books nothing) on the accounts whose period contains them.
 const INSERT_BATCH: &str = "WITH inserted AS (
     INSERT INTO switchyard_ledger (entry_id, request_id, at_ms, team, key_id, model, provider,
-        target, input_tokens, output_tokens, cached_tokens, cost_usd, latency_ms, ttft_ms,
-        attempts, status, usage_estimated, api, cache_write_tokens)
+        target, input_tokens, output_tokens, cached_tokens, cost_nano_usd, latency_ms, ttft_ms,
+        attempts, status, usage_estimated, api, cache_write_tokens, resumed)
     SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[],
         $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[],
-        $12::DOUBLE PRECISION[], $13::BIGINT[], $14::BIGINT[], $15::BIGINT[], $16::TEXT[],
-        $17::BOOLEAN[], $18::TEXT[], $19::BIGINT[])
+        $12::BIGINT[], $13::BIGINT[], $14::BIGINT[], $15::BIGINT[], $16::TEXT[],
+        $17::BOOLEAN[], $18::TEXT[], $19::BIGINT[], $20::BOOLEAN[])
     ON CONFLICT (entry_id) DO NOTHING
-    RETURNING team, at_ms, cost_usd
+    RETURNING team, at_ms, cost_nano_usd
 ), per_account AS (
-    SELECT a.team, a.period_start, a.period_end, SUM(i.cost_usd) AS cost
+    SELECT a.team, a.period_start, a.period_end, SUM(i.cost_nano_usd) AS cost
     FROM switchyard_budget_accounts a
     JOIN inserted i ON i.team = a.team AND a.period_start <= i.at_ms AND a.period_end > i.at_ms
     GROUP BY a.team, a.period_start, a.period_end
 )
-UPDATE switchyard_budget_accounts a SET spent_usd = a.spent_usd + p.cost
+UPDATE switchyard_budget_accounts a SET spent_nano_usd = (a.spent_nano_usd + p.cost)::BIGINT
 FROM per_account p
 WHERE a.team = p.team AND a.period_start = p.period_start AND a.period_end = p.period_end";
 
@@ -166,8 +195,8 @@ pub struct ReserveRequest {
     pub id: String,
     pub team: String,
     pub period: Period,
-    pub budget_usd: f64,
-    pub amount_usd: f64,
+    pub budget_usd: NanoUsd,
+    pub amount_usd: NanoUsd,
     pub now_ms: i64,
     /// Reservations older than this are ignored (their replica died mid-request).
     pub expires_ms: i64,
@@ -181,12 +210,12 @@ pub async fn reserve(pool: &PgPool, r: &ReserveRequest) -> Result<(Standing, boo
     let admitted = standing.admits(r.budget_usd, r.amount_usd);
     if admitted {
         sqlx::query(
-            "INSERT INTO switchyard_budget_reservations (id, team, amount_usd, expires_ms) \
+            "INSERT INTO switchyard_budget_reservations (id, team, amount_nano_usd, expires_ms) \
              VALUES ($1, $2, $3, $4)",
         )
         .bind(&r.id)
         .bind(&r.team)
-        .bind(r.amount_usd)
+        .bind(r.amount_usd.nanos())
         .bind(r.expires_ms)
         .execute(&mut *tx)
         .await?;
@@ -217,8 +246,8 @@ async fn standing_in(
     now_ms: i64,
 ) -> Result<Standing, LedgerError> {
     sqlx::query(
-        "INSERT INTO switchyard_budget_accounts (team, period_start, period_end, spent_usd) \
-         SELECT $1, $2, $3, COALESCE(SUM(cost_usd), 0) FROM switchyard_ledger \
+        "INSERT INTO switchyard_budget_accounts (team, period_start, period_end, spent_nano_usd) \
+         SELECT $1, $2, $3, COALESCE(SUM(cost_nano_usd), 0)::BIGINT FROM switchyard_ledger \
          WHERE team = $1 AND at_ms >= $2 AND at_ms < $3 \
          ON CONFLICT DO NOTHING",
     )
@@ -227,9 +256,10 @@ async fn standing_in(
     .bind(period.end_ms)
     .execute(&mut **tx)
     .await?;
-    let (spent_usd, reserved_usd): (f64, f64) = sqlx::query_as(
-        "SELECT a.spent_usd, COALESCE((SELECT SUM(amount_usd) FROM switchyard_budget_reservations r \
-           WHERE r.team = $1 AND r.expires_ms > $4), 0)::DOUBLE PRECISION \
+    let (spent, reserved): (i64, i64) = sqlx::query_as(
+        "SELECT a.spent_nano_usd, COALESCE((SELECT SUM(amount_nano_usd) \
+           FROM switchyard_budget_reservations r \
+           WHERE r.team = $1 AND r.expires_ms > $4), 0)::BIGINT \
          FROM switchyard_budget_accounts a \
          WHERE a.team = $1 AND a.period_start = $2 AND a.period_end = $3",
     )
@@ -240,8 +270,8 @@ async fn standing_in(
     .fetch_one(&mut **tx)
     .await?;
     Ok(Standing {
-        spent_usd,
-        reserved_usd,
+        spent_usd: NanoUsd::from_nanos(spent),
+        reserved_usd: NanoUsd::from_nanos(reserved),
     })
 }
 
@@ -291,6 +321,10 @@ pub mod tests {
         }
     }
 
+    fn usd(usd: f64) -> NanoUsd {
+        NanoUsd::from_usd_f64(usd).unwrap()
+    }
+
     fn entry(id: &str, cost: f64, at_ms: i64, reservation: Option<&str>) -> LedgerEntry {
         LedgerEntry {
             entry_id: id.to_owned(),
@@ -306,12 +340,13 @@ pub mod tests {
             output_tokens: 4,
             cached_tokens: 1,
             cache_write_tokens: 2,
-            cost_usd: cost,
+            cost_usd: usd(cost),
             latency_ms: 5,
             ttft_ms: None,
             attempts: 1,
             status: "200".to_owned(),
             usage_estimated: false,
+            resumed: false,
             reservation_id: reservation.map(str::to_owned),
         }
     }
@@ -343,8 +378,8 @@ pub mod tests {
                     id: format!("r{i}"),
                     team: "t".to_owned(),
                     period,
-                    budget_usd: 1.0,
-                    amount_usd: 0.25,
+                    budget_usd: usd(1.0),
+                    amount_usd: usd(0.25),
                     now_ms: 2_000,
                     expires_ms: 100_000,
                 };
@@ -365,7 +400,7 @@ pub mod tests {
             "0.2 + 3 × 0.25 fits in 1.0, a fourth would not"
         );
         let before = standing(pool, "t", period, 2_000).await.unwrap();
-        assert!((before.reserved_usd - 0.75).abs() < 1e-9);
+        assert_eq!(before.reserved_usd, usd(0.75));
         // Settling one: its entry lands, the reservation goes, spend moves.
         store
             .insert(&[
@@ -380,17 +415,130 @@ pub mod tests {
             .await
             .unwrap();
         let after = standing(pool, "t", period, 2_000).await.unwrap();
-        assert!((after.spent_usd - 0.3).abs() < 1e-9, "{after:?}");
-        assert!((after.reserved_usd - 0.25).abs() < 1e-9, "{after:?}");
+        assert_eq!(after.spent_usd, usd(0.3), "{after:?}");
+        assert_eq!(after.reserved_usd, usd(0.25), "{after:?}");
         // Expired reservations no longer count.
         let later = standing(pool, "t", period, 200_000).await.unwrap();
-        assert_eq!(later.reserved_usd, 0.0);
+        assert_eq!(later.reserved_usd, NanoUsd::ZERO);
         let rows = store.spend(0, 86_400_000, None).await.unwrap();
         assert_eq!(rows[0].requests, 3);
         assert_eq!(rows[0].cached_tokens, 3);
+        assert_eq!(rows[0].cache_write_tokens, 6);
+        assert_eq!(rows[0].cost_usd, usd(0.3));
         release(pool, &admitted[2]).await.unwrap();
         let released = standing(pool, "t", period, 2_000).await.unwrap();
-        assert_eq!(released.reserved_usd, 0.0);
+        assert_eq!(released.reserved_usd, NanoUsd::ZERO);
+        pool.close().await;
+        drop(store);
+        drop_database(&url).await;
+    }
+
+    /// Float costs the way schema versions 1–3 stored them: awkward binary fractions, tiny
+    /// and large, whose float sum drifts from the sum of the rounded nano-dollars.
+    pub fn float_costs_for_tests() -> Vec<f64> {
+        (0..60)
+            .map(|i| match i % 4 {
+                0 => 0.1,
+                1 => 0.000_123_456_789 * f64::from(i),
+                2 => 1e-10 * f64::from(i),
+                _ => 12.345_678_901_234 + f64::from(i) / 7.0,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_float_ledger_is_migrated_in_place_to_the_nano_dollar() {
+        let Some(url) = fresh_database("postgres_money_migration").await else {
+            return;
+        };
+        let old = PgPool::connect(&url).await.unwrap();
+        let mut tx = old.begin().await.unwrap();
+        super::super::migrate::apply(&mut tx, &MIGRATIONS[..3])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let costs = float_costs_for_tests();
+        for (i, cost) in costs.iter().enumerate() {
+            // Two days, two teams.
+            let (team, at_ms) = match i % 3 {
+                0 => ("a", 1_000 + i as i64),
+                1 => ("a", 86_400_000 + i as i64),
+                _ => ("b", 2_000 + i as i64),
+            };
+            sqlx::query(
+                "INSERT INTO switchyard_ledger (entry_id, request_id, at_ms, team, key_id, model, \
+                 provider, target, input_tokens, output_tokens, cached_tokens, cost_usd, \
+                 latency_ms, ttft_ms, attempts, status, usage_estimated) \
+                 VALUES ($1, 'r', $2, $3, 'k', 'm', 'p', 'p/m', 1, 1, 0, $4, 1, NULL, 1, '200', false)",
+            )
+            .bind(format!("e{i}"))
+            .bind(at_ms)
+            .bind(team)
+            .bind(*cost)
+            .execute(&old)
+            .await
+            .unwrap();
+        }
+        // An account opened before the upgrade, with its float running sum, and a live
+        // reservation.
+        sqlx::query(
+            "INSERT INTO switchyard_budget_accounts (team, period_start, period_end, spent_usd) \
+             SELECT 'a', 0, 172800000, SUM(cost_usd) FROM switchyard_ledger WHERE team = 'a'",
+        )
+        .execute(&old)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO switchyard_budget_reservations (id, team, amount_usd, expires_ms) \
+             VALUES ('r1', 'a', 0.3, 100000000)",
+        )
+        .execute(&old)
+        .await
+        .unwrap();
+        old.close().await;
+
+        let expected = |pick: &dyn Fn(usize) -> bool| -> NanoUsd {
+            costs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| pick(*i))
+                .map(|(_, c)| NanoUsd::from_usd_f64(*c).unwrap())
+                .sum()
+        };
+        let store = Store::open(&url).await.unwrap();
+        let Store::Postgres(pool) = &store else {
+            panic!("expected postgres")
+        };
+        let rows = store.spend(0, 172_800_000, None).await.unwrap();
+        let by_team = |team: &str| rows.iter().find(|r| r.team == team).unwrap().cost_usd;
+        assert_eq!(by_team("a"), expected(&|i| i % 3 != 2));
+        assert_eq!(by_team("b"), expected(&|i| i % 3 == 2));
+        let days = store.spend_by_day(0).await.unwrap();
+        let day = |team: &str, day: i64| {
+            days.iter()
+                .find(|(t, d, _)| t == team && *d == day)
+                .map(|(_, _, c)| *c)
+        };
+        assert_eq!(day("a", 0), Some(expected(&|i| i % 3 == 0)));
+        assert_eq!(day("a", 1), Some(expected(&|i| i % 3 == 1)));
+        // The account agrees with the ledger exactly; the reservation is kept, rounded up.
+        let period = Period {
+            start_ms: 0,
+            end_ms: 172_800_000,
+        };
+        let migrated = standing(pool, "a", period, 0).await.unwrap();
+        assert_eq!(migrated.spent_usd, by_team("a"));
+        assert!(
+            migrated.reserved_usd >= usd(0.3) && migrated.reserved_usd <= usd(0.300_000_001),
+            "{migrated:?}"
+        );
+        // New entries add in integers on top.
+        let mut new = entry("new", 0.000_000_001, 5_000, Some("r1"));
+        new.team = "a".to_owned();
+        store.insert(&[new]).await.unwrap();
+        let after = standing(pool, "a", period, 0).await.unwrap();
+        assert_eq!(after.spent_usd, by_team("a") + NanoUsd::from_nanos(1));
+        assert_eq!(after.reserved_usd, NanoUsd::ZERO);
         pool.close().await;
         drop(store);
         drop_database(&url).await;

@@ -20,6 +20,18 @@ const MIGRATIONS: &super::migrate::Migrations = &[
     ),
     (2, &[super::LEDGER_ADD_API]),
     (3, &[super::LEDGER_ADD_CACHE_WRITE]),
+    (4, MONEY_AS_INTEGERS),
+    (7, &[super::LEDGER_ADD_RESUMED]),
+];
+
+/// Schema version 4: costs in integer nano-dollars (docs/spend.md, "Units"). Each existing
+/// row's float cost is rounded to the nearest nano-dollar, in place; the float column goes,
+/// so nothing can read or add floats any more (SQLite ≥ 3.35 drops columns; sqlx bundles a
+/// newer one).
+const MONEY_AS_INTEGERS: &[&str] = &[
+    "ALTER TABLE switchyard_ledger ADD COLUMN cost_nano_usd BIGINT NOT NULL DEFAULT 0",
+    "UPDATE switchyard_ledger SET cost_nano_usd = CAST(ROUND(cost_usd * 1000000000.0) AS INTEGER)",
+    "ALTER TABLE switchyard_ledger DROP COLUMN cost_usd",
 ];
 
 pub async fn open(url: &str) -> Result<SqlitePool, LedgerError> {
@@ -61,7 +73,7 @@ pub async fn insert(pool: &SqlitePool, entries: &[LedgerEntry]) -> Result<(), Le
             .bind(e.input_tokens)
             .bind(e.output_tokens)
             .bind(e.cached_tokens)
-            .bind(e.cost_usd)
+            .bind(e.cost_usd.nanos())
             .bind(e.latency_ms)
             .bind(e.ttft_ms)
             .bind(e.attempts)
@@ -69,6 +81,7 @@ pub async fn insert(pool: &SqlitePool, entries: &[LedgerEntry]) -> Result<(), Le
             .bind(e.usage_estimated)
             .bind(&e.api)
             .bind(e.cache_write_tokens)
+            .bind(e.resumed)
             .execute(&mut *tx)
             .await?;
     }
@@ -80,6 +93,11 @@ pub async fn insert(pool: &SqlitePool, entries: &[LedgerEntry]) -> Result<(), Le
 mod tests {
     use super::super::Store;
     use super::*;
+    use crate::metering::NanoUsd;
+
+    fn usd(usd: f64) -> NanoUsd {
+        NanoUsd::from_usd_f64(usd).unwrap()
+    }
 
     pub fn entry(id: &str, team: &str, at_ms: i64, cost: f64) -> LedgerEntry {
         LedgerEntry {
@@ -95,13 +113,14 @@ mod tests {
             input_tokens: 10,
             output_tokens: 5,
             cached_tokens: 0,
-            cache_write_tokens: 0,
-            cost_usd: cost,
+            cache_write_tokens: 3,
+            cost_usd: usd(cost),
             latency_ms: 12,
             ttft_ms: Some(3),
             attempts: 1,
             status: "200".to_owned(),
             usage_estimated: false,
+            resumed: false,
             reservation_id: None,
         }
     }
@@ -129,10 +148,11 @@ mod tests {
         let rows = store.spend(0, 10_000, Some("t")).await.unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!((rows[0].requests, rows[0].input_tokens), (2, 20));
-        assert!((rows[0].cost_usd - 0.75).abs() < 1e-12);
+        assert_eq!(rows[0].cache_write_tokens, 6);
+        assert_eq!(rows[0].cost_usd, usd(0.75));
         assert!(store.spend(0, 10_000, Some("x")).await.unwrap().is_empty());
         let days = store.spend_by_day(0).await.unwrap();
-        assert_eq!(days, vec![("t".to_owned(), 0, 0.75)]);
+        assert_eq!(days, vec![("t".to_owned(), 0, usd(0.75))]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -169,6 +189,7 @@ mod tests {
         let store = Store::open(&url).await.unwrap();
         let mut new = entry("new", "t", 2, 0.2);
         new.cache_write_tokens = 1_024;
+        new.resumed = true;
         store.insert(&[new]).await.unwrap();
         let Store::Sqlite(pool) = &store else {
             unreachable!("a sqlite url")
@@ -180,6 +201,98 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(rows, vec![("new".to_owned(), 1_024), ("old".to_owned(), 0)]);
+        // Version 7: the resumed flag, false for rows written before it.
+        let resumed: Vec<(String, bool)> =
+            sqlx::query_as("SELECT entry_id, resumed FROM switchyard_ledger ORDER BY entry_id")
+                .fetch_all(pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            resumed,
+            vec![("new".to_owned(), true), ("old".to_owned(), false)]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_float_ledger_is_migrated_in_place_to_the_nano_dollar() {
+        let dir = std::env::temp_dir().join(format!("sy-ledger-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}/ledger.db", dir.display());
+        // A ledger as schema version 3 left it: costs in floats.
+        let options = SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .create_if_missing(true);
+        let old = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .unwrap();
+        let mut tx = old.begin().await.unwrap();
+        super::super::migrate::apply(&mut tx, &MIGRATIONS[..3])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let costs = crate::metering::ledger::postgres::tests::float_costs_for_tests();
+        for (i, cost) in costs.iter().enumerate() {
+            let (team, at_ms) = match i % 3 {
+                0 => ("a", 1_000 + i as i64),
+                1 => ("a", 86_400_000 + i as i64),
+                _ => ("b", 2_000 + i as i64),
+            };
+            sqlx::query(
+                "INSERT INTO switchyard_ledger (entry_id, request_id, at_ms, team, key_id, model, \
+                 provider, target, input_tokens, output_tokens, cached_tokens, cost_usd, \
+                 latency_ms, ttft_ms, attempts, status, usage_estimated, api, cache_write_tokens) \
+                 VALUES ($1, 'r', $2, $3, 'k', 'm', 'p', 'p/m', 1, 1, 0, $4, 1, NULL, 1, '200', 0, \
+                 'chat', 2)",
+            )
+            .bind(format!("e{i}"))
+            .bind(at_ms)
+            .bind(team)
+            .bind(*cost)
+            .execute(&old)
+            .await
+            .unwrap();
+        }
+        let float_total: f64 = sqlx::query_scalar("SELECT SUM(cost_usd) FROM switchyard_ledger")
+            .fetch_one(&old)
+            .await
+            .unwrap();
+        old.close().await;
+
+        let expected = |pick: &dyn Fn(usize) -> bool| -> NanoUsd {
+            costs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| pick(*i))
+                .map(|(_, c)| usd(*c))
+                .sum()
+        };
+        let store = Store::open(&url).await.unwrap();
+        let rows = store.spend(0, 172_800_000, None).await.unwrap();
+        let by_team = |team: &str| rows.iter().find(|r| r.team == team).unwrap().cost_usd;
+        assert_eq!(by_team("a"), expected(&|i| i % 3 != 2));
+        assert_eq!(by_team("b"), expected(&|i| i % 3 == 2));
+        let total = by_team("a") + by_team("b");
+        assert_eq!(total, expected(&|_| true));
+        // The float sum agrees to within a nano-dollar per row, but not to the nano-dollar.
+        assert!((total.as_usd_f64() - float_total).abs() < 60e-9);
+        let days = store.spend_by_day(0).await.unwrap();
+        assert!(days.contains(&("a".to_owned(), 0, expected(&|i| i % 3 == 0))));
+        assert!(days.contains(&("a".to_owned(), 1, expected(&|i| i % 3 == 1))));
+        assert_eq!(rows[0].cache_write_tokens, 2 * rows[0].requests);
+        // Opening it again migrates nothing twice; new entries add in integers.
+        drop(store);
+        let store = Store::open(&url).await.unwrap();
+        let mut new = entry("new", "b", 3_000, 0.000_000_001);
+        new.cost_usd = NanoUsd::from_nanos(1);
+        store.insert(&[new]).await.unwrap();
+        let rows = store.spend(0, 172_800_000, Some("b")).await.unwrap();
+        assert_eq!(
+            rows.iter().map(|r| r.cost_usd).sum::<NanoUsd>(),
+            expected(&|i| i % 3 == 2) + NanoUsd::from_nanos(1)
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

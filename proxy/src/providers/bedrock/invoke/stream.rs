@@ -2,13 +2,15 @@
 //! `{"bytes":"<base64>"}` is one Anthropic stream event, relayed as Anthropic SSE by the
 //! same relay as `kind: anthropic` (`providers/anthropic/relay.rs`); exception frames end
 //! the stream (capacity for throttling and unavailability, which may fail over before the
-//! client's first byte).
+//! client's first byte). A resumable stream reads the same events into typed events instead
+//! ([`InvokeStream::typed`]).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::Deserialize;
 
 use crate::providers::anthropic::relay::MessagesRelay;
+use crate::providers::anthropic::typed::TypedEvents;
 use crate::providers::bedrock::errors::stream_exception;
 use crate::providers::bedrock::eventstream::Frame;
 use crate::providers::{StreamStep, UpstreamStreamError};
@@ -23,12 +25,23 @@ struct PayloadPart {
 #[derive(Debug)]
 pub struct InvokeStream {
     pub relay: MessagesRelay,
+    /// Set when the events are read into typed events rather than relayed.
+    typed: Option<TypedEvents>,
 }
 
 impl InvokeStream {
     pub fn new(client_model: &str) -> Self {
         Self {
             relay: MessagesRelay::new(client_model),
+            typed: None,
+        }
+    }
+
+    /// The chunks' Anthropic events read into typed events (docs/streams.md).
+    pub fn typed() -> Self {
+        Self {
+            relay: MessagesRelay::new(""),
+            typed: Some(TypedEvents::default()),
         }
     }
 
@@ -55,7 +68,10 @@ impl InvokeStream {
             .and_then(|part| STANDARD.decode(part.bytes).ok())
             .and_then(|bytes| String::from_utf8(bytes).ok());
         match event {
-            Some(event) => self.relay.on_event(None, &event),
+            Some(event) => match &mut self.typed {
+                Some(typed) => typed.on_event(None, &event),
+                None => self.relay.on_event(None, &event),
+            },
             None => StreamStep::Failed(UpstreamStreamError {
                 message: "a Bedrock chunk frame is not base64 of an event".to_owned(),
                 code: Some("upstream_error".to_owned()),
