@@ -209,8 +209,12 @@ async fn a_float_schema_ledger_is_migrated_by_the_binary_to_the_nano_dollar() {
     let sim = AzureSim::start(azure_sim_config(&[("gpt-4o", "gpt-4o-2024-08-06")]))
         .await
         .unwrap();
-    // A budget just above what the old ledger holds: one more request may be admitted.
-    let budget = old_nanos + 1;
+    // What the old ledger holds plus one request's maximum (docs/spend.md, "The reservation
+    // bound"): "hello there" is 11 bytes + 8 per message + 8 reply priming = 27 prompt
+    // tokens at 2.5 USD per million, and its 16-token cap at 10: exactly one more request
+    // may be admitted, and once it has spent, the next one's maximum no longer fits.
+    let one_request = 27 * 2_500 + 16 * 10_000;
+    let budget = old_nanos + one_request;
     let budget_usd = format!("{}.{:09}", budget / 1_000_000_000, budget % 1_000_000_000);
     let proxy = Proxy::start(&routes(
         &sim.endpoint(),
