@@ -10,7 +10,9 @@
 //! InvokeModel body; it also accepts Bedrock API keys and the temporary credentials the fake
 //! AWS identity endpoints ([`IdentitySim`]: STS, container credentials) issue. The Anthropic
 //! simulator ([`AnthropicSim`]) speaks the Messages API
-//! (requests, SSE events, errors, count_tokens, rate-limit headers).
+//! (requests, SSE events, errors, count_tokens, rate-limit headers). The hostile simulator
+//! ([`HostileSim`]) misbehaves on purpose: redirects, error-shaped 200s, huge bodies, echoed
+//! credentials, absurd headers.
 
 pub mod anthropic_sim;
 pub mod azure_sim;
@@ -18,6 +20,7 @@ pub mod bedrock_sim;
 pub mod bench;
 pub mod duration;
 mod form;
+pub mod hostile_sim;
 pub mod identity_sim;
 pub mod openai_sim;
 
@@ -26,6 +29,7 @@ pub use anthropic_sim::{
 };
 pub use azure_sim::{AzureDeployment, AzureSim, AzureSimConfig};
 pub use bedrock_sim::{BedrockFault, BedrockSim, BedrockSimConfig, BedrockSimStats};
+pub use hostile_sim::{Behaviour, HostileSim};
 pub use identity_sim::{IdentitySim, IdentitySimConfig, Keyring};
 pub use openai_sim::{answer_text, Fault, OpenAiSim, SimConfig, SimStats};
 pub mod proxy_process;

@@ -68,6 +68,10 @@ fn server(policy: &Policy, lines: &mut Vec<String>) {
             "  max_request_bytes   {}",
             format_size(server.max_request_bytes as u64)
         ),
+        format!(
+            "  max_response_bytes  {}",
+            format_size(server.max_response_bytes as u64)
+        ),
         format!("  max_attempts        {}", server.max_attempts),
         String::new(),
         "ledger".to_owned(),
@@ -344,6 +348,7 @@ teams:
             "  admin_listen        127.0.0.1:9090 (admin token required)",
             "  request_timeout     120s",
             "  max_request_bytes   8MiB",
+            "  max_response_bytes  32MiB",
             "  url                 postgres://spend:***@db:5432/spend?sslmode=require&password=***",
             "  flush_interval      200ms",
             "  aws (bedrock): region us-east-1, endpoint default, credentials: static keys",

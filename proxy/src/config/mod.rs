@@ -148,7 +148,7 @@ mod tests {
         );
         assert_eq!(
             err,
-            "routes.yaml:4:3: unknown field `port`, expected one of listen, admin_listen, admin_token, request_timeout, max_request_bytes, connect_timeout, first_byte_timeout, max_attempts"
+            "routes.yaml:4:3: unknown field `port`, expected one of listen, admin_listen, admin_token, request_timeout, max_request_bytes, max_response_bytes, connect_timeout, first_byte_timeout, max_attempts"
         );
     }
 

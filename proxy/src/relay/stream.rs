@@ -21,6 +21,7 @@ use crate::model::{Delta, StreamEvent};
 use crate::providers::{StreamDecoder, StreamStep, UpstreamDecoder, UpstreamStreamError};
 use crate::routing::AttemptPermit;
 use crate::upstream::client::transport_failure;
+use crate::upstream::scrub::Scrubber;
 use crate::upstream::{AttemptFailure, FailureKind};
 
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
@@ -42,6 +43,8 @@ pub struct ChatStream {
     record: Option<RequestRecord>,
     /// The attempt's permit: the verdict on the target is given when the stream ends.
     permit: Option<AttemptPermit>,
+    /// Takes configured secrets out of an upstream's error text.
+    scrubber: Scrubber,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +89,14 @@ impl ChatStream {
             state: StreamEnd::Open,
             record: None,
             permit: None,
+            scrubber: Scrubber::default(),
         }
+    }
+
+    /// Secrets to take out of an upstream's error message before the client's error event
+    /// carries it (the policy's scrubber).
+    pub fn scrub_errors_with(&mut self, scrubber: Scrubber) {
+        self.scrubber = scrubber;
     }
 
     /// Reads until the first event for the client is ready. An error here means nothing was
@@ -301,7 +311,8 @@ impl ChatStream {
 
     fn fail(&mut self, failure: StreamFailure) {
         let code = failure.fault.code();
-        let event = self.encoder.error_event(failure.fault, failure.message);
+        let message = self.scrubber.scrub(&failure.message).into_owned();
+        let event = self.encoder.error_event(failure.fault, message);
         self.ready.push_back(event);
         self.state = StreamEnd::Failed;
         if let Some(record) = &self.record {
