@@ -242,7 +242,8 @@ async fn huge_answers_are_bounded_by_max_response_bytes() {
 
     println!("ten concurrent 50 MB answers");
     let url = proxy.url("/chat/completions");
-    let requests = (0..10).map(|_| post_json(&url, Some(ALPHA_KEY), &hello("huge")));
+    let body = hello("huge");
+    let requests = (0..10).map(|_| post_json(&url, Some(ALPHA_KEY), &body));
     let replies = within(futures_util::future::join_all(requests)).await;
     for reply in &replies {
         assert_eq!(reply.status, 503, "{}", reply.body);
@@ -335,8 +336,9 @@ fn fields(line: &str) -> Vec<(String, String)> {
     fields
 }
 
-/// Issue 15, item 4: a model name with spaces and `name=value` pairs is written quoted in the
-/// text access log: the line still has exactly one `team` (the real one) and one `model`.
+/// Issue 15, item 4: a model name (from the config, and so in the request) with spaces and
+/// `name=value` pairs is written quoted in the text access log: the line still has exactly
+/// one `team` (the real one) and one `model`.
 #[tokio::test]
 async fn a_crafted_model_name_cannot_forge_access_log_fields() {
     let good = start_sim("good", UPSTREAM_KEY_A).await;
@@ -344,9 +346,16 @@ async fn a_crafted_model_name_cannot_forge_access_log_fields() {
         "  good: {{ kind: openai, base_url: \"{}\", api_key: {UPSTREAM_KEY_A} }}\n",
         good.base_url()
     );
-    let models = format!("  fine: {{ targets: [ {{ provider: good, model: up, {PRICE} }} ] }}\n");
-    let proxy = Proxy::start(&policy("", &providers, &models, "[fine]")).await;
     let crafted = "fine team=beta cost_usd=0.0 status=200";
+    let models =
+        format!("  \"{crafted}\": {{ targets: [ {{ provider: good, model: up, {PRICE} }} ] }}\n");
+    let proxy = Proxy::start(&policy(
+        "",
+        &providers,
+        &models,
+        &format!("[\"{crafted}\"]"),
+    ))
+    .await;
     let reply = post(
         &proxy.url("/chat/completions"),
         Some(ALPHA_KEY),
@@ -354,7 +363,7 @@ async fn a_crafted_model_name_cannot_forge_access_log_fields() {
         &[("x-request-id", "forge-test-1")],
     )
     .await;
-    assert_eq!(reply.status, 404, "{}", reply.body);
+    assert_eq!(reply.status, 200, "{}", reply.body);
     let log = proxy.log();
     let line = log
         .lines()

@@ -13,6 +13,7 @@
 mod answers;
 mod config;
 mod framing;
+mod headers;
 mod requests;
 mod streams;
 
