@@ -274,6 +274,14 @@ impl SectionCtx<'_> {
     }
 }
 
+/// A URL setting as an error may show it: without user-info or query values.
+fn shown_url(raw: &Spanned<String>, expanded: &str) -> String {
+    match url::Url::parse(expanded) {
+        Ok(_) if !raw.value.contains("${") => format!("`{}`", redact_url_text(expanded)),
+        _ => shown(raw, expanded),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::testing::{compile_yaml, error_of, provider, provider_error};
@@ -353,13 +361,5 @@ mod tests {
         )?;
         assert!(!format!("{p:?}").contains("sk-very-secret"));
         Ok(())
-    }
-}
-
-/// A URL setting as an error may show it: without user-info or query values.
-fn shown_url(raw: &Spanned<String>, expanded: &str) -> String {
-    match url::Url::parse(expanded) {
-        Ok(_) if !raw.value.contains("${") => format!("`{}`", redact_url_text(expanded)),
-        _ => shown(raw, expanded),
     }
 }
