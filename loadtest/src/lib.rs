@@ -14,6 +14,10 @@
 //!
 //! Every simulator keeps its last inference requests ([`CapturesRequests`], and
 //! `GET /_sim/requests` over HTTP), so a test can check what an upstream was sent.
+//!
+//! The hostile simulator
+//! ([`HostileSim`]) misbehaves on purpose: redirects, error-shaped 200s, huge bodies, echoed
+//! credentials, absurd headers.
 
 pub mod anthropic_sim;
 pub mod azure_sim;
@@ -22,6 +26,7 @@ pub mod bench;
 pub mod capture;
 pub mod duration;
 mod form;
+pub mod hostile_sim;
 pub mod identity_sim;
 pub mod openai_sim;
 
@@ -31,6 +36,7 @@ pub use anthropic_sim::{
 pub use azure_sim::{AzureDeployment, AzureSim, AzureSimConfig};
 pub use bedrock_sim::{BedrockFault, BedrockSim, BedrockSimConfig, BedrockSimStats};
 pub use capture::{CapturedRequest, CapturedRequests, CapturesRequests, CAPTURE_LIMIT};
+pub use hostile_sim::{Behaviour, HostileSim};
 pub use identity_sim::{IdentitySim, IdentitySimConfig, Keyring};
 pub use openai_sim::{answer_text, Fault, OpenAiSim, SimConfig, SimStats};
 pub mod proxy_process;

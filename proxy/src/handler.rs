@@ -327,7 +327,7 @@ fn one_model_anthropic(name: &str, record: RequestRecord) -> Reply {
 }
 
 /// Parses a JSON body into `T`, naming the offending field on error, then validates it.
-fn parse<T: DeserializeOwned>(
+pub(crate) fn parse<T: DeserializeOwned>(
     body: &[u8],
     validate: impl Fn(&T) -> Result<(), InvalidField>,
 ) -> Result<T, ProxyError> {

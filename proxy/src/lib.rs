@@ -38,9 +38,12 @@ pub mod config;
 pub mod dialects;
 pub mod endpoint;
 pub mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod gateway;
 pub mod handler;
 pub mod listener;
+pub mod logging;
 pub mod metering;
 pub mod metrics;
 pub mod model;

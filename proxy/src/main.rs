@@ -213,7 +213,8 @@ fn init_logging(format: LogFormat) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder.init(),
+        // Every value quoted when it is not a plain token: no value can forge a field.
+        LogFormat::Text => builder.fmt_fields(switchyard::logging::QuotedFields).init(),
         LogFormat::Json => builder.json().init(),
     }
 }

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use loadtest::duration::parse_duration;
 use loadtest::{
     AnthropicFault, AnthropicSim, AnthropicSimConfig, AzureDeployment, AzureSim, AzureSimConfig,
-    BedrockFault, BedrockSim, BedrockSimConfig, OpenAiSim, SimConfig,
+    BedrockFault, BedrockSim, BedrockSimConfig, Behaviour, HostileSim, OpenAiSim, SimConfig,
 };
 
 #[derive(Debug, Subcommand)]
@@ -27,6 +27,23 @@ pub enum SimCommand {
     /// models) requiring `x-api-key` and `anthropic-version`; use its URL as an anthropic
     /// provider's `endpoint`.
     Anthropic(AnthropicArgs),
+    /// A hostile upstream for any provider kind: the first path segment of its URL picks the
+    /// misbehaviour (redirect-307, redirect-302, error-200, huge-body, echo-credentials,
+    /// absurd-headers); redirects point at a second listener that records what it receives.
+    Hostile(HostileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HostileArgs {
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to bind; 0 picks a free one (printed on start).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Content bytes of a huge-body answer.
+    #[arg(long, default_value_t = loadtest::hostile_sim::DEFAULT_HUGE_BODY_BYTES)]
+    huge_body_bytes: usize,
 }
 
 #[derive(Debug, Args)]
@@ -174,7 +191,24 @@ pub async fn run(command: SimCommand) -> anyhow::Result<()> {
         SimCommand::Azure(args) => run_azure(args).await,
         SimCommand::Bedrock(args) => run_bedrock(args).await,
         SimCommand::Anthropic(args) => run_anthropic(args).await,
+        SimCommand::Hostile(args) => run_hostile(args).await,
     }
+}
+
+async fn run_hostile(args: HostileArgs) -> anyhow::Result<()> {
+    let addr = SocketAddr::new(args.host, args.port);
+    let sim = HostileSim::start_with(addr, args.huge_body_bytes).await?;
+    for behaviour in Behaviour::ALL {
+        println!("{:<17} {}", behaviour.segment(), sim.url(behaviour));
+    }
+    println!(
+        "redirects point at {} (it records what it receives)",
+        sim.thief_url()
+    );
+    announce_and_wait("hostile-sim", &sim.url(Behaviour::ErrorIn200)).await?;
+    let stolen = sim.stolen();
+    println!("the redirect target received {} request(s)", stolen.len());
+    Ok(())
 }
 
 async fn run_anthropic(args: AnthropicArgs) -> anyhow::Result<()> {

@@ -68,6 +68,10 @@ fn server(policy: &Policy, lines: &mut Vec<String>) {
             "  max_request_bytes   {}",
             format_size(server.max_request_bytes as u64)
         ),
+        format!(
+            "  max_response_bytes  {}",
+            format_size(server.max_response_bytes as u64)
+        ),
         format!("  max_attempts        {}", server.max_attempts),
         format!(
             "  stream_idle_timeout {}",
@@ -390,6 +394,7 @@ teams:
             "  admin_listen        127.0.0.1:9090 (admin token required)",
             "  request_timeout     120s",
             "  max_request_bytes   8MiB",
+            "  max_response_bytes  32MiB",
             "  stream_idle_timeout 30s",
             "  header_read_timeout 10s",
             "  body_read_timeout   60s",

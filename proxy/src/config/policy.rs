@@ -16,6 +16,7 @@ pub use crate::providers::azure::config::{self as azure, AzureAuth};
 pub use crate::providers::azure::entra::config::{EntraCredential, EntraSettings};
 pub use crate::providers::bedrock::config::{self as bedrock, AwsAssumeRole, AwsStaticCredentials};
 pub use crate::providers::openai::config as openai;
+use crate::upstream::scrub::Scrubber;
 
 /// A credential or other value that must never be printed. `Debug` and `Display` redact it.
 #[derive(Clone, PartialEq, Eq)]
@@ -62,6 +63,8 @@ pub struct Policy {
     pub keys: HashMap<[u8; 32], KeyOwner>,
     /// Non-fatal findings (e.g. a provider disabled for missing credentials), logged once at load.
     pub warnings: Vec<String>,
+    /// Takes every secret this policy configures out of upstream text (`upstream/scrub.rs`).
+    pub scrubber: Scrubber,
 }
 
 /// `server:` — listeners and request bounds.
@@ -74,6 +77,8 @@ pub struct ServerSettings {
     /// Bound on the whole request, all attempts included.
     pub request_timeout: Duration,
     pub max_request_bytes: usize,
+    /// Bound on an upstream answer read whole (non-streaming); streams are relayed as they come.
+    pub max_response_bytes: usize,
     /// Bound on establishing one upstream connection.
     pub connect_timeout: Duration,
     /// Bound on waiting for an upstream's response headers (and, for streams, its first event).

@@ -37,6 +37,7 @@ pub(crate) struct RawServer {
     pub admin_token: Option<Spanned<String>>,
     pub request_timeout: Option<Spanned<String>>,
     pub max_request_bytes: Option<Spanned<String>>,
+    pub max_response_bytes: Option<Spanned<String>>,
     pub connect_timeout: Option<Spanned<String>>,
     pub first_byte_timeout: Option<Spanned<String>>,
     pub max_attempts: Option<Spanned<i64>>,

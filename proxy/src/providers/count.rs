@@ -71,7 +71,7 @@ pub fn build_request(
     let model = &target.upstream_model;
     match &target.provider.kind {
         ProviderKind::Anthropic(settings) => Ok(UpstreamRequest {
-            url: format!("{}/v1/messages/count_tokens", settings.base_url),
+            url: settings.base_url.join("v1/messages/count_tokens"),
             headers: anthropic::headers(settings, &generation.betas)?,
             body: Bytes::from(anthropic::messages_body(generation, model)?),
         }),
@@ -205,7 +205,7 @@ models:
         let targets = targets();
         let request = build_request(&targets[0], &generation(), &ProviderRuntime::new()).unwrap();
         assert_eq!(
-            request.url,
+            request.url.as_str(),
             "http://127.0.0.1:9100/v1/messages/count_tokens"
         );
         assert_eq!(request.headers["x-api-key"], "sk-ant-k");
@@ -235,7 +235,7 @@ models:
         let targets = targets();
         let request = build_request(&targets[1], &generation(), &ProviderRuntime::new()).unwrap();
         assert_eq!(
-            request.url,
+            request.url.as_str(),
             "http://127.0.0.1:9101/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/count-tokens"
         );
         assert!(request.headers.contains_key("authorization"), "signed");

@@ -95,6 +95,9 @@ pub trait Unit {
     ) -> Option<serde_json::Value> {
         None
     }
+    /// Every credential the provider's settings hold (keys, secrets, credentials inside a
+    /// URL), for the policy's scrubber of upstream text (`upstream/scrub.rs`).
+    fn secrets(&self) -> Vec<String>;
 }
 
 impl ProviderKind {

@@ -330,7 +330,11 @@ async fn attempt(
     gauge.inc();
     let _gauge_guard = scopeguard(move || gauge.dec());
 
-    let outcome = exchange(ctx, step, started, first_byte_deadline).await;
+    let mut outcome = exchange(ctx, step, started, first_byte_deadline).await;
+    if let Err(AttemptError::Failed(failure)) = &mut outcome {
+        // Upstream text (an error message that echoes a key) goes no further with a secret.
+        ctx.policy.scrubber.scrub_in_place(&mut failure.detail);
+    }
     let outcome = match outcome {
         Ok(AttemptSuccess::Full { body, usage }) => {
             // A whole answer: its total time and length (docs/routing.md, live figures).
@@ -411,11 +415,12 @@ async fn exchange(
             if resumable {
                 stream.track_for_resume();
             }
+            stream.scrub_errors_with(ctx.policy.scrubber.clone());
             stream.prime(first_byte_deadline).await?;
             Ok(AttemptSuccess::Stream(stream))
         }
         _ => {
-            let bodies = send_all(state, step, requests, first_byte_deadline, ctx.deadline).await?;
+            let bodies = send_all(state, step, requests, first_byte_deadline, ctx).await?;
             let (body, usage) = match providers::decode_answer(target, operation, &bodies)
                 .map_err(translate_failure)?
             {
@@ -488,13 +493,14 @@ async fn send_all(
     step: &PlannedAttempt,
     requests: Vec<UpstreamRequest>,
     first_byte_deadline: Instant,
-    deadline: Instant,
+    ctx: &AttemptCtx<'_>,
 ) -> Result<Vec<bytes::Bytes>, AttemptFailure> {
     use futures_util::{StreamExt, TryStreamExt};
+    let (deadline, max_response_bytes) = (ctx.deadline, ctx.policy.server.max_response_bytes);
     futures_util::stream::iter(requests)
         .map(|request| async move {
             let response = send_one(state, step, request, first_byte_deadline).await?;
-            read_answer(response, deadline).await
+            read_answer(response, deadline, max_response_bytes).await
         })
         .buffered(FAN_OUT_CONCURRENCY)
         .try_collect()

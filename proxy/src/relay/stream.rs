@@ -26,6 +26,7 @@ use crate::model::StreamEvent;
 use crate::providers::{StreamDecoder, StreamStep, UpstreamStreamError};
 use crate::routing::AttemptPermit;
 use crate::upstream::client::transport_failure;
+use crate::upstream::scrub::Scrubber;
 use crate::upstream::{AttemptFailure, FailureKind};
 
 pub struct ChatStream {
@@ -45,6 +46,8 @@ pub struct ChatStream {
     record: Option<RequestRecord>,
     /// Set for models with `resume_streams: true`.
     resume: Option<Box<Resumer>>,
+    /// Takes configured secrets out of an upstream's error text.
+    scrubber: Scrubber,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +100,7 @@ impl ChatStream {
             broken: None,
             record: None,
             resume: None,
+            scrubber: Scrubber::default(),
         }
     }
 
@@ -116,6 +120,12 @@ impl ChatStream {
         if let Some(resume) = &mut self.resume {
             resume.set_next(next);
         }
+    }
+
+    /// Secrets to take out of an upstream's error message before the client's error event
+    /// carries it (the policy's scrubber).
+    pub fn scrub_errors_with(&mut self, scrubber: Scrubber) {
+        self.scrubber = scrubber;
     }
 
     /// Reads until the first event for the client is ready. An error here means nothing was
@@ -443,7 +453,8 @@ impl ChatStream {
 
     fn fail(&mut self, failure: StreamFailure) {
         let code = failure.fault.code();
-        let event = self.encoder.error_event(failure.fault, failure.message);
+        let message = self.scrubber.scrub(&failure.message).into_owned();
+        let event = self.encoder.error_event(failure.fault, message);
         self.ready.push_back(event);
         self.state = StreamEnd::Failed;
         self.broken = Some(match failure.stalled {

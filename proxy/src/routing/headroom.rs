@@ -216,7 +216,8 @@ pub fn parse_go_duration(text: &str) -> Option<Duration> {
         total += value * scale;
         rest = &rest[unit_len..];
     }
-    Some(Duration::from_secs_f64(total))
+    // An absurd figure (`1000000000000000000h`) is no duration, not a panic (issue 15).
+    Duration::try_from_secs_f64(total).ok()
 }
 
 #[cfg(test)]
@@ -241,6 +242,8 @@ mod tests {
             Some(Duration::from_secs_f64(3723.5))
         );
         assert_eq!(parse_go_duration("soon"), None);
+        // Issue 15: an absurd figure panicked the proxy's client thread.
+        assert_eq!(parse_go_duration("1000000000000000000h"), None);
         assert_eq!(parse_go_duration(""), None);
     }
 

@@ -489,7 +489,7 @@ mod tests {
             provider: Arc::new(Provider {
                 name: "p".into(),
                 kind: ProviderKind::OpenAi(crate::config::openai::Settings {
-                    base_url: "http://x/v1".into(),
+                    base_url: crate::upstream::base_url::BaseUrl::parse("http://x/v1").unwrap(),
                     api_key: None,
                 }),
                 disabled: None,

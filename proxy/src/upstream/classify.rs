@@ -144,10 +144,11 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
             .ok()
             .filter(|v| v.is_finite() && *v >= 0.0)
     };
+    // An absurd figure (`1e300`) is no duration, not a panic (issue 15).
     if let Some(ms) = number("retry-after-ms") {
-        return Some(Duration::from_secs_f64(ms / 1000.0));
+        return Duration::try_from_secs_f64(ms / 1000.0).ok();
     }
-    number("retry-after").map(Duration::from_secs_f64)
+    number("retry-after").and_then(|secs| Duration::try_from_secs_f64(secs).ok())
 }
 
 #[cfg(test)]
@@ -182,6 +183,14 @@ mod tests {
         let h = headers(&[("retry-after", "2"), ("retry-after-ms", "250")]);
         assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
         assert_eq!(retry_after(&headers(&[("retry-after", "soon")])), None);
+    }
+
+    /// Issue 15: an upstream's absurd `retry-after` panicked the proxy's client thread.
+    #[test]
+    fn absurd_retry_after_is_ignored_not_a_panic() {
+        assert_eq!(retry_after(&headers(&[("retry-after", "1e300")])), None);
+        assert_eq!(retry_after(&headers(&[("retry-after-ms", "1e308")])), None);
+        assert_eq!(retry_after(&headers(&[("retry-after", "-1e309")])), None);
     }
 
     #[test]

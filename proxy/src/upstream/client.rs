@@ -7,11 +7,11 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::time::{timeout_at, Instant};
 
+use super::base_url::redact_url;
 use super::classify::{AttemptFailure, Classifier, FailureKind};
+use super::scrub::{header_secrets, Scrubber};
 use super::UpstreamRequest;
 
-/// Largest upstream body (complete answer or error) the proxy reads into memory.
-const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
 /// Largest error body read for classification.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
@@ -45,18 +45,30 @@ impl UpstreamClient {
         first_byte_deadline: Instant,
         classify: Classifier,
     ) -> Result<reqwest::Response, AttemptFailure> {
+        // Kept (reference-counted) so that an upstream echoing the credentials this request
+        // carried, refreshed tokens included, cannot hand them on in its error.
+        let sent_credentials: Vec<http::HeaderValue> = request
+            .headers
+            .values()
+            .filter(|value| value.is_sensitive())
+            .cloned()
+            .collect();
         let pending = self
             .http
-            .post(&request.url)
+            .post(request.url)
             .headers(request.headers)
             .body(request.body)
             .send();
-        let response = match timeout_at(first_byte_deadline, pending).await {
-            Err(_) => return Err(no_headers_in_time()),
-            Ok(Err(e)) => return Err(transport_failure(&e)),
-            Ok(Ok(response)) => response,
+        let outcome = match timeout_at(first_byte_deadline, pending).await {
+            Err(_) => Err(no_headers_in_time()),
+            Ok(Err(e)) => Err(transport_failure(&e)),
+            Ok(Ok(response)) => accept(response, first_byte_deadline, classify).await,
         };
-        accept(response, first_byte_deadline, classify).await
+        outcome.map_err(|mut failure| {
+            let secrets = header_secrets(&sent_credentials);
+            Scrubber::new(secrets.iter().map(String::as_str)).scrub_in_place(&mut failure.detail);
+            failure
+        })
     }
 }
 
@@ -92,37 +104,70 @@ pub async fn read_body(
     deadline: Instant,
     limit: usize,
 ) -> Result<Bytes, AttemptFailure> {
+    read_bounded(response, deadline, limit)
+        .await
+        .map_err(|error| match error {
+            BodyError::TooLarge => AttemptFailure::new(
+                FailureKind::ServerError,
+                format!("the upstream's body exceeds {limit} bytes"),
+            ),
+            BodyError::Failed(failure) => failure,
+        })
+}
+
+/// Reads a complete 2xx answer of at most `limit` bytes (`server.max_response_bytes`): a
+/// larger one is refused as soon as it says so (`content-length`) or grows past the bound,
+/// so the proxy never holds more of it. The attempt fails over, like any broken answer.
+pub async fn read_answer(
+    response: reqwest::Response,
+    deadline: Instant,
+    limit: usize,
+) -> Result<Bytes, AttemptFailure> {
+    let declared = response.content_length();
+    let outcome = match declared.is_some_and(|length| length > limit as u64) {
+        true => Err(BodyError::TooLarge),
+        false => read_bounded(response, deadline, limit).await,
+    };
+    outcome.map_err(|error| match error {
+        BodyError::TooLarge => AttemptFailure::new(
+            FailureKind::ServerError,
+            format!("the upstream's answer exceeds server.max_response_bytes ({limit} bytes)"),
+        ),
+        BodyError::Failed(failure) => failure,
+    })
+}
+
+/// Why a bounded body read stopped.
+enum BodyError {
+    TooLarge,
+    Failed(AttemptFailure),
+}
+
+async fn read_bounded(
+    response: reqwest::Response,
+    deadline: Instant,
+    limit: usize,
+) -> Result<Bytes, BodyError> {
     let mut stream = response.bytes_stream();
     let mut body = Vec::new();
     loop {
         match timeout_at(deadline, stream.next()).await {
             Err(_) => {
-                return Err(AttemptFailure::new(
+                return Err(BodyError::Failed(AttemptFailure::new(
                     FailureKind::Timeout,
                     "the upstream's body did not arrive in time",
-                ))
+                )))
             }
             Ok(None) => return Ok(Bytes::from(body)),
-            Ok(Some(Err(e))) => return Err(transport_failure(&e)),
+            Ok(Some(Err(e))) => return Err(BodyError::Failed(transport_failure(&e))),
             Ok(Some(Ok(chunk))) => {
                 if body.len() + chunk.len() > limit {
-                    return Err(AttemptFailure::new(
-                        FailureKind::ServerError,
-                        format!("the upstream's body exceeds {limit} bytes"),
-                    ));
+                    return Err(BodyError::TooLarge);
                 }
                 body.extend_from_slice(&chunk);
             }
         }
     }
-}
-
-/// Reads a complete 2xx answer.
-pub async fn read_answer(
-    response: reqwest::Response,
-    deadline: Instant,
-) -> Result<Bytes, AttemptFailure> {
-    read_body(response, deadline, MAX_UPSTREAM_BODY).await
 }
 
 /// A transport error: refused or dropped connections are capacity problems (another target
@@ -137,24 +182,6 @@ pub fn transport_failure(error: &reqwest::Error) -> AttemptFailure {
         cause = cause.replace(url.as_str(), &redact_url(url));
     }
     connection_failure(error.is_connect(), &cause)
-}
-
-/// `url` as logs and error messages may show it: no user-info, query values masked.
-pub fn redact_url(url: &reqwest::Url) -> String {
-    let mut shown = url.clone();
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    if shown.query().is_some() {
-        let names: Vec<String> = shown
-            .query_pairs()
-            .map(|(name, _)| name.into_owned())
-            .collect();
-        shown
-            .query_pairs_mut()
-            .clear()
-            .extend_pairs(names.iter().map(|name| (name.as_str(), "redacted")));
-    }
-    shown.to_string()
 }
 
 /// A connection that could not be made (`connect`) or broke: a capacity problem.
@@ -206,16 +233,6 @@ mod tests {
         });
     }
 
-    #[test]
-    fn urls_in_messages_lose_user_info_and_query_values() {
-        let url =
-            reqwest::Url::parse("https://user:pw@api.example.com/v1?key=sk-secret&x=1").unwrap();
-        let shown = redact_url(&url);
-        assert_eq!(shown, "https://api.example.com/v1?key=redacted&x=redacted");
-        let plain = reqwest::Url::parse("http://127.0.0.1:9/v1/chat/completions").unwrap();
-        assert_eq!(redact_url(&plain), plain.as_str());
-    }
-
     /// Issue 15, item 3: a connection error names the upstream without its query's secrets.
     #[tokio::test]
     async fn connection_errors_do_not_show_url_secrets() {
@@ -224,7 +241,10 @@ mod tests {
         drop(closed);
         let client = UpstreamClient::new(Duration::from_secs(2)).unwrap();
         let request = UpstreamRequest {
-            url: format!("http://user:pw@{addr}/v1/chat/completions?key=sk-secret-in-query"),
+            url: url::Url::parse(&format!(
+                "http://user:pw@{addr}/v1/chat/completions?key=sk-secret-in-query"
+            ))
+            .unwrap(),
             headers: http::HeaderMap::new(),
             body: Bytes::from_static(b"{}"),
         };
@@ -269,7 +289,7 @@ mod tests {
             HeaderValue::from_static("Bearer sk-upstream-secret"),
         );
         let request = UpstreamRequest {
-            url: format!("http://{upstream_addr}/v1/chat/completions"),
+            url: url::Url::parse(&format!("http://{upstream_addr}/v1/chat/completions")).unwrap(),
             headers,
             body: Bytes::from_static(b"{}"),
         };

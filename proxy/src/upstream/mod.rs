@@ -6,10 +6,12 @@
 //! is read by its unit (`providers/<kind>/errors.rs`), which hands the client a
 //! [`Classifier`] with each send and falls back on [`classify::classify_status`].
 
+pub mod base_url;
 pub mod classify;
 pub mod client;
 #[cfg(test)]
 pub mod scripted;
+pub mod scrub;
 pub mod transport;
 
 use bytes::Bytes;
@@ -21,7 +23,9 @@ pub use client::UpstreamClient;
 /// A request ready to send: the only thing the upstream client sees.
 #[derive(Debug)]
 pub struct UpstreamRequest {
-    pub url: String,
+    /// Built from the provider's [`base_url::BaseUrl`]; shown only through
+    /// [`base_url::redact_url`].
+    pub url: url::Url,
     pub headers: HeaderMap,
     pub body: Bytes,
 }

@@ -238,10 +238,10 @@ impl ScriptedUpstream {
         first_byte_deadline: Instant,
         classify: Classifier,
     ) -> Result<reqwest::Response, AttemptFailure> {
-        let host = host_of(&request.url).to_owned();
+        let host = host_of(request.url.as_str()).to_owned();
         let call = Arc::new(Call {
             host: host.clone(),
-            url: request.url,
+            url: request.url.to_string(),
             body: request.body,
             at: Instant::now(),
             fate: Mutex::new(Fate::Open),
@@ -349,7 +349,7 @@ mod tests {
 
     fn request() -> UpstreamRequest {
         UpstreamRequest {
-            url: "http://127.0.0.1:7/v1/chat/completions".to_owned(),
+            url: url::Url::parse("http://127.0.0.1:7/v1/chat/completions").unwrap(),
             headers: http::HeaderMap::new(),
             body: Bytes::from_static(b"{\"model\":\"x\"}"),
         }

@@ -11,7 +11,9 @@ pub(crate) mod providers;
 mod routing;
 mod teams;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_saphyr::{Location, Spanned};
@@ -19,14 +21,17 @@ use sha2::{Digest, Sha256};
 
 use super::env::{self, EnvLookup, Expanded};
 use super::error::Problem;
-use super::policy::{LedgerSettings, Limits, Policy, Secret, ServerSettings};
+use super::policy::{LedgerSettings, Limits, Policy, Provider, Secret, ServerSettings};
 use super::raw::{RawConfig, RawLedger, RawLimits, RawServer};
 use super::units;
+use crate::upstream::scrub::Scrubber;
 
 const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 const DEFAULT_MAX_REQUEST_BYTES: u64 = 8 << 20;
+/// Bound on a buffered (non-streaming) upstream answer (docs/configuration.md).
+const DEFAULT_MAX_RESPONSE_BYTES: u64 = 32 << 20;
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(60);
 /// docs/streams.md: a streaming upstream silent for this long has stalled.
@@ -126,6 +131,7 @@ pub(crate) fn compile(
     let providers = providers::compile(&mut ctx, raw.providers)?;
     let models = models::compile(&mut ctx, raw.models, &providers)?;
     let (teams, keys) = teams::compile(&mut ctx, raw.teams, &models)?;
+    let scrubber = secret_scrubber(&server, &providers);
     Ok(Policy {
         version: version_hash(text),
         source: path.to_path_buf(),
@@ -137,7 +143,27 @@ pub(crate) fn compile(
         teams,
         keys,
         warnings: ctx.warnings,
+        scrubber,
     })
+}
+
+/// One scrubber for every secret the policy holds: each provider's credentials and the admin
+/// token. (Client keys are stored hashed and never sent upstream.)
+fn secret_scrubber(
+    server: &ServerSettings,
+    providers: &BTreeMap<String, Arc<Provider>>,
+) -> Scrubber {
+    let mut secrets: Vec<String> = providers
+        .values()
+        .flat_map(|provider| provider.kind.unit().secrets())
+        .collect();
+    secrets.extend(
+        server
+            .admin_token
+            .iter()
+            .map(|token| token.expose().to_owned()),
+    );
+    Scrubber::new(secrets.iter().map(String::as_str))
 }
 
 fn version_hash(text: &str) -> String {
@@ -182,7 +208,18 @@ fn server(ctx: &mut Ctx<'_>, raw: RawServer) -> Result<ServerSettings, Problem> 
             "server.request_timeout",
             DEFAULT_REQUEST_TIMEOUT,
         )?,
-        max_request_bytes: max_request_bytes(ctx, raw.max_request_bytes.as_ref())?,
+        max_request_bytes: byte_size(
+            ctx,
+            raw.max_request_bytes.as_ref(),
+            "server.max_request_bytes",
+            DEFAULT_MAX_REQUEST_BYTES,
+        )?,
+        max_response_bytes: byte_size(
+            ctx,
+            raw.max_response_bytes.as_ref(),
+            "server.max_response_bytes",
+            DEFAULT_MAX_RESPONSE_BYTES,
+        )?,
         connect_timeout: ctx.duration_or(
             raw.connect_timeout.as_ref(),
             "server.connect_timeout",
@@ -230,28 +267,33 @@ fn address(
     }
 }
 
-fn max_request_bytes(ctx: &Ctx<'_>, value: Option<&Spanned<String>>) -> Result<usize, Problem> {
-    const WHAT: &str = "server.max_request_bytes";
+/// A size setting (`8MiB`, `1048576`) of more than 0 bytes.
+fn byte_size(
+    ctx: &Ctx<'_>,
+    value: Option<&Spanned<String>>,
+    what: &str,
+    default: u64,
+) -> Result<usize, Problem> {
     let bytes = match value {
         Some(value) => {
-            let text = ctx.text(value, WHAT)?;
+            let text = ctx.text(value, what)?;
             let bytes = units::parse_size(&text).map_err(|err| {
                 let err = match value.value.contains("${") {
                     true => "the value from the environment is not a size like 8MiB".to_owned(),
                     false => err,
                 };
-                Problem::spanned(value, format!("{WHAT}: {err}"))
+                Problem::spanned(value, format!("{what}: {err}"))
             })?;
             if bytes == 0 {
                 return Err(Problem::spanned(
                     value,
-                    format!("{WHAT} must be more than 0"),
+                    format!("{what} must be more than 0"),
                 ));
             }
             usize::try_from(bytes)
-                .map_err(|_| Problem::spanned(value, format!("{WHAT} is too large")))?
+                .map_err(|_| Problem::spanned(value, format!("{what} is too large")))?
         }
-        None => usize::try_from(DEFAULT_MAX_REQUEST_BYTES).unwrap_or(usize::MAX),
+        None => usize::try_from(default).unwrap_or(usize::MAX),
     };
     Ok(bytes)
 }

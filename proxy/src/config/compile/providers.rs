@@ -15,6 +15,7 @@ use crate::config::error::Problem;
 use crate::config::policy::{Provider, ProviderKind};
 use crate::config::raw::{Entries, RawProvider};
 use crate::config::section::SectionError;
+use crate::upstream::base_url::{redact_url_text, BaseUrl};
 
 /// A provider setting after expansion: its value, or why it came out empty.
 pub(crate) enum Setting {
@@ -219,25 +220,65 @@ impl SectionCtx<'_> {
             Setting::Value(url) => url,
             blank => return Ok(blank),
         };
-        let host = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"));
-        match host {
-            Some(host)
-                if !host.is_empty()
-                    && !host.starts_with('/')
-                    && !url.contains(char::is_whitespace) =>
-            {
+        let looks_like_http = url.starts_with("http://") || url.starts_with("https://");
+        match BaseUrl::parse(&url) {
+            Ok(_) if looks_like_http && !url.contains(char::is_whitespace) => {
                 Ok(Setting::Value(url.trim_end_matches('/').to_owned()))
             }
             _ => Err(Problem::spanned(
                 value,
                 format!(
                     "{path}.{field}: {} is not an http:// or https:// URL",
-                    shown(value, &url)
+                    shown_url(value, &url)
                 ),
             )),
         }
+    }
+
+    /// [`Self::base_url`] when the field is given, else `default`.
+    pub fn base_url_or(
+        &mut self,
+        value: Option<&Spanned<String>>,
+        field: &str,
+        default: &str,
+    ) -> Result<BaseUrl, Problem> {
+        match value {
+            Some(value) => self.base_url(value, field),
+            None => BaseUrl::parse(default).map_err(|reason| {
+                Problem::spanned(self.name, format!("{}.{field}: {reason}", self.path))
+            }),
+        }
+    }
+
+    /// A provider's base URL (`base_url`, `endpoint`), parsed once here. Emptied by the
+    /// environment, it disables the provider and stands as an unusable placeholder.
+    pub fn base_url(&mut self, value: &Spanned<String>, field: &str) -> Result<BaseUrl, Problem> {
+        let setting = self.url_setting(value, field)?;
+        let text = self.take(setting);
+        // A disabled provider is never planned: the placeholder is never sent to.
+        let text = if text.is_empty() {
+            "http://disabled.invalid".to_owned()
+        } else {
+            text
+        };
+        BaseUrl::parse(&text).map_err(|reason| {
+            Problem::spanned(
+                value,
+                format!(
+                    "{}.{field}: {}: {reason}",
+                    self.path,
+                    shown_url(value, &text)
+                ),
+            )
+        })
+    }
+}
+
+/// A URL setting as an error may show it: without user-info or query values.
+fn shown_url(raw: &Spanned<String>, expanded: &str) -> String {
+    match url::Url::parse(expanded) {
+        Ok(_) if !raw.value.contains("${") => format!("`{}`", redact_url_text(expanded)),
+        _ => shown(raw, expanded),
     }
 }
 

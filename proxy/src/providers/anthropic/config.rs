@@ -5,8 +5,9 @@
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::config::{Compiled, Problem, ProviderKind, Secret, SectionCtx, Setting};
+use crate::config::{Compiled, Problem, ProviderKind, Secret, SectionCtx};
 use crate::providers::registry::{ProviderSection, Unit};
+use crate::upstream::base_url::BaseUrl;
 use crate::upstream::Classifier;
 
 /// The API root, as in Anthropic's SDKs: the proxy appends `/v1/messages`.
@@ -32,7 +33,7 @@ pub(crate) struct Section {
 #[derive(Debug)]
 pub struct Settings {
     /// The API root without a trailing slash, e.g. `https://api.anthropic.com`.
-    pub base_url: String,
+    pub base_url: BaseUrl,
     pub api_key: Secret,
     /// The `anthropic-version` header of every request.
     pub version: String,
@@ -60,11 +61,7 @@ impl ProviderSection for Section {
     }
 
     fn compile(self, cx: &mut SectionCtx<'_>) -> Result<Compiled, Problem> {
-        let base_url = match &self.base_url {
-            Some(value) => cx.url_setting(value, "base_url")?,
-            None => Setting::Value(DEFAULT_BASE_URL.to_owned()),
-        };
-        let base_url = cx.take(base_url);
+        let base_url = cx.base_url_or(self.base_url.as_ref(), "base_url", DEFAULT_BASE_URL)?;
         let api_key = cx.required(self.api_key.as_ref(), "api_key", "${ANTHROPIC_API_KEY}")?;
         let api_key = cx.setting(api_key, "api_key")?;
         let api_key = Secret::new(cx.take(api_key));
@@ -97,6 +94,12 @@ impl Unit for Settings {
     fn classifier(&self) -> Classifier {
         super::errors::classify
     }
+
+    fn secrets(&self) -> Vec<String> {
+        let mut secrets = self.base_url.secrets();
+        secrets.push(self.api_key.expose().to_owned());
+        secrets
+    }
 }
 
 #[cfg(test)]
@@ -118,7 +121,10 @@ mod tests {
             "    kind: anthropic\n    api_key: ${K}\n",
             &[("K", "sk-ant-1")],
         )?;
-        assert_eq!(settings(&p).base_url, "https://api.anthropic.com");
+        assert_eq!(
+            settings(&p).base_url.to_string(),
+            "https://api.anthropic.com"
+        );
         assert_eq!(settings(&p).version, "2023-06-01");
         assert_eq!(settings(&p).api_key.expose(), "sk-ant-1");
         assert_eq!(p.cloud, "anthropic");
@@ -127,7 +133,10 @@ mod tests {
             "    kind: anthropic\n    base_url: http://localhost:9000/\n    api_key: k\n    anthropic_version: 2024-01-01\n",
             &[],
         )?;
-        assert_eq!(settings(&local).base_url, "http://localhost:9000");
+        assert_eq!(
+            settings(&local).base_url.to_string(),
+            "http://localhost:9000"
+        );
         assert_eq!(settings(&local).version, "2024-01-01");
         Ok(())
     }

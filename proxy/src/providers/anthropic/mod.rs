@@ -51,7 +51,7 @@ pub fn build_request(
         _ => return Err(TranslateError::Unsupported("anthropic")),
     };
     Ok(UpstreamRequest {
-        url: format!("{}/v1/messages", settings.base_url),
+        url: settings.base_url.join("v1/messages"),
         headers: headers(settings, &generation.betas)?,
         body: Bytes::from(messages_body(generation, upstream_model)?),
     })
@@ -137,7 +137,7 @@ mod tests {
             generation.betas = vec!["b1".into(), "b2".into()];
         }
         let request = build_request(settings, "claude-haiku-4-5", &operation).unwrap();
-        assert_eq!(request.url, "http://127.0.0.1:9/v1/messages");
+        assert_eq!(request.url.as_str(), "http://127.0.0.1:9/v1/messages");
         assert_eq!(request.headers["anthropic-beta"], "b1,b2");
         assert_eq!(request.headers["x-api-key"], "sk-ant");
         let body: Value = serde_json::from_slice(&request.body).unwrap();

@@ -9,6 +9,7 @@ use super::entra::config::{self as entra, EntraCredential, EntraSettings, RawEnt
 use crate::config::{shown, Compiled, Problem, ProviderKind, Secret, SectionCtx};
 use crate::providers::registry::{ProviderSection, Unit};
 use crate::providers::ProviderRuntime;
+use crate::upstream::base_url::BaseUrl;
 use crate::upstream::Classifier;
 
 /// The section as written; field order is the order errors list them in.
@@ -38,7 +39,7 @@ pub(crate) enum RawAuth {
 #[derive(Debug)]
 pub struct Settings {
     /// Without a trailing slash, e.g. `https://contoso-east.openai.azure.com`.
-    pub endpoint: String,
+    pub endpoint: BaseUrl,
     pub auth: AzureAuth,
     /// A dated version (`2024-10-21`) selects the deployments URL form; `v1` the v1 form.
     pub api_version: String,
@@ -64,8 +65,7 @@ impl ProviderSection for Section {
             "endpoint",
             "https://<resource>.openai.azure.com",
         )?;
-        let endpoint = cx.url_setting(endpoint, "endpoint")?;
-        let endpoint = cx.take(endpoint);
+        let endpoint = cx.base_url(endpoint, "endpoint")?;
         let auth = match (&self.api_key, &self.auth) {
             (Some(key), None) => {
                 let key = cx.setting(key, "api_key")?;
@@ -142,6 +142,19 @@ impl Unit for Settings {
         super::errors::classify
     }
 
+    fn secrets(&self) -> Vec<String> {
+        let mut secrets = self.endpoint.secrets();
+        match &self.auth {
+            AzureAuth::ApiKey(key) => secrets.push(key.expose().to_owned()),
+            AzureAuth::Entra(settings) => {
+                if let EntraCredential::ClientSecret { client_secret, .. } = &settings.credential {
+                    secrets.push(client_secret.expose().to_owned());
+                }
+            }
+        }
+        secrets
+    }
+
     /// A target names a deployment of the resource, not a model.
     fn upstream_model_field(&self) -> &'static str {
         "deployment"
@@ -199,7 +212,7 @@ mod tests {
                 auth,
                 api_version,
             }) => {
-                assert_eq!(endpoint, "https://contoso.openai.azure.com");
+                assert_eq!(endpoint.to_string(), "https://contoso.openai.azure.com");
                 assert!(matches!(auth, AzureAuth::ApiKey(key) if key.expose() == "k"));
                 assert_eq!(api_version, "2024-10-21");
             }

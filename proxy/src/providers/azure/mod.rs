@@ -15,6 +15,7 @@ pub use stream::StreamState;
 use super::{openai, Operation, TranslateError, UpstreamRequest};
 use crate::config::{Secret, Target};
 use crate::providers::encode::secret_header;
+use crate::upstream::base_url::BaseUrl;
 
 /// How a request proves who it is: the resource key, or an Entra access token.
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +43,7 @@ impl<'a> UrlForm<'a> {
 }
 
 pub fn build_request(
-    endpoint: &str,
+    endpoint: &BaseUrl,
     api_version: &str,
     credential: Credential<'_>,
     target: &Target,
@@ -51,11 +52,11 @@ pub fn build_request(
 ) -> Result<UpstreamRequest, TranslateError> {
     let form = UrlForm::of(api_version);
     let base = match form {
-        UrlForm::Deployments { .. } => format!(
-            "{endpoint}/openai/deployments/{}",
+        UrlForm::Deployments { .. } => endpoint.nested(&format!(
+            "openai/deployments/{}",
             crate::providers::encode::unreserved(&target.upstream_model)
-        ),
-        UrlForm::V1 => format!("{endpoint}/openai/v1"),
+        )),
+        UrlForm::V1 => endpoint.nested("openai/v1"),
     };
     // The OpenAI body is Azure's too (model = deployment, usage asked for in streams); only
     // the URL and the auth header differ. Older API versions refuse `stream_options` with a
@@ -69,10 +70,11 @@ pub fn build_request(
         supports_stream_usage(api_version),
     )?;
     if let UrlForm::Deployments { api_version } = form {
-        request.url.push_str("?api-version=");
+        // After any query the endpoint itself carries.
         request
             .url
-            .push_str(&crate::providers::encode::unreserved(api_version));
+            .query_pairs_mut()
+            .append_pair("api-version", api_version);
     }
     let (name, value) = match credential {
         Credential::ApiKey(key) => ("api-key", key.expose().to_owned()),
@@ -127,7 +129,7 @@ mod tests {
         let key = Secret::new("sekret");
         let target = target("2024-10-21");
         let request = build_request(
-            "https://c.openai.azure.com",
+            &BaseUrl::parse("https://c.openai.azure.com").unwrap(),
             "2024-10-21",
             Credential::ApiKey(&key),
             &target,
@@ -136,7 +138,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            request.url,
+            request.url.as_str(),
             "https://c.openai.azure.com/openai/deployments/prod%204o/chat/completions?api-version=2024-10-21"
         );
         assert_eq!(request.headers["api-key"], "sekret");
@@ -155,7 +157,7 @@ mod tests {
         let embeddings: EmbeddingsRequest =
             serde_json::from_value(json!({"model": "m", "input": "x"})).unwrap();
         let request = build_request(
-            "https://c.openai.azure.com",
+            &BaseUrl::parse("https://c.openai.azure.com").unwrap(),
             "v1",
             Credential::Bearer(&token),
             &target,
@@ -164,7 +166,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            request.url,
+            request.url.as_str(),
             "https://c.openai.azure.com/openai/v1/embeddings"
         );
         assert_eq!(request.headers["authorization"], "Bearer tok");
@@ -176,7 +178,7 @@ mod tests {
         let key = Secret::new("k");
         let build = |version: &str| {
             let request = build_request(
-                "https://c",
+                &BaseUrl::parse("https://c").unwrap(),
                 version,
                 Credential::ApiKey(&key),
                 &target(version),

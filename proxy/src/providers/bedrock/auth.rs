@@ -82,6 +82,7 @@ mod tests {
                 }),
                 credentials: None,
                 endpoint: None,
+                base_url: crate::providers::bedrock::base_url("us-east-1", None).unwrap(),
                 assume_role: None,
             }),
             disabled: None,

@@ -9,6 +9,7 @@ use serde_saphyr::Spanned;
 
 use crate::config::{shown, Compiled, Problem, ProviderKind, Secret, SectionCtx, Setting};
 use crate::providers::registry::{ProviderSection, Unit};
+use crate::upstream::base_url::BaseUrl;
 use crate::upstream::Classifier;
 
 /// The variable AWS SDKs read a Bedrock API key from; a provider on the default chain uses
@@ -57,8 +58,10 @@ pub struct Settings {
     pub api_key: Option<BedrockApiKey>,
     /// Explicit credentials; `None` (without an API key) means the AWS default credential chain.
     pub credentials: Option<AwsStaticCredentials>,
-    /// Override of `https://bedrock-runtime.{region}.amazonaws.com`.
-    pub endpoint: Option<String>,
+    /// Override of `https://bedrock-runtime.{region}.amazonaws.com`, as written.
+    pub endpoint: Option<BaseUrl>,
+    /// Where requests go: the override, else the region's public endpoint (made here once).
+    pub base_url: BaseUrl,
     /// A role assumed (via STS) with the credentials above or the default chain's.
     pub assume_role: Option<AwsAssumeRole>,
 }
@@ -123,11 +126,13 @@ impl ProviderSection for Section {
         // An override that comes out empty means "no override": `${BEDROCK_ENDPOINT:-}`.
         let endpoint = match &self.endpoint {
             Some(value) => match cx.url_setting(value, "endpoint")? {
-                Setting::Value(url) => Some(url),
+                Setting::Value(_) => Some(cx.base_url(value, "endpoint")?),
                 Setting::Blank(_) => None,
             },
             None => None,
         };
+        let base_url = super::base_url(&region, endpoint.as_ref())
+            .map_err(|reason| Problem::spanned(region_value, format!("{path}.region: {reason}")))?;
         let assume_role = match &self.assume_role {
             Some(role) => Some(assume_role(cx, &role.value)?),
             None => None,
@@ -157,6 +162,7 @@ impl ProviderSection for Section {
                 api_key,
                 credentials,
                 endpoint,
+                base_url,
                 assume_role,
             }),
             region: serves_in,
@@ -276,7 +282,10 @@ impl Unit for Settings {
             (None, Some(_)) => "static keys",
             (None, None) => "AWS default chain",
         };
-        let endpoint = self.endpoint.as_deref().unwrap_or("default");
+        let endpoint = self
+            .endpoint
+            .as_ref()
+            .map_or_else(|| "default".to_owned(), BaseUrl::to_string);
         // The external id is a secret of the role's trust policy: say only that it is set.
         let role = match &self.assume_role {
             Some(role) => format!(
@@ -322,6 +331,30 @@ impl Unit for Settings {
             "valid_for_s": valid_for.map(|d| d.as_secs().min(u64::from(u32::MAX))),
             "last_error": last_error,
         }))
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        let mut secrets = self.base_url.secrets();
+        secrets.extend(
+            self.api_key
+                .iter()
+                .map(|api_key| api_key.key.expose().to_owned()),
+        );
+        if let Some(credentials) = &self.credentials {
+            secrets.push(credentials.secret_access_key.expose().to_owned());
+            secrets.extend(
+                credentials
+                    .session_token
+                    .iter()
+                    .map(|t| t.expose().to_owned()),
+            );
+        }
+        let external_id = self
+            .assume_role
+            .as_ref()
+            .and_then(|role| role.external_id.as_ref());
+        secrets.extend(external_id.map(|id| id.expose().to_owned()));
+        secrets
     }
 }
 
@@ -374,7 +407,10 @@ mod tests {
                     creds.session_token.is_none(),
                     "an unset session token means none"
                 );
-                assert_eq!(endpoint.as_deref(), Some("http://127.0.0.1:4000"));
+                assert_eq!(
+                    endpoint.as_ref().map(BaseUrl::to_string).as_deref(),
+                    Some("http://127.0.0.1:4000")
+                );
             }
             other => unreachable!("{other:?}"),
         }

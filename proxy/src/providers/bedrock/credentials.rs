@@ -407,6 +407,7 @@ mod tests {
                 api_key: None,
                 credentials,
                 endpoint: None,
+                base_url: crate::providers::bedrock::base_url("us-east-1", None).unwrap(),
                 assume_role: role,
             }),
             disabled: None,

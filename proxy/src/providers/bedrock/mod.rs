@@ -29,6 +29,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::{Decoded, Generation, Operation, ProviderRuntime, TranslateError, UpstreamRequest};
 use crate::config::{Provider, ProviderKind, Target};
+use crate::upstream::base_url::BaseUrl;
 use converse::events::ConverseStream;
 use converse::request::{convert_request, json_tool_name, TargetFields};
 
@@ -47,11 +48,14 @@ pub fn model_path(model_id: &str, operation: &str) -> String {
     )
 }
 
-/// The endpoint override, else the region's public Bedrock Runtime endpoint.
-pub fn base_url(region: &str, endpoint: Option<&str>) -> String {
+/// The endpoint override, else the region's public Bedrock Runtime endpoint (made once, when
+/// the policy is compiled). A provider disabled for an empty region gets a placeholder it is
+/// never sent to.
+pub fn base_url(region: &str, endpoint: Option<&BaseUrl>) -> Result<BaseUrl, String> {
     match endpoint {
-        Some(url) => url.trim_end_matches('/').to_owned(),
-        None => format!("https://bedrock-runtime.{region}.amazonaws.com"),
+        Some(url) => Ok(url.clone()),
+        None if region.is_empty() => BaseUrl::parse("http://disabled.invalid"),
+        None => BaseUrl::parse(&format!("https://bedrock-runtime.{region}.amazonaws.com")),
     }
 }
 
@@ -131,18 +135,17 @@ fn sign_all(
     let ProviderKind::Bedrock(settings) = &target.provider.kind else {
         return Err(TranslateError::Unsupported("bedrock"));
     };
-    let base = base_url(&settings.region, settings.endpoint.as_deref());
     let region = &settings.region;
     let authorizer = auth::Authorizer::of(&target.provider, settings, runtime)?;
     let now = SystemTime::now();
     requests
         .into_iter()
         .map(|(path, body)| {
-            let url = format!("{base}{path}");
+            let url = settings.base_url.join(&path);
             let mut headers = HeaderMap::new();
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             headers.insert(ACCEPT, HeaderValue::from_static(accept));
-            authorizer.authorize(&url, &mut headers, &body, region, now)?;
+            authorizer.authorize(url.as_str(), &mut headers, &body, region, now)?;
             Ok(UpstreamRequest {
                 url,
                 headers,
@@ -242,6 +245,7 @@ models:
         let requests = build_requests(target, operation, &ProviderRuntime::new()).unwrap();
         requests[0]
             .url
+            .as_str()
             .trim_start_matches("http://127.0.0.1:9004")
             .to_owned()
     }
@@ -331,11 +335,12 @@ models:
     #[test]
     fn endpoint_override_replaces_the_regional_host() {
         assert_eq!(
-            base_url("eu-west-1", None),
+            base_url("eu-west-1", None).unwrap().to_string(),
             "https://bedrock-runtime.eu-west-1.amazonaws.com"
         );
+        let vpce = BaseUrl::parse("https://vpce-1.example.com/").unwrap();
         assert_eq!(
-            base_url("eu-west-1", Some("https://vpce-1.example.com/")),
+            base_url("eu-west-1", Some(&vpce)).unwrap().to_string(),
             "https://vpce-1.example.com"
         );
     }

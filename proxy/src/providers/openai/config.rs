@@ -5,8 +5,9 @@
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::config::{Compiled, Problem, ProviderKind, Secret, SectionCtx, Setting};
+use crate::config::{Compiled, Problem, ProviderKind, Secret, SectionCtx};
 use crate::providers::registry::{ProviderSection, Unit};
+use crate::upstream::base_url::BaseUrl;
 use crate::upstream::Classifier;
 
 const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -26,8 +27,8 @@ pub(crate) struct Section {
 /// A compiled `kind: openai` provider.
 #[derive(Debug)]
 pub struct Settings {
-    /// Without a trailing slash, e.g. `https://api.openai.com/v1`.
-    pub base_url: String,
+    /// Without a trailing slash, e.g. `https://api.openai.com/v1`; may carry a query.
+    pub base_url: BaseUrl,
     pub api_key: Option<Secret>,
 }
 
@@ -40,11 +41,7 @@ impl ProviderSection for Section {
     }
 
     fn compile(self, cx: &mut SectionCtx<'_>) -> Result<Compiled, Problem> {
-        let base_url = match &self.base_url {
-            Some(value) => cx.url_setting(value, "base_url")?,
-            None => Setting::Value(DEFAULT_BASE_URL.to_owned()),
-        };
-        let base_url = cx.take(base_url);
+        let base_url = cx.base_url_or(self.base_url.as_ref(), "base_url", DEFAULT_BASE_URL)?;
         let api_key = match &self.api_key {
             Some(value) => Some(cx.setting(value, "api_key")?),
             None => None,
@@ -73,6 +70,12 @@ impl Unit for Settings {
     fn classifier(&self) -> Classifier {
         super::errors::classify
     }
+
+    fn secrets(&self) -> Vec<String> {
+        let mut secrets = self.base_url.secrets();
+        secrets.extend(self.api_key.iter().map(|key| key.expose().to_owned()));
+        secrets
+    }
 }
 
 #[cfg(test)]
@@ -85,7 +88,7 @@ mod tests {
         let default = provider("    kind: openai\n", &[])?;
         match &default.kind {
             ProviderKind::OpenAi(settings) => {
-                assert_eq!(settings.base_url, "https://api.openai.com/v1");
+                assert_eq!(settings.base_url.to_string(), "https://api.openai.com/v1");
                 assert!(settings.api_key.is_none());
             }
             other => unreachable!("{other:?}"),
@@ -97,7 +100,7 @@ mod tests {
         )?;
         match &local.kind {
             ProviderKind::OpenAi(settings) => {
-                assert_eq!(settings.base_url, "http://localhost:8000/v1");
+                assert_eq!(settings.base_url.to_string(), "http://localhost:8000/v1");
                 assert_eq!(settings.api_key.as_ref().map(Secret::expose), Some("sk-1"));
             }
             other => unreachable!("{other:?}"),

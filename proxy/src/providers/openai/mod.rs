@@ -25,10 +25,11 @@ use crate::dialects::chat::{self, ChatChunk, ChunkDecoder};
 use crate::metering::Usage;
 use crate::model::Dialect;
 use crate::providers::encode::secret_header;
+use crate::upstream::base_url::BaseUrl;
 use crate::upstream::Classifier;
 
 pub fn build_request(
-    base_url: &str,
+    base_url: &BaseUrl,
     api_key: Option<&Secret>,
     target: &Target,
     operation: &Operation,
@@ -40,7 +41,7 @@ pub fn build_request(
 /// Like [`build_request`]; `stream_usage` says whether streams may ask for usage
 /// (`stream_options`), which some OpenAI-format servers refuse.
 pub fn build(
-    base_url: &str,
+    base_url: &BaseUrl,
     api_key: Option<&Secret>,
     target: &Target,
     operation: &Operation,
@@ -73,7 +74,7 @@ pub fn build(
         headers.insert("x-client-request-id", value);
     }
     Ok(UpstreamRequest {
-        url: format!("{base_url}/{path}"),
+        url: base_url.join(path),
         headers,
         body: Bytes::from(body),
     })
