@@ -38,6 +38,9 @@ pub enum RequestError {
     BodyRead(String),
     #[error("unknown endpoint {method} {path}")]
     NotFound { method: String, path: String },
+    /// `previous_response_id` names no stored response of the caller's team.
+    #[error("Previous response with id '{id}' not found.")]
+    PreviousResponseNotFound { id: String },
 }
 
 /// The request is valid but the policy cannot serve it.
@@ -185,6 +188,14 @@ impl ProxyError {
             ProxyError::Request(RequestError::NotFound { .. }) => {
                 (404, InvalidRequestError, "not_found", None, vec![], false)
             }
+            ProxyError::Request(RequestError::PreviousResponseNotFound { .. }) => (
+                404,
+                InvalidRequestError,
+                "previous_response_not_found",
+                Some("previous_response_id".to_owned()),
+                vec![],
+                false,
+            ),
             ProxyError::Routing(RoutingError::ModelNotFound { .. }) => (
                 404,
                 InvalidRequestError,
@@ -325,6 +336,14 @@ mod tests {
                 RoutingError::ModelNotFound { model: "m".into() }.into(),
                 404,
                 "model_not_found",
+            ),
+            (
+                RequestError::PreviousResponseNotFound {
+                    id: "resp_1".into(),
+                }
+                .into(),
+                404,
+                "previous_response_not_found",
             ),
             (
                 RoutingError::ModelNotAllowed {

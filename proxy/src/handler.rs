@@ -61,6 +61,9 @@ pub async fn handle(policy: Arc<Policy>, incoming: Incoming, mut record: Request
             Ok(generation) => generate(&policy, &owner, generation, record).await,
             Err(e) => Err((e, record)),
         },
+        ("POST", "/v1/responses") => {
+            crate::api::responses::create(&policy, &owner, &incoming.body, record).await
+        }
         ("POST", "/v1/messages") => match messages_generation(&incoming) {
             Ok(generation) => generate(&policy, &owner, generation, record).await,
             Err(e) => Err((e, record)),
@@ -113,6 +116,7 @@ fn chat_generation(incoming: &Incoming) -> Result<Generation, ProxyError> {
         request: decoded(decode_chat(chat))?,
         body: incoming.body.clone(),
         betas: Vec::new(),
+        responses: None,
     })
 }
 
@@ -124,6 +128,7 @@ fn messages_generation(incoming: &Incoming) -> Result<Generation, ProxyError> {
         request: decoded(decode_messages(messages))?,
         body: incoming.body.clone(),
         betas: incoming.anthropic_beta.clone(),
+        responses: None,
     })
 }
 
@@ -142,7 +147,7 @@ async fn generate(
     .await
 }
 
-async fn dispatch(
+pub(crate) async fn dispatch(
     policy: &Policy,
     owner: &KeyOwner,
     operation: Operation,
@@ -196,6 +201,7 @@ async fn count_tokens(
             request,
             body: body.clone(),
             betas,
+            responses: None,
         },
         Err(e) => return Err((e, record)),
     };
@@ -275,7 +281,7 @@ fn list_models(policy: &Policy, owner: &KeyOwner, record: RequestRecord) -> Repl
 }
 
 /// A dialect decoder's verdict as the client's error.
-fn decoded<T>(result: Result<T, InvalidField>) -> Result<T, ProxyError> {
+pub(crate) fn decoded<T>(result: Result<T, InvalidField>) -> Result<T, ProxyError> {
     result.map_err(invalid_field)
 }
 
@@ -323,7 +329,7 @@ fn one_model_anthropic(name: &str, record: RequestRecord) -> Reply {
 }
 
 /// Parses a JSON body into `T`, naming the offending field on error, then validates it.
-fn parse<T: DeserializeOwned>(
+pub(crate) fn parse<T: DeserializeOwned>(
     body: &[u8],
     validate: impl Fn(&T) -> Result<(), InvalidField>,
 ) -> Result<T, ProxyError> {

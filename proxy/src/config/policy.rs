@@ -169,6 +169,19 @@ pub struct Model {
     pub routing: RoutingSettings,
     /// Data residency: where this model may be served.
     pub placement: Placement,
+    /// What Responses clients may ask of this model's targets.
+    pub responses: ResponsesOptions,
+}
+
+/// A model's Responses options (`builtin_tools`, `sticky_reasoning`; docs/configuration.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResponsesOptions {
+    /// `builtin_tools: allow`: built-in tools (web search, file search, …) may go to this
+    /// model's `responses: native` targets; otherwise they are a 400 naming the tool.
+    pub builtin_tools: bool,
+    /// `sticky_reasoning: true`: a turn replaying encrypted reasoning is tried on targets of
+    /// the provider that produced it first, keeping the reasoning, before any other.
+    pub sticky_reasoning: bool,
 }
 
 /// Allow-lists of regions and clouds (`None` = any). A provider with no known region is

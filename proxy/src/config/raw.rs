@@ -168,6 +168,10 @@ pub(crate) struct RawModel {
     /// Data residency: only targets whose provider is in one of these regions / clouds.
     pub regions: Option<Vec<Spanned<String>>>,
     pub clouds: Option<Vec<Spanned<String>>>,
+    /// Responses: `allow` lets built-in tools through to `responses: native` targets.
+    pub builtin_tools: Option<Spanned<String>>,
+    /// Responses: keep a turn that replays encrypted reasoning on its provider's targets.
+    pub sticky_reasoning: Option<Spanned<bool>>,
 }
 
 /// `weights:` of the balanced strategy.

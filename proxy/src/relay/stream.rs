@@ -25,6 +25,12 @@ use crate::upstream::{AttemptFailure, FailureKind};
 
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
+/// Work to finish before a completed stream's last event reaches the client, given the
+/// finished Responses object as the client reads it (the Responses store keeps each turn
+/// before the client sees it complete).
+pub type CompletionHook =
+    Box<dyn FnOnce(serde_json::Value) -> futures_util::future::BoxFuture<'static, ()> + Send>;
+
 pub struct ChatStream {
     upstream: ByteStream,
     framing: UpstreamDecoder,
@@ -42,6 +48,7 @@ pub struct ChatStream {
     record: Option<RequestRecord>,
     /// The attempt's permit: the verdict on the target is given when the stream ends.
     permit: Option<AttemptPermit>,
+    on_complete: Option<CompletionHook>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +93,20 @@ impl ChatStream {
             state: StreamEnd::Open,
             record: None,
             permit: None,
+            on_complete: None,
+        }
+    }
+
+    /// Runs `hook` once the stream completed, before its last bytes go to the client.
+    pub fn on_complete(&mut self, hook: CompletionHook) {
+        self.on_complete = Some(hook);
+    }
+
+    /// The finished Responses object of a completed stream: written by the proxy, or relayed.
+    fn completed_response(&self) -> Option<serde_json::Value> {
+        match self.encoder.completed_response() {
+            Some(response) => serde_json::to_value(response).ok(),
+            None => self.decoder.completed_response().cloned(),
         }
     }
 
@@ -150,6 +171,13 @@ impl ChatStream {
     /// The next bytes for the client, or `None` when the stream is over.
     pub async fn next_chunk(&mut self) -> Option<Bytes> {
         loop {
+            if self.state == StreamEnd::Complete {
+                if let Some(hook) = self.on_complete.take() {
+                    if let Some(response) = self.completed_response() {
+                        hook(response).await;
+                    }
+                }
+            }
             if let Some(bytes) = self.take_ready() {
                 return Some(bytes);
             }

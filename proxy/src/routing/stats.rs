@@ -491,6 +491,7 @@ mod tests {
                 kind: ProviderKind::OpenAi(crate::config::openai::Settings {
                     base_url: "http://x/v1".into(),
                     api_key: None,
+                    responses_native: false,
                 }),
                 disabled: None,
                 region: None,

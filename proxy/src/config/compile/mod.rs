@@ -6,6 +6,7 @@
 //! helpers they share.
 
 mod models;
+mod responses_options;
 pub(crate) mod providers;
 mod routing;
 mod teams;

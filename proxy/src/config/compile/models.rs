@@ -112,6 +112,7 @@ fn model(
         },
         routing,
         placement,
+        responses: super::responses_options::responses_options(&raw, &path)?,
     })
 }
 

@@ -21,6 +21,8 @@ pub(crate) struct Section {
     pub region: Option<Spanned<String>>,
     /// Which cloud it is, for `clouds:` (default `openai`).
     pub cloud: Option<Spanned<String>>,
+    /// `native`: Responses clients' bodies go to `<base_url>/responses` as they are.
+    pub responses: Option<Spanned<crate::providers::native_responses::ResponsesMode>>,
 }
 
 /// A compiled `kind: openai` provider.
@@ -29,6 +31,8 @@ pub struct Settings {
     /// Without a trailing slash, e.g. `https://api.openai.com/v1`.
     pub base_url: String,
     pub api_key: Option<Secret>,
+    /// `responses: native`: serves Responses clients at `<base_url>/responses`.
+    pub responses_native: bool,
 }
 
 impl ProviderSection for Section {
@@ -51,7 +55,13 @@ impl ProviderSection for Section {
         };
         let api_key = api_key.map(|key| Secret::new(cx.take(key)));
         Ok(Compiled {
-            kind: ProviderKind::OpenAi(Settings { base_url, api_key }),
+            kind: ProviderKind::OpenAi(Settings {
+                base_url,
+                api_key,
+                responses_native: crate::providers::native_responses::is_native(
+                    self.responses.as_ref(),
+                ),
+            }),
             region: cx.text(self.region.as_ref(), "region")?,
         })
     }
