@@ -21,6 +21,7 @@ pub mod messages;
 pub mod ports;
 pub mod proxy;
 pub mod python;
+pub mod responses;
 pub mod services;
 
 pub use fixtures::{
