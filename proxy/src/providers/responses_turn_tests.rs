@@ -65,7 +65,7 @@ fn builtin_tools_and_items_go_only_to_native_targets() {
             other => panic!("{other:?}"),
         }
     }
-    assert_eq!(adapt(native, &tools, "r"), Ok(None));
+    assert!(matches!(adapt(native, &tools, "r"), Ok(None)));
     let items = operation(
         json!({"model": "m", "input": [{"role": "user", "content": "q"},
             {"type": "file_search_call", "id": "fs_1"}]}),
@@ -73,7 +73,7 @@ fn builtin_tools_and_items_go_only_to_native_targets() {
     );
     assert!(matches!(adapt(chat, &items, "r"),
         Err(TranslateError::Refused { param, .. }) if param == "input[1]"));
-    assert_eq!(adapt(native, &items, "r"), Ok(None));
+    assert!(matches!(adapt(native, &items, "r"), Ok(None)));
 }
 
 #[test]
@@ -81,14 +81,14 @@ fn reasoning_reaches_only_its_own_provider() {
     let model = model();
     let [chat, claude, native] = [&model.targets[0], &model.targets[1], &model.targets[2]];
     let from_claude = operation(replaying(), Some("claude"));
-    assert_eq!(adapt(claude, &from_claude, "r"), Ok(None));
+    assert!(matches!(adapt(claude, &from_claude, "r"), Ok(None)));
     let Ok(Some(Operation::Generate(stripped))) = adapt(chat, &from_claude, "r") else {
         panic!("reasoning is dropped for another provider");
     };
     assert!(!stripped.request.has_thinking());
     assert_eq!(stripped.request.messages.len(), 3);
     // The native body drops it itself.
-    assert_eq!(adapt(native, &from_claude, "r"), Ok(None));
+    assert!(matches!(adapt(native, &from_claude, "r"), Ok(None)));
     let Operation::Generate(generation) = &from_claude else {
         unreachable!()
     };

@@ -82,7 +82,7 @@ pub async fn before_completion(pending: PendingTurn, reply: Reply) -> Reply {
         } => {
             let provider = provider_of(&headers);
             stream.on_complete(Box::new(move |response| {
-                Box::pin(async move {
+                futures_util::FutureExt::boxed(async move {
                     let text = response.to_string();
                     pending.put(response, text, provider).await;
                 })

@@ -68,6 +68,7 @@ fn model(
     let routing = super::routing::routing_settings(ctx, &raw, &path)?;
     let placement =
         super::routing::placement(raw.regions.as_deref(), raw.clouds.as_deref(), &path)?;
+    let responses = super::responses_options::responses_options(&raw, &path)?;
     let Some(raw_targets) = raw.targets else {
         return Err(Problem::spanned(
             name,
@@ -112,7 +113,7 @@ fn model(
         },
         routing,
         placement,
-        responses: super::responses_options::responses_options(&raw, &path)?,
+        responses,
     })
 }
 

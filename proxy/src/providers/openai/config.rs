@@ -137,7 +137,7 @@ mod tests {
     #[test]
     fn fields_of_another_kind_are_refused() {
         let err = provider_error("    kind: openai\n    api_version: v1\n");
-        assert_eq!(err, "routes.yaml:5:18: providers.p: `api_version` is not a field of a openai provider (its fields: kind, base_url, api_key, region, cloud)");
+        assert_eq!(err, "routes.yaml:5:18: providers.p: `api_version` is not a field of a openai provider (its fields: kind, base_url, api_key, region, cloud, responses)");
         let err = provider_error(
             "    kind: openai\n    assume_role: { role_arn: 'arn:aws:iam::1:role/r' }\n",
         );
