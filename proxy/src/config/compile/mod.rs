@@ -7,6 +7,7 @@
 
 mod models;
 pub(crate) mod providers;
+mod responses;
 mod routing;
 mod teams;
 
@@ -120,6 +121,7 @@ pub(crate) fn compile(
     };
     let server = server(&mut ctx, raw.server.unwrap_or_default())?;
     let ledger = ledger(&ctx, raw.ledger.unwrap_or_default())?;
+    let responses = responses::compile(&ctx, raw.responses.unwrap_or_default())?;
     let providers = providers::compile(&mut ctx, raw.providers)?;
     let models = models::compile(&mut ctx, raw.models, &providers)?;
     let (teams, keys) = teams::compile(&mut ctx, raw.teams, &models)?;
@@ -129,6 +131,7 @@ pub(crate) fn compile(
         loaded_at: SystemTime::now(),
         server,
         ledger,
+        responses,
         providers,
         models,
         teams,
