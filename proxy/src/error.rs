@@ -10,6 +10,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::api::error_body::{ErrorBody, ErrorType};
+pub use crate::conversations::StoreError;
 use crate::dialects::messages::error as anthropic;
 use crate::endpoint::ErrorDialect;
 pub use crate::metering::ledger::LedgerError;
@@ -38,6 +39,9 @@ pub enum RequestError {
     BodyRead(String),
     #[error("unknown endpoint {method} {path}")]
     NotFound { method: String, path: String },
+    /// A stored Responses turn that is unknown, expired, deleted or another team's.
+    #[error("Response with id '{id}' not found.")]
+    ResponseNotFound { id: String },
     /// `previous_response_id` names no stored response of the caller's team.
     #[error("Previous response with id '{id}' not found.")]
     PreviousResponseNotFound { id: String },
@@ -95,6 +99,8 @@ pub enum ProxyError {
     Spend(#[from] SpendError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Conversations(#[from] StoreError),
 }
 
 /// How an error reaches the client and the operator.
@@ -185,8 +191,27 @@ impl ProxyError {
                 vec![],
                 false,
             ),
-            ProxyError::Request(RequestError::NotFound { .. }) => {
-                (404, InvalidRequestError, "not_found", None, vec![], false)
+            ProxyError::Request(
+                RequestError::NotFound { .. } | RequestError::ResponseNotFound { .. },
+            ) => (404, InvalidRequestError, "not_found", None, vec![], false),
+            // The store's own message (database details) is logged, not sent.
+            ProxyError::Conversations(error) => {
+                let (status, code) = match error {
+                    StoreError::Database(_) | StoreError::Timeout(_) | StoreError::Stopped => {
+                        (503, "conversation_store_unavailable")
+                    }
+                    StoreError::Invalid { .. } | StoreError::Conflict { .. } => {
+                        (500, "conversation_store_error")
+                    }
+                };
+                let message = "the proxy could not read or write its stored conversations";
+                return ErrorResponse {
+                    status,
+                    body: ErrorBody::new(ServerError, code, message),
+                    headers: vec![],
+                    operator_problem: true,
+                    overloaded: false,
+                };
             }
             ProxyError::Request(RequestError::PreviousResponseNotFound { .. }) => (
                 404,

@@ -14,6 +14,7 @@ use crate::api::models::{AnthropicModel, AnthropicModelList, Page};
 use crate::api::InvalidField;
 use crate::auth::authenticate;
 use crate::config::{KeyOwner, Model, Policy};
+use crate::conversations::endpoints as stored_responses;
 use crate::dialects::chat::{decode_request as decode_chat, ChatRequest};
 use crate::dialects::messages::{decode_request as decode_messages, MessagesRequest};
 use crate::error::{ProxyError, RequestError, RoutingError, UpstreamError};
@@ -97,14 +98,20 @@ pub async fn handle(policy: Arc<Policy>, incoming: Incoming, mut record: Request
                 Err(e) => Err((e.into(), record)),
             }
         }
-        (method, path) => Err((
-            RequestError::NotFound {
-                method: method.to_owned(),
-                path: path.to_owned(),
+        (method, path) => match stored_responses::route(method, path) {
+            Some(request) => {
+                let query = incoming.query.as_deref();
+                stored_responses::serve(request, &owner.team.name, query, record).await
             }
-            .into(),
-            record,
-        )),
+            None => Err((
+                RequestError::NotFound {
+                    method: method.to_owned(),
+                    path: path.to_owned(),
+                }
+                .into(),
+                record,
+            )),
+        },
     };
     result.unwrap_or_else(|(error, record)| error_reply(error, record))
 }

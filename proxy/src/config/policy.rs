@@ -54,6 +54,8 @@ pub struct Policy {
     pub loaded_at: SystemTime,
     pub server: ServerSettings,
     pub ledger: LedgerSettings,
+    /// `responses:` — retention and cache of the stored Responses conversations.
+    pub responses: crate::conversations::ConversationSettings,
     pub providers: BTreeMap<String, Arc<Provider>>,
     /// Client-facing model names (the keys under `models:`).
     pub models: BTreeMap<String, Arc<Model>>,

@@ -8,6 +8,7 @@
 mod models;
 mod responses_options;
 pub(crate) mod providers;
+mod responses;
 mod routing;
 mod teams;
 
@@ -121,6 +122,7 @@ pub(crate) fn compile(
     };
     let server = server(&mut ctx, raw.server.unwrap_or_default())?;
     let ledger = ledger(&ctx, raw.ledger.unwrap_or_default())?;
+    let responses = responses::compile(&ctx, raw.responses.unwrap_or_default())?;
     let providers = providers::compile(&mut ctx, raw.providers)?;
     let models = models::compile(&mut ctx, raw.models, &providers)?;
     let (teams, keys) = teams::compile(&mut ctx, raw.teams, &models)?;
@@ -130,6 +132,7 @@ pub(crate) fn compile(
         loaded_at: SystemTime::now(),
         server,
         ledger,
+        responses,
         providers,
         models,
         teams,

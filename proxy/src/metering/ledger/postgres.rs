@@ -42,6 +42,7 @@ const MIGRATIONS: &super::migrate::Migrations = &[
     ),
     (2, &[super::LEDGER_ADD_API]),
     (3, &[super::LEDGER_ADD_CACHE_WRITE]),
+    (6, crate::conversations::schema::MIGRATION_6),
 ];
 
 /// Key of the advisory lock that serialises migrations.
