@@ -11,11 +11,15 @@
 //! AWS identity endpoints ([`IdentitySim`]: STS, container credentials) issue. The Anthropic
 //! simulator ([`AnthropicSim`]) speaks the Messages API
 //! (requests, SSE events, errors, count_tokens, rate-limit headers).
+//!
+//! Every simulator keeps its last inference requests ([`CapturesRequests`], and
+//! `GET /_sim/requests` over HTTP), so a test can check what an upstream was sent.
 
 pub mod anthropic_sim;
 pub mod azure_sim;
 pub mod bedrock_sim;
 pub mod bench;
+pub mod capture;
 pub mod duration;
 mod form;
 pub mod identity_sim;
@@ -26,6 +30,7 @@ pub use anthropic_sim::{
 };
 pub use azure_sim::{AzureDeployment, AzureSim, AzureSimConfig};
 pub use bedrock_sim::{BedrockFault, BedrockSim, BedrockSimConfig, BedrockSimStats};
+pub use capture::{CapturedRequest, CapturedRequests, CapturesRequests, CAPTURE_LIMIT};
 pub use identity_sim::{IdentitySim, IdentitySimConfig, Keyring};
 pub use openai_sim::{answer_text, Fault, OpenAiSim, SimConfig, SimStats};
 pub mod proxy_process;

@@ -28,6 +28,7 @@ use super::respond::{api_error, set, Window};
 use super::validate::Surface;
 use super::wire::Message;
 use crate::bedrock_sim::deliver::{InFlight, InFlightCounter};
+use crate::capture::{CapturedRequest, CapturesRequests, RequestLog};
 use crate::serve::{lock, spawn_until_stopped};
 
 /// Time given to hyper to flush what was sent before a cut (it drops its buffer on a body error).
@@ -46,6 +47,8 @@ pub(crate) struct SimState {
     request_ids: AtomicU64,
     /// Valid `/v1/messages` requests whose handler or body is still running.
     in_flight: Arc<InFlightCounter>,
+    /// The last API requests (`POST /v1/...`), for `GET /_sim/requests`.
+    requests: Arc<RequestLog>,
     stop: watch::Sender<bool>,
 }
 
@@ -81,15 +84,19 @@ impl AnthropicSim {
             window: Mutex::new(Window::default()),
             request_ids: AtomicU64::new(1),
             in_flight: Arc::default(),
+            requests: RequestLog::new(|path| path.starts_with("/v1/")),
             stop: watch::Sender::new(false),
         });
-        let app = Router::new()
+        let routes = Router::new()
             .route("/v1/messages", post(messages))
             .route("/v1/messages/count_tokens", post(count_tokens))
             .route("/v1/models", get(list_models))
             .route("/v1/models/{id}", get(get_model))
             .fallback(not_found)
-            .layer(DefaultBodyLimit::max(32 * 1024 * 1024))
+            .layer(DefaultBodyLimit::max(32 * 1024 * 1024));
+        let requests = &state.requests;
+        let app = requests
+            .with_reset(requests.attach(routes))
             .with_state(Arc::clone(&state));
         spawn_until_stopped(listener, app, state.stop.subscribe(), "Anthropic simulator");
         Ok(AnthropicSim { addr, state })
@@ -126,6 +133,16 @@ impl AnthropicSim {
     /// The signature this simulator gives a thinking block with that text.
     pub fn sign_thinking(&self, thinking: &str) -> String {
         self.state.brain.sign_thinking(thinking)
+    }
+}
+
+impl CapturesRequests for AnthropicSim {
+    fn captured(&self) -> Vec<CapturedRequest> {
+        self.state.requests.snapshot()
+    }
+
+    fn clear_captured(&self) {
+        self.state.requests.clear();
     }
 }
 

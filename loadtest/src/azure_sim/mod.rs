@@ -1,5 +1,6 @@
 //! An Azure OpenAI simulator: the OpenAI simulator's handlers and faults behind Azure's
-//! URLs, auth and quirks (docs/wire-formats.md §6). A request flows: `server` (both URL forms,
+//! URLs, auth and quirks (docs/wire-formats.md §6), the Responses API included on the v1 form
+//! (`/openai/v1/responses`). A request flows: `server` (both URL forms,
 //! `api-version`, `api-key` or bearer auth, deployment lookup, content-filter triggers) →
 //! the deployment's own OpenAI-sim state (quota, faults, answer) → `shape` (Azure's model
 //! name, filter annotations, the filter-only first stream chunk, Azure-style headers and

@@ -20,9 +20,10 @@ use super::config::AzureSimConfig;
 use super::entra::{self, TokenEndpoint};
 use super::managed_identity;
 use super::shape::{self, azure_error, Shape};
+use crate::capture::{CapturedRequest, CapturesRequests, RequestLog};
 use crate::openai_sim::faults::Fault;
 use crate::openai_sim::state::SimState;
-use crate::openai_sim::{chat, embeddings};
+use crate::openai_sim::{chat, embeddings, responses};
 use crate::serve::spawn_until_stopped;
 use crate::{SimConfig, SimStats};
 
@@ -41,6 +42,8 @@ pub(super) struct AzureState {
     pub deployments: HashMap<String, Deployment>,
     pub entra: TokenEndpoint,
     pub auth_failures: AtomicU64,
+    /// The last inference requests (`POST /openai/...`), for `GET /_sim/requests`.
+    requests: Arc<RequestLog>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -90,6 +93,7 @@ impl AzureSim {
             config,
             deployments,
             auth_failures: AtomicU64::new(0),
+            requests: RequestLog::new(|path| path.starts_with("/openai/")),
             shutdown,
         });
         let app = router(Arc::clone(&state));
@@ -165,6 +169,16 @@ impl AzureSim {
     }
 }
 
+impl CapturesRequests for AzureSim {
+    fn captured(&self) -> Vec<CapturedRequest> {
+        self.state.requests.snapshot()
+    }
+
+    fn clear_captured(&self) {
+        self.state.requests.clear();
+    }
+}
+
 impl Drop for AzureSim {
     fn drop(&mut self) {
         let _ = self.state.shutdown.send(true);
@@ -175,7 +189,7 @@ impl Drop for AzureSim {
 }
 
 fn router(state: Arc<AzureState>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route(
             "/openai/deployments/{deployment}/chat/completions",
             post(deployments_chat),
@@ -186,6 +200,7 @@ fn router(state: Arc<AzureState>) -> Router {
         )
         .route("/openai/v1/chat/completions", post(v1_chat))
         .route("/openai/v1/embeddings", post(v1_embeddings))
+        .route("/openai/v1/responses", post(v1_responses))
         .route("/{tenant}/oauth2/v2.0/token", post(entra::token))
         .route(
             "/metadata/identity/oauth2/token",
@@ -193,14 +208,19 @@ fn router(state: Arc<AzureState>) -> Router {
         )
         .route("/msi/token", get(managed_identity::app_service))
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    let requests = &state.requests;
+    requests
+        .with_reset(requests.attach(routes))
+        .with_state(Arc::clone(&state))
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Operation {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Operation {
     Chat,
     Embeddings,
+    /// The Responses API, only on the v1 form (`/openai/v1/responses`).
+    Responses,
 }
 
 async fn deployments_chat(
@@ -245,6 +265,14 @@ async fn v1_embeddings(
     body: Bytes,
 ) -> Response {
     v1_form(&azure, headers, body, Operation::Embeddings).await
+}
+
+async fn v1_responses(
+    State(azure): State<Arc<AzureState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    v1_form(&azure, headers, body, Operation::Responses).await
 }
 
 async fn deployments_form(
@@ -323,8 +351,11 @@ async fn serve(
         Operation::Embeddings => {
             embeddings::embeddings(State(Arc::clone(&found.sim)), headers, body).await
         }
+        Operation::Responses => {
+            responses::responses(State(Arc::clone(&found.sim)), headers, body).await
+        }
     };
-    shape.apply(response, operation == Operation::Chat).await
+    shape.apply(response, operation).await
 }
 
 /// `api-key: <key>`, or `Authorization: Bearer <Entra token>` (on v1 also the key as bearer).

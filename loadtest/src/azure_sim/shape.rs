@@ -12,6 +12,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
 
+use super::server::Operation;
+
 /// A prompt containing this is refused with Azure's content-filter 400.
 pub const FILTER_PROMPT: &str = "[[azure-filter-prompt]]";
 /// A prompt containing this gets an answer that ends with `finish_reason: "content_filter"`.
@@ -90,7 +92,8 @@ impl Shape {
         }
     }
 
-    pub async fn apply(self, response: Response, chat: bool) -> Response {
+    pub async fn apply(self, response: Response, operation: Operation) -> Response {
+        let chat = operation == Operation::Chat;
         let (mut parts, body) = response.into_parts();
         azure_rate_headers(&mut parts.headers);
         if parts.status == StatusCode::TOO_MANY_REQUESTS {
@@ -100,7 +103,7 @@ impl Shape {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("1")
                 .to_owned();
-            let message = format!("Requests to the ChatCompletions_Create Operation under Azure OpenAI API version {} have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after {wait} seconds.", self.api_version);
+            let message = format!("Requests to the {} Operation under Azure OpenAI API version {} have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after {wait} seconds.", operation_name(operation), self.api_version);
             let mut limited = azure_error(StatusCode::TOO_MANY_REQUESTS, "429", &message);
             for (name, value) in &parts.headers {
                 if name != header::CONTENT_LENGTH && name != header::CONTENT_TYPE {
@@ -118,6 +121,10 @@ impl Shape {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
         parts.headers.remove(header::CONTENT_LENGTH);
+        if streaming && operation == Operation::Responses {
+            // Responses events carry no filter annotations: they pass as they are.
+            return Response::from_parts(parts, body);
+        }
         if streaming {
             return Response::from_parts(parts, self.stream(body));
         }
@@ -199,6 +206,15 @@ impl Shape {
             Ok(json) => format!("data: {json}\n\n").into_bytes(),
             Err(_) => event.to_vec(),
         }
+    }
+}
+
+/// The operation name Azure's 429 message names.
+fn operation_name(operation: Operation) -> &'static str {
+    match operation {
+        Operation::Chat => "ChatCompletions_Create",
+        Operation::Embeddings => "Embeddings_Create",
+        Operation::Responses => "Responses_Create",
     }
 }
 

@@ -26,6 +26,7 @@ use axum::Router;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
+use crate::capture::{CapturedRequest, CapturesRequests, RequestLog};
 use crate::identity_sim::{KeyRefusal, Keyring};
 use crate::serve::{lock, spawn_until_stopped};
 use converse::Answer;
@@ -116,6 +117,8 @@ struct SimState {
     stats: Mutex<BedrockSimStats>,
     counter: AtomicU64,
     in_flight: Arc<InFlightCounter>,
+    /// The last model requests (`POST /model/...`), for `GET /_sim/requests`.
+    requests: Arc<RequestLog>,
     stop: tokio::sync::watch::Sender<bool>,
 }
 
@@ -149,11 +152,15 @@ impl BedrockSim {
             stats: Mutex::new(BedrockSimStats::default()),
             counter: AtomicU64::new(0),
             in_flight: Arc::default(),
+            requests: RequestLog::new(|path| path.starts_with("/model/")),
             stop,
         });
-        let app = Router::new()
+        let routes = Router::new()
             .fallback(handle)
-            .layer(DefaultBodyLimit::max(32 * 1024 * 1024))
+            .layer(DefaultBodyLimit::max(32 * 1024 * 1024));
+        let requests = &state.requests;
+        let app = requests
+            .with_reset(requests.attach(routes))
             .with_state(Arc::clone(&state));
         spawn_until_stopped(listener, app, stopped, "Bedrock simulator");
         Ok(BedrockSim { addr, state })
@@ -184,6 +191,16 @@ impl BedrockSim {
     /// drops back when clients disconnect, which is how tests see an upstream cancelled.
     pub fn in_flight(&self) -> u64 {
         self.state.in_flight.get()
+    }
+}
+
+impl CapturesRequests for BedrockSim {
+    fn captured(&self) -> Vec<CapturedRequest> {
+        self.state.requests.snapshot()
+    }
+
+    fn clear_captured(&self) {
+        self.state.requests.clear();
     }
 }
 

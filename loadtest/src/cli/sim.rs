@@ -13,8 +13,9 @@ use loadtest::{
 
 #[derive(Debug, Subcommand)]
 pub enum SimCommand {
-    /// An OpenAI-compatible upstream (chat completions, embeddings, models).
-    /// Faults and stats: POST /_sim/faults, GET /_sim/stats, POST /_sim/reset.
+    /// An OpenAI-compatible upstream (chat completions, the Responses API, embeddings, models).
+    /// Faults and stats: POST /_sim/faults, GET /_sim/stats, POST /_sim/reset; the last
+    /// request bodies: GET /_sim/requests (every simulator has it, cleared by POST /_sim/reset).
     Openai(OpenAiArgs),
     /// An Azure OpenAI resource: both URL forms, api-key or bearer auth, per-deployment
     /// quotas, content-filter triggers and a fake Entra token endpoint.

@@ -53,6 +53,7 @@ impl Answer {
         let (body, finish_reason) = match &plan.reply {
             Reply::Greeting => text(greeting_tokens(&config.name, config.output_tokens)),
             Reply::ToolResult(content) => text(word_tokens(&format!("The tool said: {content}"))),
+            Reply::Text(exact) => text(split_evenly(exact, config.output_tokens)),
             Reply::ToolCall(call) => (
                 AnswerBody::ToolCall {
                     id: format!("call_{n}"),

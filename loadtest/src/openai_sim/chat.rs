@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::answer::Answer;
 use super::chat_stream;
-use super::deliver::{decide, deliver_json, hang, Outcome};
+use super::deliver::{decide, deliver_json, hang, pace_whole_answer, Outcome};
 use super::errors::ApiError;
 use super::gate::{admit, check_auth, with_rate_headers};
 use super::request::{parse_chat, ChatPlan};
@@ -62,14 +62,8 @@ async fn answer(sim: &Arc<SimState>, plan: ChatPlan, guard: InFlight) -> Respons
     if plan.stream {
         return chat_stream::respond(Arc::clone(sim), answer, plan.include_usage, delivery, guard);
     }
-    if sim.jitter().is_some_and(|j| j.pace_whole_answers) {
-        let generation = sim
-            .config
-            .inter_token
-            .saturating_mul(answer.completion_tokens().min(u32::MAX as u64) as u32);
-        if !sim.pause(generation).await {
-            return ApiError::shutting_down().into_response();
-        }
+    if !pace_whole_answer(sim, answer.completion_tokens()).await {
+        return ApiError::shutting_down().into_response();
     }
     let body = match completion_body(&answer, &sim.fingerprint) {
         Ok(body) => body,

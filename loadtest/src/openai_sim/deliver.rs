@@ -69,6 +69,17 @@ pub(crate) async fn hang(sim: &SimState) -> Response {
     ApiError::shutting_down().into_response()
 }
 
+/// With a latency jitter that paces whole answers, waits `inter_token` per generated token
+/// (streams pace themselves). Returns whether the wait ended without a shutdown.
+pub(crate) async fn pace_whole_answer(sim: &SimState, tokens: u64) -> bool {
+    if !sim.jitter().is_some_and(|j| j.pace_whole_answers) {
+        return true;
+    }
+    let tokens = u32::try_from(tokens).unwrap_or(u32::MAX);
+    sim.pause(sim.config.inter_token.saturating_mul(tokens))
+        .await
+}
+
 /// JSON, but an error object where a completion belongs (some upstreams answer so with a 200).
 pub(crate) const WRONG_SHAPE: &str = r#"{"error":{"message":"Simulated error inside a 200.","type":"server_error","param":null,"code":null}}"#;
 

@@ -69,6 +69,12 @@ impl ApiError {
         }
     }
 
+    /// The same error with OpenAI's machine-readable `code`.
+    pub(crate) fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
     pub(crate) fn shutting_down() -> Self {
         Self::for_status(503, "The simulator is shutting down.")
     }

@@ -1,6 +1,7 @@
 //! An OpenAI-compatible upstream simulator: chat completions (plain, streamed,
-//! tool calls), embeddings and models, with scriptable faults, rate limiting and
-//! counters. A request flows: `server` (routing) → `chat` / `embeddings` →
+//! tool calls), the Responses API (`responses`), embeddings and models, with scriptable
+//! faults, rate limiting, counters and request capture. A request flows: `server` (routing)
+//! → `chat` / `responses` / `embeddings` →
 //! `gate` (key, rate limit) → `deliver` (fault drawn from `faults`) → `answer`
 //! → `wire` / `chat_stream` (bytes out through `body`).
 //!
@@ -32,6 +33,7 @@ mod latency;
 mod models;
 mod ratelimit;
 mod request;
+pub(crate) mod responses;
 mod server;
 pub(crate) mod state;
 mod tokens;

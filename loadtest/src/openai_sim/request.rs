@@ -15,6 +15,8 @@ pub(crate) enum Reply {
     ToolResult(String),
     /// One call to a function from `tools`.
     ToolCall(PlannedCall),
+    /// This exact text, e.g. the sample JSON a structured-output request asks for.
+    Text(String),
 }
 
 /// A validated chat request, reduced to what shapes the answer.

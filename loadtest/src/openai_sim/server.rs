@@ -1,5 +1,5 @@
 //! The `OpenAiSim` handle: binds, serves the router in a spawned task, and
-//! exposes faults, stats and shutdown to the test or binary that owns it.
+//! exposes faults, stats, captured requests and shutdown to the test or binary that owns it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,7 +18,8 @@ use super::config::SimConfig;
 use super::faults::Fault;
 use super::latency::LatencyJitter;
 use super::state::{SimState, SimStats};
-use super::{chat, control, embeddings, models};
+use super::{chat, control, embeddings, models, responses};
+use crate::capture::{CapturedRequest, CapturesRequests};
 
 /// Request bodies up to this size are accepted (images and long prompts included).
 const BODY_LIMIT: usize = 32 * 1024 * 1024;
@@ -72,7 +73,7 @@ impl OpenAiSim {
         format!("http://{}/v1", self.addr)
     }
 
-    /// Queues faults; each inference request (chat or embeddings) consumes one.
+    /// Queues faults; each inference request (chat, Responses or embeddings) consumes one.
     pub fn push_faults(&self, faults: impl IntoIterator<Item = Fault>) {
         self.state.faults.push(faults);
     }
@@ -91,7 +92,8 @@ impl OpenAiSim {
         self.state.stats()
     }
 
-    /// Zeroes the counters, forgets the last request and restarts the rate-limit window.
+    /// Zeroes the counters, forgets the last and the captured requests and restarts the
+    /// rate-limit window.
     pub fn reset_stats(&self) {
         self.state.reset_stats();
     }
@@ -111,6 +113,16 @@ impl OpenAiSim {
     }
 }
 
+impl CapturesRequests for OpenAiSim {
+    fn captured(&self) -> Vec<CapturedRequest> {
+        self.state.requests.snapshot()
+    }
+
+    fn clear_captured(&self) {
+        self.state.requests.clear();
+    }
+}
+
 impl Drop for OpenAiSim {
     fn drop(&mut self) {
         self.state.trigger_shutdown();
@@ -118,8 +130,9 @@ impl Drop for OpenAiSim {
 }
 
 fn router(state: Arc<SimState>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/v1/responses", post(responses::responses))
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{model}", get(models::retrieve))
@@ -127,7 +140,10 @@ fn router(state: Arc<SimState>) -> Router {
         .route("/_sim/stats", get(control::stats))
         .route("/_sim/reset", post(control::reset))
         .fallback(models::not_found)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    state
+        .requests
+        .attach(routes)
         .layer(map_response_with_state(Arc::clone(&state), name_header))
         .with_state(state)
 }

@@ -1,4 +1,4 @@
-//! Shared state of one simulator: config, counters, the last request, the fault
+//! Shared state of one simulator: config, counters, the captured requests, the fault
 //! book, the rate limiter and the shutdown signal. Counters are atomics and the
 //! only mutexes are never held across an `.await`.
 
@@ -16,6 +16,7 @@ use super::config::SimConfig;
 use super::faults::FaultBook;
 use super::latency::LatencyJitter;
 use super::ratelimit::RateLimiter;
+use crate::capture::RequestLog;
 
 /// A snapshot of what a simulator has seen since start or the last reset.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -24,17 +25,22 @@ pub struct SimStats {
     /// paths), faulted ones included; `/_sim/*` control calls are not counted.
     pub requests: u64,
     pub chat_requests: u64,
-    /// Valid chat requests with `"stream": true`.
+    /// `POST /v1/responses` requests, faulted and refused ones included.
+    pub responses_requests: u64,
+    /// Valid chat and Responses requests with `"stream": true`.
     pub stream_requests: u64,
+    /// Valid Responses requests that did not send `"store": false` (the API stores by
+    /// default): a proxy that keeps conversations itself should leave this at 0.
+    pub store_requested: u64,
     pub embedding_requests: u64,
     /// Requests that got a complete 200 answer (a stream counts once it reaches `[DONE]`).
     pub served_ok: u64,
     /// Usage totals of complete answers: what a meter should see.
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
-    /// Body of the last chat or embeddings request (a JSON string if it was not JSON).
+    /// Body of the last chat, Responses or embeddings request (a JSON string if it was not JSON).
     pub last_body: Option<serde_json::Value>,
-    /// Headers of the last chat or embeddings request, names lowercase.
+    /// Headers of the last chat, Responses or embeddings request, names lowercase.
     pub last_headers: Vec<(String, String)>,
     /// Valid streams that asked for `stream_options.include_usage`.
     pub include_usage_requested: u64,
@@ -44,7 +50,9 @@ pub struct SimStats {
 pub(crate) struct Counters {
     pub requests: AtomicU64,
     pub chat_requests: AtomicU64,
+    pub responses_requests: AtomicU64,
     pub stream_requests: AtomicU64,
+    pub store_requested: AtomicU64,
     pub embedding_requests: AtomicU64,
     pub served_ok: AtomicU64,
     pub prompt_tokens: AtomicU64,
@@ -72,8 +80,13 @@ pub(crate) struct SimState {
     pub limiter: RateLimiter,
     /// `x-sim-name`, prepared once.
     pub name_header: Option<HeaderValue>,
+    /// The last inference requests (`POST /v1/...`), for `GET /_sim/requests`.
+    pub requests: Arc<RequestLog>,
     /// `system_fingerprint` of every answer.
     pub fingerprint: String,
+    /// Random hex in every Responses id (`resp_<tag><n>`), so two simulators never mint
+    /// the same id.
+    pub id_tag: String,
     next_id: AtomicU64,
     in_flight: AtomicU64,
     last: Mutex<LastRequest>,
@@ -92,7 +105,9 @@ impl SimState {
             faults: FaultBook::default(),
             limiter,
             name_header,
+            requests: RequestLog::new(|path| path.starts_with("/v1/")),
             fingerprint,
+            id_tag: format!("{:08x}", rand::random::<u32>()),
             next_id: AtomicU64::new(1),
             in_flight: AtomicU64::new(0),
             last: Mutex::new(LastRequest::default()),
@@ -150,7 +165,9 @@ impl SimState {
         SimStats {
             requests: load(&c.requests),
             chat_requests: load(&c.chat_requests),
+            responses_requests: load(&c.responses_requests),
             stream_requests: load(&c.stream_requests),
+            store_requested: load(&c.store_requested),
             embedding_requests: load(&c.embedding_requests),
             served_ok: load(&c.served_ok),
             prompt_tokens: load(&c.prompt_tokens),
@@ -176,7 +193,9 @@ impl SimState {
         for counter in [
             &c.requests,
             &c.chat_requests,
+            &c.responses_requests,
             &c.stream_requests,
+            &c.store_requested,
             &c.embedding_requests,
             &c.served_ok,
             &c.prompt_tokens,
@@ -186,6 +205,7 @@ impl SimState {
             counter.store(0, Ordering::Relaxed);
         }
         self.limiter.reset();
+        self.requests.clear();
         *self.last.lock().unwrap_or_else(PoisonError::into_inner) = LastRequest::default();
     }
 

@@ -12,6 +12,24 @@ pub(crate) struct PlannedCall {
     pub arguments: String,
 }
 
+/// A function the model may call: its name and JSON-schema parameters, whatever the
+/// request's dialect (Chat nests them under `function`, Responses keeps them flat).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FunctionSpec<'a> {
+    pub name: Option<&'a str>,
+    pub parameters: Option<&'a Value>,
+}
+
+impl<'a> FunctionSpec<'a> {
+    /// Reads `name` and `parameters` of a function object.
+    pub(crate) fn of(function: &'a Value) -> Self {
+        Self {
+            name: function.get("name").and_then(Value::as_str),
+            parameters: function.get("parameters"),
+        }
+    }
+}
+
 /// Decides on a tool call: `tools` non-empty, `tool_choice` not `"none"`, and the
 /// conversation not just answered by a tool. Picks the named tool of
 /// `{"type":"function","function":{"name":..}}`, else the first function tool.
@@ -33,18 +51,28 @@ pub(crate) fn plan_tool_call(
     if tools.is_empty() || last_role == "tool" || choice.and_then(Value::as_str) == Some("none") {
         return Ok(None);
     }
-    let functions: Vec<&Value> = tools
+    let functions: Vec<FunctionSpec<'_>> = tools
         .iter()
         .filter_map(|tool| tool.get("function"))
+        .map(FunctionSpec::of)
         .collect();
     let wanted = choice
         .and_then(|choice| choice.get("function"))
         .and_then(|function| function.get("name"))
         .and_then(Value::as_str);
+    choose_call(&functions, wanted)
+}
+
+/// The call to `wanted` (which must be among `functions`), else to the first function;
+/// `None` when there is no function to call.
+pub(crate) fn choose_call(
+    functions: &[FunctionSpec<'_>],
+    wanted: Option<&str>,
+) -> Result<Option<PlannedCall>, ApiError> {
     let function = match wanted {
         Some(wanted) => functions
             .iter()
-            .find(|function| function.get("name").and_then(Value::as_str) == Some(wanted))
+            .find(|function| function.name == Some(wanted))
             .ok_or_else(|| {
                 ApiError::invalid_request(
                     format!("tool_choice names function {wanted:?}, which is not in 'tools'"),
@@ -57,10 +85,9 @@ pub(crate) fn plan_tool_call(
         },
     };
     let name = function
-        .get("name")
-        .and_then(Value::as_str)
+        .name
         .ok_or_else(|| ApiError::invalid_request("every function tool needs a 'name'", "tools"))?;
-    let arguments = sample_arguments(function.get("parameters"));
+    let arguments = sample_arguments(function.parameters);
     Ok(Some(PlannedCall {
         name: name.to_owned(),
         arguments: Value::Object(arguments).to_string(),
@@ -68,7 +95,7 @@ pub(crate) fn plan_tool_call(
 }
 
 /// An object with every `required` property set to a sample of its schema type.
-fn sample_arguments(parameters: Option<&Value>) -> Map<String, Value> {
+pub(crate) fn sample_arguments(parameters: Option<&Value>) -> Map<String, Value> {
     let Some(parameters) = parameters else {
         return Map::new();
     };
@@ -112,7 +139,8 @@ fn sample_value(schema: Option<&Value>) -> Value {
         "number" | "integer" => Value::from(1),
         "boolean" => Value::Bool(true),
         "array" => Value::Array(Vec::new()),
-        "object" => Value::Object(Map::new()),
+        // Nested objects get their own required properties (structured outputs nest them).
+        "object" => Value::Object(sample_arguments(Some(schema))),
         "null" => Value::Null,
         _ => Value::from("sample"),
     }

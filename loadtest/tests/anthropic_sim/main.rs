@@ -2,6 +2,7 @@
 //! InvokeModel, driven over HTTP with reqwest on 127.0.0.1 only. Every wait is bounded.
 
 mod bedrock;
+mod capture;
 mod faults;
 mod messages;
 mod support;

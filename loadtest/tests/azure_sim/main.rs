@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use loadtest::azure_sim::{FILTER_COMPLETION, FILTER_PROMPT};
-use loadtest::{AzureDeployment, AzureSim, AzureSimConfig, Fault};
+use loadtest::{AzureDeployment, AzureSim, AzureSimConfig, CapturesRequests, Fault};
 use serde_json::{json, Value};
 
 const KEY: &str = "az-key";
@@ -169,4 +169,63 @@ async fn faults_apply_per_deployment_and_entra_tokens_are_issued_and_accepted() 
         .unwrap();
     assert_eq!(bad.status().as_u16(), 401);
     assert_eq!(sim.token_requests(), 2);
+}
+
+#[tokio::test]
+async fn captures_inference_bodies_of_both_url_forms_but_not_token_requests() {
+    let sim = sim().await;
+    let deployments = format!(
+        "{}/openai/deployments/chat/chat/completions?api-version=2024-10-21",
+        sim.endpoint()
+    );
+    send(
+        client().post(&deployments).header("api-key", KEY),
+        &hello("one"),
+    )
+    .await;
+    let v1 = format!("{}/openai/v1/embeddings", sim.endpoint());
+    let embed = json!({"model": "emb", "input": "two"});
+    send(client().post(&v1).header("api-key", KEY), &embed).await;
+    let token_url = format!("{}/tenant/oauth2/v2.0/token", sim.endpoint());
+    client()
+        .post(&token_url)
+        .body("grant_type=client_credentials&client_secret=s3")
+        .send()
+        .await
+        .unwrap();
+
+    let captured = sim.captured();
+    let paths: Vec<&str> = captured.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/openai/deployments/chat/chat/completions",
+            "/openai/v1/embeddings"
+        ],
+        "the token request (a secret) is not captured"
+    );
+    assert_eq!(
+        captured[0].body,
+        hello("one"),
+        "as sent, before the sim sets `model`"
+    );
+    assert_eq!(sim.captured_bodies("/embeddings"), [embed]);
+
+    let root = sim.endpoint();
+    let over_http: loadtest::CapturedRequests = client()
+        .get(format!("{root}/_sim/requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(over_http.requests, captured);
+    let reset = client()
+        .post(format!("{root}/_sim/reset"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status().as_u16(), 200);
+    assert!(sim.captured().is_empty());
 }
