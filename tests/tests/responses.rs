@@ -11,10 +11,11 @@
 
 use serde_json::{json, Value};
 use switchyard_e2e::conformance::{
-    Anthropic, Azure, BedrockConverse, OpenAi, Stage, Trouble, Upstream, PRIMARY, SOLO,
+    Anthropic, Azure, BedrockConverse, OpenAi, Stage, Trouble, Upstream, BACKUP, PAIR, PRIMARY,
+    SOLO,
 };
 use switchyard_e2e::responses::{assembled, create, create_stream, items, names, output_text};
-use switchyard_e2e::{Proxy, Sims, ALPHA_KEY};
+use switchyard_e2e::{get, Proxy, Sims, ALPHA_KEY};
 
 const HELLO: &str = "hello there";
 
@@ -226,4 +227,93 @@ async fn invalid_requests_name_the_parameter() {
     let error = reply.error();
     assert_eq!(error["code"], "previous_response_not_found");
     assert_eq!(error["param"], "previous_response_id");
+}
+
+// ----- conversation state -----
+
+/// The text of every message of a Chat or Converse request body, in order.
+fn texts_of(body: &Value) -> String {
+    body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A three-turn `previous_response_id` chain whose second turn fails over from Bedrock
+/// (Converse) to an OpenAI-compatible upstream, which receives the whole earlier
+/// conversation; the third turn is back on Bedrock with all of it. Each turn is metered once.
+#[tokio::test]
+async fn a_chain_continues_on_another_provider_kind() {
+    let stage = Stage::<BedrockConverse>::start().await;
+    let first = create(&stage.proxy, ALPHA_KEY, &json!({"model": PAIR,
+        "input": "first question"})).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.header("x-switchyard-provider"), Some(PRIMARY));
+    let first = first.json();
+    let first_answer = output_text(&first);
+
+    stage.upstream.inject(Trouble::RateLimited);
+    let second = create(&stage.proxy, ALPHA_KEY, &json!({"model": PAIR,
+        "input": "second question", "previous_response_id": first["id"]})).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_eq!(second.header("x-switchyard-provider"), Some(BACKUP));
+    let second = second.json();
+    assert_eq!(second["previous_response_id"], first["id"]);
+    let seen = stage.backup.stats().last_body.expect("the backup got turn 2");
+    let seen_text = texts_of(&seen);
+    println!("the OpenAI-compatible backup got: {seen_text}");
+    assert!(seen_text.contains("first question"), "{seen_text}");
+    assert!(seen_text.contains(&first_answer), "{seen_text}");
+    assert!(seen_text.contains("second question"), "{seen_text}");
+    assert!(seen.get("previous_response_id").is_none() && seen.get("store").is_none());
+
+    let third = create(&stage.proxy, ALPHA_KEY, &json!({"model": PAIR,
+        "input": "third question", "previous_response_id": second["id"]})).await;
+    assert_eq!(third.status, 200, "{}", third.body);
+    assert_eq!(third.header("x-switchyard-provider"), Some(PRIMARY));
+    let third = third.json();
+    let spend = stage.spend_after(3).await;
+    assert_eq!(spend["requests"], 3, "one metered request per turn: {spend}");
+
+    let got = get(&stage.proxy.url(&format!("/responses/{}", third["id"].as_str().unwrap())),
+        Some(ALPHA_KEY)).await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(got.json()["id"], third["id"]);
+    assert_eq!(output_text(&got.json()), output_text(&third));
+}
+
+/// `store: false` keeps nothing: GET is a 404 and the id cannot be continued; a streamed
+/// turn is stored by the time its `response.completed` arrives.
+#[tokio::test]
+async fn store_false_keeps_nothing_and_streams_are_stored_before_they_complete() {
+    let stage = Stage::<OpenAi>::start().await;
+    let reply = create(&stage.proxy, ALPHA_KEY, &json!({"model": SOLO, "input": HELLO,
+        "store": false})).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let response = reply.json();
+    assert_eq!(response["store"], false);
+    let id = response["id"].as_str().unwrap();
+    let got = get(&stage.proxy.url(&format!("/responses/{id}")), Some(ALPHA_KEY)).await;
+    assert_eq!(got.status, 404, "{}", got.body);
+    let next = create(&stage.proxy, ALPHA_KEY, &json!({"model": SOLO, "input": "more",
+        "previous_response_id": id})).await;
+    assert_eq!(next.status, 404, "{}", next.body);
+    assert_eq!(next.error()["code"], "previous_response_not_found");
+
+    let (_, events) =
+        create_stream(&stage.proxy, ALPHA_KEY, &json!({"model": SOLO, "input": HELLO})).await;
+    let streamed = assembled(&events);
+    let id = streamed["id"].as_str().unwrap();
+    let got = get(&stage.proxy.url(&format!("/responses/{id}")), Some(ALPHA_KEY)).await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(output_text(&got.json()), output_text(&streamed));
+    let items = get(&stage.proxy.url(&format!("/responses/{id}/input_items")), Some(ALPHA_KEY))
+        .await;
+    assert_eq!(items.status, 200, "{}", items.body);
+    let data = items.json()["data"].clone();
+    assert_eq!(data.as_array().map(Vec::len), Some(1), "{data}");
+    assert!(data[0]["id"].as_str().unwrap().starts_with("msg_"), "{data}");
 }
