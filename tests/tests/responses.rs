@@ -145,6 +145,8 @@ async fn stream_failure<U: Upstream>() {
 macro_rules! responses {
     ($($name:ident: $upstream:ty),* $(,)?) => {
         $(mod $name {
+            #[allow(unused_imports)]
+            use super::*;
             #[tokio::test]
             async fn text() { super::text::<$upstream>().await }
             #[tokio::test]

@@ -1,5 +1,4 @@
 use super::stream::ResponsesRelay;
-use super::*;
 use crate::providers::StreamStep;
 use serde_json::json;
 
