@@ -49,6 +49,17 @@ impl ProxyProcess {
         routes_yaml: &str,
         env: &[(String, String)],
     ) -> anyhow::Result<Self> {
+        Self::start_with(binary, routes_yaml, env, None).await
+    }
+
+    /// [`Self::start_with_env`] with the process's open-file limit (soft and hard) set to
+    /// `nofile` before it starts: descriptor-exhaustion tests.
+    pub async fn start_with(
+        binary: &Path,
+        routes_yaml: &str,
+        env: &[(String, String)],
+        nofile: Option<u64>,
+    ) -> anyhow::Result<Self> {
         let dir = fresh_dir()?;
         let mut last = String::new();
         for _ in 0..START_ATTEMPTS {
@@ -56,7 +67,8 @@ impl ProxyProcess {
             if port == admin_port {
                 continue;
             }
-            match Self::try_start(binary, &dir, routes_yaml, env, port, admin_port).await {
+            let ports = (port, admin_port);
+            match Self::try_start(binary, &dir, routes_yaml, env, ports, nofile).await {
                 Ok(proxy) => return Ok(proxy),
                 Err(StartError::PortTaken(log)) => last = log,
                 Err(StartError::Failed(error)) => return Err(error),
@@ -70,8 +82,8 @@ impl ProxyProcess {
         dir: &Path,
         yaml: &str,
         env: &[(String, String)],
-        port: u16,
-        admin_port: u16,
+        (port, admin_port): (u16, u16),
+        nofile: Option<u64>,
     ) -> Result<Self, StartError> {
         let config_path = dir.join("routes.yaml");
         let log_path = dir.join("switchyard.log");
@@ -91,6 +103,15 @@ impl ProxyProcess {
                     }
                 }
                 command.envs(env.iter().map(|(k, v)| (k, v)));
+            }
+            if let Some(limit) = nofile {
+                use std::os::unix::process::CommandExt;
+                // SAFETY: only setrlimit, async-signal-safe, runs between fork and exec.
+                unsafe {
+                    command.pre_exec(move || {
+                        rlimit::setrlimit(rlimit::Resource::NOFILE, limit, limit)
+                    });
+                }
             }
             command
                 .arg("--config")
@@ -186,6 +207,20 @@ impl ProxyProcess {
     /// The child's process id (for signals).
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Waits up to `bound` for the process to exit; its status, or `None` if it still runs.
+    pub async fn wait_exit(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + bound;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 

@@ -45,6 +45,14 @@ pub enum RequestError {
     /// `previous_response_id` names no stored response of the caller's team.
     #[error("Previous response with id '{id}' not found.")]
     PreviousResponseNotFound { id: String },
+    #[error("request header block exceeds the limit of {limit} bytes")]
+    HeaderTooLarge { limit: usize },
+    #[error("malformed request header")]
+    MalformedHeader,
+    #[error("the request body was not received within {}s", timeout.as_secs_f64())]
+    BodyTimeout { timeout: Duration },
+    #[error("the proxy has {limit} client connections open, its limit; retry shortly")]
+    TooManyConnections { limit: usize },
 }
 
 /// The request is valid but the policy cannot serve it.
@@ -220,6 +228,39 @@ impl ProxyError {
                 Some("previous_response_id".to_owned()),
                 vec![],
                 false,
+            ),
+            ProxyError::Request(RequestError::HeaderTooLarge { .. }) => (
+                431,
+                InvalidRequestError,
+                "request_header_too_large",
+                None,
+                vec![],
+                false,
+            ),
+            ProxyError::Request(RequestError::MalformedHeader) => (
+                400,
+                InvalidRequestError,
+                "invalid_request",
+                None,
+                vec![],
+                false,
+            ),
+            // The client's own slowness: not the upstream's 504 (issue 15, item 6).
+            ProxyError::Request(RequestError::BodyTimeout { .. }) => (
+                408,
+                InvalidRequestError,
+                "client_timeout",
+                None,
+                vec![],
+                false,
+            ),
+            ProxyError::Request(RequestError::TooManyConnections { .. }) => (
+                503,
+                ServerError,
+                "too_many_connections",
+                None,
+                vec![("retry-after", "1".to_owned())],
+                true,
             ),
             ProxyError::Routing(RoutingError::ModelNotFound { .. }) => (
                 404,
@@ -405,6 +446,45 @@ mod tests {
             assert_eq!(response.status, status, "{error}");
             assert_eq!(response.body.error.code.as_deref(), Some(code));
         }
+    }
+
+    #[test]
+    fn client_side_refusals_blame_the_client_not_the_upstream() {
+        let cases: [(ProxyError, u16, &str); 4] = [
+            (
+                RequestError::HeaderTooLarge { limit: 65536 }.into(),
+                431,
+                "request_header_too_large",
+            ),
+            (RequestError::MalformedHeader.into(), 400, "invalid_request"),
+            (
+                RequestError::BodyTimeout {
+                    timeout: Duration::from_secs(60),
+                }
+                .into(),
+                408,
+                "client_timeout",
+            ),
+            (
+                RequestError::TooManyConnections { limit: 10 }.into(),
+                503,
+                "too_many_connections",
+            ),
+        ];
+        for (error, status, code) in cases {
+            let response = error.to_response();
+            assert_eq!(response.status, status, "{error}");
+            assert_eq!(response.body.error.code.as_deref(), Some(code));
+            assert!(!response.overloaded, "{error}");
+        }
+        let timeout = ProxyError::from(RequestError::BodyTimeout {
+            timeout: Duration::from_secs(1),
+        })
+        .to_response();
+        let (status, body) = timeout.render(ErrorDialect::Anthropic);
+        assert_eq!(status, 408);
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["type"], "invalid_request_error");
     }
 
     #[test]

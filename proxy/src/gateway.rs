@@ -15,6 +15,8 @@ use tokio::time::Instant;
 use crate::endpoint::Endpoint;
 use crate::error::{ProxyError, RequestError};
 use crate::handler::{error_reply, handle, Incoming};
+use crate::listener::drain::Drain;
+use crate::listener::request_head::{self, HeaderRead, KeptAlive};
 use crate::relay::{ChatStream, Reply, RequestRecord};
 use crate::state::AppState;
 
@@ -24,14 +26,20 @@ const CLIENT_IO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60
 pub struct Gateway {
     state: Arc<AppState>,
     options: HttpServerOptions,
+    /// Requests in flight, and whether a shutdown is draining them.
+    drain: Arc<Drain>,
 }
 
 impl Gateway {
-    pub fn new(state: Arc<AppState>) -> Self {
+    pub fn new(state: Arc<AppState>, drain: Arc<Drain>) -> Self {
         let mut options = HttpServerOptions::default();
         options.h2c = true;
-        options.h2_idle_timeout = Some(std::time::Duration::from_secs(120));
-        Self { state, options }
+        options.h2_idle_timeout = Some(state.policy().server.client.keepalive_idle_timeout);
+        Self {
+            state,
+            options,
+            drain,
+        }
     }
 }
 
@@ -39,6 +47,8 @@ impl Gateway {
 enum BodyError {
     TooLarge(usize),
     Read(String),
+    /// Not complete within `server.body_read_timeout`.
+    Timeout(std::time::Duration),
 }
 
 #[async_trait]
@@ -48,13 +58,23 @@ impl HttpServerApp for Gateway {
         mut session: ServerSession,
         shutdown: &ShutdownWatch,
     ) -> Option<ReusedHttpStream> {
-        match session.read_request().await {
-            Ok(true) => {}
-            Ok(false) | Err(_) => return None,
+        let client = self.state.policy().server.client.clone();
+        let header_timeouts = &self.state.metrics.client.timeouts;
+        let timed_out = || header_timeouts.with_label_values(&["header"]).inc();
+        if let HeaderRead::Done = request_head::read(&mut session, &client, timed_out).await {
+            return None;
         }
-        if *shutdown.borrow() {
+        let _in_flight = self.drain.request();
+        if *shutdown.borrow() || self.drain.is_draining() {
             session.set_keepalive(None);
+        } else if session.get_keepalive().is_some() {
+            // Not when the client asked to close.
+            session.set_keepalive(Some(request_head::keepalive_seconds(
+                client.keepalive_idle_timeout,
+            )));
         }
+        // A second request sent before the first was answered is served after it.
+        session.set_pipelining_enabled(true);
         // A client that stops reading or sending must not hold a task (and an upstream
         // stream) forever; live streams keep the connection busy well within these.
         session.set_read_timeout(Some(CLIENT_IO_TIMEOUT));
@@ -83,7 +103,13 @@ impl HttpServerApp for Gateway {
         request_id.echo_for_anthropic = record.endpoint.is_anthropic();
         let anthropic_beta = betas(&header.headers);
 
-        let reply = match read_body(&mut session, policy.server.max_request_bytes).await {
+        let body = tokio::time::timeout(
+            client.body_read_timeout,
+            read_body(&mut session, policy.server.max_request_bytes),
+        )
+        .await
+        .unwrap_or(Err(BodyError::Timeout(client.body_read_timeout)));
+        let reply = match body {
             Ok(body) => {
                 record.body_read = Instant::now();
                 let incoming = Incoming {
@@ -105,6 +131,15 @@ impl HttpServerApp for Gateway {
                 let error: ProxyError = match error {
                     BodyError::TooLarge(limit) => RequestError::BodyTooLarge { limit }.into(),
                     BodyError::Read(message) => RequestError::BodyRead(message).into(),
+                    BodyError::Timeout(timeout) => {
+                        self.state
+                            .metrics
+                            .client
+                            .timeouts
+                            .with_label_values(&["body"])
+                            .inc();
+                        RequestError::BodyTimeout { timeout }.into()
+                    }
                 };
                 error_reply(error, record)
             }
@@ -113,7 +148,8 @@ impl HttpServerApp for Gateway {
         if !clean {
             return None;
         }
-        let settings = HttpPersistentSettings::for_session(&session);
+        let mut settings = HttpPersistentSettings::for_session(&session);
+        settings.set_user_context(Box::new(KeptAlive));
         match session.finish().await {
             Ok(Some(stream)) => Some(ReusedHttpStream::from_reusable_stream(stream, settings)),
             Ok(None) | Err(_) => None,

@@ -3,6 +3,8 @@
 //!
 //! A request's lifecycle, and where each step lives:
 //!
+//! 0. [`listener`] accepts the connection (bounded in number, TLS when configured) and
+//!    bounds the client's time to send its header and body; a shutdown drains it.
 //! 1. [`gateway`] (the only pingora-facing code) reads the request and its body, bounded by
 //!    `server.max_request_bytes`, and loads one policy snapshot ([`state`]) for the request.
 //! 2. [`handler`] authenticates the key ([`auth`]) and decodes the body with the client's
@@ -39,6 +41,7 @@ pub mod endpoint;
 pub mod error;
 pub mod gateway;
 pub mod handler;
+pub mod listener;
 pub mod metering;
 pub mod metrics;
 pub mod model;

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use pingora::server::RunArgs;
 use switchyard::metering::{service, spend_report};
 use switchyard::{
     config, conversations, metrics::Metrics, server, state::AppState, upstream::UpstreamClient,
@@ -119,7 +118,14 @@ fn main() -> ExitCode {
             .with_conversations(stored.store),
     );
     spend_runtime.refresh_gauges(state.clone());
-    server::build(state.clone()).run(RunArgs::default());
+    let (server, run) = match server::build(state.clone()) {
+        Ok(built) => built,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    server.run(run);
     if let Some(sweeper) = stored.sweeper {
         spend_runtime.block_on(sweeper.stop());
     }

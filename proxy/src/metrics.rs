@@ -33,6 +33,8 @@ pub struct Metrics {
     pub spend: SpendMetrics,
     /// The Responses conversation store (`conversations/metrics.rs`).
     pub responses: ResponsesMetrics,
+    /// Client connections: open, refused, timed out (listener/metrics.rs).
+    pub client: crate::listener::metrics::ClientMetrics,
 }
 
 /// Budgets, rate limits and the ledger (issue #6).
@@ -236,6 +238,7 @@ impl Metrics {
             )?,
             spend: SpendMetrics::new(&registry)?,
             responses: ResponsesMetrics::new(&registry)?,
+            client: crate::listener::metrics::ClientMetrics::new(&registry)?,
             registry,
         })
     }

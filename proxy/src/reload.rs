@@ -1,6 +1,7 @@
 //! Reloading `routes.yaml` while serving: compile the new file fully, then swap it in one step
-//! that cannot fail. Triggers: the file changing on disk (polled, so renames and symlink swaps
-//! are seen too), `SIGHUP`, and `POST /admin/reload`. An invalid file keeps the old policy.
+//! that cannot fail. Triggers: the file (or the `server.tls` certificate or key) changing on
+//! disk (polled, so renames and symlink swaps are seen too), `SIGHUP`, and `POST
+//! /admin/reload`. An invalid file keeps the old policy (and its certificate).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -23,9 +24,11 @@ pub fn reload_now(state: &AppState) -> Result<String, String> {
             let old = state.policy();
             if policy.server.listen != old.server.listen
                 || policy.server.admin_listen != old.server.admin_listen
+                || policy.server.tls.is_some() != old.server.tls.is_some()
+                || policy.server.client.max_connections != old.server.client.max_connections
             {
                 tracing::warn!(
-                    "listener addresses changed in the file; they take effect only after a restart"
+                    "listener addresses, TLS on or off, or max_client_connections changed in the file; they take effect only after a restart"
                 );
             }
             for warning in &policy.warnings {
@@ -80,11 +83,27 @@ fn file_digest(path: &std::path::Path) -> Option<[u8; 32]> {
         .map(|bytes| Sha256::digest(&bytes).into())
 }
 
+/// The config file's digest, with the active certificate and key files' when TLS is on, so
+/// that a renewed certificate is loaded without touching the config.
+fn watched_digest(state: &AppState) -> Option<[u8; 32]> {
+    let config = file_digest(&state.config_path)?;
+    let policy = state.policy();
+    let Some(tls) = &policy.server.tls else {
+        return Some(config);
+    };
+    let mut all = Sha256::new();
+    all.update(config);
+    for path in [&tls.cert_file, &tls.key_file] {
+        // A file mid-replacement is not a change yet.
+        all.update(file_digest(path)?);
+    }
+    Some(all.finalize().into())
+}
+
 #[async_trait]
 impl BackgroundService for ReloadService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let path = self.state.config_path.clone();
-        let mut last_seen = file_digest(&path);
+        let mut last_seen = watched_digest(&self.state);
         let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         {
             Ok(signal) => Some(signal),
@@ -99,15 +118,16 @@ impl BackgroundService for ReloadService {
                 _ = shutdown.changed() => return,
                 _ = async { match hangup.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {
                     tracing::info!("SIGHUP: reloading the policy");
-                    last_seen = file_digest(&path);
                     let _ = reload_now(&self.state);
+                    last_seen = watched_digest(&self.state);
                 }
                 _ = ticker.tick() => {
-                    let current = file_digest(&path);
+                    let current = watched_digest(&self.state);
                     // A missing file (mid-rename) is not a change; wait for the new one.
                     if current.is_some() && current != last_seen {
-                        last_seen = current;
                         let _ = reload_now(&self.state);
+                        // The new policy may name other certificate files.
+                        last_seen = watched_digest(&self.state);
                     }
                 }
             }

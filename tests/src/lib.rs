@@ -11,6 +11,8 @@
 //! - [`python`]: Python scenarios driving the proxy with the official Anthropic SDK.
 //! - [`claude_fixtures`]: Anthropic and Bedrock simulators and the policy the Claude tests share.
 //! - [`anthropic_stream`]: Anthropic SSE parsed and checked as a strict client reads it.
+//! - [`slow_client`]: slow, idle and hostile raw-TCP clients, each bounded in time.
+//! - [`tls`]: self-signed certificates and clients that trust only them.
 
 pub mod anthropic_stream;
 pub mod claude_fixtures;
@@ -23,6 +25,8 @@ pub mod proxy;
 pub mod python;
 pub mod responses;
 pub mod services;
+pub mod slow_client;
+pub mod tls;
 
 pub use fixtures::{
     key_hash, one_sim_routes, policy, start_sim, two_sim_routes, Sims, ALPHA_KEY, UPSTREAM_KEY_A,

@@ -25,12 +25,21 @@ impl Proxy {
     /// [`Self::start`] with `env` added to the proxy's environment (and no cloud credential
     /// variables of the test process inherited): credential tests, several per file.
     pub async fn start_with_env(routes_yaml: &str, env: &[(&str, &str)]) -> Proxy {
+        Self::start_with(routes_yaml, env, None).await
+    }
+
+    /// [`Self::start`] with the process's open-file limit set to `nofile` (soft and hard).
+    pub async fn start_with_nofile(routes_yaml: &str, nofile: u64) -> Proxy {
+        Self::start_with(routes_yaml, &[], Some(nofile)).await
+    }
+
+    async fn start_with(routes_yaml: &str, env: &[(&str, &str)], nofile: Option<u64>) -> Proxy {
         crate::install_crypto();
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        let process = ProxyProcess::start_with_env(&binary(), routes_yaml, &env)
+        let process = ProxyProcess::start_with(&binary(), routes_yaml, &env, nofile)
             .await
             .unwrap_or_else(|e| panic!("starting the proxy: {e:#}"));
         println!(
@@ -49,6 +58,29 @@ impl Proxy {
     /// `http://127.0.0.1:ADMIN_PORT`.
     pub fn admin_url(&self) -> String {
         self.process.admin_url()
+    }
+
+    /// `127.0.0.1:PORT` of the client listener, for raw TCP clients.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.process.port()))
+    }
+
+    /// Sends the process `signal` (e.g. `"TERM"`).
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits up to `bound` for the process to exit: its status, or `None` if it still runs.
+    pub async fn wait_exit(
+        &mut self,
+        bound: std::time::Duration,
+    ) -> Option<std::process::ExitStatus> {
+        self.process.wait_exit(bound).await
     }
 
     /// `base_url()` + `path`, e.g. `proxy.url("/chat/completions")`.

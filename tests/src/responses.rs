@@ -42,7 +42,11 @@ pub fn events(body: &str) -> Vec<Value> {
             let data: Value = serde_json::from_str(&data.join("\n"))
                 .unwrap_or_else(|e| panic!("an event whose data is not JSON ({e}): {block}"));
             if let Some(name) = name {
-                assert_eq!(data["type"], name.as_str(), "event line and type differ: {block}");
+                assert_eq!(
+                    data["type"],
+                    name.as_str(),
+                    "event line and type differ: {block}"
+                );
             }
             data
         })
@@ -61,7 +65,11 @@ pub fn names(events: &[Value]) -> Vec<String> {
 /// response, after checking the output it assembled from the events equals it.
 pub fn assembled(events: &[Value]) -> Value {
     let names = names(events);
-    assert_eq!(names.first().map(String::as_str), Some("response.created"), "{names:?}");
+    assert_eq!(
+        names.first().map(String::as_str),
+        Some("response.created"),
+        "{names:?}"
+    );
     for (i, event) in events.iter().enumerate() {
         assert_eq!(event["sequence_number"].as_u64(), Some(i as u64), "{event}");
     }
@@ -77,7 +85,9 @@ pub fn assembled(events: &[Value]) -> Value {
             }
             "response.content_part.added" => {
                 let item = &mut output[index.unwrap()];
-                let parts = item["content"].as_array_mut().expect("a message's content: []");
+                let parts = item["content"]
+                    .as_array_mut()
+                    .expect("a message's content: []");
                 assert_eq!(event["content_index"].as_u64(), Some(parts.len() as u64));
                 parts.push(event["part"].clone());
             }
@@ -85,19 +95,28 @@ pub fn assembled(events: &[Value]) -> Value {
                 let item = &mut output[index.unwrap()];
                 assert_eq!(item["id"], event["item_id"], "{event}");
                 let part = &mut item["content"][event["content_index"].as_u64().unwrap() as usize];
-                let text = part["text"].as_str().expect("a part opened with text: \"\"").to_owned();
+                let text = part["text"]
+                    .as_str()
+                    .expect("a part opened with text: \"\"")
+                    .to_owned();
                 part["text"] = Value::String(text + event["delta"].as_str().unwrap());
             }
             "response.function_call_arguments.delta" => {
                 let item = &mut output[index.unwrap()];
                 assert_eq!(item["type"], "function_call", "{event}");
-                let args = item["arguments"].as_str().expect("arguments: \"\"").to_owned();
+                let args = item["arguments"]
+                    .as_str()
+                    .expect("arguments: \"\"")
+                    .to_owned();
                 item["arguments"] = Value::String(args + event["delta"].as_str().unwrap());
             }
             "response.output_item.done" => {
                 let item = &mut output[index.unwrap()];
                 if item["type"] == "message" {
-                    assert_eq!(item["content"][0]["text"], event["item"]["content"][0]["text"]);
+                    assert_eq!(
+                        item["content"][0]["text"],
+                        event["item"]["content"][0]["text"]
+                    );
                 }
                 if item["type"] == "function_call" {
                     assert_eq!(item["arguments"], event["item"]["arguments"]);
@@ -112,7 +131,11 @@ pub fn assembled(events: &[Value]) -> Value {
     }
     let response = terminal.unwrap_or_else(|| panic!("no terminal event: {names:?}"));
     if response["status"] != "failed" {
-        assert_eq!(response["output"], Value::Array(output), "assembled output = final output");
+        assert_eq!(
+            response["output"],
+            Value::Array(output),
+            "assembled output = final output"
+        );
     }
     response
 }

@@ -76,7 +76,9 @@ async fn create_and_stream_on_bedrock_converse() {
 #[tokio::test]
 async fn a_function_call_round_trip_with_a_strict_tool() {
     let stage = Stage::<OpenAi>::start().await;
-    let out = scenario(&stage.proxy, "responses_tools.py", SOLO).run().await;
+    let out = scenario(&stage.proxy, "responses_tools.py", SOLO)
+        .run()
+        .await;
     no_error(&out);
     let call = &out["first"]["output"][0];
     assert_eq!(call["type"], "function_call", "{out}");
@@ -94,7 +96,9 @@ async fn a_function_call_round_trip_with_a_strict_tool() {
 #[tokio::test]
 async fn a_json_schema_format_is_accepted_and_echoed() {
     let stage = Stage::<OpenAi>::start().await;
-    let out = scenario(&stage.proxy, "responses_json.py", SOLO).run().await;
+    let out = scenario(&stage.proxy, "responses_json.py", SOLO)
+        .run()
+        .await;
     no_error(&out);
     let format = &out["response"]["text"]["format"];
     assert_eq!(format["type"], "json_schema", "{out}");

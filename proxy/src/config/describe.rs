@@ -3,7 +3,7 @@
 
 use super::policy::{
     Budget, BudgetPeriod, HedgeAfter, Limits, Model, Placement, Policy, Price, Provider,
-    RoutingSettings, Team,
+    RoutingSettings, ServerSettings, Team,
 };
 use super::units::{format_duration, format_size};
 use crate::conversations::Retention;
@@ -71,6 +71,9 @@ fn server(policy: &Policy, lines: &mut Vec<String>) {
             format_size(server.max_request_bytes as u64)
         ),
         format!("  max_attempts        {}", server.max_attempts),
+    ]);
+    client(server, lines);
+    lines.extend([
         String::new(),
         "ledger".to_owned(),
         format!(
@@ -105,6 +108,42 @@ fn responses(policy: &Policy, lines: &mut Vec<String>) {
         "responses (stored conversations, in the ledger database)".to_owned(),
         format!("  retention           {retention}"),
         format!("  cache_entries       {}", settings.cache_entries),
+    ]);
+}
+
+/// The client side: connection bounds, shutdown grace and TLS (paths only).
+fn client(server: &ServerSettings, lines: &mut Vec<String>) {
+    let client = &server.client;
+    lines.extend([
+        format!(
+            "  header_read_timeout {}",
+            format_duration(client.header_read_timeout)
+        ),
+        format!(
+            "  keepalive_idle_timeout {}",
+            format_duration(client.keepalive_idle_timeout)
+        ),
+        format!(
+            "  body_read_timeout   {}",
+            format_duration(client.body_read_timeout)
+        ),
+        format!(
+            "  max_header_bytes    {}",
+            format_size(client.max_header_bytes as u64)
+        ),
+        format!("  max_client_connections {}", client.max_connections),
+        format!(
+            "  shutdown_grace      {}",
+            format_duration(client.shutdown_grace)
+        ),
+        match &server.tls {
+            Some(tls) => format!(
+                "  tls                 cert {}, key {} (HTTP/2 and HTTP/1.1)",
+                tls.cert_file.display(),
+                tls.key_file.display()
+            ),
+            None => "  tls                 off (plain HTTP/1.1 and h2c)".to_owned(),
+        },
     ]);
 }
 
@@ -364,6 +403,11 @@ teams:
             "  admin_listen        127.0.0.1:9090 (admin token required)",
             "  request_timeout     120s",
             "  max_request_bytes   8MiB",
+            "  header_read_timeout 10s",
+            "  body_read_timeout   60s",
+            "  max_client_connections 4096",
+            "  shutdown_grace      30s",
+            "  tls                 off (plain HTTP/1.1 and h2c)",
             "  url                 postgres://spend:***@db:5432/spend?sslmode=require&password=***",
             "  flush_interval      200ms",
             "  aws (bedrock): region us-east-1, endpoint default, credentials: static keys",

@@ -148,7 +148,7 @@ mod tests {
         );
         assert_eq!(
             err,
-            "routes.yaml:4:3: unknown field `port`, expected one of listen, admin_listen, admin_token, request_timeout, max_request_bytes, connect_timeout, first_byte_timeout, max_attempts"
+            "routes.yaml:4:3: unknown field `port`, expected one of listen, admin_listen, admin_token, request_timeout, max_request_bytes, connect_timeout, first_byte_timeout, max_attempts, header_read_timeout, keepalive_idle_timeout, body_read_timeout, max_client_connections, max_header_bytes, shutdown_grace, tls"
         );
     }
 

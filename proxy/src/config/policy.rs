@@ -82,6 +82,47 @@ pub struct ServerSettings {
     pub first_byte_timeout: Duration,
     /// Upper bound on upstream attempts for one request, fallbacks included.
     pub max_attempts: usize,
+    /// How client connections are served: timeouts, limits, shutdown.
+    pub client: ClientSettings,
+    /// TLS on the client listener, when configured.
+    pub tls: Option<TlsSettings>,
+}
+
+/// The client side of `server:` (docs/operations.md, "Client connections").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientSettings {
+    /// From a connection's start (or a kept-alive request's first byte) to its complete
+    /// request header; also bounds the TLS handshake.
+    pub header_read_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request.
+    pub keepalive_idle_timeout: Duration,
+    /// The whole request body, from the end of the header (answered 408).
+    pub body_read_timeout: Duration,
+    /// Open client connections at most; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Largest request header block (answered 431).
+    pub max_header_bytes: usize,
+    /// How long `SIGTERM` waits for requests in flight before the process stops.
+    pub shutdown_grace: Duration,
+}
+
+/// `server.tls:`: the files (relative paths resolved against the config's directory) and
+/// the certificate loaded from them when the policy was compiled.
+#[derive(Clone)]
+pub struct TlsSettings {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub certificate: Arc<rustls::sign::CertifiedKey>,
+}
+
+impl fmt::Debug for TlsSettings {
+    /// The paths only: the key stays out of every output.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsSettings")
+            .field("cert_file", &self.cert_file)
+            .field("key_file", &self.key_file)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `ledger:` — where spend is recorded.

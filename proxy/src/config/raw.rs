@@ -41,6 +41,22 @@ pub(crate) struct RawServer {
     pub connect_timeout: Option<Spanned<String>>,
     pub first_byte_timeout: Option<Spanned<String>>,
     pub max_attempts: Option<Spanned<i64>>,
+    /// The client side (compile/client.rs): timeouts, limits, shutdown and TLS.
+    pub header_read_timeout: Option<Spanned<String>>,
+    pub keepalive_idle_timeout: Option<Spanned<String>>,
+    pub body_read_timeout: Option<Spanned<String>>,
+    pub max_client_connections: Option<Spanned<i64>>,
+    pub max_header_bytes: Option<Spanned<String>>,
+    pub shutdown_grace: Option<Spanned<String>>,
+    pub tls: Option<RawTls>,
+}
+
+/// `server.tls:` — the client listener's certificate chain and private key (PEM files).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTls {
+    pub cert_file: Spanned<String>,
+    pub key_file: Spanned<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -139,10 +139,8 @@ pub fn build_requests(
     match &target.provider.kind {
         ProviderKind::OpenAi(openai::config::Settings {
             base_url, api_key, ..
-        }) => {
-            openai::build_request(base_url, api_key.as_ref(), target, operation, request_id)
-                .map(|r| vec![r])
-        }
+        }) => openai::build_request(base_url, api_key.as_ref(), target, operation, request_id)
+            .map(|r| vec![r]),
         ProviderKind::Azure(azure::config::Settings {
             endpoint,
             auth,
@@ -243,8 +241,7 @@ impl StreamDecoder {
     pub fn new(target: &Target, generation: &Generation) -> Result<Self, TranslateError> {
         let request = &generation.request;
         let passthrough = request.dialect == model::Dialect::Chat;
-        if request.dialect == model::Dialect::Responses && native_responses::native_target(target)
-        {
+        if request.dialect == model::Dialect::Responses && native_responses::native_target(target) {
             return Ok(StreamDecoder::NativeResponses(
                 native_responses::stream::ResponsesRelay::new(&request.model),
             ));

@@ -132,6 +132,9 @@ fn sticky_reasoning_puts_the_producing_provider_first() {
     };
     let sticky_plan = sticky(plan(), &operation(replaying(), Some("oai")));
     assert_eq!(order(sticky_plan), ["oai", "chat", "claude"]);
-    let plain = sticky(plan(), &operation(json!({"model": "m", "input": "q"}), Some("oai")));
+    let plain = sticky(
+        plan(),
+        &operation(json!({"model": "m", "input": "q"}), Some("oai")),
+    );
     assert_eq!(order(plain), ["chat", "claude", "oai"]);
 }

@@ -37,9 +37,8 @@ pub async fn expand(
 /// The turns' items, with the reasoning of every provider but the newest one that gave
 /// encrypted reasoning dropped.
 fn earlier(turns: Vec<(String, Vec<InputItem>)>) -> Earlier {
-    let encrypted = |item: &InputItem| {
-        matches!(item, InputItem::Reasoning(r) if r.encrypted_content.is_some())
-    };
+    let encrypted =
+        |item: &InputItem| matches!(item, InputItem::Reasoning(r) if r.encrypted_content.is_some());
     let reasoning_from = turns
         .iter()
         .rev()
@@ -99,23 +98,38 @@ mod tests {
 
     #[test]
     fn only_the_newest_reasoning_provider_keeps_its_reasoning() {
-        let reasoning = |id: &str| json!({"type": "reasoning", "id": id, "summary": [],
-            "encrypted_content": "x"});
+        let reasoning = |id: &str| {
+            json!({"type": "reasoning", "id": id, "summary": [],
+            "encrypted_content": "x"})
+        };
         let earlier = earlier(vec![
-            ("azure".to_owned(), items(json!([{"role": "user", "content": "a"}, reasoning("rs_1")]))),
-            ("aws".to_owned(), items(json!([{"role": "user", "content": "b"}, reasoning("rs_2")]))),
-            ("oai".to_owned(), items(json!([{"role": "user", "content": "c"}]))),
+            (
+                "azure".to_owned(),
+                items(json!([{"role": "user", "content": "a"}, reasoning("rs_1")])),
+            ),
+            (
+                "aws".to_owned(),
+                items(json!([{"role": "user", "content": "b"}, reasoning("rs_2")])),
+            ),
+            (
+                "oai".to_owned(),
+                items(json!([{"role": "user", "content": "c"}])),
+            ),
         ]);
         assert_eq!(earlier.reasoning_from.as_deref(), Some("aws"));
         let ids: Vec<Option<&str>> = earlier.items.iter().map(InputItem::id).collect();
         assert_eq!(ids, [None, None, Some("rs_2"), None]);
-        let none = super::earlier(vec![("oai".to_owned(), items(json!([{"role": "user", "content": "c"}])))]);
+        let none = super::earlier(vec![(
+            "oai".to_owned(),
+            items(json!([{"role": "user", "content": "c"}])),
+        )]);
         assert_eq!(none.reasoning_from, None);
     }
 
     #[test]
     fn references_resolve_to_earlier_items() {
-        let earlier = items(json!([{"type": "message", "id": "msg_1", "role": "user", "content": "a"}]));
+        let earlier =
+            items(json!([{"type": "message", "id": "msg_1", "role": "user", "content": "a"}]));
         let mut this = items(json!([{"type": "item_reference", "id": "msg_1"},
             {"type": "item_reference", "id": "msg_9"}]));
         resolve_references(&mut this, &earlier);

@@ -68,7 +68,9 @@ pub async fn before_completion(pending: PendingTurn, reply: Reply) -> Reply {
                     let text = String::from_utf8_lossy(&body).into_owned();
                     pending.put(response, text, provider).await;
                 }
-                Err(error) => tracing::warn!(%error, "a Responses answer that is not JSON was not stored"),
+                Err(error) => {
+                    tracing::warn!(%error, "a Responses answer that is not JSON was not stored")
+                }
             }
             Reply::Full {
                 status: 200,

@@ -5,10 +5,11 @@
 //! allow-lists, budgets). This file holds the entry point, `server:`, `ledger:` and the
 //! helpers they share.
 
+mod client;
 mod models;
-mod responses_options;
 pub(crate) mod providers;
 mod responses;
+mod responses_options;
 mod routing;
 mod teams;
 
@@ -167,10 +168,12 @@ fn server(ctx: &mut Ctx<'_>, raw: RawServer) -> Result<ServerSettings, Problem> 
             .map(Secret::new),
         None => None,
     };
-    if admin_token.is_none() && !is_loopback(&admin_listen) {
-        ctx.warnings.push(format!(
-            "server.admin_listen {admin_listen} is not a loopback address and no admin_token is set: anyone who can reach it may reload the policy and read spend"
-        ));
+    if admin_token.is_none() && !client::is_loopback(&admin_listen) {
+        // Anyone who can reach it could reload the policy and read spend (issue 15, item 8).
+        let message = format!(
+            "server.admin_listen {admin_listen} is not a loopback address and no server.admin_token is set: set a token, or listen on 127.0.0.1"
+        );
+        return Err(Problem::at(location_of(raw.admin_listen.as_ref()), message));
     }
     Ok(ServerSettings {
         listen,
@@ -193,6 +196,8 @@ fn server(ctx: &mut Ctx<'_>, raw: RawServer) -> Result<ServerSettings, Problem> 
             DEFAULT_FIRST_BYTE_TIMEOUT,
         )?,
         max_attempts: max_attempts(raw.max_attempts.as_ref())?,
+        client: client::client(ctx, &raw)?,
+        tls: client::tls(ctx, raw.tls.as_ref())?,
     })
 }
 
@@ -220,11 +225,6 @@ fn address(
             ),
         )),
     }
-}
-
-fn is_loopback(address: &str) -> bool {
-    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
-    host == "localhost" || host.starts_with("127.") || host == "[::1]"
 }
 
 fn max_request_bytes(ctx: &Ctx<'_>, value: Option<&Spanned<String>>) -> Result<usize, Problem> {
@@ -452,13 +452,6 @@ mod tests {
     fn an_admin_token_that_expands_to_empty_means_no_token() -> Result<(), ConfigError> {
         let yaml = "version: 1\nserver:\n  admin_token: ${SWITCHYARD_ADMIN_TOKEN:-}\n";
         assert!(compile_yaml(yaml, &[])?.server.admin_token.is_none());
-        Ok(())
-    }
-
-    #[test]
-    fn an_open_admin_port_off_loopback_is_a_warning() -> Result<(), ConfigError> {
-        let policy = compile_yaml("version: 1\nserver:\n  admin_listen: 0.0.0.0:9090\n", &[])?;
-        assert!(policy.warnings.iter().any(|w| w.contains("no admin_token")));
         Ok(())
     }
 

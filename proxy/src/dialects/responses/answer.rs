@@ -98,7 +98,10 @@ impl ResponseUsage {
 
     /// The proxy's usage of a Responses-format upstream's figures.
     pub fn to_usage(&self) -> Usage {
-        let cached = self.input_tokens_details.cached_tokens.min(self.input_tokens);
+        let cached = self
+            .input_tokens_details
+            .cached_tokens
+            .min(self.input_tokens);
         Usage {
             prompt_tokens: self.input_tokens,
             completion_tokens: self.output_tokens,

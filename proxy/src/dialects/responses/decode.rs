@@ -223,7 +223,9 @@ fn decode_items(
                     // Reasoning opens an assistant turn: it precedes what the model said,
                     // beside the turn's other reasoning.
                     match out.last_mut() {
-                        Some(last) if last.role == Role::Assistant && only_thinking(&last.content) => {
+                        Some(last)
+                            if last.role == Role::Assistant && only_thinking(&last.content) =>
+                        {
                             last.content.push(block);
                         }
                         _ => out.push(message_of(Role::Assistant, vec![block])),
@@ -323,7 +325,10 @@ fn content_blocks(
 }
 
 fn decode_part(part: &ContentPart, param: impl Fn() -> String) -> Result<Block, InvalidField> {
-    let known_only = part.extra.keys().all(|k| k == "annotations" || k == "logprobs");
+    let known_only = part
+        .extra
+        .keys()
+        .all(|k| k == "annotations" || k == "logprobs");
     match part.kind.as_str() {
         "input_text" | "output_text" | "text" if known_only => match &part.text {
             Some(text) => Ok(Block::text(text.clone())),

@@ -10,9 +10,11 @@ fn decode(body: Value) -> Request {
 
 #[test]
 fn a_string_input_is_one_user_message_after_the_instructions() {
-    let request = decode(json!({"model": "m", "input": "hi", "instructions": "be brief",
+    let request = decode(
+        json!({"model": "m", "input": "hi", "instructions": "be brief",
         "max_output_tokens": 64, "temperature": 0.5, "top_p": 0.9, "store": false,
-        "metadata": {"k": "v"}, "previous_response_id": "resp_1", "truncation": "auto"}));
+        "metadata": {"k": "v"}, "previous_response_id": "resp_1", "truncation": "auto"}),
+    );
     assert_eq!(request.dialect, Dialect::Responses);
     assert_eq!(request.system[0].text, "be brief");
     assert_eq!(request.messages.len(), 1);
@@ -51,8 +53,10 @@ fn calls_join_the_assistant_turn_and_outputs_fold_into_one_user_message() {
     ));
     let assistant = &request.messages[1].content;
     assert_eq!(assistant.len(), 3);
-    assert!(matches!(&assistant[1], Block::ToolCall { id, arguments, .. }
-        if id == "call_1" && arguments == "{\"c\":\"P\"}"));
+    assert!(
+        matches!(&assistant[1], Block::ToolCall { id, arguments, .. }
+        if id == "call_1" && arguments == "{\"c\":\"P\"}")
+    );
     assert_eq!(request.messages[2].content.len(), 2);
     assert_eq!(request.tools[0].name, "w");
     assert_eq!(

@@ -28,13 +28,29 @@ enum Event<'a> {
     #[serde(rename = "response.in_progress")]
     InProgress { response: &'a ResponseObject },
     #[serde(rename = "response.output_item.added")]
-    ItemAdded { output_index: usize, item: &'a InputItem },
+    ItemAdded {
+        output_index: usize,
+        item: &'a InputItem,
+    },
     #[serde(rename = "response.output_item.done")]
-    ItemDone { output_index: usize, item: &'a InputItem },
+    ItemDone {
+        output_index: usize,
+        item: &'a InputItem,
+    },
     #[serde(rename = "response.content_part.added")]
-    PartAdded { item_id: &'a str, output_index: usize, content_index: usize, part: &'a ContentPart },
+    PartAdded {
+        item_id: &'a str,
+        output_index: usize,
+        content_index: usize,
+        part: &'a ContentPart,
+    },
     #[serde(rename = "response.content_part.done")]
-    PartDone { item_id: &'a str, output_index: usize, content_index: usize, part: &'a ContentPart },
+    PartDone {
+        item_id: &'a str,
+        output_index: usize,
+        content_index: usize,
+        part: &'a ContentPart,
+    },
     #[serde(rename = "response.output_text.delta")]
     TextDelta {
         item_id: &'a str,
@@ -52,17 +68,46 @@ enum Event<'a> {
         logprobs: [(); 0],
     },
     #[serde(rename = "response.function_call_arguments.delta")]
-    ArgumentsDelta { item_id: &'a str, output_index: usize, delta: &'a str },
+    ArgumentsDelta {
+        item_id: &'a str,
+        output_index: usize,
+        delta: &'a str,
+    },
     #[serde(rename = "response.function_call_arguments.done")]
-    ArgumentsDone { item_id: &'a str, output_index: usize, name: &'a str, arguments: &'a str },
+    ArgumentsDone {
+        item_id: &'a str,
+        output_index: usize,
+        name: &'a str,
+        arguments: &'a str,
+    },
     #[serde(rename = "response.reasoning_summary_part.added")]
-    SummaryPartAdded { item_id: &'a str, output_index: usize, summary_index: usize, part: &'a TextPart },
+    SummaryPartAdded {
+        item_id: &'a str,
+        output_index: usize,
+        summary_index: usize,
+        part: &'a TextPart,
+    },
     #[serde(rename = "response.reasoning_summary_part.done")]
-    SummaryPartDone { item_id: &'a str, output_index: usize, summary_index: usize, part: &'a TextPart },
+    SummaryPartDone {
+        item_id: &'a str,
+        output_index: usize,
+        summary_index: usize,
+        part: &'a TextPart,
+    },
     #[serde(rename = "response.reasoning_summary_text.delta")]
-    SummaryDelta { item_id: &'a str, output_index: usize, summary_index: usize, delta: &'a str },
+    SummaryDelta {
+        item_id: &'a str,
+        output_index: usize,
+        summary_index: usize,
+        delta: &'a str,
+    },
     #[serde(rename = "response.reasoning_summary_text.done")]
-    SummaryDone { item_id: &'a str, output_index: usize, summary_index: usize, text: &'a str },
+    SummaryDone {
+        item_id: &'a str,
+        output_index: usize,
+        summary_index: usize,
+        text: &'a str,
+    },
     #[serde(rename = "response.completed")]
     Completed { response: &'a ResponseObject },
     #[serde(rename = "response.incomplete")]
@@ -121,9 +166,19 @@ fn frame(event: &Event<'_>, sequence_number: u64, out: &mut Vec<u8>) {
 /// One output item being streamed.
 #[derive(Debug)]
 enum Open {
-    Message { text: String },
-    Call { call_id: String, name: String, arguments: String },
-    Reasoning { summary: String, part_open: bool, signature: Option<String> },
+    Message {
+        text: String,
+    },
+    Call {
+        call_id: String,
+        name: String,
+        arguments: String,
+    },
+    Reasoning {
+        summary: String,
+        part_open: bool,
+        signature: Option<String>,
+    },
 }
 
 #[derive(Debug)]
@@ -222,8 +277,7 @@ impl EventEncoder {
         for position in 0..self.items.len() {
             self.close(position, out);
         }
-        let (status, incomplete) =
-            status_of(self.stop.as_ref().unwrap_or(&StopReason::EndTurn));
+        let (status, incomplete) = status_of(self.stop.as_ref().unwrap_or(&StopReason::EndTurn));
         self.response.status = status.to_owned();
         self.response.incomplete_details = incomplete;
         self.response.completed_at = Some(now_unix());
@@ -273,8 +327,18 @@ impl EventEncoder {
         }
         self.started = true;
         let response = self.response.clone();
-        self.write(&Event::Created { response: &response }, out);
-        self.write(&Event::InProgress { response: &response }, out);
+        self.write(
+            &Event::Created {
+                response: &response,
+            },
+            out,
+        );
+        self.write(
+            &Event::InProgress {
+                response: &response,
+            },
+            out,
+        );
     }
 
     /// Opens an output item for block `block`.
@@ -284,11 +348,18 @@ impl EventEncoder {
             BlockKind::Text => {
                 let id = new_id("msg");
                 let item = message_item(id.clone(), Vec::new(), "in_progress");
-                (id, item, Open::Message { text: String::new() })
+                (
+                    id,
+                    item,
+                    Open::Message {
+                        text: String::new(),
+                    },
+                )
             }
             BlockKind::ToolCall { id: call_id, name } => {
                 let id = new_id("fc");
-                let item = function_call_item(id.clone(), call_id, name, String::new(), "in_progress");
+                let item =
+                    function_call_item(id.clone(), call_id, name, String::new(), "in_progress");
                 let open = Open::Call {
                     call_id: call_id.clone(),
                     name: name.clone(),
@@ -317,7 +388,13 @@ impl EventEncoder {
                 (id, item, open)
             }
         };
-        self.write(&Event::ItemAdded { output_index, item: &item }, out);
+        self.write(
+            &Event::ItemAdded {
+                output_index,
+                item: &item,
+            },
+            out,
+        );
         if matches!(open, Open::Message { .. }) {
             let part = ContentPart::output_text("");
             self.write(

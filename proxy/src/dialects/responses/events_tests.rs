@@ -16,8 +16,7 @@ fn events(bytes: &[u8]) -> Vec<Value> {
         .filter(|e| !e.is_empty())
         .map(|event| {
             let (name, data) = event.split_once('\n').unwrap();
-            let data: Value =
-                serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
+            let data: Value = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
             assert_eq!(name.strip_prefix("event: ").unwrap(), data["type"]);
             data
         })

@@ -16,5 +16,5 @@ pub use answer::{ResponseObject, ResponseUsage};
 pub use decode::decode_request;
 pub use events::EventEncoder;
 pub use respond::encode_answer;
-pub use wire::{InputItem, ResponsesRequest};
 pub use turn::TurnContext;
+pub use wire::{InputItem, ResponsesRequest};

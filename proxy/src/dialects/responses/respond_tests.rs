@@ -25,8 +25,10 @@ fn answer(content: Vec<Block>, stop: StopReason) -> Answer {
 
 #[test]
 fn a_text_and_call_answer_is_a_completed_response_with_minted_ids() {
-    let request = request(json!({"model": "alias", "input": "hi", "metadata": {"k": "v"},
-        "instructions": "be brief", "store": false}));
+    let request = request(
+        json!({"model": "alias", "input": "hi", "metadata": {"k": "v"},
+        "instructions": "be brief", "store": false}),
+    );
     let body = encode_answer(
         &request,
         &answer(

@@ -27,7 +27,11 @@ pub struct TurnContext {
 impl TurnContext {
     /// The facts of `wire` whose expanded input is `items`; `reasoning_from` as the chain
     /// says.
-    pub fn new(wire: &ResponsesRequest, items: &[InputItem], reasoning_from: Option<String>) -> Self {
+    pub fn new(
+        wire: &ResponsesRequest,
+        items: &[InputItem],
+        reasoning_from: Option<String>,
+    ) -> Self {
         let builtin_tools = wire
             .tools
             .iter()
@@ -42,9 +46,9 @@ impl TurnContext {
             .filter(|(_, item)| matches!(item, InputItem::Other(_)))
             .map(|(i, item)| (i, item.kind().to_owned()))
             .collect();
-        let has_encrypted_reasoning = items.iter().any(|item| {
-            matches!(item, InputItem::Reasoning(r) if r.encrypted_content.is_some())
-        });
+        let has_encrypted_reasoning = items
+            .iter()
+            .any(|item| matches!(item, InputItem::Reasoning(r) if r.encrypted_content.is_some()));
         Self {
             builtin_tools,
             native_items,
@@ -68,7 +72,10 @@ mod tests {
             "tools": [{"type": "function", "name": "f"}, {"type": "web_search_preview"}]}))
         .unwrap();
         let context = TurnContext::new(&wire, &wire.input_items(), Some("oai".to_owned()));
-        assert_eq!(context.builtin_tools, [(1, "web_search_preview".to_owned())]);
+        assert_eq!(
+            context.builtin_tools,
+            [(1, "web_search_preview".to_owned())]
+        );
         assert_eq!(context.native_items, [(1, "web_search_call".to_owned())]);
         assert_eq!(context.reasoning_from.as_deref(), Some("oai"));
         let plain: ResponsesRequest =

@@ -37,9 +37,15 @@ impl ResponsesRequest {
             ));
         }
         if self.top_p.is_some_and(|p| !(0.0..=1.0).contains(&p)) {
-            return Err(InvalidField::new("top_p", "`top_p` must be between 0 and 1"));
+            return Err(InvalidField::new(
+                "top_p",
+                "`top_p` must be between 0 and 1",
+            ));
         }
-        if self.max_output_tokens.is_some_and(|m| m < MIN_OUTPUT_TOKENS) {
+        if self
+            .max_output_tokens
+            .is_some_and(|m| m < MIN_OUTPUT_TOKENS)
+        {
             return Err(InvalidField::new(
                 "max_output_tokens",
                 format!("`max_output_tokens` must be at least {MIN_OUTPUT_TOKENS}"),
@@ -78,7 +84,10 @@ impl ResponsesRequest {
         for (key, value) in metadata {
             let param = || format!("metadata.{key}");
             let Some(value) = value.as_str() else {
-                return Err(InvalidField::new(param(), "metadata values must be strings"));
+                return Err(InvalidField::new(
+                    param(),
+                    "metadata values must be strings",
+                ));
             };
             if key.chars().count() > 64 || value.chars().count() > 512 {
                 return Err(InvalidField::new(
@@ -110,7 +119,9 @@ impl ResponsesRequest {
             }
         }
         match &self.tool_choice {
-            Some(ToolChoice::Mode(mode)) if !["auto", "none", "required"].contains(&mode.as_str()) => {
+            Some(ToolChoice::Mode(mode))
+                if !["auto", "none", "required"].contains(&mode.as_str()) =>
+            {
                 Err(InvalidField::new(
                     "tool_choice",
                     format!("unknown tool_choice `{mode}`"),
@@ -191,12 +202,27 @@ mod tests {
                 json!({"tools": [{"type": "function", "name": "f"}, {"type": "function", "name": "f"}]}),
                 "tools[1].name",
             ),
-            (json!({"tool_choice": {"type": "function", "name": "g"}}), "tool_choice.name"),
+            (
+                json!({"tool_choice": {"type": "function", "name": "g"}}),
+                "tool_choice.name",
+            ),
             (json!({"tool_choice": "sometimes"}), "tool_choice"),
-            (json!({"text": {"format": {"type": "json_schema", "schema": {}}}}), "text.format.name"),
-            (json!({"text": {"format": {"type": "json_schema", "name": "x"}}}), "text.format.schema"),
-            (json!({"text": {"format": {"type": "yaml"}}}), "text.format.type"),
-            (json!({"reasoning": {"effort": "extreme"}}), "reasoning.effort"),
+            (
+                json!({"text": {"format": {"type": "json_schema", "schema": {}}}}),
+                "text.format.name",
+            ),
+            (
+                json!({"text": {"format": {"type": "json_schema", "name": "x"}}}),
+                "text.format.schema",
+            ),
+            (
+                json!({"text": {"format": {"type": "yaml"}}}),
+                "text.format.type",
+            ),
+            (
+                json!({"reasoning": {"effort": "extreme"}}),
+                "reasoning.effort",
+            ),
         ];
         for (extra, param) in cases {
             let mut body = json!({"model": "m", "input": "hi"});

@@ -102,7 +102,8 @@ pub fn decode_answer(
         Value::String(operation.client_model().to_owned()),
     );
     let usage = object.get("usage").and_then(usage_of);
-    let body = serde_json::to_vec(&value).map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))?;
+    let body =
+        serde_json::to_vec(&value).map_err(|e| TranslateError::BadUpstreamBody(e.to_string()))?;
     Ok(Decoded::Body {
         body: body.into(),
         usage,

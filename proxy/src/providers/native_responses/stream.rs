@@ -132,17 +132,17 @@ fn invalid(data: &str) -> UpstreamStreamError {
 /// `error`) or a failed response's `error`.
 fn stream_error(holder: &Value, key: &str) -> UpstreamStreamError {
     let error = holder.get(key).filter(|e| e.is_object()).unwrap_or(holder);
-    let code = error
-        .get("code")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let code = error.get("code").and_then(Value::as_str).map(str::to_owned);
     let message = error
         .get("message")
         .and_then(Value::as_str)
         .unwrap_or("the upstream failed the response")
         .to_owned();
     let capacity = code.as_deref().is_some_and(|c| {
-        matches!(c, "rate_limit_exceeded" | "too_many_requests" | "server_is_overloaded")
+        matches!(
+            c,
+            "rate_limit_exceeded" | "too_many_requests" | "server_is_overloaded"
+        )
     });
     UpstreamStreamError {
         message,

@@ -25,7 +25,9 @@ fn a_relayed_stream_holds_the_start_renames_the_model_and_ends_with_completed() 
     assert!(out.starts_with("event: response.created\ndata: "), "{out}");
     assert!(out.contains("\"model\":\"alias\""), "{out}");
     assert!(
-        out.ends_with(&format!("event: response.output_text.delta\ndata: {delta}\n\n")),
+        out.ends_with(&format!(
+            "event: response.output_text.delta\ndata: {delta}\n\n"
+        )),
         "deltas are relayed byte for byte: {out}"
     );
     let completed = json!({"type": "response.completed", "sequence_number": 2,
@@ -36,7 +38,14 @@ fn a_relayed_stream_holds_the_start_renames_the_model_and_ends_with_completed() 
     let step = relay.on_event(None, &completed.to_string());
     assert!(matches!(step, StreamStep::Last(_)));
     let usage = relay.usage().unwrap();
-    assert_eq!((usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens), (9, 4, 2));
+    assert_eq!(
+        (
+            usage.prompt_tokens,
+            usage.cached_tokens,
+            usage.completion_tokens
+        ),
+        (9, 4, 2)
+    );
     assert_eq!(relay.completed().unwrap()["model"], "alias");
     assert_eq!(relay.content_deltas(), 1);
 }
@@ -57,5 +66,8 @@ fn failures_in_a_relayed_stream_fail_it() {
     let error = json!({"type": "error", "code": "server_error", "message": "boom", "param": null});
     assert!(matches!(relay.on_event(Some("error"), &error.to_string()),
         StreamStep::Failed(e) if !e.capacity && e.message == "boom"));
-    assert!(matches!(relay.on_event(None, "garbage"), StreamStep::Failed(_)));
+    assert!(matches!(
+        relay.on_event(None, "garbage"),
+        StreamStep::Failed(_)
+    ));
 }
