@@ -10,6 +10,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::api::error_body::{ErrorBody, ErrorType};
+pub use crate::conversations::StoreError;
 use crate::dialects::messages::error as anthropic;
 use crate::endpoint::ErrorDialect;
 pub use crate::metering::ledger::LedgerError;
@@ -38,6 +39,12 @@ pub enum RequestError {
     BodyRead(String),
     #[error("unknown endpoint {method} {path}")]
     NotFound { method: String, path: String },
+    /// A stored Responses turn that is unknown, expired, deleted or another team's.
+    #[error("Response with id '{id}' not found.")]
+    ResponseNotFound { id: String },
+    /// `previous_response_id` names no stored response of the caller's team.
+    #[error("Previous response with id '{id}' not found.")]
+    PreviousResponseNotFound { id: String },
     #[error("request header block exceeds the limit of {limit} bytes")]
     HeaderTooLarge { limit: usize },
     #[error("malformed request header")]
@@ -100,6 +107,8 @@ pub enum ProxyError {
     Spend(#[from] SpendError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Conversations(#[from] StoreError),
 }
 
 /// How an error reaches the client and the operator.
@@ -190,9 +199,36 @@ impl ProxyError {
                 vec![],
                 false,
             ),
-            ProxyError::Request(RequestError::NotFound { .. }) => {
-                (404, InvalidRequestError, "not_found", None, vec![], false)
+            ProxyError::Request(
+                RequestError::NotFound { .. } | RequestError::ResponseNotFound { .. },
+            ) => (404, InvalidRequestError, "not_found", None, vec![], false),
+            // The store's own message (database details) is logged, not sent.
+            ProxyError::Conversations(error) => {
+                let (status, code) = match error {
+                    StoreError::Database(_) | StoreError::Timeout(_) | StoreError::Stopped => {
+                        (503, "conversation_store_unavailable")
+                    }
+                    StoreError::Invalid { .. } | StoreError::Conflict { .. } => {
+                        (500, "conversation_store_error")
+                    }
+                };
+                let message = "the proxy could not read or write its stored conversations";
+                return ErrorResponse {
+                    status,
+                    body: ErrorBody::new(ServerError, code, message),
+                    headers: vec![],
+                    operator_problem: true,
+                    overloaded: false,
+                };
             }
+            ProxyError::Request(RequestError::PreviousResponseNotFound { .. }) => (
+                404,
+                InvalidRequestError,
+                "previous_response_not_found",
+                Some("previous_response_id".to_owned()),
+                vec![],
+                false,
+            ),
             ProxyError::Request(RequestError::HeaderTooLarge { .. }) => (
                 431,
                 InvalidRequestError,
@@ -376,6 +412,14 @@ mod tests {
                 RoutingError::ModelNotFound { model: "m".into() }.into(),
                 404,
                 "model_not_found",
+            ),
+            (
+                RequestError::PreviousResponseNotFound {
+                    id: "resp_1".into(),
+                }
+                .into(),
+                404,
+                "previous_response_not_found",
             ),
             (
                 RoutingError::ModelNotAllowed {

@@ -14,6 +14,7 @@ use crate::api::models::{AnthropicModel, AnthropicModelList, Page};
 use crate::api::InvalidField;
 use crate::auth::authenticate;
 use crate::config::{KeyOwner, Model, Policy};
+use crate::conversations::endpoints as stored_responses;
 use crate::dialects::chat::{decode_request as decode_chat, ChatRequest};
 use crate::dialects::messages::{decode_request as decode_messages, MessagesRequest};
 use crate::error::{ProxyError, RequestError, RoutingError, UpstreamError};
@@ -61,6 +62,9 @@ pub async fn handle(policy: Arc<Policy>, incoming: Incoming, mut record: Request
             Ok(generation) => generate(&policy, &owner, generation, record).await,
             Err(e) => Err((e, record)),
         },
+        ("POST", "/v1/responses") => {
+            crate::api::responses::create(&policy, &owner, &incoming.body, record).await
+        }
         ("POST", "/v1/messages") => match messages_generation(&incoming) {
             Ok(generation) => generate(&policy, &owner, generation, record).await,
             Err(e) => Err((e, record)),
@@ -94,14 +98,20 @@ pub async fn handle(policy: Arc<Policy>, incoming: Incoming, mut record: Request
                 Err(e) => Err((e.into(), record)),
             }
         }
-        (method, path) => Err((
-            RequestError::NotFound {
-                method: method.to_owned(),
-                path: path.to_owned(),
+        (method, path) => match stored_responses::route(method, path) {
+            Some(request) => {
+                let query = incoming.query.as_deref();
+                stored_responses::serve(request, &owner.team.name, query, record).await
             }
-            .into(),
-            record,
-        )),
+            None => Err((
+                RequestError::NotFound {
+                    method: method.to_owned(),
+                    path: path.to_owned(),
+                }
+                .into(),
+                record,
+            )),
+        },
     };
     result.unwrap_or_else(|(error, record)| error_reply(error, record))
 }
@@ -113,6 +123,7 @@ fn chat_generation(incoming: &Incoming) -> Result<Generation, ProxyError> {
         request: decoded(decode_chat(chat))?,
         body: incoming.body.clone(),
         betas: Vec::new(),
+        responses: None,
     })
 }
 
@@ -124,6 +135,7 @@ fn messages_generation(incoming: &Incoming) -> Result<Generation, ProxyError> {
         request: decoded(decode_messages(messages))?,
         body: incoming.body.clone(),
         betas: incoming.anthropic_beta.clone(),
+        responses: None,
     })
 }
 
@@ -142,7 +154,7 @@ async fn generate(
     .await
 }
 
-async fn dispatch(
+pub(crate) async fn dispatch(
     policy: &Policy,
     owner: &KeyOwner,
     mut operation: Operation,
@@ -200,6 +212,7 @@ async fn count_tokens(
             request,
             body: body.clone(),
             betas,
+            responses: None,
         },
         Err(e) => return Err((e, record)),
     };
@@ -279,7 +292,7 @@ fn list_models(policy: &Policy, owner: &KeyOwner, record: RequestRecord) -> Repl
 }
 
 /// A dialect decoder's verdict as the client's error.
-fn decoded<T>(result: Result<T, InvalidField>) -> Result<T, ProxyError> {
+pub(crate) fn decoded<T>(result: Result<T, InvalidField>) -> Result<T, ProxyError> {
     result.map_err(invalid_field)
 }
 

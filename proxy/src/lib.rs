@@ -35,6 +35,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod conversations;
 pub mod dialects;
 pub mod endpoint;
 pub mod error;

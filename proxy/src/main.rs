@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use switchyard::metering::{reconcile, service, spend_report};
-use switchyard::{config, metrics::Metrics, server, state::AppState, upstream::UpstreamClient};
+use switchyard::{
+    config, conversations, metrics::Metrics, server, state::AppState, upstream::UpstreamClient,
+};
 
 /// Multi-cloud model routing proxy with an OpenAI-compatible API.
 #[derive(Debug, Parser)]
@@ -130,7 +132,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let state = Arc::new(AppState::new(policy, args.config, metrics, client).with_spend(spend));
+    let stored = conversations::service::start(&policy.responses, &spend, &metrics);
+    let state = Arc::new(
+        AppState::new(policy, args.config, metrics, client)
+            .with_spend(spend)
+            .with_conversations(stored.store),
+    );
     spend_runtime.refresh_gauges(state.clone());
     let (server, run) = match server::build(state.clone()) {
         Ok(built) => built,
@@ -140,6 +147,9 @@ fn main() -> ExitCode {
         }
     };
     server.run(run);
+    if let Some(sweeper) = stored.sweeper {
+        spend_runtime.block_on(sweeper.stop());
+    }
     spend_runtime.shutdown(&state.spend);
     ExitCode::SUCCESS
 }

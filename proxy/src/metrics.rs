@@ -1,6 +1,7 @@
 //! Every Prometheus metric Switchyard exports, in one registered struct (names are a contract:
 //! docs/operations.md#metrics and the dashboards rely on them).
 
+use crate::conversations::ResponsesMetrics;
 use prometheus::{
     CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -32,6 +33,8 @@ pub struct Metrics {
     pub target_output_token_seconds: GaugeVec,
     pub credential_refresh_failures: IntCounterVec,
     pub spend: SpendMetrics,
+    /// The Responses conversation store (`conversations/metrics.rs`).
+    pub responses: ResponsesMetrics,
     /// Client connections: open, refused, timed out (listener/metrics.rs).
     pub client: crate::listener::metrics::ClientMetrics,
 }
@@ -246,6 +249,7 @@ impl Metrics {
                 &["provider"],
             )?,
             spend: SpendMetrics::new(&registry)?,
+            responses: ResponsesMetrics::new(&registry)?,
             client: crate::listener::metrics::ClientMetrics::new(&registry)?,
             registry,
         })

@@ -35,6 +35,10 @@ pub fn reload_now(state: &AppState) -> Result<String, String> {
                 tracing::warn!("{warning}");
             }
             let version = policy.version.clone();
+            // Stored turns keep their expiry; new ones take the reloaded retention.
+            state
+                .conversations
+                .set_retention(policy.responses.retention);
             state.policy.store(Arc::new(policy));
             state.set_last_reload_error(None);
             state

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 
 use crate::config::Policy;
+use crate::conversations::{ConversationSettings, ConversationStore};
 use crate::metering::Spend;
 use crate::metrics::Metrics;
 use crate::providers::ProviderRuntime;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub providers: ProviderRuntime,
     /// Budgets, rate limits and the ledger (spend lives outside the policy, across reloads).
     pub spend: Spend,
+    /// Stored Responses turns (in the ledger's database; in memory until [`AppState::with_conversations`]).
+    pub conversations: ConversationStore,
     pub config_path: PathBuf,
     last_reload_error: Mutex<Option<ReloadError>>,
 }
@@ -42,6 +45,10 @@ impl AppState {
         metrics: Metrics,
         client: impl Into<Transport>,
     ) -> Self {
+        let conversations = ConversationStore::in_memory(
+            &ConversationSettings::default(),
+            metrics.responses.clone(),
+        );
         Self {
             policy: ArcSwap::from_pointee(policy),
             stats: LiveStats::new(),
@@ -49,6 +56,7 @@ impl AppState {
             client: client.into(),
             providers: ProviderRuntime::new(),
             spend: Spend::default(),
+            conversations,
             config_path,
             last_reload_error: Mutex::new(None),
         }
@@ -57,6 +65,12 @@ impl AppState {
     /// Replaces the default spend control (no ledger, local budgets) with a connected one.
     pub fn with_spend(mut self, spend: Spend) -> Self {
         self.spend = spend;
+        self
+    }
+
+    /// Replaces the in-memory conversation store with the one on the ledger's database.
+    pub fn with_conversations(mut self, conversations: ConversationStore) -> Self {
+        self.conversations = conversations;
         self
     }
 

@@ -25,6 +25,7 @@ pub mod messages;
 pub mod ports;
 pub mod proxy;
 pub mod python;
+pub mod responses;
 pub mod services;
 pub mod slow_client;
 pub mod tls;

@@ -4,6 +4,7 @@
 pub mod embeddings;
 pub mod error_body;
 pub mod models;
+pub mod responses;
 pub mod sse;
 
 /// A request rule that was broken: which parameter, and what is wrong.

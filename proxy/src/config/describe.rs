@@ -6,6 +6,7 @@ use super::policy::{
     RoutingSettings, ServerSettings, Team,
 };
 use super::units::{format_duration, format_size};
+use crate::conversations::Retention;
 
 /// Renders the policy for a human; every line is safe to paste into a ticket.
 pub fn describe(policy: &Policy) -> String {
@@ -15,6 +16,7 @@ pub fn describe(policy: &Policy) -> String {
         policy.source.display()
     )];
     server(policy, &mut lines);
+    responses(policy, &mut lines);
     lines.push(String::new());
     lines.push("providers".to_owned());
     lines.extend(policy.providers.values().flat_map(|p| provider(p)));
@@ -97,6 +99,24 @@ fn server(policy: &Policy, lines: &mut Vec<String>) {
             redact_url(redis.expose())
         ));
     }
+}
+
+/// `responses:`: retention (in days when whole) and the cache bound.
+fn responses(policy: &Policy, lines: &mut Vec<String>) {
+    let settings = &policy.responses;
+    let retention = match settings.retention {
+        Retention::Keep => "keep (until deleted)".to_owned(),
+        Retention::For(duration) if duration.as_secs() % 86_400 == 0 && !duration.is_zero() => {
+            format!("{}d", duration.as_secs() / 86_400)
+        }
+        Retention::For(duration) => format_duration(duration),
+    };
+    lines.extend([
+        String::new(),
+        "responses (stored conversations, in the ledger database)".to_owned(),
+        format!("  retention           {retention}"),
+        format!("  cache_entries       {}", settings.cache_entries),
+    ]);
 }
 
 /// The client side: connection bounds, shutdown grace and TLS (paths only).

@@ -55,6 +55,8 @@ pub struct Policy {
     pub loaded_at: SystemTime,
     pub server: ServerSettings,
     pub ledger: LedgerSettings,
+    /// `responses:` — retention and cache of the stored Responses conversations.
+    pub responses: crate::conversations::ConversationSettings,
     pub providers: BTreeMap<String, Arc<Provider>>,
     /// Client-facing model names (the keys under `models:`).
     pub models: BTreeMap<String, Arc<Model>>,
@@ -221,6 +223,19 @@ pub struct Model {
     pub placement: Placement,
     /// Continue a stream that broke after its first byte on the next target (docs/streams.md).
     pub resume_streams: bool,
+    /// What Responses clients may ask of this model's targets.
+    pub responses: ResponsesOptions,
+}
+
+/// A model's Responses options (`builtin_tools`, `sticky_reasoning`; docs/configuration.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResponsesOptions {
+    /// `builtin_tools: allow`: built-in tools (web search, file search, …) may go to this
+    /// model's `responses: native` targets; otherwise they are a 400 naming the tool.
+    pub builtin_tools: bool,
+    /// `sticky_reasoning: true`: a turn replaying encrypted reasoning is tried on targets of
+    /// the provider that produced it first, keeping the reasoning, before any other.
+    pub sticky_reasoning: bool,
 }
 
 /// Allow-lists of regions and clouds (`None` = any). A provider with no known region is

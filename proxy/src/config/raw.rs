@@ -23,6 +23,7 @@ pub(crate) struct RawConfig {
     pub version: Spanned<i64>,
     pub server: Option<RawServer>,
     pub ledger: Option<RawLedger>,
+    pub responses: Option<RawResponses>,
     pub providers: Option<Entries<RawProvider>>,
     pub models: Option<Entries<RawModel>>,
     pub teams: Option<Entries<RawTeam>>,
@@ -74,6 +75,15 @@ pub(crate) struct RawLedger {
     pub redis_prefix: Option<Spanned<String>>,
     /// Bound of the in-memory ledger buffer, in entries (default 100000).
     pub buffer_entries: Option<Spanned<i64>>,
+}
+
+/// `responses:` — the stored Responses conversations (compiled in `compile/responses.rs`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawResponses {
+    /// `30d`, a duration, or `keep`.
+    pub retention: Option<Spanned<String>>,
+    pub cache_entries: Option<Spanned<i64>>,
 }
 
 /// A `kind:` word: one of the registry's kinds (`providers/registry.rs`).
@@ -191,6 +201,10 @@ pub(crate) struct RawModel {
     pub clouds: Option<Vec<Spanned<String>>>,
     /// Continue a broken stream on the next target (docs/streams.md).
     pub resume_streams: Option<Spanned<bool>>,
+    /// Responses: `allow` lets built-in tools through to `responses: native` targets.
+    pub builtin_tools: Option<Spanned<String>>,
+    /// Responses: keep a turn that replays encrypted reasoning on its provider's targets.
+    pub sticky_reasoning: Option<Spanned<bool>>,
 }
 
 /// `weights:` of the balanced strategy.

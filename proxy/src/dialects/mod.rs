@@ -5,6 +5,7 @@
 
 pub mod chat;
 pub mod messages;
+pub mod responses;
 
 use bytes::Bytes;
 
@@ -29,7 +30,7 @@ pub fn encode_answer(request: &Request, answer: &Answer) -> Result<Vec<u8>, Enco
     match request.dialect {
         Dialect::Chat => Ok(chat::encode_answer(answer, &request.model)?),
         Dialect::Messages => Ok(messages::encode_answer(answer, &request.model)?),
-        other => Err(NotServed(other.label()).into()),
+        Dialect::Responses => Ok(responses::encode_answer(request, answer)?),
     }
 }
 
@@ -65,6 +66,14 @@ impl StreamFault {
             StreamFault::Upstream | StreamFault::OutputCap => "api_error",
         }
     }
+
+    /// The `error.code` of a Responses stream's `response.failed`.
+    pub fn responses_code(self) -> &'static str {
+        match self {
+            StreamFault::Overloaded => "rate_limit_exceeded",
+            StreamFault::Timeout | StreamFault::Upstream => "server_error",
+        }
+    }
 }
 
 /// Writes one stream's events in the client's dialect.
@@ -72,6 +81,8 @@ impl StreamFault {
 pub enum StreamEncoder {
     Chat(chat::ChunkEncoder),
     Messages(messages::EventEncoder),
+    /// Boxed: it holds the whole response being built.
+    Responses(Box<responses::EventEncoder>),
 }
 
 impl StreamEncoder {
@@ -84,7 +95,9 @@ impl StreamEncoder {
             Dialect::Messages => Ok(StreamEncoder::Messages(messages::EventEncoder::new(
                 &request.model,
             ))),
-            other => Err(NotServed(other.label())),
+            Dialect::Responses => Ok(StreamEncoder::Responses(Box::new(
+                responses::EventEncoder::new(request),
+            ))),
         }
     }
 
@@ -93,6 +106,7 @@ impl StreamEncoder {
         match self {
             StreamEncoder::Chat(encoder) => encoder.encode(event, out),
             StreamEncoder::Messages(encoder) => encoder.encode(event, out),
+            StreamEncoder::Responses(encoder) => encoder.encode(event, out),
         }
     }
 
@@ -105,6 +119,7 @@ impl StreamEncoder {
         match self {
             StreamEncoder::Chat(encoder) => encoder.finish(out),
             StreamEncoder::Messages(encoder) => encoder.finish(out),
+            StreamEncoder::Responses(encoder) => encoder.finish(out),
         }
     }
 
@@ -116,6 +131,18 @@ impl StreamEncoder {
             StreamEncoder::Messages(_) => {
                 messages::EventEncoder::error_event(fault.anthropic_type(), message)
             }
+            StreamEncoder::Responses(encoder) => {
+                encoder.error_event(fault.responses_code(), message)
+            }
+        }
+    }
+
+    /// The finished Response object of a typed Responses stream (what the proxy stores),
+    /// once the stream completed.
+    pub fn completed_response(&self) -> Option<&responses::ResponseObject> {
+        match self {
+            StreamEncoder::Responses(encoder) => encoder.completed(),
+            StreamEncoder::Chat(_) | StreamEncoder::Messages(_) => None,
         }
     }
 }
@@ -196,10 +223,10 @@ mod tests {
 
         let mut responses = generation.request.clone();
         responses.dialect = Dialect::Responses;
-        assert!(matches!(
-            encode_answer(&responses, &answer),
-            Err(EncodeError::NotServed(_))
-        ));
-        assert!(StreamEncoder::new(&responses).is_err());
+        let body: serde_json::Value =
+            serde_json::from_slice(&encode_answer(&responses, &answer).unwrap()).unwrap();
+        assert_eq!(body["object"], "response");
+        assert_eq!(body["output"][0]["content"][0]["text"], "yo");
+        assert!(StreamEncoder::new(&responses).is_ok());
     }
 }

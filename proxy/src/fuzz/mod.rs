@@ -475,5 +475,6 @@ pub fn generation(messages_dialect: bool, stream: bool) -> crate::providers::Gen
         request,
         body: text.into(),
         betas: Vec::new(),
+        responses: None,
     }
 }

@@ -18,6 +18,7 @@ fn through_every_provider(request: Request, body: &[u8]) {
         request,
         body: Bytes::copy_from_slice(body),
         betas: vec!["fuzz-beta-1".to_owned()],
+        responses: None,
     };
     let _ = crate::dialects::StreamEncoder::new(&generation.request);
     let _ = generation.request.prompt_bytes();

@@ -144,6 +144,11 @@ impl SpendRuntime {
         });
     }
 
+    /// Runs `work` to completion on the ledger's runtime (shutdown steps of its tasks).
+    pub fn block_on<F: std::future::Future>(&self, work: F) -> F::Output {
+        self.runtime.block_on(work)
+    }
+
     /// Writes everything still buffered (after the server stopped), then stops the runtime.
     pub fn shutdown(self, spend: &Spend) {
         if let Some(ledger) = &spend.ledger {

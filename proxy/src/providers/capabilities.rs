@@ -26,7 +26,8 @@ pub fn check(target: &Target, operation: &Operation) -> Result<(), TranslateErro
         return Ok(());
     };
     if let Some((i, j)) = generation.request.thinking_to_replay() {
-        if !replays_thinking(target) {
+        // A native Responses target takes the client's reasoning items in its own body.
+        if !replays_thinking(target) && !super::native_responses::serves(target, operation) {
             return Err(TranslateError::Refused {
                 param: "thinking".to_owned(),
                 message: format!(
@@ -77,6 +78,7 @@ models:
             request: decode_request(wire).unwrap(),
             body: text.into(),
             betas: Vec::new(),
+            responses: None,
         }))
     }
 

@@ -17,8 +17,10 @@ pub mod capabilities;
 pub mod count;
 pub mod encode;
 mod metered;
+pub mod native_responses;
 pub mod openai;
 pub mod registry;
+pub mod responses_turn;
 pub mod runtime;
 
 pub use runtime::ProviderRuntime;
@@ -43,6 +45,9 @@ pub struct Generation {
     /// The `anthropic-beta` flags the client sent (header values split at commas, in order):
     /// forwarded to upstreams that take them (Anthropic; Claude on Bedrock as `anthropic_beta`).
     pub betas: Vec<String>,
+    /// A Responses turn's routing facts (built-in tools, whose reasoning it replays);
+    /// `None` for other dialects.
+    pub responses: Option<std::sync::Arc<crate::dialects::responses::TurnContext>>,
 }
 
 /// A client request as it travels through the attempt loop.
@@ -125,19 +130,22 @@ pub fn build_requests(
     request_id: &str,
     runtime: &ProviderRuntime,
 ) -> Result<Vec<UpstreamRequest>, TranslateError> {
+    let adapted = responses_turn::adapt(target, operation, request_id)?;
+    let operation = adapted.as_ref().unwrap_or(operation);
     capabilities::check(target, operation)?;
     if let Operation::CountTokens(generation) = operation {
         return count::build_request(target, generation, runtime).map(|r| vec![r]);
     }
     match &target.provider.kind {
-        ProviderKind::OpenAi(openai::config::Settings { base_url, api_key }) => {
-            openai::build_request(base_url, api_key.as_ref(), target, operation, request_id)
-                .map(|r| vec![r])
-        }
+        ProviderKind::OpenAi(openai::config::Settings {
+            base_url, api_key, ..
+        }) => openai::build_request(base_url, api_key.as_ref(), target, operation, request_id)
+            .map(|r| vec![r]),
         ProviderKind::Azure(azure::config::Settings {
             endpoint,
             auth,
             api_version,
+            ..
         }) => {
             let token;
             let credential = match auth {
@@ -194,6 +202,10 @@ pub fn decode_answer(
         ProviderKind::Bedrock(_) => bedrock::decode_answer(target, operation, bodies),
         ProviderKind::Anthropic(_) => anthropic::decode_answer(operation, bodies),
         ProviderKind::OpenAi(_) | ProviderKind::Azure(_) => match bodies {
+            [body] if native_responses::serves(target, operation) => {
+                let classify = registry::classifier(&target.provider.kind);
+                native_responses::decode_answer(operation, body, classify)
+            }
             [body] => {
                 openai::decode_answer(operation, body, registry::classifier(&target.provider.kind))
             }
@@ -220,6 +232,8 @@ pub enum StreamDecoder {
     AnthropicTyped(anthropic::typed::TypedEvents),
     /// Claude's InvokeModelWithResponseStream chunks relayed to a Messages client.
     BedrockInvoke(bedrock::invoke::stream::InvokeStream),
+    /// A native Responses stream relayed to a Responses client (`responses: native`).
+    NativeResponses(native_responses::stream::ResponsesRelay),
 }
 
 impl StreamDecoder {
@@ -227,6 +241,11 @@ impl StreamDecoder {
     pub fn new(target: &Target, generation: &Generation) -> Result<Self, TranslateError> {
         let request = &generation.request;
         let passthrough = request.dialect == model::Dialect::Chat;
+        if request.dialect == model::Dialect::Responses && native_responses::native_target(target) {
+            return Ok(StreamDecoder::NativeResponses(
+                native_responses::stream::ResponsesRelay::new(&request.model),
+            ));
+        }
         match &target.provider.kind {
             ProviderKind::OpenAi(_) if passthrough => Ok(StreamDecoder::OpenAi(
                 openai::StreamState::new(&request.model, request.stream_usage),
@@ -276,7 +295,9 @@ impl StreamDecoder {
             StreamDecoder::OpenAi(_) | StreamDecoder::Azure(_) | StreamDecoder::Chat(_) => {
                 UpstreamDecoder::Sse(crate::api::sse::SseDecoder::new())
             }
-            StreamDecoder::Anthropic(_) | StreamDecoder::AnthropicTyped(_) => {
+            StreamDecoder::Anthropic(_)
+            | StreamDecoder::AnthropicTyped(_)
+            | StreamDecoder::NativeResponses(_) => {
                 UpstreamDecoder::NamedSse(crate::api::sse::SseDecoder::new())
             }
             StreamDecoder::Bedrock(_) | StreamDecoder::BedrockInvoke(_) => {
@@ -301,6 +322,9 @@ impl StreamDecoder {
             (StreamDecoder::AnthropicTyped(state), UpstreamEvent::Named(event)) => {
                 state.on_event(event.event.as_deref(), &event.data)
             }
+            (StreamDecoder::NativeResponses(relay), UpstreamEvent::Named(event)) => {
+                relay.on_event(event.event.as_deref(), &event.data)
+            }
             _ => StreamStep::Failed(UpstreamStreamError {
                 message: "the upstream's stream framing does not match its provider".to_owned(),
                 code: Some("upstream_error".to_owned()),
@@ -316,6 +340,7 @@ impl StreamDecoder {
             StreamDecoder::Azure(state) => state.usage(),
             StreamDecoder::Anthropic(relay) => relay.usage(),
             StreamDecoder::BedrockInvoke(state) => state.relay.usage(),
+            StreamDecoder::NativeResponses(relay) => relay.usage(),
             StreamDecoder::Chat(_)
             | StreamDecoder::Bedrock(_)
             | StreamDecoder::AnthropicTyped(_) => None,
@@ -329,9 +354,19 @@ impl StreamDecoder {
             StreamDecoder::Azure(state) => state.content_deltas(),
             StreamDecoder::Anthropic(relay) => relay.content_deltas(),
             StreamDecoder::BedrockInvoke(state) => state.relay.content_deltas(),
+            StreamDecoder::NativeResponses(relay) => relay.content_deltas(),
             StreamDecoder::Chat(_)
             | StreamDecoder::Bedrock(_)
             | StreamDecoder::AnthropicTyped(_) => 0,
+        }
+    }
+
+    /// The finished Response object of a relayed native Responses stream (what the proxy
+    /// stores), once its terminal event arrived.
+    pub fn completed_response(&self) -> Option<&serde_json::Value> {
+        match self {
+            StreamDecoder::NativeResponses(relay) => relay.completed(),
+            _ => None,
         }
     }
 }
@@ -424,6 +459,7 @@ pub(crate) mod testing {
             request: decode_request(wire).unwrap(),
             body: text.into(),
             betas: Vec::new(),
+            responses: None,
         }))
     }
 

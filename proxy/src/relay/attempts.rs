@@ -49,6 +49,7 @@ pub async fn serve(
         Instant::now(),
         &mut rand::rng(),
     );
+    let plan = providers::responses_turn::sticky(plan, &operation);
     serve_planned(policy, model, team, operation, record, &shape, plan).await
 }
 

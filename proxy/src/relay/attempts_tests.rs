@@ -210,6 +210,7 @@ impl Harness {
             request: crate::dialects::messages::decode_request(wire).unwrap(),
             body: text.into(),
             betas: Vec::new(),
+            responses: None,
         };
         self.serve_operation(Operation::Generate(Box::new(generation)), None)
             .await

@@ -43,6 +43,11 @@ pub enum LegEnd {
 }
 
 impl Leg {
+    /// The finished Responses object a native Responses upstream sent, if it did.
+    pub fn completed_response(&self) -> Option<serde_json::Value> {
+        self.decoder.completed_response().cloned()
+    }
+
     pub fn new(
         response: reqwest::Response,
         decoder: StreamDecoder,

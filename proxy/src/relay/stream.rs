@@ -29,6 +29,12 @@ use crate::upstream::client::transport_failure;
 use crate::upstream::scrub::Scrubber;
 use crate::upstream::{AttemptFailure, FailureKind};
 
+/// Work to finish before a completed stream's last event reaches the client, given the
+/// finished Responses object as the client reads it (the Responses store keeps each turn
+/// before the client sees it complete).
+pub type CompletionHook =
+    Box<dyn FnOnce(serde_json::Value) -> futures_util::future::BoxFuture<'static, ()> + Send>;
+
 pub struct ChatStream {
     /// The upstream attempt now streaming.
     leg: Leg,
@@ -48,6 +54,8 @@ pub struct ChatStream {
     resume: Option<Box<Resumer>>,
     /// Takes configured secrets out of an upstream's error text.
     scrubber: Scrubber,
+    /// Runs before a completed stream's last event reaches the client.
+    on_complete: Option<CompletionHook>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +109,20 @@ impl ChatStream {
             record: None,
             resume: None,
             scrubber: Scrubber::default(),
+            on_complete: None,
+        }
+    }
+
+    /// Runs `hook` once the stream completed, before its last bytes go to the client.
+    pub fn on_complete(&mut self, hook: CompletionHook) {
+        self.on_complete = Some(hook);
+    }
+
+    /// The finished Responses object of a completed stream: written by the proxy, or relayed.
+    fn completed_response(&self) -> Option<serde_json::Value> {
+        match self.encoder.completed_response() {
+            Some(response) => serde_json::to_value(response).ok(),
+            None => self.leg.completed_response(),
         }
     }
 
@@ -196,6 +218,13 @@ impl ChatStream {
     /// The next bytes for the client, or `None` when the stream is over.
     pub async fn next_chunk(&mut self) -> Option<Bytes> {
         loop {
+            if self.state == StreamEnd::Complete {
+                if let Some(hook) = self.on_complete.take() {
+                    if let Some(response) = self.completed_response() {
+                        hook(response).await;
+                    }
+                }
+            }
             if let Some(bytes) = self.take_ready() {
                 return Some(bytes);
             }

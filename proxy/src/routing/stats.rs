@@ -491,6 +491,7 @@ mod tests {
                 kind: ProviderKind::OpenAi(crate::config::openai::Settings {
                     base_url: crate::upstream::base_url::BaseUrl::parse("http://x/v1").unwrap(),
                     api_key: None,
+                    responses_native: false,
                 }),
                 disabled: None,
                 region: None,

@@ -8,6 +8,8 @@
 mod client;
 mod models;
 pub(crate) mod providers;
+mod responses;
+mod responses_options;
 mod routing;
 mod teams;
 
@@ -128,6 +130,7 @@ pub(crate) fn compile(
     };
     let server = server(&mut ctx, raw.server.unwrap_or_default())?;
     let ledger = ledger(&ctx, raw.ledger.unwrap_or_default())?;
+    let responses = responses::compile(&ctx, raw.responses.unwrap_or_default())?;
     let providers = providers::compile(&mut ctx, raw.providers)?;
     let models = models::compile(&mut ctx, raw.models, &providers)?;
     let (teams, keys) = teams::compile(&mut ctx, raw.teams, &models)?;
@@ -138,6 +141,7 @@ pub(crate) fn compile(
         loaded_at: SystemTime::now(),
         server,
         ledger,
+        responses,
         providers,
         models,
         teams,

@@ -68,6 +68,7 @@ fn model(
     let routing = super::routing::routing_settings(ctx, &raw, &path)?;
     let placement =
         super::routing::placement(raw.regions.as_deref(), raw.clouds.as_deref(), &path)?;
+    let responses = super::responses_options::responses_options(&raw, &path)?;
     let Some(raw_targets) = raw.targets else {
         return Err(Problem::spanned(
             name,
@@ -113,6 +114,7 @@ fn model(
         routing,
         placement,
         resume_streams: raw.resume_streams.as_ref().is_some_and(|r| r.value),
+        responses,
     })
 }
 

@@ -44,6 +44,7 @@ const MIGRATIONS: &super::migrate::Migrations = &[
     (2, &[super::LEDGER_ADD_API]),
     (3, &[super::LEDGER_ADD_CACHE_WRITE]),
     (4, MONEY_AS_INTEGERS),
+    (6, crate::conversations::schema::MIGRATION_6),
     (7, &[super::LEDGER_ADD_RESUMED]),
 ];
 

@@ -27,6 +27,8 @@ pub(crate) struct Section {
     pub region: Option<Spanned<String>>,
     /// Which cloud it is, for `clouds:` (default `azure`).
     pub cloud: Option<Spanned<String>>,
+    /// `native`: Responses clients' bodies go to `/openai/v1/responses` as they are.
+    pub responses: Option<Spanned<crate::providers::native_responses::ResponsesMode>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -43,6 +45,8 @@ pub struct Settings {
     pub auth: AzureAuth,
     /// A dated version (`2024-10-21`) selects the deployments URL form; `v1` the v1 form.
     pub api_version: String,
+    /// `responses: native`: serves Responses clients at `/openai/v1/responses`.
+    pub responses_native: bool,
 }
 
 #[derive(Debug)]
@@ -111,6 +115,9 @@ impl ProviderSection for Section {
                 endpoint,
                 auth,
                 api_version,
+                responses_native: crate::providers::native_responses::is_native(
+                    self.responses.as_ref(),
+                ),
             }),
             region: cx.text(self.region.as_ref(), "region")?,
         })
@@ -211,6 +218,7 @@ mod tests {
                 endpoint,
                 auth,
                 api_version,
+                ..
             }) => {
                 assert_eq!(endpoint.to_string(), "https://contoso.openai.azure.com");
                 assert!(matches!(auth, AzureAuth::ApiKey(key) if key.expose() == "k"));

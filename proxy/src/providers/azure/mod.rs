@@ -50,7 +50,12 @@ pub fn build_request(
     operation: &Operation,
     request_id: &str,
 ) -> Result<UpstreamRequest, TranslateError> {
-    let form = UrlForm::of(api_version);
+    // Azure's Responses API has only the v1 form (`/openai/v1/responses`).
+    let form = if super::native_responses::serves(target, operation) {
+        UrlForm::V1
+    } else {
+        UrlForm::of(api_version)
+    };
     let base = match form {
         UrlForm::Deployments { .. } => endpoint.nested(&format!(
             "openai/deployments/{}",

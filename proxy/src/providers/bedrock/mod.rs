@@ -238,6 +238,7 @@ models:
             request: decode_request(wire).unwrap(),
             body: text.into(),
             betas: vec!["b-1".to_owned()],
+            responses: None,
         }))
     }
 

@@ -22,6 +22,8 @@ pub(crate) struct Section {
     pub region: Option<Spanned<String>>,
     /// Which cloud it is, for `clouds:` (default `openai`).
     pub cloud: Option<Spanned<String>>,
+    /// `native`: Responses clients' bodies go to `<base_url>/responses` as they are.
+    pub responses: Option<Spanned<crate::providers::native_responses::ResponsesMode>>,
 }
 
 /// A compiled `kind: openai` provider.
@@ -30,6 +32,8 @@ pub struct Settings {
     /// Without a trailing slash, e.g. `https://api.openai.com/v1`; may carry a query.
     pub base_url: BaseUrl,
     pub api_key: Option<Secret>,
+    /// `responses: native`: serves Responses clients at `<base_url>/responses`.
+    pub responses_native: bool,
 }
 
 impl ProviderSection for Section {
@@ -48,7 +52,13 @@ impl ProviderSection for Section {
         };
         let api_key = api_key.map(|key| Secret::new(cx.take(key)));
         Ok(Compiled {
-            kind: ProviderKind::OpenAi(Settings { base_url, api_key }),
+            kind: ProviderKind::OpenAi(Settings {
+                base_url,
+                api_key,
+                responses_native: crate::providers::native_responses::is_native(
+                    self.responses.as_ref(),
+                ),
+            }),
             region: cx.text(self.region.as_ref(), "region")?,
         })
     }
@@ -130,7 +140,7 @@ mod tests {
     #[test]
     fn fields_of_another_kind_are_refused() {
         let err = provider_error("    kind: openai\n    api_version: v1\n");
-        assert_eq!(err, "routes.yaml:5:18: providers.p: `api_version` is not a field of a openai provider (its fields: kind, base_url, api_key, region, cloud)");
+        assert_eq!(err, "routes.yaml:5:18: providers.p: `api_version` is not a field of a openai provider (its fields: kind, base_url, api_key, region, cloud, responses)");
         let err = provider_error(
             "    kind: openai\n    assume_role: { role_arn: 'arn:aws:iam::1:role/r' }\n",
         );

@@ -49,6 +49,10 @@ pub fn build(
     stream_usage: bool,
 ) -> Result<UpstreamRequest, TranslateError> {
     let (path, body) = match operation {
+        Operation::Generate(generation) if super::native_responses::serves(target, operation) => (
+            "responses",
+            super::native_responses::request_body(generation, target)?,
+        ),
         Operation::Generate(generation) => (
             "chat/completions",
             chat_body(generation, &target.upstream_model, stream_usage)?,
