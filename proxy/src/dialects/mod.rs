@@ -72,6 +72,7 @@ impl StreamFault {
         match self {
             StreamFault::Overloaded => "rate_limit_exceeded",
             StreamFault::Timeout | StreamFault::Upstream => "server_error",
+            StreamFault::OutputCap => "output_cap_exceeded",
         }
     }
 }
