@@ -154,7 +154,9 @@ pub fn candidates(policy: &Policy, format: ExportFormat) -> Vec<Candidate> {
                 names.push(entry.clone());
             }
             let resource = match &provider.kind {
-                ProviderKind::Azure(settings) => azure::resource_of_endpoint(settings.endpoint.expose()),
+                ProviderKind::Azure(settings) => {
+                    azure::resource_of_endpoint(settings.endpoint.expose())
+                }
                 _ => provider.region.clone(),
             };
             out.push(Candidate::new(target.id.0.clone(), names, resource));
