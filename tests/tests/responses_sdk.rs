@@ -6,10 +6,11 @@
 //! Anthropic-format targets.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use switchyard_e2e::conformance::{Anthropic, BedrockConverse, OpenAi, Stage, Upstream, SOLO};
 use switchyard_e2e::python::{Auth, Scenario};
-use switchyard_e2e::{Proxy, ALPHA_KEY};
+use switchyard_e2e::responses::{create, output_text};
+use switchyard_e2e::{get, Proxy, ALPHA_KEY};
 
 /// A scenario as team `alpha` on `model` (the OpenAI SDK takes the key as a bearer token).
 fn scenario(proxy: &Proxy, script: &str, model: &str) -> Scenario {
@@ -104,4 +105,52 @@ async fn a_json_schema_format_is_accepted_and_echoed() {
     assert_eq!(format["type"], "json_schema", "{out}");
     assert_eq!(format["name"], "place");
     assert_eq!(format["strict"], true);
+}
+
+/// The SDK's `responses.retrieve`, `input_items.list` and `delete` of a stored turn
+/// (tests/python/responses_state.py); once deleted, retrieve is the SDK's `NotFoundError`.
+#[tokio::test]
+async fn a_stored_response_is_retrieved_listed_and_deleted() {
+    let stage = Stage::<OpenAi>::start().await;
+    let first = create(
+        &stage.proxy,
+        ALPHA_KEY,
+        &json!({"model": SOLO, "input": "first question"}),
+    )
+    .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let first = first.json();
+    let id = first["id"].as_str().unwrap();
+    let sdk = |action: &str| {
+        scenario(&stage.proxy, "responses_state.py", SOLO)
+            .env("SCENARIO_ID", id)
+            .env("SCENARIO_ACTION", action)
+    };
+    let out = sdk("retrieve").run().await;
+    no_error(&out);
+    assert_eq!(out["response"]["id"], id);
+    assert_eq!(
+        out["response"]["sdk_output_text"],
+        output_text(&first).as_str()
+    );
+
+    let out = sdk("input_items").run().await;
+    no_error(&out);
+    let items = out["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{out}");
+    assert_eq!(items[0]["type"], "message");
+    assert_eq!(items[0]["role"], "user");
+    assert_eq!(items[0]["content"][0]["text"], "first question", "{out}");
+
+    let out = sdk("delete").run().await;
+    assert_eq!(out["deleted"], true, "{out}");
+    let out = sdk("retrieve").run().await;
+    assert_eq!(out["error"]["exception"], "NotFoundError", "{out}");
+    assert_eq!(out["error"]["status"], 404);
+    let got = get(
+        &stage.proxy.url(&format!("/responses/{id}")),
+        Some(ALPHA_KEY),
+    )
+    .await;
+    assert_eq!(got.status, 404, "{}", got.body);
 }

@@ -146,12 +146,14 @@ impl InputItem {
         }
     }
 
-    /// Gives the item `id` (and its `type`) when it has none, as stored items need both.
+    /// Gives the item `id` (and its `type`) when it has none, as stored items need both, and
+    /// a message's string content as one text part, as OpenAI lists stored input items.
     pub fn ensure_id(&mut self, id: impl FnOnce(&str) -> String) {
         match self {
             InputItem::Message(item) => {
                 item.kind.get_or_insert_with(|| "message".to_owned());
                 item.id.get_or_insert_with(|| id("msg"));
+                item.content_as_parts();
             }
             InputItem::FunctionCall(item) => {
                 item.id.get_or_insert_with(|| id("fc"));
@@ -190,6 +192,27 @@ pub struct MessageItem {
 }
 
 impl MessageItem {
+    /// String content as one text part (`input_text`, or `output_text` for the assistant):
+    /// the shape OpenAI keeps and lists input items in (`input_items` answers and the SDK
+    /// read `content` as parts, docs/http-api.md#stored-responses).
+    fn content_as_parts(&mut self) {
+        if let MessageContent::Text(text) = &mut self.content {
+            let text = std::mem::take(text);
+            let part = match self.role {
+                MessageRole::Assistant => ContentPart::output_text(text),
+                MessageRole::User | MessageRole::System | MessageRole::Developer => ContentPart {
+                    kind: "input_text".to_owned(),
+                    text: Some(text),
+                    image_url: None,
+                    detail: None,
+                    refusal: None,
+                    extra: Map::new(),
+                },
+            };
+            self.content = MessageContent::Parts(vec![part]);
+        }
+    }
+
     pub fn user_text(text: &str) -> Self {
         Self {
             kind: None,
@@ -456,6 +479,18 @@ mod tests {
         assert_eq!(item.id(), Some("msg_new"));
         let value = serde_json::to_value(&item).unwrap();
         assert_eq!(value["type"], "message");
+        assert_eq!(
+            value["content"],
+            serde_json::json!([{"type": "input_text", "text": "hi"}])
+        );
         item.ensure_id(|_| unreachable!());
+        let mut said = InputItem::Message(MessageItem {
+            role: MessageRole::Assistant,
+            ..MessageItem::user_text("said")
+        });
+        said.ensure_id(|prefix| format!("{prefix}_new"));
+        let value = serde_json::to_value(&said).unwrap();
+        assert_eq!(value["content"][0]["type"], "output_text");
+        assert_eq!(value["content"][0]["text"], "said");
     }
 }
