@@ -1,4 +1,4 @@
-//! Fuzz target: a client's request body through the Chat and Messages parsers (the
+//! Fuzz target: a client's request body through the Chat, Messages and Responses parsers (the
 //! handler's own `parse` and validation), decoding into the model, and every provider's
 //! request builder and stream decoder choice.
 
@@ -7,6 +7,7 @@ use bytes::Bytes;
 use super::{fuzz, json_documents, FIXTURE};
 use crate::dialects::chat::{decode_request as decode_chat, ChatRequest};
 use crate::dialects::messages::{decode_request as decode_messages, MessagesRequest};
+use crate::dialects::responses::{decode_request as decode_responses, ResponsesRequest};
 use crate::handler::parse;
 use crate::model::Request;
 use crate::providers::{build_requests, Generation, Operation, ProviderRuntime, StreamDecoder};
@@ -48,6 +49,15 @@ fn messages(body: &[u8]) {
     let _ = parse::<MessagesRequest>(body, MessagesRequest::validate_count_tokens);
 }
 
+fn responses(body: &[u8]) {
+    if let Ok(wire) = parse::<ResponsesRequest>(body, ResponsesRequest::validate) {
+        let items = wire.input_items();
+        if let Ok(request) = decode_responses(&wire, &items) {
+            through_every_provider(request, body);
+        }
+    }
+}
+
 #[test]
 fn chat_requests() {
     fuzz("chat request", "chat", json_documents("chat"), chat);
@@ -60,5 +70,15 @@ fn messages_requests() {
         "messages",
         json_documents("messages"),
         messages,
+    );
+}
+
+#[test]
+fn responses_requests() {
+    fuzz(
+        "responses request",
+        "responses",
+        json_documents("responses"),
+        responses,
     );
 }
