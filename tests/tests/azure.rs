@@ -197,7 +197,9 @@ async fn chat_tools_embeddings_and_the_v1_form_through_the_sdk() {
     println!("{ptu}");
     assert_eq!(ptu["tier"], "provisioned");
     let headroom = ptu["headroom"].as_f64().expect("headroom after traffic");
-    assert!(headroom > 0.9 && headroom <= 1.0, "{headroom}");
+    // The proxy always sends an output cap now (docs/spend.md), and Azure counts it against the
+    // tokens-per-minute quota as it does `max_tokens`: a few requests use a visible share.
+    assert!(headroom > 0.5 && headroom <= 1.0, "{headroom}");
     assert!(ptu["rate_limits"]["remaining_requests"].as_u64().unwrap() < 100);
     let paygo = routes_target(&proxy, "chat", "az-west/gpt4o-paygo").await;
     assert_eq!(paygo["tier"], "standard");

@@ -263,16 +263,22 @@ fn dashboard_queries() -> Vec<(String, String)> {
 }
 
 async fn sim(name: &str, key: &str) -> OpenAiSim {
+    slow_sim(name, key, 0).await
+}
+
+/// A simulator whose first token takes `ttft_ms`.
+async fn slow_sim(name: &str, key: &str, ttft_ms: u64) -> OpenAiSim {
     OpenAiSim::start(SimConfig {
         name: name.to_owned(),
         api_key: Some(key.to_owned()),
+        ttft: Duration::from_millis(ttft_ms),
         ..SimConfig::default()
     })
     .await
     .unwrap()
 }
 
-fn routes(a: &OpenAiSim, b: &OpenAiSim, reload_marker: &str) -> String {
+fn routes(a: &OpenAiSim, b: &OpenAiSim, c: &OpenAiSim, reload_marker: &str) -> String {
     format!(
         r#"version: 1
 # {reload_marker}
@@ -287,7 +293,13 @@ ledger:
 providers:
   sim-a: {{ kind: openai, base_url: "{a}", api_key: {UPSTREAM_KEY_A} }}
   sim-b: {{ kind: openai, base_url: "{b}", api_key: {UPSTREAM_KEY_B} }}
+  sim-c: {{ kind: openai, base_url: "{c}", api_key: {UPSTREAM_KEY_A} }}
 models:
+  hedged:
+    hedge_after: 200ms
+    targets:
+      - {{ provider: sim-c, model: up-c, price: {{ input: 1.0, output: 2.0 }} }}
+      - {{ provider: sim-b, model: up-b, price: {{ input: 1.0, output: 2.0 }} }}
   chat:
     hedge_after: 300ms
     resume_streams: true
@@ -295,11 +307,12 @@ models:
       - {{ provider: sim-a, model: up-a, price: {{ input: 1.0, output: 2.0 }} }}
       - {{ provider: sim-b, model: up-b, price: {{ input: 1.0, output: 2.0 }} }}
 teams:
-  alpha: {{ keys: ["{alpha}"], models: [chat], budget: {{ usd: 100, period: daily }} }}
+  alpha: {{ keys: ["{alpha}"], models: [chat, hedged], budget: {{ usd: 100, period: daily }} }}
   beta: {{ keys: ["{beta}"], models: [chat], budget: {{ usd: 0.000001, period: daily }} }}
 "#,
         a = a.base_url(),
         b = b.base_url(),
+        c = c.base_url(),
         alpha = key_hash(ALPHA_KEY),
         beta = key_hash(BETA_KEY),
     )
@@ -323,10 +336,12 @@ async fn drive(proxy: &Proxy, a: &OpenAiSim, b: &OpenAiSim) {
     a.push_faults([Fault::Status(503)]);
     let reply = post_json(&url, Some(ALPHA_KEY), &chat(false)).await;
     assert_eq!(reply.header("x-switchyard-provider"), Some("sim-b"));
-    println!("a hedge: sim-a hangs once on a stream, sim-b answers");
-    a.push_faults([Fault::Hang]);
-    let reply = post_stream(&url, Some(ALPHA_KEY), &chat(true)).await;
+    println!("a hedge: sim-c takes 3s to its first token, after 200ms sim-b is asked too");
+    let mut hedged = chat(true);
+    hedged["model"] = json!("hedged");
+    let reply = post_stream(&url, Some(ALPHA_KEY), &hedged).await;
     assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("x-switchyard-provider"), Some("sim-b"));
     println!("streams cut mid-way on both targets: a resume, then a stream error");
     a.push_faults([Fault::DropMidStream { after_chunks: 3 }]);
     let _ = post_stream(&url, Some(ALPHA_KEY), &chat(true)).await;
@@ -352,7 +367,8 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         sim("sim-a", UPSTREAM_KEY_A).await,
         sim("sim-b", UPSTREAM_KEY_B).await,
     );
-    let proxy = Proxy::start(&routes(&a, &b, "first")).await;
+    let c = slow_sim("sim-c", UPSTREAM_KEY_A, 3000).await;
+    let proxy = Proxy::start(&routes(&a, &b, &c, "first")).await;
     let admin_addr = proxy.admin_url().trim_start_matches("http://").to_owned();
     let prometheus = Prometheus::start(&admin_addr);
     prometheus.wait_for("up{job=\"switchyard\"} == 1").await;
@@ -360,9 +376,14 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     drive(&proxy, &a, &b).await;
     println!("a reload (by endpoint, after a change) between scrapes");
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    proxy.write_config(&routes(&a, &b, "second"));
-    let reload = post(&proxy.admin("/admin/reload"), None, "", &[]).await;
-    assert_eq!(reload.status, 200, "{}", reload.body);
+    // Two reloads a few scrapes apart: the counter appears with the first, so only the second
+    // is a change Prometheus can see (the reload annotation uses `changes()`).
+    for marker in ["second", "third"] {
+        proxy.write_config(&routes(&a, &b, &c, marker));
+        let reload = post(&proxy.admin("/admin/reload"), None, "", &[]).await;
+        assert_eq!(reload.status, 200, "{}", reload.body);
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+    }
     drive(&proxy, &a, &b).await;
     // Counters that first appeared in the second round need two samples for rate().
     prometheus
