@@ -713,6 +713,22 @@ mod tests {
         reqwest::Response::from(http::Response::new(reqwest::Body::wrap_stream(body)))
     }
 
+    /// A Chat stream over [`stalling_upstream`] with a 120 s deadline, and that deadline.
+    fn stalling_chat_stream() -> (ChatStream, Instant) {
+        let decoder = StreamDecoder::Chat(TypedStream::default());
+        let encoder = StreamEncoder::Chat(ChunkEncoder::new("alias", true));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let stream = ChatStream::new(
+            stalling_upstream(),
+            decoder,
+            encoder,
+            deadline,
+            Instant::now(),
+            8,
+        );
+        (stream, deadline)
+    }
+
     async fn read_all(stream: &mut ChatStream) -> String {
         let mut out = Vec::new();
         while let Some(bytes) = stream.next_chunk().await {
@@ -724,17 +740,7 @@ mod tests {
     /// No event for the idle timeout ends the stream then, not at the request's deadline.
     #[tokio::test(start_paused = true)]
     async fn a_stall_past_the_idle_timeout_ends_with_the_timeout_event() {
-        let decoder = StreamDecoder::Chat(TypedStream::default());
-        let encoder = StreamEncoder::Chat(ChunkEncoder::new("alias", true));
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let mut stream = ChatStream::new(
-            stalling_upstream(),
-            decoder,
-            encoder,
-            deadline,
-            Instant::now(),
-            8,
-        );
+        let (mut stream, deadline) = stalling_chat_stream();
         stream.set_idle_timeout(Duration::from_millis(300));
         stream.prime(deadline).await.unwrap();
         let out = read_all(&mut stream).await;
@@ -751,17 +757,7 @@ mod tests {
     /// Without an idle timeout the same stall waits for the request's deadline.
     #[tokio::test(start_paused = true)]
     async fn without_an_idle_timeout_a_stall_ends_at_the_deadline() {
-        let decoder = StreamDecoder::Chat(TypedStream::default());
-        let encoder = StreamEncoder::Chat(ChunkEncoder::new("alias", true));
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let mut stream = ChatStream::new(
-            stalling_upstream(),
-            decoder,
-            encoder,
-            deadline,
-            Instant::now(),
-            8,
-        );
+        let (mut stream, deadline) = stalling_chat_stream();
         stream.prime(deadline).await.unwrap();
         let out = read_all(&mut stream).await;
         assert!(out.contains("the request timed out"), "{out}");
@@ -771,17 +767,7 @@ mod tests {
     /// A resumable stream with nowhere to go ends with the error event, text relayed once.
     #[tokio::test(start_paused = true)]
     async fn a_resumable_stream_with_no_next_target_ends_with_the_error_event() {
-        let decoder = StreamDecoder::Chat(TypedStream::default());
-        let encoder = StreamEncoder::Chat(ChunkEncoder::new("alias", true));
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let mut stream = ChatStream::new(
-            stalling_upstream(),
-            decoder,
-            encoder,
-            deadline,
-            Instant::now(),
-            8,
-        );
+        let (mut stream, deadline) = stalling_chat_stream();
         stream.set_idle_timeout(Duration::from_millis(300));
         stream.track_for_resume();
         stream.prime(deadline).await.unwrap();
