@@ -157,12 +157,12 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    #[tokio::test]
-    async fn a_version_1_ledger_gains_the_cache_write_column() {
+    /// A ledger file in a fresh temp dir with only the first `versions` migrations applied:
+    /// its dir, its URL and a one-connection pool on it.
+    async fn old_ledger(versions: usize) -> (std::path::PathBuf, String, SqlitePool) {
         let dir = std::env::temp_dir().join(format!("sy-ledger-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}/ledger.db", dir.display());
-        // A ledger as the first schema left it, with one row.
         let options = SqliteConnectOptions::from_str(&url)
             .unwrap()
             .create_if_missing(true);
@@ -172,10 +172,17 @@ mod tests {
             .await
             .unwrap();
         let mut tx = old.begin().await.unwrap();
-        super::super::migrate::apply(&mut tx, &MIGRATIONS[..1])
+        super::super::migrate::apply(&mut tx, &MIGRATIONS[..versions])
             .await
             .unwrap();
         tx.commit().await.unwrap();
+        (dir, url, old)
+    }
+
+    #[tokio::test]
+    async fn a_version_1_ledger_gains_the_cache_write_column() {
+        // A ledger as the first schema left it, with one row.
+        let (dir, url, old) = old_ledger(1).await;
         sqlx::query(
             "INSERT INTO switchyard_ledger (entry_id, request_id, at_ms, team, key_id, model, \
              provider, target, input_tokens, output_tokens, cached_tokens, cost_usd, latency_ms, \
@@ -217,23 +224,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_float_ledger_is_migrated_in_place_to_the_nano_dollar() {
-        let dir = std::env::temp_dir().join(format!("sy-ledger-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}/ledger.db", dir.display());
         // A ledger as schema version 3 left it: costs in floats.
-        let options = SqliteConnectOptions::from_str(&url)
-            .unwrap()
-            .create_if_missing(true);
-        let old = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .unwrap();
-        let mut tx = old.begin().await.unwrap();
-        super::super::migrate::apply(&mut tx, &MIGRATIONS[..3])
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
+        let (dir, url, old) = old_ledger(3).await;
         let costs = crate::metering::ledger::postgres::tests::float_costs_for_tests();
         for (i, cost) in costs.iter().enumerate() {
             let (team, at_ms) = match i % 3 {
