@@ -1,5 +1,5 @@
 //! Request capture shared by every simulator: the last [`CAPTURE_LIMIT`] inference request
-//! bodies with their path, in arrival order, so a test can check what an upstream was sent
+//! bodies with their path and W3C trace-context headers (never credentials), in arrival order, so a test can check what an upstream was sent
 //! (in process through [`CapturesRequests`], over HTTP through `GET /_sim/requests`).
 
 use std::collections::VecDeque;
@@ -32,6 +32,12 @@ pub struct CapturedRequest {
     pub path: String,
     /// The body as JSON, or a JSON string holding it when it was not JSON.
     pub body: Value,
+    /// The `traceparent` header the request carried, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    /// The `tracestate` header the request carried, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
 }
 
 /// The body of `GET /_sim/requests`, oldest request first.
@@ -46,6 +52,29 @@ struct Entry {
     seq: u64,
     path: String,
     body: Bytes,
+    trace: TraceHeaders,
+}
+
+/// The trace-context headers of a request: the only headers kept (others carry keys).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TraceHeaders {
+    pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
+}
+
+impl TraceHeaders {
+    fn of(headers: &axum::http::HeaderMap) -> Self {
+        let text = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        Self {
+            traceparent: text("traceparent"),
+            tracestate: text("tracestate"),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -71,7 +100,7 @@ impl RequestLog {
         })
     }
 
-    pub(crate) fn record(&self, path: &str, body: Bytes) {
+    pub(crate) fn record(&self, path: &str, trace: TraceHeaders, body: Bytes) {
         let mut ring = lock(&self.ring);
         ring.recorded += 1;
         let seq = ring.recorded;
@@ -82,6 +111,7 @@ impl RequestLog {
             seq,
             path: path.to_owned(),
             body,
+            trace,
         });
     }
 
@@ -96,6 +126,8 @@ impl RequestLog {
                 body: serde_json::from_slice(&entry.body).unwrap_or_else(|_| {
                     Value::String(String::from_utf8_lossy(&entry.body).into_owned())
                 }),
+                traceparent: entry.trace.traceparent.clone(),
+                tracestate: entry.trace.tracestate.clone(),
             })
             .collect()
     }
@@ -140,7 +172,11 @@ async fn capture(State(log): State<Arc<RequestLog>>, request: Request, next: Nex
             return (StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
         }
     };
-    log.record(parts.uri.path(), bytes.clone());
+    log.record(
+        parts.uri.path(),
+        TraceHeaders::of(&parts.headers),
+        bytes.clone(),
+    );
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
 }
@@ -191,7 +227,11 @@ mod tests {
     fn keeps_the_latest_in_arrival_order() {
         let log = RequestLog::new(everything);
         for n in 0..CAPTURE_LIMIT + 3 {
-            log.record("/v1/x", Bytes::from(format!("{{\"n\":{n}}}")));
+            log.record(
+                "/v1/x",
+                TraceHeaders::default(),
+                Bytes::from(format!("{{\"n\":{n}}}")),
+            );
         }
         let kept = log.snapshot();
         assert_eq!(kept.len(), CAPTURE_LIMIT);
@@ -200,9 +240,23 @@ mod tests {
         assert_eq!(kept[CAPTURE_LIMIT - 1].seq, CAPTURE_LIMIT as u64 + 3);
         log.clear();
         assert!(log.snapshot().is_empty());
-        log.record("/v1/y", Bytes::from_static(b"not json"));
+        log.record(
+            "/v1/y",
+            TraceHeaders {
+                traceparent: Some(
+                    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned(),
+                ),
+                tracestate: None,
+            },
+            Bytes::from_static(b"not json"),
+        );
         let kept = log.snapshot();
         assert_eq!(kept[0].seq, 1, "numbering restarts after a reset");
         assert_eq!(kept[0].body, Value::String("not json".to_owned()));
+        assert_eq!(
+            kept[0].traceparent.as_deref(),
+            Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+            "the trace context is kept"
+        );
     }
 }
