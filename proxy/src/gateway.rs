@@ -19,6 +19,7 @@ use crate::listener::drain::Drain;
 use crate::listener::request_head::{self, HeaderRead, KeptAlive};
 use crate::relay::{ChatStream, Reply, RequestRecord};
 use crate::state::AppState;
+use crate::telemetry::RequestSpan;
 
 /// Longest a single read of the request body or write of the response may stall.
 const CLIENT_IO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -86,6 +87,7 @@ impl HttpServerApp for Gateway {
         let header = session.req_header();
         let method = header.method.as_str().to_owned();
         let path = header.uri.path().to_owned();
+        record.trace = RequestSpan::start(&self.state.tracing, &header.headers, &method, &path);
         let query = header.uri.query().map(str::to_owned);
         let text_header = |name: &str| {
             header

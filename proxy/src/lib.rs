@@ -28,6 +28,9 @@
 //!    reservation settled, the entry handed to the batched [`metering::ledger`]) and one
 //!    access-log line. Every error is mapped to HTTP in [`error`].
 //!
+//! Each request is one SERVER span and each upstream attempt one CLIENT span under it
+//! ([`telemetry`]), exported over OTLP when configured.
+//!
 //! Configuration ([`config`]) is compiled into an immutable policy and swapped atomically on
 //! reload ([`reload`]); live target figures live beside it and survive reloads.
 
@@ -54,4 +57,5 @@ pub mod reload;
 pub mod routing;
 pub mod server;
 pub mod state;
+pub mod telemetry;
 pub mod upstream;

@@ -8,8 +8,12 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use switchyard::metering::{reconcile, service, spend_report};
 use switchyard::{
-    config, conversations, metrics::Metrics, server, state::AppState, upstream::UpstreamClient,
+    config, conversations, metrics::Metrics, server, state::AppState, telemetry::Telemetry,
+    upstream::UpstreamClient,
 };
+
+/// How long the spans still queued at shutdown may take to export.
+const TRACE_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Multi-cloud model routing proxy with an OpenAI-compatible API.
 #[derive(Debug, Parser)]
@@ -112,6 +116,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let telemetry = match &policy.telemetry.otlp {
+        Some(settings) => match Telemetry::start(settings, metrics.telemetry.clone()) {
+            Ok(telemetry) => Some(telemetry),
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     let client = match UpstreamClient::new(policy.server.connect_timeout) {
         Ok(client) => client,
         Err(error) => {
@@ -136,7 +150,13 @@ fn main() -> ExitCode {
     let state = Arc::new(
         AppState::new(policy, args.config, metrics, client)
             .with_spend(spend)
-            .with_conversations(stored.store),
+            .with_conversations(stored.store)
+            .with_tracing(
+                telemetry
+                    .as_ref()
+                    .map(Telemetry::tracing)
+                    .unwrap_or_default(),
+            ),
     );
     spend_runtime.refresh_gauges(state.clone());
     let (server, run) = match server::build(state.clone()) {
@@ -151,6 +171,9 @@ fn main() -> ExitCode {
         spend_runtime.block_on(sweeper.stop());
     }
     spend_runtime.shutdown(&state.spend);
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown(TRACE_FLUSH);
+    }
     ExitCode::SUCCESS
 }
 

@@ -37,6 +37,8 @@ pub struct Metrics {
     pub responses: ResponsesMetrics,
     /// Client connections: open, refused, timed out (listener/metrics.rs).
     pub client: crate::listener::metrics::ClientMetrics,
+    /// OTLP trace export: spans exported and dropped (telemetry/metrics.rs).
+    pub telemetry: crate::telemetry::TraceMetrics,
 }
 
 /// Budgets, rate limits and the ledger (issue #6).
@@ -251,6 +253,7 @@ impl Metrics {
             spend: SpendMetrics::new(&registry)?,
             responses: ResponsesMetrics::new(&registry)?,
             client: crate::listener::metrics::ClientMetrics::new(&registry)?,
+            telemetry: crate::telemetry::TraceMetrics::new(&registry)?,
             registry,
         })
     }

@@ -13,6 +13,7 @@ use crate::metering::Spend;
 use crate::metrics::Metrics;
 use crate::providers::ProviderRuntime;
 use crate::routing::LiveStats;
+use crate::telemetry::Tracing;
 use crate::upstream::Transport;
 
 pub struct AppState {
@@ -28,6 +29,8 @@ pub struct AppState {
     /// Stored Responses turns (in the ledger's database; in memory until [`AppState::with_conversations`]).
     pub conversations: ConversationStore,
     pub config_path: PathBuf,
+    /// The tracer requests make their spans with (inert when trace export is off).
+    pub tracing: Tracing,
     last_reload_error: Mutex<Option<ReloadError>>,
 }
 
@@ -58,6 +61,7 @@ impl AppState {
             spend: Spend::default(),
             conversations,
             config_path,
+            tracing: Tracing::off(),
             last_reload_error: Mutex::new(None),
         }
     }
@@ -71,6 +75,12 @@ impl AppState {
     /// Replaces the in-memory conversation store with the one on the ledger's database.
     pub fn with_conversations(mut self, conversations: ConversationStore) -> Self {
         self.conversations = conversations;
+        self
+    }
+
+    /// Turns trace export on for every request from now.
+    pub fn with_tracing(mut self, tracing: Tracing) -> Self {
+        self.tracing = tracing;
         self
     }
 

@@ -7,6 +7,7 @@ use super::policy::{
 };
 use super::units::{format_duration, format_size};
 use crate::conversations::Retention;
+use crate::telemetry::settings::EndpointSource;
 
 /// Renders the policy for a human; every line is safe to paste into a ticket.
 pub fn describe(policy: &Policy) -> String {
@@ -17,6 +18,7 @@ pub fn describe(policy: &Policy) -> String {
     )];
     server(policy, &mut lines);
     responses(policy, &mut lines);
+    telemetry(policy, &mut lines);
     lines.push(String::new());
     lines.push("providers".to_owned());
     lines.extend(policy.providers.values().flat_map(|p| provider(p)));
@@ -116,6 +118,32 @@ fn responses(policy: &Policy, lines: &mut Vec<String>) {
         "responses (stored conversations, in the ledger database)".to_owned(),
         format!("  retention           {retention}"),
         format!("  cache_entries       {}", settings.cache_entries),
+    ]);
+}
+
+/// `telemetry:`: where traces go, or that they are off.
+fn telemetry(policy: &Policy, lines: &mut Vec<String>) {
+    lines.push(String::new());
+    let Some(otlp) = &policy.telemetry.otlp else {
+        lines.push(
+            "telemetry: off (no telemetry.otlp_endpoint or OTEL_EXPORTER_OTLP_ENDPOINT)".to_owned(),
+        );
+        return;
+    };
+    let source = match otlp.source {
+        EndpointSource::Config => "",
+        EndpointSource::Environment => " (from OTEL_EXPORTER_OTLP_ENDPOINT)",
+    };
+    lines.extend([
+        "telemetry (OTLP traces)".to_owned(),
+        format!(
+            "  otlp_endpoint       {}{source}",
+            redact_url(&otlp.endpoint)
+        ),
+        format!("  otlp_protocol       {}", otlp.protocol.label()),
+        format!("  sample_ratio        {}", otlp.sample_ratio),
+        format!("  max_queue_spans     {}", otlp.max_queue_spans),
+        format!("  service_name        {}", otlp.service_name),
     ]);
 }
 
@@ -404,6 +432,26 @@ teams:
         }
         assert!(!text.contains("AKIAEXAMPLE"), "{text}");
         assert!(!text.contains("5e884898"), "{text}");
+        Ok(())
+    }
+
+    #[test]
+    fn shows_where_traces_go_without_credentials() -> Result<(), ConfigError> {
+        let yaml = "version: 1\ntelemetry:\n  otlp_endpoint: http://user:pw@otel:4317\n  otlp_protocol: grpc\n";
+        let text = describe(&compile_yaml(yaml, &[])?);
+        for line in [
+            "telemetry (OTLP traces)",
+            "  otlp_endpoint       http://user:***@otel:4317",
+            "  otlp_protocol       grpc",
+            "  sample_ratio        1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in:\n{text}"
+            );
+        }
+        let off = describe(&compile_yaml("version: 1\n", &[])?);
+        assert!(off.contains("telemetry: off"), "{off}");
         Ok(())
     }
 

@@ -57,6 +57,8 @@ pub struct Policy {
     pub ledger: LedgerSettings,
     /// `responses:` — retention and cache of the stored Responses conversations.
     pub responses: crate::conversations::ConversationSettings,
+    /// `telemetry:` — OTLP trace export (read at start; a reload does not restart it).
+    pub telemetry: crate::telemetry::TelemetrySettings,
     pub providers: BTreeMap<String, Arc<Provider>>,
     /// Client-facing model names (the keys under `models:`).
     pub models: BTreeMap<String, Arc<Model>>,

@@ -24,6 +24,7 @@ pub(crate) struct RawConfig {
     pub server: Option<RawServer>,
     pub ledger: Option<RawLedger>,
     pub responses: Option<RawResponses>,
+    pub telemetry: Option<RawTelemetry>,
     pub providers: Option<Entries<RawProvider>>,
     pub models: Option<Entries<RawModel>>,
     pub teams: Option<Entries<RawTeam>>,
@@ -84,6 +85,20 @@ pub(crate) struct RawResponses {
     /// `30d`, a duration, or `keep`.
     pub retention: Option<Spanned<String>>,
     pub cache_entries: Option<Spanned<i64>>,
+}
+
+/// `telemetry:` — OTLP trace export (compiled in `compile/telemetry.rs`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTelemetry {
+    /// The collector's base URL; else `OTEL_EXPORTER_OTLP_ENDPOINT`; else no export.
+    pub otlp_endpoint: Option<Spanned<String>>,
+    /// `grpc` or `http` (OTLP/HTTP with protobuf); else `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    pub otlp_protocol: Option<Spanned<String>>,
+    /// Fraction of new traces recorded, 0..1 (default 1).
+    pub sample_ratio: Option<Spanned<f64>>,
+    /// Ended spans queued for export at most (default 2048).
+    pub max_queue_spans: Option<Spanned<i64>>,
 }
 
 /// A `kind:` word: one of the registry's kinds (`providers/registry.rs`).

@@ -23,6 +23,8 @@ use crate::routing::{
     self, AttemptPermit, Availability, Plan, PlannedAttempt, RequestShape, SkipReason,
 };
 use crate::state::AppState;
+use crate::telemetry::attributes::gen_ai_operation_of;
+use crate::telemetry::{AttemptRole, AttemptSpan, AttemptStart, RequestSpan};
 use crate::upstream::client::read_answer;
 use crate::upstream::{AttemptFailure, FailureKind};
 
@@ -111,11 +113,25 @@ async fn serve_planned(
             request_id: &record.request_id,
             deadline,
             bounds: record.usage_bounds(),
+            trace: &record.trace,
+        };
+        let role = match failover_from {
+            Some(_) => AttemptRole::Failover,
+            None => AttemptRole::First,
         };
         let outcomes = match hedge {
-            None => vec![(step, attempt(&attempt_ctx, step, permit).await)],
+            None => vec![(step, attempt(&attempt_ctx, step, permit, role).await)],
             Some((delay, next)) => {
-                let raced = race(&attempt_ctx, step, permit, next, delay, estimated_tokens).await;
+                let raced = race(
+                    &attempt_ctx,
+                    step,
+                    permit,
+                    role,
+                    next,
+                    delay,
+                    estimated_tokens,
+                )
+                .await;
                 if raced.hedged {
                     // Sent, whoever wins: an attempt, and not to be tried again.
                     steps.next();
@@ -143,7 +159,9 @@ async fn serve_planned(
                     // A resumable stream may go on at the rest of the plan (docs/streams.md).
                     let next = step.model.resume_streams.then(|| {
                         let rest = steps.clone().filter(|s| s.target.id != step.target.id);
+                        let trace = record.trace.parent();
                         NextTargets::after(&state, &operation, rest, &record.request_id, deadline)
+                            .map(|next| next.traced_under(trace))
                     });
                     return Ok(success.into_reply(record, next.flatten()));
                 }
@@ -282,6 +300,8 @@ struct AttemptCtx<'a> {
     deadline: Instant,
     /// What the request may be billed for (from its admission).
     bounds: UsageBounds,
+    /// The request's span, parent of every attempt's.
+    trace: &'a RequestSpan,
 }
 
 /// Why an attempt ended without an answer.
@@ -309,14 +329,24 @@ fn translate_failure(error: TranslateError) -> AttemptError {
     }
 }
 
-/// One attempt against one target; its outcome is reported through `permit`.
+/// One attempt against one target; its outcome is reported through `permit`, and recorded
+/// in its span (a stream's span goes on with the stream and ends with it).
 async fn attempt(
     ctx: &AttemptCtx<'_>,
     step: &PlannedAttempt,
     permit: AttemptPermit,
+    role: AttemptRole,
 ) -> Result<AttemptSuccess, AttemptError> {
     let state = ctx.state;
     let target = &step.target;
+    let mut span = ctx.trace.attempt(AttemptStart {
+        target,
+        operation: gen_ai_operation_of(ctx.operation),
+        model: &step.model.name,
+        max_tokens: ctx.operation.max_output_tokens(),
+        stream: ctx.operation.is_stream(),
+        role,
+    });
     let started = Instant::now();
     let first_byte_timeout = step
         .model
@@ -331,7 +361,7 @@ async fn attempt(
     gauge.inc();
     let _gauge_guard = scopeguard(move || gauge.dec());
 
-    let mut outcome = exchange(ctx, step, started, first_byte_deadline).await;
+    let mut outcome = exchange(ctx, step, started, first_byte_deadline, &span).await;
     if let Err(AttemptError::Failed(failure)) = &mut outcome {
         // Upstream text (an error message that echoes a key) goes no further with a secret.
         ctx.policy.scrubber.scrub_in_place(&mut failure.detail);
@@ -340,13 +370,16 @@ async fn attempt(
         Ok(AttemptSuccess::Full { body, usage }) => {
             // A whole answer: its total time and length (docs/routing.md, live figures).
             permit.completed(started.elapsed(), usage.completion_tokens);
+            span.end_answered(&usage);
             Ok(AttemptSuccess::Full { body, usage })
         }
         Ok(AttemptSuccess::Stream(mut stream)) => {
             stream.attach_permit(permit);
+            stream.attach_span(span);
             Ok(AttemptSuccess::Stream(stream))
         }
         Err(AttemptError::Failed(failure)) => {
+            span.end_failed(&failure);
             if failure.kind == FailureKind::Timeout
                 && ctx.deadline < own_first_byte_deadline
                 && Instant::now() >= ctx.deadline
@@ -361,7 +394,10 @@ async fn attempt(
             Err(AttemptError::Failed(failure))
         }
         // No verdict on the target: dropping the permit frees it.
-        Err(refused @ AttemptError::Refused { .. }) => return Err(refused),
+        Err(refused @ AttemptError::Refused { .. }) => {
+            span.end_refused();
+            return Err(refused);
+        }
     };
     let label = match &outcome {
         Ok(_) => AttemptOutcome::Ok.label(),
@@ -382,6 +418,7 @@ async fn exchange(
     step: &PlannedAttempt,
     started: Instant,
     first_byte_deadline: Instant,
+    span: &AttemptSpan,
 ) -> Result<AttemptSuccess, AttemptError> {
     let (state, operation) = (ctx.state, ctx.operation);
     let target = &step.target;
@@ -402,7 +439,7 @@ async fn exchange(
             .map_err(translate_failure)?;
             let encoder = StreamEncoder::new(&generation.request)
                 .map_err(|e| AttemptFailure::new(FailureKind::ServerError, e.to_string()))?;
-            let response = send_one(state, step, request, first_byte_deadline).await?;
+            let response = send_one(state, step, request, first_byte_deadline, span).await?;
             let mut stream = Box::new(ChatStream::new(
                 response,
                 decoder,
@@ -421,7 +458,7 @@ async fn exchange(
             Ok(AttemptSuccess::Stream(stream))
         }
         _ => {
-            let bodies = send_all(state, step, requests, first_byte_deadline, ctx).await?;
+            let bodies = send_all(state, step, requests, first_byte_deadline, ctx, span).await?;
             let (body, usage) = match providers::decode_answer(target, operation, &bodies)
                 .map_err(translate_failure)?
             {
@@ -464,13 +501,16 @@ async fn exchange(
     }
 }
 
-/// Sends one request and records the upstream's rate-limit headers.
+/// Sends one request, with the attempt's `traceparent`, and records the upstream's
+/// rate-limit headers. Every provider's requests go through here, signed ones included.
 pub(super) async fn send_one(
     state: &AppState,
     step: &PlannedAttempt,
-    request: UpstreamRequest,
+    mut request: UpstreamRequest,
     first_byte_deadline: Instant,
+    span: &AttemptSpan,
 ) -> Result<reqwest::Response, AttemptFailure> {
+    span.inject(&mut request.headers);
     let classify = providers::registry::classifier(&step.target.provider.kind);
     let response = state
         .client
@@ -495,12 +535,13 @@ async fn send_all(
     requests: Vec<UpstreamRequest>,
     first_byte_deadline: Instant,
     ctx: &AttemptCtx<'_>,
+    span: &AttemptSpan,
 ) -> Result<Vec<bytes::Bytes>, AttemptFailure> {
     use futures_util::{StreamExt, TryStreamExt};
     let (deadline, max_response_bytes) = (ctx.deadline, ctx.policy.server.max_response_bytes);
     futures_util::stream::iter(requests)
         .map(|request| async move {
-            let response = send_one(state, step, request, first_byte_deadline).await?;
+            let response = send_one(state, step, request, first_byte_deadline, span).await?;
             read_answer(response, deadline, max_response_bytes).await
         })
         .buffered(FAN_OUT_CONCURRENCY)
@@ -541,6 +582,7 @@ async fn race<'p>(
     ctx: &AttemptCtx<'_>,
     primary: &'p PlannedAttempt,
     permit: AttemptPermit,
+    role: AttemptRole,
     secondary: &'p PlannedAttempt,
     delay: Duration,
     estimated_tokens: u64,
@@ -550,7 +592,7 @@ async fn race<'p>(
         hedged: false,
         cancelled: None,
     };
-    let first = attempt(ctx, primary, permit);
+    let first = attempt(ctx, primary, permit, role);
     tokio::pin!(first);
     tokio::select! {
         outcome = &mut first => return alone(outcome),
@@ -565,7 +607,7 @@ async fn race<'p>(
         return alone(first.await);
     };
     let hedges = &ctx.state.metrics.hedges;
-    let second = attempt(ctx, secondary, second_permit);
+    let second = attempt(ctx, secondary, second_permit, AttemptRole::Hedge);
     tokio::pin!(second);
     let (winner, loser) = tokio::select! {
         outcome = &mut first => ((primary, outcome), Side::Second),

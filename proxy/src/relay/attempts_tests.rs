@@ -19,6 +19,8 @@ use crate::relay::{Reply, RequestRecord};
 use crate::routing::circuit::CircuitState;
 use crate::routing::{self, AttemptPermit, Availability, Plan};
 use crate::state::AppState;
+use crate::telemetry::testing::{attr, SpanLog};
+use crate::telemetry::RequestSpan;
 use crate::upstream::scripted::{Answer, Fate, ScriptedUpstream};
 use crate::upstream::Transport;
 
@@ -85,6 +87,15 @@ impl Outcome {
 }
 
 impl Harness {
+    /// [`Self::new`] with trace export on, into the returned log.
+    fn traced(server: &str, models: &[String]) -> (Self, SpanLog) {
+        let log = SpanLog::default();
+        let mut harness = Self::new(server, models);
+        let state = Arc::get_mut(&mut harness.state).unwrap();
+        state.tracing = log.tracing();
+        (harness, log)
+    }
+
     /// A policy with `server` settings (indented two spaces) and `models`.
     fn new(server: &str, models: &[String]) -> Self {
         let yaml = format!(
@@ -224,6 +235,9 @@ impl Harness {
         record.model = model.name.clone();
         record.team = team.name.clone();
         record.debug = true;
+        let no_headers = http::HeaderMap::new();
+        let path = "/v1/chat/completions";
+        record.trace = RequestSpan::start(&self.state.tracing, &no_headers, "POST", path);
         let served = match plan {
             None => serve(&policy, &model, &team, operation, record).await,
             Some(plan) => {
@@ -961,4 +975,79 @@ async fn a_hedge_rejected_with_a_400_does_not_discard_the_primarys_answer() {
     assert_eq!(out.attempts, 2);
     assert_eq!(h.hedges("m", "primary"), 1);
     assert_eq!(h.upstream.calls_to(A)[0].fate(), Fate::Delivered);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hedged_stream_is_traced_as_two_sibling_attempts() {
+    let (h, log) = Harness::traced(
+        SERVER,
+        &[model("m", &["a", "b"], "    hedge_after: 200ms\n")],
+    );
+    println!("a answers at 300ms, after the hedge on b started (200ms); b would at 1s");
+    h.upstream.script(
+        A,
+        Answer::stream()
+            .piece(ms(300), sse_delta("from a"))
+            .piece(ms(10), SSE_DONE),
+    );
+    h.upstream.script(
+        B,
+        Answer::stream()
+            .piece(secs(1), sse_delta("from b"))
+            .piece(ms(10), SSE_DONE),
+    );
+    let out = h.request(streamed("m")).await;
+    assert_eq!((out.status, out.provider.as_str()), (200, "a"));
+
+    let spans = log.spans();
+    for span in &spans {
+        println!("{} {:?} {:?}", span.name, span.span_kind, span.attributes);
+    }
+    assert_eq!(spans.len(), 3, "one request span, two attempt spans");
+    let server = spans
+        .iter()
+        .find(|s| s.span_kind == opentelemetry::trace::SpanKind::Server)
+        .unwrap();
+    let attempt = |target: &str| {
+        spans
+            .iter()
+            .find(|s| attr(s, "switchyard.target").as_deref() == Some(target))
+            .unwrap()
+    };
+    let (primary, hedge) = (attempt("a/m-a"), attempt("b/m-b"));
+    for child in [primary, hedge] {
+        assert_eq!(child.span_kind, opentelemetry::trace::SpanKind::Client);
+        assert_eq!(child.parent_span_id, server.span_context.span_id());
+        assert_eq!(
+            child.span_context.trace_id(),
+            server.span_context.trace_id()
+        );
+    }
+    assert_eq!(
+        attr(primary, "switchyard.attempt.role").as_deref(),
+        Some("first")
+    );
+    assert_eq!(
+        attr(primary, "switchyard.attempt.outcome").as_deref(),
+        Some("ok")
+    );
+    assert!(attr(primary, "gen_ai.usage.output_tokens").is_some());
+    assert_eq!(
+        attr(hedge, "switchyard.attempt.role").as_deref(),
+        Some("hedge")
+    );
+    assert_eq!(
+        attr(hedge, "switchyard.attempt.outcome").as_deref(),
+        Some("cancelled")
+    );
+    assert_eq!(attr(server, "switchyard.attempts").as_deref(), Some("2"));
+    assert_eq!(attr(server, "switchyard.provider").as_deref(), Some("a"));
+    println!("each upstream was sent its own attempt's traceparent");
+    for (host, span) in [(A, primary), (B, hedge)] {
+        let sent = h.upstream.calls_to(host)[0].traceparent.clone().unwrap();
+        assert!(
+            sent.contains(&span.span_context.span_id().to_string()),
+            "{sent}"
+        );
+    }
 }

@@ -12,6 +12,7 @@ use crate::metering::Usage;
 use crate::model::{Delta, StreamEvent};
 use crate::providers::{StreamDecoder, StreamStep, UpstreamDecoder};
 use crate::routing::AttemptPermit;
+use crate::telemetry::AttemptSpan;
 
 pub type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
@@ -29,6 +30,8 @@ pub struct Leg {
     /// past it are withheld from the client and not billed (docs/spend.md, "Output caps").
     output_max: u64,
     permit: Option<AttemptPermit>,
+    /// The attempt's span, ended with the leg.
+    span: AttemptSpan,
 }
 
 /// How a leg ended, for the verdict on its target.
@@ -65,6 +68,7 @@ impl Leg {
             prompt_bytes,
             output_max: 0,
             permit: None,
+            span: AttemptSpan::default(),
         }
     }
 
@@ -102,6 +106,10 @@ impl Leg {
 
     pub fn attach_permit(&mut self, permit: AttemptPermit) {
         self.permit = Some(permit);
+    }
+
+    pub fn attach_span(&mut self, span: AttemptSpan) {
+        self.span = span;
     }
 
     /// Usage and content deltas of typed events, for metering.
@@ -145,8 +153,15 @@ impl Leg {
         Usage::estimate(self.prompt_bytes, self.delivered())
     }
 
-    /// Gives the target its verdict, once.
+    /// Gives the target its verdict and ends the attempt's span, once.
     pub fn end(&mut self, end: LegEnd) {
+        let (outcome, usage) = match end {
+            LegEnd::Complete => ("ok", self.usage()),
+            LegEnd::Stalled => ("stalled", self.broken_usage()),
+            LegEnd::Failed => ("broken", self.broken_usage()),
+            LegEnd::Abandoned => ("client_closed", self.broken_usage()),
+        };
+        self.span.end_leg(outcome, &usage);
         let Some(permit) = self.permit.take() else {
             return;
         };

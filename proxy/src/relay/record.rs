@@ -14,6 +14,7 @@ use crate::metering::spend::now_ms;
 use crate::metering::usage_check::UsageBounds;
 use crate::metering::{cost::cost_usd, Admission, NanoUsd, Usage};
 use crate::state::AppState;
+use crate::telemetry::{RequestEnd, RequestSpan};
 
 pub struct RequestRecord {
     state: Arc<AppState>,
@@ -40,6 +41,8 @@ pub struct RequestRecord {
     admission: Option<Admission>,
     /// A resumed stream's broken attempts (docs/streams.md).
     resumed: Option<Resumed>,
+    /// The request's trace span (inert when trace export is off), ended with the record.
+    pub trace: RequestSpan,
 }
 
 /// The attempts of a stream that broke and were continued on another target: billed at
@@ -58,6 +61,8 @@ struct ServedBy {
     provider: String,
     target: String,
     price: Price,
+    /// For the trace: the provider's kind and the upstream model.
+    served: Arc<Target>,
 }
 
 /// How a request ended, for the metrics' `status` label and the log.
@@ -103,6 +108,7 @@ impl RequestRecord {
             finished: false,
             admission: None,
             resumed: None,
+            trace: RequestSpan::default(),
         }
     }
 
@@ -150,11 +156,12 @@ impl RequestRecord {
         &self.state
     }
 
-    pub fn set_served_by(&mut self, target: &Target) {
+    pub fn set_served_by(&mut self, target: &Arc<Target>) {
         self.served_by = Some(ServedBy {
             provider: target.provider.name.clone(),
             target: target.id.0.clone(),
             price: target.price,
+            served: target.clone(),
         });
     }
 
@@ -247,6 +254,26 @@ impl RequestRecord {
             .map_or(NanoUsd::ZERO, |s| cost_usd(&s.price, usage))
     }
 
+    /// Ends the request's span with what the record knows (all attempts' usage and cost).
+    fn end_trace(&mut self, ending: Ending, status: &str, usage: Option<&Usage>, cost: NanoUsd) {
+        let end = RequestEnd {
+            request_id: &self.request_id,
+            api: self.endpoint.api,
+            team: &self.team,
+            model: &self.model,
+            served_by: self.served_by.as_ref().map(|s| &*s.served),
+            attempts: self.attempts,
+            http_status: match ending {
+                Ending::Status(status) => Some(status),
+                Ending::StreamError | Ending::ClientGone => None,
+            },
+            status,
+            usage,
+            cost,
+        };
+        self.trace.end(end);
+    }
+
     /// Records the request's end: metrics, spend and one access-log line.
     pub fn finish(mut self, ending: Ending, usage: Option<Usage>) {
         self.finished = true;
@@ -309,6 +336,7 @@ impl RequestRecord {
             None => (usage, cost),
         };
         self.settle(&status, usage.as_ref(), cost);
+        self.end_trace(ending, &status, usage.as_ref(), cost);
         let resumed_from = self.resumed.as_ref().map(|r| r.from.join(","));
         tracing::info!(
             target: "switchyard::access",
@@ -349,6 +377,7 @@ impl Drop for RequestRecord {
                 ])
                 .inc();
             self.settle("client_closed", None, NanoUsd::ZERO);
+            self.end_trace(Ending::ClientGone, "client_closed", None, NanoUsd::ZERO);
         }
     }
 }

@@ -209,6 +209,11 @@ impl ChatStream {
         self.leg.attach_permit(permit);
     }
 
+    /// Attaches the attempt's span; it ends with the leg.
+    pub fn attach_span(&mut self, span: crate::telemetry::AttemptSpan) {
+        self.leg.attach_span(span);
+    }
+
     /// Attaches the request's record; the stream finishes it when it ends.
     pub fn attach_record(&mut self, mut record: RequestRecord) {
         record.first_byte = Some(record.started.elapsed());

@@ -35,6 +35,8 @@ pub struct Call {
     pub host: String,
     pub url: String,
     pub body: Bytes,
+    /// The `traceparent` header it carried.
+    pub traceparent: Option<String>,
     /// When the proxy sent it.
     pub at: Instant,
     fate: Mutex<Fate>,
@@ -242,6 +244,11 @@ impl ScriptedUpstream {
         let call = Arc::new(Call {
             host: host.clone(),
             url: request.url.to_string(),
+            traceparent: request
+                .headers
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
             body: request.body,
             at: Instant::now(),
             fate: Mutex::new(Fate::Open),

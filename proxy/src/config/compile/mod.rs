@@ -12,6 +12,7 @@ mod responses;
 mod responses_options;
 mod routing;
 mod teams;
+mod telemetry;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -131,6 +132,7 @@ pub(crate) fn compile(
     let server = server(&mut ctx, raw.server.unwrap_or_default())?;
     let ledger = ledger(&ctx, raw.ledger.unwrap_or_default())?;
     let responses = responses::compile(&ctx, raw.responses.unwrap_or_default())?;
+    let telemetry = telemetry::compile(&ctx, raw.telemetry.unwrap_or_default())?;
     let providers = providers::compile(&mut ctx, raw.providers)?;
     let models = models::compile(&mut ctx, raw.models, &providers)?;
     let (teams, keys) = teams::compile(&mut ctx, raw.teams, &models)?;
@@ -142,6 +144,7 @@ pub(crate) fn compile(
         server,
         ledger,
         responses,
+        telemetry,
         providers,
         models,
         teams,

@@ -25,6 +25,7 @@ use crate::model::StreamEvent;
 use crate::providers::{self, Generation, Operation, StreamDecoder, StreamStep};
 use crate::routing::{PlannedAttempt, RequestShape};
 use crate::state::AppState;
+use crate::telemetry::{AttemptRole, AttemptSpan, AttemptStart, SpanParent};
 use crate::upstream::client::transport_failure;
 use crate::upstream::{AttemptFailure, FailureKind};
 
@@ -50,6 +51,8 @@ pub struct NextTargets {
     pub steps: VecDeque<PlannedAttempt>,
     pub request_id: String,
     pub deadline: Instant,
+    /// The request's span: each resumed leg is an attempt span under it.
+    pub trace: Option<SpanParent>,
 }
 
 impl NextTargets {
@@ -70,6 +73,28 @@ impl NextTargets {
             steps: rest.cloned().collect(),
             request_id: request_id.to_owned(),
             deadline,
+            trace: None,
+        })
+    }
+
+    /// Hangs the legs' spans under the request's span.
+    pub fn traced_under(mut self, trace: Option<SpanParent>) -> Self {
+        self.trace = trace;
+        self
+    }
+
+    /// The span of a resumed leg on `step`.
+    fn leg_span(&self, step: &PlannedAttempt) -> AttemptSpan {
+        let Some(parent) = &self.trace else {
+            return AttemptSpan::default();
+        };
+        parent.attempt(AttemptStart {
+            target: &step.target,
+            operation: "chat",
+            model: &step.model.name,
+            max_tokens: self.generation.request.max_output_tokens,
+            stream: true,
+            role: AttemptRole::Resume,
         })
     }
 }
@@ -128,7 +153,8 @@ impl Resumer {
                 continue;
             };
             let mut splice = Splice::new(&self.delivered, self.earlier);
-            let outcome = start_leg(next, &step, self.delivered.text(), &mut splice).await;
+            let mut span = next.leg_span(&step);
+            let outcome = start_leg(next, &step, self.delivered.text(), &mut splice, &span).await;
             let label = match &outcome {
                 Ok(_) => "ok",
                 Err(failure) => failure.outcome().label(),
@@ -141,6 +167,7 @@ impl Resumer {
             match outcome {
                 Ok((mut leg, events, done)) => {
                     leg.attach_permit(permit);
+                    leg.attach_span(span);
                     self.splice = Some(splice);
                     return Ok(Resumed {
                         leg,
@@ -150,6 +177,7 @@ impl Resumer {
                     });
                 }
                 Err(failure) => {
+                    span.end_failed(&failure);
                     tracing::debug!(
                         request_id = %next.request_id,
                         target = %step.target.id,
@@ -170,6 +198,7 @@ async fn start_leg(
     step: &PlannedAttempt,
     delivered: &str,
     splice: &mut Splice,
+    span: &AttemptSpan,
 ) -> Result<(Leg, Vec<StreamEvent>, bool), AttemptFailure> {
     let server_error = |detail: String| AttemptFailure::new(FailureKind::ServerError, detail);
     let target = &step.target;
@@ -193,7 +222,7 @@ async fn start_leg(
         .first_byte_timeout
         .unwrap_or(state.policy().server.first_byte_timeout);
     let first_byte_deadline = (started + first_byte_timeout).min(next.deadline);
-    let response = send_one(state, step, request, first_byte_deadline).await?;
+    let response = send_one(state, step, request, first_byte_deadline, span).await?;
     let mut leg = Leg::new(response, decoder, started, operation.prompt_bytes());
     let mut events = Vec::new();
     let mut received = 0usize;
