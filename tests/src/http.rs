@@ -156,12 +156,25 @@ impl StreamReply {
 /// `POST url` with a JSON body and reads the (SSE) response chunk by chunk until it ends
 /// or breaks, so a test can see what arrived before a failure.
 pub async fn post_stream(url: &str, bearer: Option<&str>, body: &Value) -> StreamReply {
+    post_stream_with(url, bearer, body, &[]).await
+}
+
+/// [`post_stream`] with extra request headers.
+pub async fn post_stream_with(
+    url: &str,
+    bearer: Option<&str>,
+    body: &Value,
+    headers: &[(&str, &str)],
+) -> StreamReply {
     let mut request = http_client()
         .post(url)
         .header("content-type", "application/json")
         .body(body.to_string());
     if let Some(key) = bearer {
         request = request.bearer_auth(key);
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let mut response = within(request.send()).await.expect("sending a request");
     let status = response.status().as_u16();

@@ -14,6 +14,7 @@
 //! - [`slow_client`]: slow, idle and hostile raw-TCP clients, each bounded in time.
 //! - [`tls`]: self-signed certificates and clients that trust only them.
 //! - [`capture`]: the request bodies an upstream simulator received.
+//! - [`otlp`]: in-process OTLP trace receivers (gRPC, HTTP) and a span-tree rendering.
 
 pub mod anthropic_stream;
 pub mod capture;
@@ -22,6 +23,7 @@ pub mod conformance;
 pub mod fixtures;
 pub mod http;
 pub mod messages;
+pub mod otlp;
 pub mod ports;
 pub mod proxy;
 pub mod python;
@@ -36,7 +38,8 @@ pub use fixtures::{
     UPSTREAM_KEY_B,
 };
 pub use http::{
-    error_of, get, http_client, post, post_json, post_stream, sse_data, within, Reply, StreamReply,
+    error_of, get, http_client, post, post_json, post_stream, post_stream_with, sse_data, within,
+    Reply, StreamReply,
 };
 pub use proxy::Proxy;
 pub use services::service_url;
