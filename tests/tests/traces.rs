@@ -373,3 +373,69 @@ fn metric(text: &str, series: &str) -> f64 {
         .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
         .unwrap_or(0.0)
 }
+
+#[tokio::test]
+async fn a_resumed_stream_is_traced_as_a_broken_leg_and_its_continuation() {
+    let receiver = OtlpReceiver::grpc().await;
+    let sims = Sims::start().await;
+    let providers = format!(
+        "  sim-a: {{ kind: openai, base_url: \"{}\", api_key: {UPSTREAM_KEY_A} }}\n  sim-b: {{ kind: openai, base_url: \"{}\", api_key: {UPSTREAM_KEY_B} }}\n",
+        sims.a.base_url(),
+        sims.b.base_url()
+    );
+    let models = "  chat:\n    resume_streams: true\n    targets:\n      - { provider: sim-a, model: up-a, price: { input: 1.0, output: 2.0 } }\n      - { provider: sim-b, model: up-b, price: { input: 1.0, output: 2.0 } }\n";
+    let routes = format!(
+        "{}{}",
+        policy("", &providers, models, "[chat]"),
+        telemetry(&receiver.endpoint(), "grpc", "")
+    );
+    let proxy = Proxy::start(&routes).await;
+
+    println!("sim-a's stream is cut after 3 chunks; it goes on at sim-b");
+    sims.a
+        .push_faults([Fault::DropMidStream { after_chunks: 3 }]);
+    let trace_id = "7d1f0b6c2a9e4f3b8c5d6e7f8091a2b3";
+    let reply = post_stream_with(
+        &proxy.url("/chat/completions"),
+        Some(ALPHA_KEY),
+        &chat(true),
+        &[("traceparent", &traceparent(trace_id))],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(
+        reply.events().iter().any(|e| e == "[DONE]"),
+        "{}",
+        reply.body
+    );
+
+    let spans = receiver.trace(trace_id, 3).await;
+    println!("{}", render_tree(&spans));
+    assert_eq!(spans.len(), 3, "{}", render_tree(&spans));
+    let (server, attempts) = split(&spans);
+    let (broken, resumed) = (attempts[0], attempts[1]);
+    for leg in [broken, resumed] {
+        assert_eq!(leg.parent_id(), server.span_id(), "the legs are siblings");
+    }
+    assert_eq!(broken.str_attr("switchyard.target"), Some("sim-a/up-a"));
+    assert_eq!(
+        broken.str_attr("switchyard.attempt.outcome"),
+        Some("broken")
+    );
+    assert!(broken.is_error());
+    assert!(
+        broken.int_attr("gen_ai.usage.output_tokens").unwrap_or(0) > 0,
+        "what the broken leg delivered is counted"
+    );
+    assert_eq!(resumed.str_attr("switchyard.target"), Some("sim-b/up-b"));
+    assert_eq!(resumed.str_attr("switchyard.attempt.role"), Some("resume"));
+    assert_eq!(resumed.str_attr("switchyard.attempt.outcome"), Some("ok"));
+    assert_eq!(server.int_attr("switchyard.attempts"), Some(2));
+    assert_eq!(server.str_attr("switchyard.provider"), Some("sim-b"));
+    assert!(!server.is_error(), "the client got a whole answer");
+    assert_eq!(
+        sent_span_ids(&sims.b.captured(), trace_id),
+        [resumed.span_id()],
+        "the continuation carried its own leg's traceparent"
+    );
+}
