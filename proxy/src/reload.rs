@@ -31,6 +31,11 @@ pub fn reload_now(state: &AppState) -> Result<String, String> {
                     "listener addresses, TLS on or off, or max_client_connections changed in the file; they take effect only after a restart"
                 );
             }
+            if policy.telemetry.otlp != old.telemetry.otlp {
+                tracing::warn!(
+                    "telemetry: changed in the file; trace export keeps its start-up settings until a restart"
+                );
+            }
             for warning in &policy.warnings {
                 tracing::warn!("{warning}");
             }
