@@ -439,3 +439,48 @@ async fn a_resumed_stream_is_traced_as_a_broken_leg_and_its_continuation() {
         "the continuation carried its own leg's traceparent"
     );
 }
+
+#[tokio::test]
+async fn export_is_off_unless_configured_and_the_standard_variables_turn_it_on() {
+    let receiver = OtlpReceiver::http().await;
+    let sims = Sims::start().await;
+    let trace_id = "1234567890abcdef1234567890abcdef";
+    let ask = |proxy: &Proxy| {
+        let url = proxy.url("/chat/completions");
+        async move {
+            let parent = traceparent(trace_id);
+            let reply = post(
+                &url,
+                Some(ALPHA_KEY),
+                chat(false).to_string(),
+                &[("traceparent", &parent)],
+            )
+            .await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+        }
+    };
+
+    println!("no telemetry section and no OTEL_ variables: no trace, no traceparent upstream");
+    let off = Proxy::start(&sims.routes("")).await;
+    ask(&off).await;
+    let sent = sims.a.captured();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].traceparent, None, "tracing off sends nothing");
+    drop(off);
+
+    println!("OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_SERVICE_NAME turn it on (OTLP/HTTP by default)");
+    let endpoint = receiver.endpoint();
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_SERVICE_NAME", "switchyard-e2e"),
+    ];
+    let on = Proxy::start_with_env(&sims.routes(""), &env).await;
+    ask(&on).await;
+    let spans = receiver.trace(trace_id, 2).await;
+    println!("{}", render_tree(&spans));
+    assert_eq!(spans.len(), 2, "the request and its one attempt");
+    assert!(spans.iter().all(|s| s.service_name == "switchyard-e2e"));
+    let captured = sims.a.captured();
+    let attempt = spans.iter().find(|s| s.kind() == SpanKind::Client).unwrap();
+    assert_eq!(sent_span_ids(&captured[1..], trace_id), [attempt.span_id()]);
+}
