@@ -311,3 +311,153 @@ fn usage_attributes(usage: &Usage) -> [KeyValue; 2] {
         KeyValue::new(GEN_AI_OUTPUT_TOKENS, count(usage.completion_tokens)),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use opentelemetry::trace::{SpanKind, Status};
+
+    use super::*;
+    use crate::config::testing::compile_yaml;
+    use crate::telemetry::testing::{attr, SpanLog};
+
+    const CLIENT_PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    fn target() -> Arc<Target> {
+        let yaml = "version: 1\nproviders:\n  p: { kind: anthropic, api_key: k }\nmodels:\n  m: { targets: [ { provider: p, model: claude-x, price: { input: 1, output: 2 } } ] }\n";
+        let policy = compile_yaml(yaml, &[]).unwrap();
+        policy.models["m"].targets[0].clone()
+    }
+
+    fn start(tracing: &Tracing) -> RequestSpan {
+        let mut headers = HeaderMap::new();
+        headers.insert("traceparent", CLIENT_PARENT.parse().unwrap());
+        RequestSpan::start(tracing, &headers, "POST", "/v1/messages")
+    }
+
+    fn attempt(request: &RequestSpan, target: &Target) -> AttemptSpan {
+        request.attempt(AttemptStart {
+            target,
+            operation: "chat",
+            model: "m",
+            max_tokens: Some(100),
+            stream: false,
+            role: AttemptRole::First,
+        })
+    }
+
+    fn end(request: &mut RequestSpan, http_status: Option<u16>, status: &str, attempts: usize) {
+        request.end(RequestEnd {
+            request_id: "req-1",
+            api: Api::Messages,
+            team: "t",
+            model: "m",
+            served_by: None,
+            attempts,
+            http_status,
+            status,
+            usage: None,
+            cost: NanoUsd::ZERO,
+        });
+    }
+
+    #[test]
+    fn a_rejected_attempt_and_a_5xx_request_are_errors_with_their_status() {
+        let log = SpanLog::default();
+        let tracing = log.tracing();
+        let target = target();
+        let mut request = start(&tracing);
+        let mut rejected = attempt(&request, &target);
+        rejected.end_failed(&AttemptFailure::new(
+            FailureKind::Rejected {
+                status: 400,
+                param: None,
+                code: None,
+            },
+            "prompt quoted by the upstream: secret plans",
+        ));
+        end(&mut request, Some(502), "502", 1);
+
+        let spans = log.spans();
+        assert_eq!(spans.len(), 2);
+        let (child, server) = (&spans[0], &spans[1]);
+        assert_eq!(server.span_kind, SpanKind::Server);
+        assert_eq!(server.name, "POST /v1/messages");
+        assert_eq!(server.parent_span_id.to_string(), "00f067aa0ba902b7");
+        assert!(matches!(server.status, Status::Error { .. }));
+        assert_eq!(attr(server, "error.type").as_deref(), Some("502"));
+        assert_eq!(
+            attr(server, "gen_ai.operation.name").as_deref(),
+            Some("chat")
+        );
+        assert_eq!(child.span_kind, SpanKind::Client);
+        assert_eq!(child.name, "chat claude-x");
+        assert_eq!(
+            attr(child, "gen_ai.provider.name").as_deref(),
+            Some("anthropic")
+        );
+        assert_eq!(
+            attr(child, "gen_ai.request.max_tokens").as_deref(),
+            Some("100")
+        );
+        assert_eq!(
+            attr(child, "http.response.status_code").as_deref(),
+            Some("400")
+        );
+        assert_eq!(
+            attr(child, "switchyard.attempt.outcome").as_deref(),
+            Some("rejected")
+        );
+        assert!(matches!(child.status, Status::Error { .. }));
+        println!("the upstream's error text is not recorded: it may quote the prompt");
+        for span in &spans {
+            for kv in &span.attributes {
+                assert!(!kv.value.as_str().contains("secret plans"), "{kv:?}");
+            }
+            assert!(!format!("{:?}", span.status).contains("secret plans"));
+        }
+    }
+
+    #[test]
+    fn a_4xx_is_the_clients_and_a_dropped_span_still_ends() {
+        let log = SpanLog::default();
+        let tracing = log.tracing();
+        let mut request = start(&tracing);
+        end(&mut request, Some(429), "429", 0);
+        end(&mut request, Some(500), "500", 0);
+        let spans = log.spans();
+        assert_eq!(spans.len(), 1, "ended once");
+        assert_eq!(
+            spans[0].status,
+            Status::Unset,
+            "a refusal is not a server error"
+        );
+
+        println!("a cancelled attempt and an abandoned request end when dropped");
+        let target = target();
+        let request = start(&tracing);
+        drop(attempt(&request, &target));
+        drop(request);
+        let spans = log.spans();
+        assert_eq!(spans.len(), 3);
+        assert_eq!(
+            attr(&spans[1], "switchyard.attempt.outcome").as_deref(),
+            Some("cancelled")
+        );
+    }
+
+    #[test]
+    fn off_means_inert() {
+        let tracing = Tracing::off();
+        let target = target();
+        let request = start(&tracing);
+        let mut headers = HeaderMap::new();
+        attempt(&request, &target).inject(&mut headers);
+        assert!(
+            headers.is_empty(),
+            "nothing sent upstream when tracing is off"
+        );
+        assert!(request.parent().is_none());
+    }
+}
