@@ -330,16 +330,29 @@ async fn a_stream_failed_over_to_bedrock_is_traced_over_http_and_stays_signed() 
 
 #[tokio::test]
 async fn a_collector_that_hangs_neither_slows_nor_fails_requests() {
+    requests_past_a_hanging_collector("http").await;
+}
+
+#[tokio::test]
+async fn a_grpc_collector_that_hangs_neither_slows_nor_fails_requests() {
+    requests_past_a_hanging_collector("grpc").await;
+}
+
+/// 30 requests through a proxy whose collector (over `protocol`) accepts connections and
+/// never answers: every one is answered, and the spans with nowhere to go are counted.
+async fn requests_past_a_hanging_collector(protocol: &str) {
     let hole = BlackHole::start().await;
     let sims = Sims::start().await;
     let routes = format!(
         "{}{}",
         sims.routes(""),
-        telemetry(&hole.endpoint(), "http", "  max_queue_spans: 4\n")
+        telemetry(&hole.endpoint(), protocol, "  max_queue_spans: 4\n")
     );
     let proxy = Proxy::start(&routes).await;
 
-    println!("the collector accepts and never answers; 30 requests go through all the same");
+    println!(
+        "the {protocol} collector accepts and never answers; 30 requests go through all the same"
+    );
     let url = proxy.url("/chat/completions");
     for n in 0..30 {
         let trace_id = format!("{n:032x}");
