@@ -5,7 +5,10 @@
 //! fails requests (its spans are dropped and counted).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use loadtest::{BedrockSim, BedrockSimConfig, CapturesRequests, Fault};
+use loadtest::{
+    AnthropicSim, AnthropicSimConfig, AzureDeployment, AzureSim, AzureSimConfig, BedrockSim,
+    BedrockSimConfig, CapturesRequests, Fault,
+};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use serde_json::{json, Value};
 use switchyard_e2e::otlp::{render_tree, BlackHole, OtlpReceiver, ReceivedSpan};
@@ -496,4 +499,85 @@ async fn export_is_off_unless_configured_and_the_standard_variables_turn_it_on()
     let captured = sims.a.captured();
     let attempt = spans.iter().find(|s| s.kind() == SpanKind::Client).unwrap();
     assert_eq!(sent_span_ids(&captured[1..], trace_id), [attempt.span_id()]);
+}
+
+#[tokio::test]
+async fn azure_and_anthropic_upstreams_get_the_attempts_traceparent() {
+    let receiver = OtlpReceiver::http().await;
+    let azure_key = "azure-trace-key-7c1d";
+    let azure = AzureSim::start(AzureSimConfig {
+        name: "azure".to_owned(),
+        api_key: Some(azure_key.to_owned()),
+        deployments: vec![AzureDeployment::new("gpt4o", "gpt-4o-2024-08-06")],
+        ..AzureSimConfig::default()
+    })
+    .await
+    .expect("starting the Azure simulator");
+    let anthropic = AnthropicSim::start(AnthropicSimConfig::new("anthropic"))
+        .await
+        .expect("starting the Anthropic simulator");
+    let anthropic_key = anthropic.config().api_key.clone();
+    let providers = format!(
+        "  az: {{ kind: azure, endpoint: \"{}\", api_key: {azure_key}, api_version: 2024-10-21 }}\n  ant: {{ kind: anthropic, base_url: \"{}\", api_key: \"{anthropic_key}\" }}\n",
+        azure.endpoint(),
+        anthropic.base_url()
+    );
+    let models = "  chat:\n    targets:\n      - { provider: az, deployment: gpt4o, price: { input: 1.0, output: 2.0 } }\n      - { provider: ant, model: claude-haiku-4-5-20251001, price: { input: 1.0, output: 2.0 } }\n";
+    let routes = format!(
+        "{}{}",
+        policy("", &providers, models, "[chat]"),
+        telemetry(&receiver.endpoint(), "http", "")
+    );
+    let proxy = Proxy::start(&routes).await;
+
+    println!("Azure answers 429; Anthropic answers");
+    azure.push_faults(
+        "gpt4o",
+        [Fault::RateLimit {
+            retry_after_ms: 1000,
+        }],
+    );
+    let trace_id = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
+    let reply = post(
+        &proxy.url("/chat/completions"),
+        Some(ALPHA_KEY),
+        chat(false).to_string(),
+        &[("traceparent", &traceparent(trace_id))],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("x-switchyard-provider"), Some("ant"));
+
+    let spans = receiver.trace(trace_id, 3).await;
+    println!("{}", render_tree(&spans));
+    let (server, attempts) = split(&spans);
+    assert_eq!(attempts.len(), 2);
+    let (on_azure, on_anthropic) = (attempts[0], attempts[1]);
+    assert_eq!(
+        on_azure.str_attr("gen_ai.provider.name"),
+        Some("azure.ai.openai")
+    );
+    assert_eq!(on_azure.str_attr("gen_ai.request.model"), Some("gpt4o"));
+    assert_eq!(
+        on_azure.str_attr("switchyard.attempt.outcome"),
+        Some("capacity")
+    );
+    assert_eq!(
+        on_anthropic.str_attr("gen_ai.provider.name"),
+        Some("anthropic")
+    );
+    assert_eq!(
+        on_anthropic.str_attr("switchyard.attempt.outcome"),
+        Some("ok")
+    );
+    assert_eq!(server.str_attr("gen_ai.provider.name"), Some("anthropic"));
+    assert_nothing_secret(&spans, &[ALPHA_KEY, azure_key, anthropic_key.as_str()]);
+    assert_eq!(
+        sent_span_ids(&azure.captured(), trace_id),
+        [on_azure.span_id()]
+    );
+    assert_eq!(
+        sent_span_ids(&anthropic.captured(), trace_id),
+        [on_anthropic.span_id()]
+    );
 }
