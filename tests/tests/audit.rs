@@ -100,7 +100,7 @@ async fn audit_trail(ledger_yaml: &str) {
     let route = failover.header("x-switchyard-route").unwrap().to_owned();
     assert_eq!(route, "sim-a/up-a=server_error, sim-b/up-b=ok");
 
-    println!("{MORE} more requests with their own ids, one without any");
+    println!("{MORE} more requests with their own ids, one without any, one with an unsafe one");
     for i in 0..MORE {
         let id = format!("client-{i}");
         let reply = post(&url, Some(ALPHA_KEY), hello(), &[("x-request-id", &id)]).await;
@@ -109,7 +109,14 @@ async fn audit_trail(ledger_yaml: &str) {
     let anonymous = post(&url, Some(ALPHA_KEY), hello(), &[]).await;
     assert_eq!(anonymous.status, 200);
     let ours = anonymous.header("x-request-id").unwrap().to_owned();
-    let total = MORE + 2;
+    let unsafe_id = post(&url, Some(ALPHA_KEY), hello(), &[("x-request-id", "a b=c")]).await;
+    assert_eq!(unsafe_id.status, 200);
+    let replaced = unsafe_id.header("x-request-id").unwrap().to_owned();
+    assert_ne!(
+        replaced, "a b=c",
+        "an id that could forge log fields is replaced"
+    );
+    let total = MORE + 3;
 
     println!("/admin/requests needs the admin token and refuses bad parameters");
     let refused = get(&proxy.admin(&format!("/admin/requests?{RANGE}")), None).await;
@@ -253,4 +260,73 @@ async fn the_audit_trail_on_postgres() {
     };
     audit_trail(&format!("ledger:\n  url: \"{url}\"\n")).await;
     drop_postgres(&url).await;
+}
+
+#[tokio::test]
+async fn rows_past_ledger_retention_are_deleted_by_the_background_sweep() {
+    use sqlx::Connection;
+    let sims = Sims::start().await;
+    let dir = std::env::temp_dir().join(format!("sy-audit-retention-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}/ledger.db", dir.display());
+    let routes = |ledger_extra: &str| {
+        sims.routes(&format!("admin_token: {ADMIN_TOKEN}"))
+            .replacen(
+                "providers:\n",
+                &format!("ledger:\n  url: \"{url}\"\n{ledger_extra}providers:\n"),
+                1,
+            )
+    };
+
+    println!("a first start creates the ledger; rows 10 days and 1 hour old are added to it");
+    drop(Proxy::start(&routes("")).await);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut ledger = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    for (id, age_ms) in [
+        ("old-1", 864_000_000),
+        ("old-2", 864_000_001),
+        ("old-3", 900_000_000),
+        ("recent", 3_600_000),
+    ] {
+        sqlx::query(
+            "INSERT INTO switchyard_ledger (entry_id, request_id, at_ms, team, key_id, model, \
+             provider, target, input_tokens, output_tokens, cached_tokens, cost_nano_usd, \
+             latency_ms, attempts, status, usage_estimated) \
+             VALUES ($1, $1, $2, 'alpha', 'k', 'chat', 'sim-a', 'sim-a/up-a', 1, 1, 0, 1, 1, 1, \
+             '200', 0)",
+        )
+        .bind(id)
+        .bind(now_ms - age_ms)
+        .execute(&mut ledger)
+        .await
+        .unwrap();
+    }
+    ledger.close().await.unwrap();
+
+    println!("restarted with ledger.retention: 2d, the sweep at startup deletes the old rows");
+    let proxy = Proxy::start(&routes("  retention: 2d\n")).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let counter = "switchyard_ledger_retention_deleted_total 3";
+    loop {
+        let metrics = get(&proxy.admin("/metrics"), None).await.body;
+        if metrics.contains(counter) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no `{counter}` in:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let left = requests(&proxy, RANGE).await.json();
+    let ids: Vec<&str> = left["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["entry_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["recent"]);
+    drop(proxy);
+    let _ = std::fs::remove_dir_all(&dir);
 }
