@@ -87,6 +87,8 @@ pub async fn insert(pool: &SqlitePool, entries: &[LedgerEntry]) -> Result<(), Le
 /// Rows per full multi-row INSERT: 128 × 23 columns = 2,944 bind parameters, far under
 /// SQLite's limit of 32,766.
 pub const CHUNK: usize = 128;
+// `insert_sql` keeps one statement per power of two up to the chunk.
+const _: () = assert!(CHUNK.is_power_of_two());
 
 /// The columns written, in the order [`bind_entry`] binds them.
 const COLUMNS: [&str; 23] = [
