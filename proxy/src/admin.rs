@@ -1,4 +1,5 @@
-//! The admin listener: metrics, health, readiness, reload, the routing table explained and spend.
+//! The admin listener: metrics, health, readiness, reload, the routing table explained, spend
+//! and the audit trail.
 //! Separate from the client listener so it is never exposed with it.
 
 use std::sync::Arc;
@@ -58,7 +59,7 @@ impl ServeHttp for AdminApp {
                 let degraded = degraded(&credentials(&self.state, &policy, Instant::now()));
                 readiness(&policy, ledger_status(&self.state).await, degraded)
             }
-            (_, "/admin/reload" | "/admin/routes" | "/admin/spend")
+            (_, "/admin/reload" | "/admin/routes" | "/admin/spend" | "/admin/requests")
                 if !authorized(&policy, authorization.as_deref()) =>
             {
                 json_response(
@@ -72,6 +73,7 @@ impl ServeHttp for AdminApp {
             },
             ("GET", "/admin/routes") => json_response(200, &routes(&self.state, &policy)),
             ("GET", "/admin/spend") => spend(&self.state, &policy, &query).await,
+            ("GET", "/admin/requests") => requests(&self.state, &query).await,
             _ => json_response(
                 404,
                 &json!({"status": "error", "error": format!("no admin endpoint {method} {path}")}),
@@ -255,6 +257,32 @@ async fn spend(state: &AppState, policy: &Policy, query: &str) -> Response<Vec<u
     }
     match crate::metering::spend_report::admin_spend(&state.spend, policy, team.as_deref()).await {
         Ok(body) => json_response(200, &body),
+        Err(error) => json_response(503, &json!({"status": "error", "error": error.to_string()})),
+    }
+}
+
+/// `GET /admin/requests`: a page of the audit trail (docs/http-api.md).
+async fn requests(state: &AppState, query: &str) -> Response<Vec<u8>> {
+    use crate::metering::audit::admin;
+    let query = match admin::parse_query(query) {
+        Ok(query) => query,
+        Err(message) => {
+            return json_response(400, &json!({"status": "error", "error": message}));
+        }
+    };
+    let Some(ledger) = &state.spend.ledger else {
+        return json_response(
+            503,
+            &json!({"status": "error", "error": "no ledger is configured"}),
+        );
+    };
+    match admin::page(ledger, query).await {
+        Ok(page) => match serde_json::to_value(&page) {
+            Ok(body) => json_response(200, &body),
+            Err(error) => {
+                json_response(500, &json!({"status": "error", "error": error.to_string()}))
+            }
+        },
         Err(error) => json_response(503, &json!({"status": "error", "error": error.to_string()})),
     }
 }

@@ -84,6 +84,8 @@ impl HttpServerApp for Gateway {
         let mut request_id = request_id(&session);
         let policy = self.state.policy();
         let mut record = RequestRecord::new(self.state.clone(), request_id.id.clone(), started);
+        record.client_request_id = (!request_id.generated).then(|| request_id.id.clone());
+        record.policy_version.clone_from(&policy.version);
         let header = session.req_header();
         let method = header.method.as_str().to_owned();
         let path = header.uri.path().to_owned();
@@ -167,6 +169,8 @@ impl HttpServerApp for Gateway {
 /// safely, else a fresh one (and `replaced` says so, in `x-switchyard-request-id-replaced`).
 struct RequestId {
     id: String,
+    /// The proxy made the id (the client sent none, or one it could not keep).
+    generated: bool,
     replaced: bool,
     /// Also echoed as `request-id`, the header Anthropic's SDKs read (on the Anthropic paths).
     echo_for_anthropic: bool,
@@ -190,11 +194,13 @@ fn request_id(session: &ServerSession) -> RequestId {
     match sent.map(|v| v.to_str().map(str::to_owned)) {
         Some(Ok(id)) if is_safe_request_id(&id) => RequestId {
             id,
+            generated: false,
             replaced: false,
             echo_for_anthropic: false,
         },
         sent => RequestId {
             id: uuid::Uuid::new_v4().to_string(),
+            generated: true,
             replaced: sent.is_some(),
             echo_for_anthropic: false,
         },

@@ -25,7 +25,8 @@
 //!    dialect writes what the client sees. A failure after the first byte ends the stream
 //!    with the dialect's error event.
 //! 5. [`relay::record`] finishes the request once: metrics ([`metrics`]), spend (the budget
-//!    reservation settled, the entry handed to the batched [`metering::ledger`]) and one
+//!    reservation settled, the entry — with the attempt chain and policy version of the
+//!    audit trail, [`metering::audit`] — handed to the batched [`metering::ledger`]) and one
 //!    access-log line. Every error is mapped to HTTP in [`error`].
 //!
 //! Each request is one SERVER span and each upstream attempt one CLIENT span under it

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use switchyard::metering::{reconcile, service, spend_report};
+use switchyard::metering::{audit, reconcile, service, spend_report};
 use switchyard::{
     config, conversations, metrics::Metrics, server, state::AppState, telemetry::Telemetry,
     upstream::UpstreamClient,
@@ -37,6 +37,40 @@ enum Command {
     /// Print spend per team, model and provider from the ledger for a date range, or
     /// reconcile it with a provider's cost export (`--reconcile FILE`).
     Spend(SpendArgs),
+    /// Print the audit trail: one record per request of a team in a date range (who, which
+    /// model, where it ran and why there, what it cost), as CSV or JSON lines.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct AuditArgs {
+    /// The routing policy (its `ledger.url` is read).
+    #[arg(long, short, default_value = "routes.yaml")]
+    config: PathBuf,
+    /// The team.
+    #[arg(long)]
+    team: String,
+    /// Start (UTC, inclusive), `YYYY-MM-DD` or an RFC 3339 time.
+    #[arg(long)]
+    from: String,
+    /// End (UTC, exclusive), `YYYY-MM-DD` or an RFC 3339 time.
+    #[arg(long)]
+    to: String,
+    /// Only requests for this model (the name the client asked for).
+    #[arg(long)]
+    model: Option<String>,
+    #[arg(long, value_enum, default_value = "csv")]
+    format: AuditFormat,
+    /// At most this many records (the oldest first).
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum AuditFormat {
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
 }
 
 #[derive(Debug, clap::Args)]
@@ -92,8 +126,10 @@ enum LogFormat {
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.log_format);
-    if let Some(Command::Spend(spend)) = args.command {
-        return spend_command(spend);
+    match args.command {
+        Some(Command::Spend(spend)) => return spend_command(spend),
+        Some(Command::Audit(audit)) => return audit_command(audit),
+        None => {}
     }
     let policy = match config::load(&args.config) {
         Ok(policy) => policy,
@@ -159,6 +195,7 @@ fn main() -> ExitCode {
             ),
     );
     spend_runtime.refresh_gauges(state.clone());
+    spend_runtime.sweep_retention(state.clone());
     let (server, run) = match server::build(state.clone()) {
         Ok(built) => built,
         Err(error) => {
@@ -230,6 +267,46 @@ fn spend_command(args: SpendArgs) -> ExitCode {
             print!("{report}");
             ExitCode::SUCCESS
         }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `switchyard audit`: the audit trail, streamed to stdout.
+fn audit_command(args: AuditArgs) -> ExitCode {
+    let run = || -> Result<usize, String> {
+        let policy = config::load(&args.config).map_err(|e| e.to_string())?;
+        let from_ms = spend_report::parse_date(&args.from)?;
+        let to_ms = spend_report::parse_date(&args.to)?;
+        if from_ms >= to_ms {
+            return Err("--from must be before --to".to_owned());
+        }
+        let query = switchyard::metering::ledger::audit::AuditQuery {
+            team: Some(args.team.clone()),
+            model: args.model.clone(),
+            ..switchyard::metering::ledger::audit::AuditQuery::all(from_ms, to_ms, 0)
+        };
+        let format = match args.format {
+            AuditFormat::Csv => audit::Format::Csv,
+            AuditFormat::Jsonl => audit::Format::Jsonl,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async {
+            let store = switchyard::metering::ledger::Store::open(policy.ledger.url.expose())
+                .await
+                .map_err(|e| e.to_string())?;
+            audit::export(&store, query, args.limit, format, std::io::stdout().lock())
+                .await
+                .map_err(|e| e.to_string())
+        })
+    };
+    match run() {
+        Ok(_) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::FAILURE

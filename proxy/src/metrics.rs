@@ -52,6 +52,8 @@ pub struct SpendMetrics {
     pub ledger_over_bound: IntCounter,
     pub ledger_writes: IntCounterVec,
     pub ledger_written: IntCounter,
+    /// Rows deleted for being older than `ledger.retention`.
+    pub ledger_retention_deleted: IntCounter,
 }
 
 impl SpendMetrics {
@@ -82,6 +84,11 @@ impl SpendMetrics {
             "Ledger entries written to the database.",
         )?;
         registry.register(Box::new(ledger_written.clone()))?;
+        let ledger_retention_deleted = IntCounter::new(
+            "switchyard_ledger_retention_deleted_total",
+            "Ledger rows deleted for being older than ledger.retention.",
+        )?;
+        registry.register(Box::new(ledger_retention_deleted.clone()))?;
         Ok(Self {
             budget_usd: gauge(
                 "switchyard_budget_usd",
@@ -113,6 +120,7 @@ impl SpendMetrics {
                 &["result"],
             )?,
             ledger_written,
+            ledger_retention_deleted,
         })
     }
 }

@@ -126,6 +126,11 @@ impl Proxy {
     }
 }
 
+/// The binary under test as a command, for its subcommands (`spend`, `audit`).
+pub fn switchyard_command() -> std::process::Command {
+    std::process::Command::new(binary())
+}
+
 /// The binary under test. Only `cargo test --workspace` (or `cargo build -p switchyard`)
 /// rebuilds it, so a binary older than the proxy's sources gets a warning in the output.
 fn binary() -> PathBuf {

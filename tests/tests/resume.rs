@@ -234,6 +234,15 @@ async fn a_stream_cut_at_its_fifth_event_goes_on_at_the_next_target_and_is_read_
     );
     assert_eq!(output, 13, "both attempts' output");
     assert!(cost > 0);
+    println!("the audit trail names both legs");
+    let mut ledger = sqlx::SqliteConnection::connect(&sqlite_url(&dir))
+        .await
+        .unwrap();
+    let (chain,): (String,) = sqlx::query_as("SELECT attempt_chain FROM switchyard_ledger")
+        .fetch_one(&mut ledger)
+        .await
+        .unwrap();
+    assert_eq!(chain, "sim-a/up-a=ok, sim-b/up-b=resumed");
     let log = proxy.log();
     assert!(log.contains("resumed_from"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use loadtest::{OpenAiSim, SimConfig};
 use serde_json::{json, Value};
 use sqlx::Connection;
+use switchyard_e2e::services::{drop_postgres, fresh_postgres, uuid_like};
 use switchyard_e2e::{
     get, key_hash, post_json, post_stream, service_url, Proxy, ALPHA_KEY, UPSTREAM_KEY_A,
 };
@@ -261,7 +262,7 @@ async fn streams_are_metered_and_the_ledger_equals_what_the_simulator_served() {
         format!("version: 1\nledger:\n  url: \"{}\"\n", sqlite_url(&dir)),
     )
     .unwrap();
-    let output = std::process::Command::new(binary())
+    let output = switchyard_e2e::proxy::switchyard_command()
         .args(["spend", "--config"])
         .arg(dir.join("routes.yaml"))
         .args([
@@ -713,53 +714,4 @@ impl Link {
     fn restore(&self) {
         self.up.store(true, std::sync::atomic::Ordering::SeqCst);
     }
-}
-
-/// A fresh database on `SWITCHYARD_TEST_POSTGRES`'s server, or `None` when no server is
-/// configured outside CI (see [`service_url`]).
-async fn fresh_postgres(test: &str) -> Option<String> {
-    let base = service_url("SWITCHYARD_TEST_POSTGRES", test)?;
-    let name = format!("sy_e2e_{}", uuid_like());
-    let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let (prefix, _) = base.rsplit_once('/').unwrap();
-    Some(format!("{prefix}/{name}"))
-}
-
-/// Drops a database made by [`fresh_postgres`] (best effort: a leftover is harmless).
-async fn drop_postgres(url: &str) {
-    let (Ok(base), Some((_, name))) = (
-        std::env::var("SWITCHYARD_TEST_POSTGRES"),
-        url.rsplit_once('/'),
-    ) else {
-        return;
-    };
-    if let Ok(mut admin) = sqlx::PgConnection::connect(&base).await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await;
-    }
-}
-
-fn uuid_like() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{}_{nanos}", std::process::id())
-}
-
-/// `SWITCHYARD_BIN`, else `switchyard` next to the test's `deps/` directory.
-fn binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("SWITCHYARD_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("switchyard")
 }

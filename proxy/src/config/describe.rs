@@ -95,6 +95,13 @@ fn server(policy: &Policy, lines: &mut Vec<String>) {
             format_duration(policy.ledger.flush_interval)
         ),
     ]);
+    lines.push(format!(
+        "  retention           {}",
+        match policy.ledger.retention {
+            None => "keep (every row)".to_owned(),
+            Some(duration) => days_or_duration(duration),
+        }
+    ));
     if let Some(redis) = &policy.ledger.redis {
         lines.push(format!(
             "  redis               {}",
@@ -103,15 +110,22 @@ fn server(policy: &Policy, lines: &mut Vec<String>) {
     }
 }
 
+/// A retention in days when whole (`30d`), else as a duration.
+fn days_or_duration(duration: std::time::Duration) -> String {
+    match duration.as_secs() {
+        secs if secs % 86_400 == 0 && secs > 0 && duration.subsec_nanos() == 0 => {
+            format!("{}d", secs / 86_400)
+        }
+        _ => format_duration(duration),
+    }
+}
+
 /// `responses:`: retention (in days when whole) and the cache bound.
 fn responses(policy: &Policy, lines: &mut Vec<String>) {
     let settings = &policy.responses;
     let retention = match settings.retention {
         Retention::Keep => "keep (until deleted)".to_owned(),
-        Retention::For(duration) if duration.as_secs() % 86_400 == 0 && !duration.is_zero() => {
-            format!("{}d", duration.as_secs() / 86_400)
-        }
-        Retention::For(duration) => format_duration(duration),
+        Retention::For(duration) => days_or_duration(duration),
     };
     lines.extend([
         String::new(),

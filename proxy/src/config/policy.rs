@@ -147,6 +147,8 @@ pub struct LedgerSettings {
     pub redis_prefix: String,
     /// Entries the ledger buffer holds before it counts them as over its bound.
     pub buffer_entries: usize,
+    /// `ledger.retention`: rows that started longer ago are deleted; `None` keeps them.
+    pub retention: Option<Duration>,
 }
 
 /// One entry under `providers:`.

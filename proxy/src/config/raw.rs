@@ -76,6 +76,8 @@ pub(crate) struct RawLedger {
     pub redis_prefix: Option<Spanned<String>>,
     /// Bound of the in-memory ledger buffer, in entries (default 100000).
     pub buffer_entries: Option<Spanned<i64>>,
+    /// `90d`, a duration, or `keep` (the default): how long ledger rows are kept.
+    pub retention: Option<Spanned<String>>,
 }
 
 /// `responses:` — the stored Responses conversations (compiled in `compile/responses.rs`).

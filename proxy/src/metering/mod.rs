@@ -1,6 +1,7 @@
 //! Token usage and its cost: what a request consumed, priced at the served target's rates;
 //! budgets, rate limits and the ledger every request's spend is recorded in.
 
+pub mod audit;
 pub mod bound;
 pub mod budget;
 pub mod cost;

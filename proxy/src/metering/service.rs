@@ -144,6 +144,11 @@ impl SpendRuntime {
         });
     }
 
+    /// Deletes ledger rows past `ledger.retention` in the background (`ledger/retention.rs`).
+    pub fn sweep_retention(&self, state: Arc<AppState>) {
+        self.runtime.spawn(super::ledger::retention::run(state));
+    }
+
     /// Runs `work` to completion on the ledger's runtime (shutdown steps of its tasks).
     pub fn block_on<F: std::future::Future>(&self, work: F) -> F::Output {
         self.runtime.block_on(work)

@@ -19,6 +19,10 @@ use crate::telemetry::{RequestEnd, RequestSpan};
 pub struct RequestRecord {
     state: Arc<AppState>,
     pub request_id: String,
+    /// The client's `x-request-id`, when the proxy kept it as `request_id`.
+    pub client_request_id: Option<String>,
+    /// The version of the policy the request was routed by.
+    pub policy_version: String,
     pub team: String,
     pub key_id: String,
     /// The API the client called: the `api` label, and the dialect of its errors.
@@ -34,7 +38,7 @@ pub struct RequestRecord {
     pub first_byte: Option<Duration>,
     /// Whether the client asked for the attempt chain (`x-switchyard-debug: 1`).
     pub debug: bool,
-    /// `target=outcome` per attempt, for the debug header.
+    /// `target=outcome` per attempt: the debug header, and the ledger's audit trail.
     route: Vec<String>,
     finished: bool,
     /// The budget reservation and rate-limit charge made before the request was sent.
@@ -91,6 +95,8 @@ impl RequestRecord {
         Self {
             state,
             request_id,
+            client_request_id: None,
+            policy_version: String::new(),
             team: "unknown".to_owned(),
             key_id: String::new(),
             endpoint: Endpoint {
@@ -165,11 +171,9 @@ impl RequestRecord {
         });
     }
 
-    /// Notes an attempt's outcome for the debug header.
+    /// Notes an attempt's outcome, for the debug header and the ledger.
     pub fn note_attempt(&mut self, target: &crate::config::TargetId, outcome: &str) {
-        if self.debug {
-            self.route.push(format!("{target}={outcome}"));
-        }
+        self.route.push(format!("{target}={outcome}"));
     }
 
     /// `x-switchyard-route`: the attempt chain, when the client asked for it.
@@ -243,6 +247,9 @@ impl RequestRecord {
             status: status.to_owned(),
             usage_estimated: usage.is_some_and(|u| u.estimated),
             resumed: self.resumed.is_some(),
+            attempt_chain: self.route.join(", "),
+            policy_version: self.policy_version.clone(),
+            client_request_id: self.client_request_id.clone(),
             reservation_id: None,
         }
     }

@@ -469,6 +469,7 @@ impl ChatStream {
             );
             record.resumed_after(broken);
             record.attempts += 1;
+            record.note_attempt(&resumed.step.target.id, "resumed");
             record.set_served_by(&resumed.step.target);
         }
         let mut out = Vec::new();

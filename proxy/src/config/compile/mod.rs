@@ -10,6 +10,7 @@ mod models;
 pub(crate) mod providers;
 mod responses;
 mod responses_options;
+mod retention;
 mod routing;
 mod teams;
 mod telemetry;
@@ -130,12 +131,14 @@ pub(crate) fn compile(
         warnings: Vec::new(),
     };
     let server = server(&mut ctx, raw.server.unwrap_or_default())?;
+    let retention_at = location_of(raw.ledger.as_ref().and_then(|l| l.retention.as_ref()));
     let ledger = ledger(&ctx, raw.ledger.unwrap_or_default())?;
     let responses = responses::compile(&ctx, raw.responses.unwrap_or_default())?;
     let telemetry = telemetry::compile(&ctx, raw.telemetry.unwrap_or_default())?;
     let providers = providers::compile(&mut ctx, raw.providers)?;
     let models = models::compile(&mut ctx, raw.models, &providers)?;
     let (teams, keys) = teams::compile(&mut ctx, raw.teams, &models)?;
+    retention_keeps_budget_periods(ledger.retention, teams.values().map(|t| &**t), retention_at)?;
     let scrubber = secret_scrubber(&server, &providers);
     Ok(Policy {
         version: version_hash(text),
@@ -370,7 +373,45 @@ fn ledger(ctx: &Ctx<'_>, raw: RawLedger) -> Result<LedgerSettings, Problem> {
         redis,
         redis_prefix,
         buffer_entries,
+        retention: match &raw.retention {
+            Some(value) => retention::parse(ctx, value, "ledger.retention", "keep every row")?,
+            None => None,
+        },
     })
+}
+
+/// `ledger.retention` must keep every row a budget still counts: a budget's spend is read
+/// back from the ledger (at startup, and per period on PostgreSQL; docs/spend.md), so the
+/// retention is at least the longest budget period in use plus a day.
+fn retention_keeps_budget_periods<'t>(
+    retention: Option<Duration>,
+    teams: impl Iterator<Item = &'t super::policy::Team>,
+    at: Location,
+) -> Result<(), Problem> {
+    let Some(retention) = retention else {
+        return Ok(());
+    };
+    let longest = teams
+        .filter_map(|team| team.budget.map(|budget| (budget.period, &team.name)))
+        .map(|(period, team)| match period {
+            super::policy::BudgetPeriod::Daily => (1u64, "daily", team),
+            super::policy::BudgetPeriod::Weekly => (7, "weekly", team),
+            super::policy::BudgetPeriod::Monthly => (31, "monthly", team),
+        })
+        .max_by_key(|(days, _, _)| *days);
+    match longest {
+        Some((days, period, team)) if retention < Duration::from_secs((days + 1) * 86_400) => {
+            Err(Problem::at(
+                at,
+                format!(
+                    "ledger.retention must be at least {}d: team `{team}` has a {period} budget, \
+                     whose spend is counted from the ledger's rows",
+                    days + 1
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Resolves a relative `sqlite://` path against the config's directory, so that the

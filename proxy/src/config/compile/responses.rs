@@ -1,8 +1,6 @@
 //! `responses:` → [`ConversationSettings`]: how long stored Responses turns are kept and how
 //! many the in-memory cache holds (docs/configuration.md, "responses").
 
-use std::time::Duration;
-
 use serde_saphyr::Spanned;
 
 use super::Ctx;
@@ -10,8 +8,6 @@ use crate::config::error::Problem;
 use crate::config::raw::RawResponses;
 use crate::conversations::settings::{DEFAULT_CACHE_ENTRIES, DEFAULT_RETENTION};
 use crate::conversations::{ConversationSettings, Retention};
-
-const DAY: Duration = Duration::from_secs(86_400);
 
 pub(super) fn compile(ctx: &Ctx<'_>, raw: RawResponses) -> Result<ConversationSettings, Problem> {
     let retention = match &raw.retention {
@@ -35,37 +31,13 @@ pub(super) fn compile(ctx: &Ctx<'_>, raw: RawResponses) -> Result<ConversationSe
 
 /// `keep`, whole days (`30d`), or a duration of the other units (`12h`); never zero.
 fn retention(ctx: &Ctx<'_>, value: &Spanned<String>) -> Result<Retention, Problem> {
-    const WHAT: &str = "responses.retention";
-    let text = ctx.text(value, WHAT)?;
-    if text.eq_ignore_ascii_case("keep") {
-        return Ok(Retention::Keep);
-    }
-    let days = text
-        .strip_suffix('d')
-        .map(str::trim)
-        .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()));
-    let duration = match days {
-        Some(digits) => {
-            let days: u32 = digits
-                .parse()
-                .map_err(|_| Problem::spanned(value, format!("{WHAT}: `{text}` is too long")))?;
-            DAY * days
-        }
-        None => ctx.duration(value, WHAT).map_err(|problem| Problem {
-            message: format!(
-                "{} (or whole days like 30d, or `keep` to keep turns until deleted)",
-                problem.message
-            ),
-            ..problem
-        })?,
-    };
-    if duration.is_zero() {
-        return Err(Problem::spanned(
-            value,
-            format!("{WHAT} must be longer than 0 (`keep` keeps turns until deleted; clients that want nothing stored send `store: false`)"),
-        ));
-    }
-    Ok(Retention::For(duration))
+    let keep = "keep turns until deleted; clients that want nothing stored send `store: false`";
+    Ok(
+        match super::retention::parse(ctx, value, "responses.retention", keep)? {
+            Some(duration) => Retention::For(duration),
+            None => Retention::Keep,
+        },
+    )
 }
 
 #[cfg(test)]

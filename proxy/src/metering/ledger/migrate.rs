@@ -1,5 +1,7 @@
 //! Schema migrations, the same loop for SQLite and PostgreSQL: each version's statements
-//! run once, recorded in `switchyard_migrations`, inside the caller's transaction.
+//! run once, recorded in `switchyard_migrations`, inside the caller's transaction. Each
+//! version is looked up on its own, not compared with the highest applied, so a version
+//! numbered below one already applied (5, added after 6 and 7) is still applied.
 
 use sqlx::{Database, Executor, IntoArguments, Transaction};
 

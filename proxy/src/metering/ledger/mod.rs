@@ -8,8 +8,10 @@
 //! keyed by a fresh id, so a retried batch whose first commit did land cannot count twice.
 //! After `kill -9`, only what was still in the buffer is lost.
 
+pub mod audit;
 mod migrate;
 pub mod postgres;
+pub mod retention;
 pub mod sqlite;
 
 use std::collections::VecDeque;
@@ -57,6 +59,15 @@ pub(crate) const LEDGER_ADD_API: &str =
 /// the `api` column of the Messages work.)
 pub(crate) const LEDGER_ADD_CACHE_WRITE: &str =
     "ALTER TABLE switchyard_ledger ADD COLUMN cache_write_tokens BIGINT NOT NULL DEFAULT 0";
+/// Schema version 5: the audit trail (docs/operations.md, "Audit trail"): each attempt's
+/// target and outcome as `x-switchyard-route` shows them, the policy version that routed
+/// the request, and the client's own `x-request-id`. Rows written before it say `''`, `''`
+/// and NULL. (Added after versions 6 and 7; `migrate::apply` applies any missing version.)
+pub(crate) const LEDGER_ADD_AUDIT: &[&str] = &[
+    "ALTER TABLE switchyard_ledger ADD COLUMN attempt_chain TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE switchyard_ledger ADD COLUMN policy_version TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE switchyard_ledger ADD COLUMN client_request_id TEXT",
+];
 // Schema version 4 (money as integers: `cost_usd DOUBLE PRECISION` becomes
 // `cost_nano_usd BIGINT`) differs per backend: see `sqlite.rs` and `postgres.rs`.
 /// Schema version 7: whether the entry's stream was resumed on another target
@@ -122,6 +133,12 @@ pub struct LedgerEntry {
     pub usage_estimated: bool,
     /// The stream broke and was continued on another target; the entry covers every attempt.
     pub resumed: bool,
+    /// Every target tried and its outcome, `target=outcome, …` (as `x-switchyard-route`).
+    pub attempt_chain: String,
+    /// The version of the policy that routed the request (`/admin/routes` `version`).
+    pub policy_version: String,
+    /// The client's `x-request-id`, when it sent one the proxy kept as `request_id`.
+    pub client_request_id: Option<String>,
     /// The fleet-wide budget reservation this entry settles (PostgreSQL only).
     pub reservation_id: Option<String>,
 }
@@ -164,6 +181,8 @@ impl Store {
         }
     }
 
+    /// Writes `entries` in one transaction; an entry already written (a retried batch) is
+    /// ignored.
     pub async fn insert(&self, entries: &[LedgerEntry]) -> Result<(), LedgerError> {
         match self {
             Store::Sqlite(pool) => sqlite::insert(pool, entries).await,
@@ -258,15 +277,6 @@ impl Store {
         Ok(())
     }
 }
-
-/// One entry, in both backends' SQL (`$n` placeholders); a retried entry is ignored.
-pub(crate) const INSERT: &str =
-    "INSERT INTO switchyard_ledger (entry_id, request_id, at_ms, team, \
-    key_id, model, provider, target, input_tokens, output_tokens, cached_tokens, cost_nano_usd, \
-    latency_ms, ttft_ms, attempts, status, usage_estimated, api, cache_write_tokens, resumed) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-    $20) \
-    ON CONFLICT (entry_id) DO NOTHING";
 
 fn spend_sql(store: &Store) -> &'static str {
     // Integer sums: SQLite's SUM of integers is an integer; PostgreSQL's SUM(bigint) is

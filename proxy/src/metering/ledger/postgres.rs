@@ -44,6 +44,7 @@ const MIGRATIONS: &super::migrate::Migrations = &[
     (2, &[super::LEDGER_ADD_API]),
     (3, &[super::LEDGER_ADD_CACHE_WRITE]),
     (4, MONEY_AS_INTEGERS),
+    (5, super::LEDGER_ADD_AUDIT),
     (6, crate::conversations::schema::MIGRATION_6),
     (7, &[super::LEDGER_ADD_RESUMED]),
 ];
@@ -102,7 +103,9 @@ async fn lock_team(tx: &mut Transaction<'_, Postgres>, team: &str) -> Result<(),
 }
 
 /// Writes entries and settles their budget effects in one transaction of three statements
-/// whatever the batch size: the entries are inserted from arrays, each newly inserted entry's
+/// whatever the batch size: the entries are inserted from arrays (one multi-row INSERT whose
+/// text never changes, so each connection prepares it once, and no bind-parameter limit to
+/// chunk around), each newly inserted entry's
 /// cost is added to every budget account whose period contains it, and the entries'
 /// reservations are removed.
 pub async fn insert(pool: &PgPool, entries: &[LedgerEntry]) -> Result<(), LedgerError> {
@@ -152,6 +155,14 @@ pub async fn insert(pool: &PgPool, entries: &[LedgerEntry]) -> Result<(), Ledger
         .bind(text(|e| &e.api))
         .bind(int(|e| e.cache_write_tokens))
         .bind(entries.iter().map(|e| e.resumed).collect::<Vec<bool>>())
+        .bind(text(|e| &e.attempt_chain))
+        .bind(text(|e| &e.policy_version))
+        .bind(
+            entries
+                .iter()
+                .map(|e| e.client_request_id.clone())
+                .collect::<Vec<Option<String>>>(),
+        )
         .execute(&mut *tx)
         .await?;
     let reservations: Vec<String> = entries
@@ -173,11 +184,13 @@ pub async fn insert(pool: &PgPool, entries: &[LedgerEntry]) -> Result<(), Ledger
 const INSERT_BATCH: &str = "WITH inserted AS (
     INSERT INTO switchyard_ledger (entry_id, request_id, at_ms, team, key_id, model, provider,
         target, input_tokens, output_tokens, cached_tokens, cost_nano_usd, latency_ms, ttft_ms,
-        attempts, status, usage_estimated, api, cache_write_tokens, resumed)
+        attempts, status, usage_estimated, api, cache_write_tokens, resumed, attempt_chain,
+        policy_version, client_request_id)
     SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[],
         $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[],
         $12::BIGINT[], $13::BIGINT[], $14::BIGINT[], $15::BIGINT[], $16::TEXT[],
-        $17::BOOLEAN[], $18::TEXT[], $19::BIGINT[], $20::BOOLEAN[])
+        $17::BOOLEAN[], $18::TEXT[], $19::BIGINT[], $20::BOOLEAN[], $21::TEXT[], $22::TEXT[],
+        $23::TEXT[])
     ON CONFLICT (entry_id) DO NOTHING
     RETURNING team, at_ms, cost_nano_usd
 ), per_account AS (
@@ -348,6 +361,9 @@ pub mod tests {
             status: "200".to_owned(),
             usage_estimated: false,
             resumed: false,
+            attempt_chain: "p/m=ok".to_owned(),
+            policy_version: "v".to_owned(),
+            client_request_id: None,
             reservation_id: reservation.map(str::to_owned),
         }
     }
@@ -541,6 +557,111 @@ pub mod tests {
         assert_eq!(after.spent_usd, by_team("a") + NanoUsd::from_nanos(1));
         assert_eq!(after.reserved_usd, NanoUsd::ZERO);
         pool.close().await;
+        drop(store);
+        drop_database(&url).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_batches_of_every_size_are_written_whole_and_once() {
+        use crate::metering::ledger::audit::AuditQuery;
+        use crate::metering::ledger::sqlite::tests::{numbered_entries, BATCH_SIZES};
+        let Some(url) = fresh_database("postgres_batch_sizes").await else {
+            return;
+        };
+        let store = Store::open(&url).await.unwrap();
+        for n in BATCH_SIZES {
+            let mut entries = numbered_entries(n);
+            // Each batch its own team, so the batches can be read back apart.
+            let team = format!("team{n}");
+            for e in &mut entries {
+                e.team.clone_from(&team);
+                e.entry_id = format!("{n}-{}", e.entry_id);
+            }
+            store.insert(&entries).await.unwrap();
+            store.insert(&entries[..n / 2 + 1]).await.unwrap();
+            let query = AuditQuery {
+                team: Some(team),
+                ..AuditQuery::all(0, i64::MAX, n + 1)
+            };
+            let read = store.audit(&query).await.unwrap();
+            assert_eq!(read.len(), n, "batch of {n}");
+            for (row, e) in read.iter().zip(&entries) {
+                assert_eq!(row.entry_id, e.entry_id);
+                assert_eq!(row.cost_usd, e.cost_usd);
+                assert_eq!(row.ttft_ms, e.ttft_ms);
+                assert_eq!(row.client_request_id, e.client_request_id);
+                assert_eq!(row.attempt_chain, e.attempt_chain);
+                assert_eq!(row.policy_version, e.policy_version);
+            }
+        }
+        if let Store::Postgres(pool) = &store {
+            pool.close().await;
+        }
+        drop(store);
+        drop_database(&url).await;
+    }
+
+    #[tokio::test]
+    async fn a_postgres_ledger_at_version_7_without_5_gains_the_audit_columns_and_sweeps() {
+        use crate::metering::ledger::audit::AuditQuery;
+        use crate::metering::ledger::retention::sweep;
+        let Some(url) = fresh_database("postgres_version_5_late").await else {
+            return;
+        };
+        let old = PgPool::connect(&url).await.unwrap();
+        let mut tx = old.begin().await.unwrap();
+        let without_5: Vec<_> = MIGRATIONS
+            .iter()
+            .filter(|(v, _)| *v != 5)
+            .copied()
+            .collect();
+        super::super::migrate::apply(&mut tx, &without_5)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        sqlx::query(
+            "INSERT INTO switchyard_ledger (entry_id, request_id, at_ms, team, key_id, model, \
+             provider, target, input_tokens, output_tokens, cached_tokens, cost_nano_usd, \
+             latency_ms, ttft_ms, attempts, status, usage_estimated, api, cache_write_tokens, \
+             resumed) \
+             VALUES ('old', 'r', 1, 't', 'k', 'm', 'p', 'p/m', 1, 1, 0, 7, 1, NULL, 1, '200', \
+             false, 'chat', 0, true)",
+        )
+        .execute(&old)
+        .await
+        .unwrap();
+        old.close().await;
+
+        let store = Store::open(&url).await.unwrap();
+        let mut new = entry("new", 0.1, 5_000, None);
+        new.client_request_id = Some("client-1".to_owned());
+        store.insert(&[new.clone()]).await.unwrap();
+        let rows = store.audit(&AuditQuery::all(0, 10_000, 10)).await.unwrap();
+        let audit: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.entry_id.as_str(),
+                    r.attempt_chain.as_str(),
+                    r.client_request_id.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            audit,
+            [("old", "", None), ("new", "p/m=ok", Some("client-1"))]
+        );
+        let deleted = prometheus::IntCounter::new("deleted", "rows").unwrap();
+        let total = sweep(&store, 5_000, 1, Duration::ZERO, &deleted)
+            .await
+            .unwrap();
+        assert_eq!((total, deleted.get()), (1, 1));
+        let rows = store.audit(&AuditQuery::all(0, 10_000, 10)).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].entry_id, "new");
+        if let Store::Postgres(pool) = &store {
+            pool.close().await;
+        }
         drop(store);
         drop_database(&url).await;
     }

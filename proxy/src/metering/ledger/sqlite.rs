@@ -1,12 +1,15 @@
 //! The embedded ledger: one SQLite file in WAL mode, for a single replica.
 
 use std::str::FromStr;
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, SqlitePool};
 
-use super::{LedgerEntry, LedgerError, INSERT};
+use super::{LedgerEntry, LedgerError};
 
 /// Schema versions, applied in order at startup and recorded in `switchyard_migrations`.
 const MIGRATIONS: &super::migrate::Migrations = &[
@@ -21,6 +24,7 @@ const MIGRATIONS: &super::migrate::Migrations = &[
     (2, &[super::LEDGER_ADD_API]),
     (3, &[super::LEDGER_ADD_CACHE_WRITE]),
     (4, MONEY_AS_INTEGERS),
+    (5, super::LEDGER_ADD_AUDIT),
     (6, crate::conversations::schema::MIGRATION_6),
     (7, &[super::LEDGER_ADD_RESUMED]),
 ];
@@ -59,39 +63,116 @@ async fn migrate(pool: &SqlitePool) -> Result<(), LedgerError> {
     Ok(())
 }
 
+/// Writes `entries` in one transaction, as multi-row INSERTs of [`CHUNK`] rows and then of
+/// the powers of two that make up the rest (a batch of 300: 128, 128, 32, 8, 4): eight
+/// statement texts in all, each built once and prepared once per connection (sqlx caches
+/// statements by their text), and never more bind parameters than SQLite allows.
 pub async fn insert(pool: &SqlitePool, entries: &[LedgerEntry]) -> Result<(), LedgerError> {
     let mut tx = pool.begin().await?;
-    for e in entries {
-        sqlx::query(INSERT)
-            .bind(&e.entry_id)
-            .bind(&e.request_id)
-            .bind(e.at_ms)
-            .bind(&e.team)
-            .bind(&e.key_id)
-            .bind(&e.model)
-            .bind(&e.provider)
-            .bind(&e.target)
-            .bind(e.input_tokens)
-            .bind(e.output_tokens)
-            .bind(e.cached_tokens)
-            .bind(e.cost_usd.nanos())
-            .bind(e.latency_ms)
-            .bind(e.ttft_ms)
-            .bind(e.attempts)
-            .bind(&e.status)
-            .bind(e.usage_estimated)
-            .bind(&e.api)
-            .bind(e.cache_write_tokens)
-            .bind(e.resumed)
-            .execute(&mut *tx)
-            .await?;
+    let mut rest = entries;
+    while !rest.is_empty() {
+        let rows = chunk_rows(rest.len());
+        let (chunk, after) = rest.split_at(rows);
+        let mut query = sqlx::query(insert_sql(rows));
+        for entry in chunk {
+            query = bind_entry(query, entry);
+        }
+        query.execute(&mut *tx).await?;
+        rest = after;
     }
     tx.commit().await?;
     Ok(())
 }
 
+/// Rows per full multi-row INSERT: 128 × 23 columns = 2,944 bind parameters, far under
+/// SQLite's limit of 32,766.
+pub const CHUNK: usize = 128;
+// `insert_sql` keeps one statement per power of two up to the chunk.
+const _: () = assert!(CHUNK.is_power_of_two());
+
+/// The columns written, in the order [`bind_entry`] binds them.
+const COLUMNS: [&str; 23] = [
+    "entry_id",
+    "request_id",
+    "at_ms",
+    "team",
+    "key_id",
+    "model",
+    "provider",
+    "target",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "cost_nano_usd",
+    "latency_ms",
+    "ttft_ms",
+    "attempts",
+    "status",
+    "usage_estimated",
+    "api",
+    "cache_write_tokens",
+    "resumed",
+    "attempt_chain",
+    "policy_version",
+    "client_request_id",
+];
+
+/// How many of `left` rows the next statement writes: a full chunk, else the largest power
+/// of two that fits.
+fn chunk_rows(left: usize) -> usize {
+    if left >= CHUNK {
+        CHUNK
+    } else {
+        1 << left.ilog2()
+    }
+}
+
+/// The INSERT of `rows` rows (`rows` is [`CHUNK`] or a power of two below it), built once.
+fn insert_sql(rows: usize) -> &'static str {
+    const SIZES: usize = CHUNK.ilog2() as usize + 1;
+    static SQL: [OnceLock<String>; SIZES] = [const { OnceLock::new() }; SIZES];
+    let slot = rows.ilog2() as usize;
+    SQL[slot].get_or_init(|| {
+        let row = format!("({})", vec!["?"; COLUMNS.len()].join(", "));
+        format!(
+            "INSERT INTO switchyard_ledger ({}) VALUES {} ON CONFLICT (entry_id) DO NOTHING",
+            COLUMNS.join(", "),
+            vec![row; 1 << slot].join(", ")
+        )
+    })
+}
+
+type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
+
+fn bind_entry<'q>(query: Query<'q>, e: &'q LedgerEntry) -> Query<'q> {
+    query
+        .bind(&e.entry_id)
+        .bind(&e.request_id)
+        .bind(e.at_ms)
+        .bind(&e.team)
+        .bind(&e.key_id)
+        .bind(&e.model)
+        .bind(&e.provider)
+        .bind(&e.target)
+        .bind(e.input_tokens)
+        .bind(e.output_tokens)
+        .bind(e.cached_tokens)
+        .bind(e.cost_usd.nanos())
+        .bind(e.latency_ms)
+        .bind(e.ttft_ms)
+        .bind(e.attempts)
+        .bind(&e.status)
+        .bind(e.usage_estimated)
+        .bind(&e.api)
+        .bind(e.cache_write_tokens)
+        .bind(e.resumed)
+        .bind(&e.attempt_chain)
+        .bind(&e.policy_version)
+        .bind(&e.client_request_id)
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::Store;
     use super::*;
     use crate::metering::NanoUsd;
@@ -122,6 +203,9 @@ mod tests {
             status: "200".to_owned(),
             usage_estimated: false,
             resumed: false,
+            attempt_chain: "sim-a/up-a=ok".to_owned(),
+            policy_version: "0123456789ab".to_owned(),
+            client_request_id: Some(format!("client-{id}")),
             reservation_id: None,
         }
     }
@@ -157,9 +241,9 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// A ledger file in a fresh temp dir with only the first `versions` migrations applied:
+    /// A ledger file in a fresh temp dir with only the migrations of `versions` applied:
     /// its dir, its URL and a one-connection pool on it.
-    async fn old_ledger(versions: usize) -> (std::path::PathBuf, String, SqlitePool) {
+    async fn old_ledger(versions: &[i64]) -> (std::path::PathBuf, String, SqlitePool) {
         let dir = std::env::temp_dir().join(format!("sy-ledger-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}/ledger.db", dir.display());
@@ -172,7 +256,12 @@ mod tests {
             .await
             .unwrap();
         let mut tx = old.begin().await.unwrap();
-        super::super::migrate::apply(&mut tx, &MIGRATIONS[..versions])
+        let applied: Vec<_> = MIGRATIONS
+            .iter()
+            .filter(|(version, _)| versions.contains(version))
+            .copied()
+            .collect();
+        super::super::migrate::apply(&mut tx, &applied)
             .await
             .unwrap();
         tx.commit().await.unwrap();
@@ -182,7 +271,7 @@ mod tests {
     #[tokio::test]
     async fn a_version_1_ledger_gains_the_cache_write_column() {
         // A ledger as the first schema left it, with one row.
-        let (dir, url, old) = old_ledger(1).await;
+        let (dir, url, old) = old_ledger(&[1]).await;
         sqlx::query(
             "INSERT INTO switchyard_ledger (entry_id, request_id, at_ms, team, key_id, model, \
              provider, target, input_tokens, output_tokens, cached_tokens, cost_usd, latency_ms, \
@@ -225,7 +314,7 @@ mod tests {
     #[tokio::test]
     async fn a_float_ledger_is_migrated_in_place_to_the_nano_dollar() {
         // A ledger as schema version 3 left it: costs in floats.
-        let (dir, url, old) = old_ledger(3).await;
+        let (dir, url, old) = old_ledger(&[1, 2, 3]).await;
         let costs = crate::metering::ledger::postgres::tests::float_costs_for_tests();
         for (i, cost) in costs.iter().enumerate() {
             let (team, at_ms) = match i % 3 {
@@ -287,5 +376,129 @@ mod tests {
             expected(&|i| i % 3 == 2) + NanoUsd::from_nanos(1)
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn migrations_are_listed_in_version_order() {
+        let versions: Vec<i64> = MIGRATIONS.iter().map(|(v, _)| *v).collect();
+        assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
+        assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7]);
+    }
+
+    #[tokio::test]
+    async fn a_version_7_ledger_without_version_5_gains_the_audit_columns() {
+        // A ledger migrated by a build that had versions 6 and 7 but not yet 5.
+        let (dir, url, old) = old_ledger(&[1, 2, 3, 4, 6, 7]).await;
+        sqlx::query(
+            "INSERT INTO switchyard_ledger (entry_id, request_id, at_ms, team, key_id, model, \
+             provider, target, input_tokens, output_tokens, cached_tokens, cost_nano_usd, \
+             latency_ms, ttft_ms, attempts, status, usage_estimated, api, cache_write_tokens, \
+             resumed) \
+             VALUES ('old', 'r', 1, 't', 'k', 'm', 'p', 'p/m', 1, 1, 0, 7, 1, NULL, 1, '200', 0, \
+             'chat', 0, 1)",
+        )
+        .execute(&old)
+        .await
+        .unwrap();
+        old.close().await;
+
+        let store = Store::open(&url).await.unwrap();
+        store.insert(&[entry("new", "t", 2, 0.2)]).await.unwrap();
+        let Store::Sqlite(pool) = &store else {
+            unreachable!("a sqlite url")
+        };
+        let applied: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM switchyard_migrations ORDER BY version")
+                .fetch_all(pool)
+                .await
+                .unwrap();
+        assert_eq!(applied.len(), 7, "{applied:?}");
+        type Audit = (String, String, String, Option<String>, bool);
+        let rows: Vec<Audit> = sqlx::query_as(
+            "SELECT entry_id, attempt_chain, policy_version, client_request_id, resumed \
+             FROM switchyard_ledger ORDER BY entry_id",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                (
+                    "new".to_owned(),
+                    "sim-a/up-a=ok".to_owned(),
+                    "0123456789ab".to_owned(),
+                    Some("client-new".to_owned()),
+                    false
+                ),
+                ("old".to_owned(), String::new(), String::new(), None, true),
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The batch sizes around a chunk's edges, and a large batch.
+    pub const BATCH_SIZES: [usize; 5] = [1, CHUNK - 1, CHUNK, CHUNK + 1, 1000];
+
+    /// `n` distinct entries, each field telling which one it is.
+    pub fn numbered_entries(n: usize) -> Vec<LedgerEntry> {
+        (0..n)
+            .map(|i| {
+                let mut e = entry(&format!("e{i:05}"), "t", i as i64, 0.0);
+                e.cost_usd = NanoUsd::from_nanos(i as i64 + 1);
+                e.input_tokens = i as i64;
+                e.ttft_ms = (i % 2 == 0).then_some(i as i64);
+                e.client_request_id = (i % 3 != 0).then(|| format!("c{i}"));
+                e.attempt_chain = format!("p/m=server_error, q/n=ok #{i}");
+                e
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn batches_around_the_chunk_size_are_written_whole_and_once() {
+        for n in BATCH_SIZES {
+            let store = Store::open("sqlite::memory:").await.unwrap();
+            let entries = numbered_entries(n);
+            store.insert(&entries).await.unwrap();
+            // A retried batch (its first commit landed) adds nothing.
+            store.insert(&entries).await.unwrap();
+            let read = store
+                .audit(&super::super::audit::AuditQuery::all(0, i64::MAX, n + 1))
+                .await
+                .unwrap();
+            assert_eq!(read.len(), n, "batch of {n}");
+            for (row, e) in read.iter().zip(&entries) {
+                assert_eq!(row.entry_id, e.entry_id);
+                assert_eq!(row.input_tokens, e.input_tokens);
+                assert_eq!(row.cost_usd, e.cost_usd);
+                assert_eq!(row.ttft_ms, e.ttft_ms);
+                assert_eq!(row.client_request_id, e.client_request_id);
+                assert_eq!(row.attempt_chain, e.attempt_chain);
+            }
+        }
+    }
+
+    #[test]
+    fn a_batch_is_split_into_a_few_statement_shapes() {
+        let split = |mut n: usize| {
+            let mut sizes = Vec::new();
+            while n > 0 {
+                sizes.push(chunk_rows(n));
+                n -= chunk_rows(n);
+            }
+            sizes
+        };
+        assert_eq!(split(1), [1]);
+        assert_eq!(split(CHUNK - 1), [64, 32, 16, 8, 4, 2, 1]);
+        assert_eq!(split(CHUNK), [CHUNK]);
+        assert_eq!(split(CHUNK + 1), [CHUNK, 1]);
+        assert_eq!(split(300), [CHUNK, CHUNK, 32, 8, 4]);
+        // The same text every time, so the prepared statement is reused.
+        assert!(std::ptr::eq(insert_sql(4), insert_sql(4)));
+        assert_eq!(
+            insert_sql(CHUNK).matches('?').count(),
+            CHUNK * COLUMNS.len()
+        );
     }
 }
