@@ -3,7 +3,7 @@
 //! upstream's message) can forge another field or a new line (docs/security.md, item 4).
 //! The JSON log escapes by construction.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use tracing::field::{Field, Visit};
 use tracing_subscriber::field::{MakeVisitor, VisitFmt, VisitOutput};
