@@ -40,14 +40,28 @@ impl QuotedVisitor<'_> {
         let separator = if self.empty { "" } else { " " };
         self.empty = false;
         let name = field.name();
+        // Written piece by piece into the line (no `format!`, no intermediate `String`): this
+        // runs for every field of every access-log line.
         self.result = if name == "message" {
             // The event's text: shown as is, but never over more than one line.
-            write!(self.writer, "{separator}{}", escape_controls(value))
+            self.writer
+                .write_str(separator)
+                .and_then(|()| write_escaped_controls(&mut self.writer, value))
         } else {
             let name = name.strip_prefix("r#").unwrap_or(name);
-            write!(self.writer, "{separator}{name}={}", quote(value))
+            self.writer
+                .write_str(separator)
+                .and_then(|()| self.writer.write_str(name))
+                .and_then(|()| self.writer.write_char('='))
+                .and_then(|()| write_quoted(&mut self.writer, value))
         };
     }
+}
+
+thread_local! {
+    /// Where a `%value` or `?value` field is rendered before it is quoted: one buffer per
+    /// thread, reused line after line.
+    static RENDERED: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 impl Visit for QuotedVisitor<'_> {
@@ -55,10 +69,33 @@ impl Visit for QuotedVisitor<'_> {
         self.field(field, value);
     }
 
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.field(field, itoa::Buffer::new().format(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.field(field, itoa::Buffer::new().format(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.field(field, if value { "true" } else { "false" });
+    }
+
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         // `%value` fields arrive here as their Display text.
-        let text = format!("{value:?}");
-        self.field(field, &text);
+        let rendered = RENDERED.try_with(|buffer| match buffer.try_borrow_mut() {
+            Ok(mut text) => {
+                text.clear();
+                let written = fmt::Write::write_fmt(&mut *text, format_args!("{value:?}"));
+                written.map(|()| self.field(field, &text))
+            }
+            // A `Debug` impl that logs while being logged: render on its own.
+            Err(_) => Err(fmt::Error),
+        });
+        if !matches!(rendered, Ok(Ok(()))) {
+            let text = format!("{value:?}");
+            self.field(field, &text);
+        }
     }
 }
 
@@ -77,45 +114,81 @@ impl VisitFmt for QuotedVisitor<'_> {
 /// Whether `value` can stand unquoted: non-empty, and only characters that cannot start
 /// another field (no space, `=`, quote, control character).
 fn is_plain(value: &str) -> bool {
+    // Byte by byte: every plain character is ASCII, and no byte of a longer UTF-8
+    // sequence is.
     !value.is_empty()
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.:/@+,#*()[]<>!?%&~;".contains(c))
+        && value.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'-' | b'_'
+                        | b'.'
+                        | b':'
+                        | b'/'
+                        | b'@'
+                        | b'+'
+                        | b','
+                        | b'#'
+                        | b'*'
+                        | b'('
+                        | b')'
+                        | b'['
+                        | b']'
+                        | b'<'
+                        | b'>'
+                        | b'!'
+                        | b'?'
+                        | b'%'
+                        | b'&'
+                        | b'~'
+                        | b';'
+                )
+        })
 }
 
 /// `value` as a field's value: as is when plain, else in double quotes with `"`, `\` and
 /// every control or non-ASCII whitespace character escaped.
 pub fn quote(value: &str) -> String {
-    if is_plain(value) {
-        return value.to_owned();
-    }
     let mut quoted = String::with_capacity(value.len() + 2);
-    quoted.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => quoted.push_str("\\\""),
-            '\\' => quoted.push_str("\\\\"),
-            c if needs_escape(c) => quoted.extend(c.escape_default()),
-            c => quoted.push(c),
-        }
-    }
-    quoted.push('"');
+    // Writing into a `String` cannot fail.
+    let _ = write_quoted(&mut quoted, value);
     quoted
 }
 
-/// `text` with control and non-ASCII whitespace characters escaped (`\n`, `\u{2028}`).
-fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(needs_escape) {
-        return std::borrow::Cow::Borrowed(text);
+/// [`quote`], written straight into `out`.
+fn write_quoted(out: &mut impl fmt::Write, value: &str) -> fmt::Result {
+    if is_plain(value) {
+        return out.write_str(value);
     }
-    let mut escaped = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match needs_escape(c) {
-            true => escaped.extend(c.escape_default()),
-            false => escaped.push(c),
+    out.write_char('"')?;
+    let mut plain_from = 0;
+    for (at, c) in value.char_indices() {
+        let escaped = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            c if needs_escape(c) => "",
+            _ => continue,
+        };
+        out.write_str(&value[plain_from..at])?;
+        plain_from = at + c.len_utf8();
+        match escaped {
+            "" => c.escape_default().try_for_each(|e| out.write_char(e))?,
+            escaped => out.write_str(escaped)?,
         }
     }
-    std::borrow::Cow::Owned(escaped)
+    out.write_str(&value[plain_from..])?;
+    out.write_char('"')
+}
+
+/// `text` with control and non-ASCII whitespace characters escaped (`\n`, `\u{2028}`).
+fn write_escaped_controls(out: &mut impl fmt::Write, text: &str) -> fmt::Result {
+    let mut plain_from = 0;
+    for (at, c) in text.char_indices().filter(|(_, c)| needs_escape(*c)) {
+        out.write_str(&text[plain_from..at])?;
+        plain_from = at + c.len_utf8();
+        c.escape_default().try_for_each(|e| out.write_char(e))?;
+    }
+    out.write_str(&text[plain_from..])
 }
 
 fn needs_escape(c: char) -> bool {
@@ -182,6 +255,30 @@ mod tests {
         assert_eq!(line.lines().count(), 1);
         assert_eq!(quote(""), "\"\"");
         assert_eq!(quote("a\u{2028}b"), "\"a\\u{2028}b\"");
+    }
+
+    /// Every kind of field (text, integers, booleans, `%` and `?` values) goes through the
+    /// same quoting, written straight into the line.
+    #[test]
+    fn every_field_kind_is_written_and_quoted() {
+        let line = logged(|| {
+            tracing::info!(
+                team = "caf\u{e9} \"x\"\\y",
+                attempts = 3u64,
+                delta = -2i64,
+                ok = true,
+                shown = %"a\u{2028}b",
+                debug = ?"q",
+                "request"
+            )
+        });
+        assert_eq!(
+            line,
+            "request team=\"caf\u{e9} \\\"x\\\"\\\\y\" attempts=3 delta=-2 ok=true \
+             shown=\"a\\u{2028}b\" debug=\"\\\"q\\\"\"\n"
+        );
+        assert_eq!(quote("caf\u{e9}"), "\"caf\u{e9}\"");
+        assert_eq!(quote("a\tb\u{85}"), "\"a\\tb\\u{85}\"");
     }
 
     #[test]

@@ -345,15 +345,16 @@ impl RequestRecord {
         self.settle(&status, usage.as_ref(), cost);
         self.end_trace(ending, &status, usage.as_ref(), cost);
         let resumed_from = self.resumed.as_ref().map(|r| r.from.join(","));
+        // Text fields as `&str` (not `%`), so the log writes them without `fmt` machinery.
         tracing::info!(
             target: "switchyard::access",
-            request_id = %self.request_id,
-            team = %self.team,
-            key_id = %self.key_id,
-            api = %self.endpoint.api.label(),
-            model = %self.model,
-            provider = %provider,
-            status = %status,
+            request_id = self.request_id.as_str(),
+            team = self.team.as_str(),
+            key_id = self.key_id.as_str(),
+            api = self.endpoint.api.label(),
+            model = self.model.as_str(),
+            provider = provider.as_str(),
+            status = status.as_str(),
             attempts = self.attempts,
             duration_ms = elapsed.as_millis() as u64,
             ttft_ms = self.first_byte.map(|d| d.as_millis() as u64),
