@@ -205,7 +205,8 @@ async fn equal_noisy_targets_share_within_60_40() {
             stream,
             tokens: (50, 300),
         };
-        for seed in 0..3 {
+        // Ten seeds: a router that strands one target on an unlucky run of samples fails some.
+        for seed in 0..10 {
             let counts = run(&[sim, sim], traffic, 30, 400, seed).await;
             let first = share(&counts, 0);
             assert!(
@@ -308,3 +309,5 @@ async fn one_length_gives_a_measured_total_with_no_prior_in_it() {
     assert!((ranked[0].figures.expected_latency_ms - 1.0).abs() < 1e-6);
     assert!((ranked[1].figures.expected_latency_ms - 300.0).abs() < 1e-6);
 }
+
+
