@@ -1,10 +1,13 @@
 //! `loadtest scenario latency-mix`: `strategy: latency` against targets with realistic,
 //! varying latency (time to first token 200 ms – 2 s, log-normal with a heavy tail; 30–120
-//! tokens/s; answers of varied length), half the requests streamed. For 1, 2 (one 20 %+
-//! slower, or equal) and 4 targets it prints, after a warm-up, each target's share of
-//! streamed and whole requests, and checks: ≥ 90 % to the fastest when it is ≥ 20 % faster,
-//! within 60/40 when equal. Bounded: `WARMUP + MEASURED` requests per case, two at a time,
-//! everything on 127.0.0.1.
+//! tokens/s; answers of varied length), streamed and whole answers in runs of their own. For
+//! 1, 2 (one 20 %+ slower, or equal) and 4 targets it prints, after a warm-up, each target's
+//! share of streamed and whole requests, and checks: ≥ 90 % to the fastest when it is ≥ 20 %
+//! faster, within 60/40 when equal. Bounded: `WARMUP + MEASURED` requests per case and kind,
+//! two at a time, everything on 127.0.0.1.
+//!
+//! `LATENCY_MIX_CASE=<label>` runs one case (e.g. `two, equal`); `LATENCY_MIX_DUMP=1` also
+//! prints each run's `/admin/routes` and the order in which the targets served.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -68,6 +71,10 @@ fn cases() -> Vec<Case> {
         Case {
             label: "two, one slower",
             targets: vec![t("a", 1500, 60), t("b", 300, 80)],
+        },
+        Case {
+            label: "two, one 25 % slower",
+            targets: vec![t("a", 780, 50), t("b", 600, 60)],
         },
         Case {
             label: "two, equal",
@@ -137,7 +144,12 @@ async fn run_case(binary: &std::path::Path, case: &Case) -> anyhow::Result<bool>
         let proxy = ProxyProcess::start(binary, &policy_yaml(case, &sims)).await?;
         let got = drive(&proxy.base_url(), stream).await?;
         if std::env::var_os("LATENCY_MIX_DUMP").is_some() {
-            let routes = http_client()?.get(format!("{}/admin/routes", proxy.admin_url())).send().await?.text().await?;
+            let routes = http_client()?
+                .get(format!("{}/admin/routes", proxy.admin_url()))
+                .send()
+                .await?
+                .text()
+                .await?;
             eprintln!("ROUTES {routes}");
             let seq: Vec<&str> = got.iter().map(|(_, p)| p.as_str()).collect();
             eprintln!("SEQ {}", seq.join(" "));

@@ -309,5 +309,3 @@ async fn one_length_gives_a_measured_total_with_no_prior_in_it() {
     assert!((ranked[0].figures.expected_latency_ms - 1.0).abs() < 1e-6);
     assert!((ranked[1].figures.expected_latency_ms - 300.0).abs() < 1e-6);
 }
-
-

@@ -31,9 +31,9 @@ const NEAR_EQUAL: f64 = 1.25;
 /// expected time count as equals, whatever their noise.
 const NEAR_EQUAL_MEASURED: f64 = 0.1;
 /// Under `strategy: latency`, two targets whose expected times differ by less than this
-/// many times the sum of their noise figures count as equals. The expected times are
-/// averages with α = 0.3, whose standard error is √(α / (2 − α)) ≈ 0.42 of one sample's
-/// spread, and a mean absolute error is ≈ 0.8 of a standard deviation: ≈ 0.5.
+/// many times the sum of their noise figures count as equals. A noise figure is ≈ 1.9
+/// standard errors of its target's expectation (see `STANDARD_ERROR_PER_NOISE`), so for two
+/// targets alike 0.6 × the sum is ≈ 1.6 standard errors of their difference.
 const NOISE_WEIGHT: f64 = 0.6;
 
 /// One step of a plan: a target, reached through `model` (the requested one or a fallback).
@@ -368,7 +368,8 @@ pub(crate) fn standard_normal_cdf(z: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.327_591_1 * x);
     let poly = t
         * (0.254_829_592
-            + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
     let erf = 1.0 - poly * (-x * x).exp();
     if z >= 0.0 {
         0.5 * (1.0 + erf)

@@ -270,7 +270,7 @@ fn median(values: &mut [f64]) -> Option<f64> {
     }
     values.sort_by(f64::total_cmp);
     let mid = values.len() / 2;
-    Some(if values.len() % 2 == 0 {
+    Some(if values.len().is_multiple_of(2) {
         (values[mid - 1] + values[mid]) / 2.0
     } else {
         values[mid]
@@ -549,7 +549,10 @@ mod tests {
         let points: Vec<(f64, f64)> = (0..12)
             .map(|i| {
                 let tokens = 50.0 + (i % 4) as f64 * 10.0;
-                (tokens, 500.0 + 15.0 * tokens + if i % 2 == 0 { 80.0 } else { -80.0 })
+                (
+                    tokens,
+                    500.0 + 15.0 * tokens + if i % 2 == 0 { 80.0 } else { -80.0 },
+                )
             })
             .collect();
         let line = fit(&samples(&points)).unwrap();

@@ -253,7 +253,10 @@ async fn equal_targets_in_use_take_turns() {
     }
     for provider in ["fast", "slow", "cheap"] {
         let share = counts.get(provider).copied().unwrap_or(0);
-        assert!((99..=101).contains(&share), "{provider}: {share} of 300 ({counts:?})");
+        assert!(
+            (99..=101).contains(&share),
+            "{provider}: {share} of 300 ({counts:?})"
+        );
     }
 }
 
@@ -388,7 +391,12 @@ async fn a_lone_target_out_of_headroom_is_tried_anyway() {
 
 #[test]
 fn the_normal_distribution_function_matches_its_table() {
-    for (z, phi) in [(0.0, 0.5), (1.0, 0.841_344_7), (-1.96, 0.024_997_9), (3.0, 0.998_650_1)] {
+    for (z, phi) in [
+        (0.0, 0.5),
+        (1.0, 0.841_344_7),
+        (-1.96, 0.024_997_9),
+        (3.0, 0.998_650_1),
+    ] {
         let got = super::plan::standard_normal_cdf(z);
         assert!((got - phi).abs() < 1e-6, "Φ({z}) = {got}, want {phi}");
     }
