@@ -1,10 +1,13 @@
 //! `loadtest scenario latency-mix`: `strategy: latency` against targets with realistic,
 //! varying latency (time to first token 200 ms – 2 s, log-normal with a heavy tail; 30–120
-//! tokens/s; answers of varied length), half the requests streamed. For 1, 2 (one 20 %+
-//! slower, or equal) and 4 targets it prints, after a warm-up, each target's share of
-//! streamed and whole requests, and checks: ≥ 90 % to the fastest when it is ≥ 20 % faster,
-//! within 60/40 when equal. Bounded: `WARMUP + MEASURED` requests per case, two at a time,
-//! everything on 127.0.0.1.
+//! tokens/s; answers of varied length), streamed and whole answers in runs of their own. For
+//! 1, 2 (one 20 %+ slower, or equal) and 4 targets it prints, after a warm-up, each target's
+//! share of streamed and whole requests, and checks: ≥ 90 % to the fastest when it is ≥ 20 %
+//! faster, within 60/40 when equal. Bounded: `WARMUP + MEASURED` requests per case and kind,
+//! two at a time, everything on 127.0.0.1.
+//!
+//! `LATENCY_MIX_CASE=<label>` runs one case (e.g. `two, equal`); `LATENCY_MIX_DUMP=1` also
+//! prints each run's `/admin/routes` and the order in which the targets served.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -70,6 +73,10 @@ fn cases() -> Vec<Case> {
             targets: vec![t("a", 1500, 60), t("b", 300, 80)],
         },
         Case {
+            label: "two, one 25 % slower",
+            targets: vec![t("a", 780, 50), t("b", 600, 60)],
+        },
+        Case {
             label: "two, equal",
             targets: vec![t("a", 600, 60), t("b", 600, 60)],
         },
@@ -89,7 +96,7 @@ pub async fn run(binary: &std::path::Path) -> anyhow::Result<bool> {
     println!("\n══ latency-mix {}", "═".repeat(60));
     println!(
         "load:     per case {WARMUP} warm-up + {MEASURED} measured requests, {WORKERS} at a time, \
-         every other one streamed, max_tokens {}..={}; ttft log-normal σ {TTFT_SIGMA} around \
+         streamed and whole answers in runs of their own (a fresh proxy each), max_tokens {}..={}; ttft log-normal σ {TTFT_SIGMA} around \
          the median",
         TOKENS.0, TOKENS.1
     );
@@ -100,6 +107,11 @@ pub async fn run(binary: &std::path::Path) -> anyhow::Result<bool> {
     println!("| --- | --- | --- | --- | --- |");
     let mut all = true;
     for case in cases() {
+        if let Ok(only) = std::env::var("LATENCY_MIX_CASE") {
+            if case.label != only {
+                continue;
+            }
+        }
         let passed = run_case(binary, &case).await?;
         all &= passed;
     }
@@ -125,9 +137,25 @@ async fn run_case(binary: &std::path::Path, case: &Case) -> anyhow::Result<bool>
         }));
         sims.push(sim);
     }
-    let proxy = ProxyProcess::start(binary, &policy_yaml(case, &sims)).await?;
-    let served = drive(&proxy.base_url()).await?;
-    drop(proxy);
+    // Streamed and whole answers each get a proxy of their own, so each kind's figures are
+    // learned from that kind of traffic alone.
+    let mut served = Vec::new();
+    for stream in [true, false] {
+        let proxy = ProxyProcess::start(binary, &policy_yaml(case, &sims)).await?;
+        let got = drive(&proxy.base_url(), stream).await?;
+        if std::env::var_os("LATENCY_MIX_DUMP").is_some() {
+            let routes = http_client()?
+                .get(format!("{}/admin/routes", proxy.admin_url()))
+                .send()
+                .await?
+                .text()
+                .await?;
+            eprintln!("ROUTES {routes}");
+            let seq: Vec<&str> = got.iter().map(|(_, p)| p.as_str()).collect();
+            eprintln!("SEQ {}", seq.join(" "));
+        }
+        served.extend(got);
+    }
 
     let expected: Vec<f64> = case.targets.iter().map(Target::expected_ms).collect();
     let best = expected.iter().copied().fold(f64::INFINITY, f64::min);
@@ -218,8 +246,9 @@ fn policy_yaml(case: &Case, sims: &[OpenAiSim]) -> String {
     yaml
 }
 
-/// Sends the requests, `WORKERS` at a time; returns (streamed, provider) of the measured ones.
-async fn drive(base_url: &str) -> anyhow::Result<Vec<(bool, String)>> {
+/// Sends the requests, all streamed or all whole, `WORKERS` at a time; returns (streamed,
+/// provider) of the measured ones.
+async fn drive(base_url: &str, stream: bool) -> anyhow::Result<Vec<(bool, String)>> {
     let client = http_client()?;
     let url = format!("{base_url}/chat/completions");
     let workers = Arc::new(Semaphore::new(WORKERS));
@@ -227,7 +256,6 @@ async fn drive(base_url: &str) -> anyhow::Result<Vec<(bool, String)>> {
     for n in 0..WARMUP + MEASURED {
         let permit = workers.clone().acquire_owned().await?;
         let (client, url) = (client.clone(), url.clone());
-        let stream = n % 2 == 1;
         let max_tokens = TOKENS.0 + (n as u64 * 7) % (TOKENS.1 - TOKENS.0 + 1);
         tasks.spawn(async move {
             let body = json!({
@@ -243,15 +271,19 @@ async fn drive(base_url: &str) -> anyhow::Result<Vec<(bool, String)>> {
                 .timeout(REQUEST_TIMEOUT)
                 .send()
                 .await;
-            let provider = reply.ok().and_then(|r| {
-                let ok = r.status().is_success();
-                let provider = r
-                    .headers()
-                    .get("x-switchyard-provider")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                ok.then_some(provider).flatten()
-            });
+            // The whole body is read, as a real client does: a stream dropped after its
+            // headers would be abandoned, and the proxy would learn nothing from it.
+            let provider = match reply {
+                Ok(r) if r.status().is_success() => {
+                    let provider = r
+                        .headers()
+                        .get("x-switchyard-provider")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    r.bytes().await.ok().and(provider)
+                }
+                _ => None,
+            };
             drop(permit);
             (n, stream, provider.unwrap_or_else(|| "error".to_owned()))
         });

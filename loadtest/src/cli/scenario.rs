@@ -196,7 +196,7 @@ fn spec(name: Scenario) -> Spec {
             policy: "strategy latency: a (ttft 400ms), b (ttft 40ms), c (ttft 40ms), same price"
                 .into(),
             expected: "after measuring each target, the router sends most traffic (> 80%) to b \
-                       and c and spreads it between them (power of two choices); a only gets the \
+                       and c and spreads it between them (near-equal targets take turns); a only gets the \
                        first few requests that measure it"
                 .into(),
             model_yaml: "    strategy: latency\n".into(),

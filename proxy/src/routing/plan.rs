@@ -4,9 +4,9 @@
 //! Every strategy fills provisioned capacity first: `tier: provisioned` targets with
 //! headroom come before pay-as-you-go targets of their cloud, which come before other clouds.
 //!
-//! Near-equal targets are not always taken in the same order: the first place among them
-//! goes to the less loaded of two picked at random (power of two choices), so stale figures
-//! cannot send every request to one target. Under `strategy: latency`, "near-equal" is
+//! Near-equal targets are not always taken in the same order: they take turns at the first
+//! place (the least loaded first, then the one tried longest ago), so stale figures cannot
+//! send every request to one target. Under `strategy: latency`, "near-equal" is
 //! judged on measured figures: within their measured noise, or within a small fraction of
 //! the best target's measured time (priors shared by all targets do not widen it).
 
@@ -18,7 +18,7 @@ use std::time::Duration;
 use rand::Rng;
 use tokio::time::Instant;
 
-use super::score::{figures, scores, Figures, Priors, RequestShape};
+use super::score::{figures, scores, Figures, Priors, RequestShape, STANDARD_ERROR_PER_NOISE};
 use super::stats::{Availability, LiveStats, TargetSnapshot};
 use crate::config::{Model, Policy, Strategy, Target, TargetId, Team, Tier};
 
@@ -31,9 +31,9 @@ const NEAR_EQUAL: f64 = 1.25;
 /// expected time count as equals, whatever their noise.
 const NEAR_EQUAL_MEASURED: f64 = 0.1;
 /// Under `strategy: latency`, two targets whose expected times differ by less than this
-/// many times the sum of their noise figures count as equals. The expected times are
-/// averages with α = 0.3, whose standard error is √(α / (2 − α)) ≈ 0.42 of one sample's
-/// spread, and a mean absolute error is ≈ 0.8 of a standard deviation: ≈ 0.5.
+/// many times the sum of their noise figures count as equals. A noise figure is ≈ 1.9
+/// standard errors of its target's expectation (see `STANDARD_ERROR_PER_NOISE`), so for two
+/// targets alike 0.6 × the sum is ≈ 1.6 standard errors of their difference.
 const NOISE_WEIGHT: f64 = 0.6;
 
 /// One step of a plan: a target, reached through `model` (the requested one or a fallback).
@@ -274,9 +274,12 @@ fn sort_key(ranked: &RankedTarget, score: f64, tier: u8, max_ttft_ms: Option<f64
     }
 }
 
-/// Power of two choices among the near-equal leaders: of two picked at random, the one with
-/// fewer requests in flight goes first. With `measured` (the keys are expected times), the
-/// band comes from the measurements, not from a prior-inflated total.
+/// Near-equal leaders take turns: the one with the fewest requests in flight goes first,
+/// and among those the one whose last attempt started longest ago (never-tried first, in
+/// random order). Taking turns instead of picking at random keeps equal targets within a
+/// few requests of an even split, and a stale figure still cannot send every request to one
+/// target. With `measured` (the keys are expected times), the band comes from the
+/// measurements, not from a prior-inflated total.
 fn spread_leader(
     keyed: &mut [(SortKey, RankedTarget)],
     measured: bool,
@@ -305,21 +308,74 @@ fn spread_leader(
                 && near(key, &ranked.figures)
         })
         .count();
+    if measured && explore_runner_up(keyed, equals, rng) {
+        return;
+    }
     if equals < 2 {
         return;
     }
-    let a = rng.random_range(0..equals);
-    let mut b = rng.random_range(0..equals - 1);
-    if b >= a {
-        b += 1;
-    }
-    let load = |i: usize| keyed[i].1.snapshot.inflight;
-    let winner = match load(a).cmp(&load(b)) {
-        Ordering::Less => a,
-        Ordering::Greater => b,
-        Ordering::Equal => a,
+    // Random offset so never-tried targets (equal turn keys) are not always met in order.
+    let offset = rng.random_range(0..equals);
+    let turn = |i: usize| {
+        let snapshot = &keyed[i].1.snapshot;
+        (snapshot.inflight, snapshot.last_started)
     };
+    let winner = (0..equals)
+        .map(|k| (offset + k) % equals)
+        .min_by_key(|&i| turn(i))
+        .unwrap_or(0);
     keyed[..=winner].rotate_right(1);
+}
+
+/// Under `strategy: latency`, the first target outside the near-equal band goes first with
+/// the probability that it is in fact the faster one, judged from the two expectations'
+/// standard errors. A target whose figures came out worse than they are by chance would
+/// otherwise get no traffic to correct them until they went stale; a target that is really
+/// slower (by several standard errors) is almost never tried. Returns whether it was.
+fn explore_runner_up(
+    keyed: &mut [(SortKey, RankedTarget)],
+    equals: usize,
+    rng: &mut dyn rand::RngCore,
+) -> bool {
+    let (Some((best, leader)), Some((key, runner_up))) = (keyed.first(), keyed.get(equals)) else {
+        return false;
+    };
+    if key.low_headroom != best.low_headroom
+        || key.misses_slo != best.misses_slo
+        || key.tier != best.tier
+    {
+        return false;
+    }
+    let (Some(a), Some(b)) = (leader.figures.noise_ms, runner_up.figures.noise_ms) else {
+        return false;
+    };
+    let standard_error = STANDARD_ERROR_PER_NOISE * a.hypot(b);
+    if standard_error <= 0.0 {
+        return false;
+    }
+    let chance = standard_normal_cdf(-(key.value - best.value) / standard_error);
+    if rng.random::<f64>() >= chance {
+        return false;
+    }
+    keyed[..=equals].rotate_right(1);
+    true
+}
+
+/// Φ(z), the standard normal distribution function (Abramowitz & Stegun 7.1.26 for erf,
+/// absolute error below 1.5e-7).
+pub(crate) fn standard_normal_cdf(z: f64) -> f64 {
+    let x = z.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let erf = 1.0 - poly * (-x * x).exp();
+    if z >= 0.0 {
+        0.5 * (1.0 + erf)
+    } else {
+        0.5 * (1.0 - erf)
+    }
 }
 
 /// Builds the plan for `model`: its targets ranked, then each fallback model's, at most

@@ -12,6 +12,11 @@ pub const DEFAULT_EXPECTED_OUTPUT_TOKENS: u32 = 256;
 /// Each request already in flight on a target makes it look this much slower (queueing),
 /// which spreads load before the latency averages catch up.
 const INFLIGHT_PENALTY: f64 = 0.05;
+/// A latency average's standard error per unit of its noise figure: an α = 0.3 average's
+/// standard error is ≈ 0.42 of one sample's spread, and a mean absolute error (the noise
+/// figure) is ≈ 0.8 of it. A fitted expectation's standard error is turned into a noise
+/// figure with it, so both kinds of expectation are compared on one scale.
+pub const STANDARD_ERROR_PER_NOISE: f64 = 0.53;
 /// Error rates above this are treated as this (the circuit breaker handles outages).
 const MAX_ERROR_RATE: f64 = 0.9;
 
@@ -220,7 +225,26 @@ pub fn figures(
         ttft_measured: basis != LatencyBasis::Prior,
         per_token_measured,
         prior_latency_ms: prior_part * stretch,
-        noise_ms: snapshot.noise_ms.filter(|_| basis != LatencyBasis::Prior),
+        noise_ms: noise(snapshot, basis, output),
+    }
+}
+
+/// How unsure this target's expected time is, as a noise figure (ms): its measured noise,
+/// and for whole answers fitted against length, at least the fit's standard error at the
+/// expected length (a line carried beyond the lengths measured is unsure even when every
+/// answer so far fell close to it).
+fn noise(snapshot: &TargetSnapshot, basis: LatencyBasis, output: f64) -> Option<f64> {
+    let fitted = match basis {
+        LatencyBasis::WholeByLength => snapshot
+            .whole_fit
+            .and_then(|fit| fit.standard_error_ms(output))
+            .map(|se| se / STANDARD_ERROR_PER_NOISE),
+        LatencyBasis::Prior => return None,
+        _ => None,
+    };
+    match (snapshot.noise_ms, fitted) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
     }
 }
 

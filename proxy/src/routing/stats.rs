@@ -30,7 +30,7 @@ const FRESH_FOR: Duration = Duration::from_secs(20);
 const MAX_FRESH_FOR: Duration = Duration::from_secs(320);
 /// A re-check sample within this fraction of the old expectation (or within twice the
 /// target's noise) finds the target unchanged.
-const UNCHANGED: f64 = 0.25;
+const UNCHANGED: f64 = 0.1;
 /// Time-to-first-token samples kept per target for percentiles.
 const TTFT_SAMPLES: usize = 64;
 /// Whole (non-streamed) answers kept per target to fit time against output length.
@@ -63,11 +63,15 @@ struct TargetState {
     whole_ms: Option<f64>,
     /// Recent whole answers as (output tokens, total ms), to learn a time per token.
     whole_samples: VecDeque<(f64, f64)>,
+    /// The line through `whole_samples`, refitted when they change.
+    whole_fit: Option<LengthFit>,
     /// Average absolute error of the expected total time against what was measured: how
     /// noisy this target is, so that ranking can tell a real difference from chance.
     noise_ms: Option<f64>,
     /// How long figures stay fresh after a success; `None` is [`FRESH_FOR`].
     fresh_for: Option<Duration>,
+    /// When the last attempt on this target started: near-equal targets take turns.
+    last_started: Option<Instant>,
 }
 
 /// Whether a target may be tried now, and if not, why.
@@ -129,6 +133,8 @@ pub struct TargetSnapshot {
     pub whole_fit: Option<LengthFit>,
     /// Average absolute error of this target's expected total time, in ms.
     pub noise_ms: Option<f64>,
+    /// When the last attempt on this target started.
+    pub last_started: Option<Instant>,
 }
 
 /// `total ≈ base_ms + ms_per_token × output tokens`, from whole answers.
@@ -136,6 +142,24 @@ pub struct TargetSnapshot {
 pub struct LengthFit {
     pub base_ms: f64,
     pub ms_per_token: f64,
+    /// Samples behind the fit, their mean length, and the spread of their lengths (Σ(x − x̄)²).
+    samples: f64,
+    mean_tokens: f64,
+    spread_tokens: f64,
+    /// Standard deviation of the samples around the line, once there are three or more.
+    residual_ms: Option<f64>,
+}
+
+impl LengthFit {
+    /// The standard error of the fitted total for an answer of `tokens`: small near the
+    /// lengths measured, larger the further the line is carried beyond them (a slope fitted
+    /// from a few noisy answers is unsure).
+    pub fn standard_error_ms(&self, tokens: f64) -> Option<f64> {
+        let residual = self.residual_ms?;
+        let leverage =
+            1.0 / self.samples + (tokens - self.mean_tokens).powi(2) / self.spread_tokens;
+        Some(residual * leverage.sqrt())
+    }
 }
 
 impl TargetState {
@@ -172,6 +196,7 @@ impl TargetState {
         self.ms_per_output_token = None;
         self.whole_ms = None;
         self.whole_samples.clear();
+        self.whole_fit = None;
         self.noise_ms = None;
     }
 
@@ -181,7 +206,8 @@ impl TargetState {
             (Some(ttft), Some(per_token)) => Some(ttft + per_token * tokens),
             _ => None,
         };
-        let whole = fit(&self.whole_samples)
+        let whole = self
+            .whole_fit
             .map(|f| f.base_ms + f.ms_per_token * tokens)
             .or(self.whole_ms);
         if streamed {
@@ -201,25 +227,53 @@ impl TargetState {
 /// Least-squares line through `(tokens, ms)` samples; `None` until two lengths differ.
 /// Slope and base are kept non-negative (noise must not make longer answers look faster).
 fn fit(samples: &VecDeque<(f64, f64)>) -> Option<LengthFit> {
-    let n = samples.len() as f64;
     if samples.len() < 2 {
         return None;
     }
-    let mean_x = samples.iter().map(|(x, _)| x).sum::<f64>() / n;
-    let mean_y = samples.iter().map(|(_, y)| y).sum::<f64>() / n;
-    let sxx: f64 = samples.iter().map(|(x, _)| (x - mean_x).powi(2)).sum();
-    if sxx < 1e-9 {
+    let n = samples.len() as f64;
+    let mean_tokens = samples.iter().map(|(x, _)| x).sum::<f64>() / n;
+    let mean_ms = samples.iter().map(|(_, y)| y).sum::<f64>() / n;
+    let spread_tokens: f64 = samples.iter().map(|(x, _)| (x - mean_tokens).powi(2)).sum();
+    if spread_tokens < 1e-9 {
         return None;
     }
-    let sxy: f64 = samples
+    let covariance: f64 = samples
         .iter()
-        .map(|(x, y)| (x - mean_x) * (y - mean_y))
+        .map(|(x, y)| (x - mean_tokens) * (y - mean_ms))
         .sum();
-    let ms_per_token = (sxy / sxx).max(0.0);
-    let base_ms = (mean_y - ms_per_token * mean_x).max(0.0);
+    let ms_per_token = (covariance / spread_tokens).max(0.0);
+    let base_ms = (mean_ms - ms_per_token * mean_tokens).max(0.0);
+    // The residuals' spread, robustly: 1.4826 × their median absolute deviation estimates a
+    // standard deviation without letting the heavy tail of first-token times dominate it.
+    let residual_ms = (samples.len() > 2)
+        .then(|| {
+            let mut deviations: Vec<f64> = samples
+                .iter()
+                .map(|(x, y)| (y - base_ms - ms_per_token * x).abs())
+                .collect();
+            median(&mut deviations).map(|mad| 1.4826 * mad)
+        })
+        .flatten();
     Some(LengthFit {
         base_ms,
         ms_per_token,
+        samples: n,
+        mean_tokens,
+        spread_tokens,
+        residual_ms,
+    })
+}
+
+fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
     })
 }
 
@@ -276,6 +330,7 @@ impl AttemptPermit {
                 s.whole_samples.pop_front();
             }
             s.whole_samples.push_back((tokens, total_ms));
+            s.whole_fit = fit(&s.whole_samples);
         });
     }
 
@@ -408,6 +463,7 @@ impl LiveStats {
             let bucket = s.window.bucket(now);
             bucket.started += 1;
             bucket.tokens += estimated_tokens;
+            s.last_started = Some(now);
             Ok(probe)
         })?;
         live.inflight.fetch_add(1, Ordering::Relaxed);
@@ -453,8 +509,9 @@ impl LiveStats {
                 fresh: s.is_fresh(now),
                 ttft_p95_ms: percentile(&s.recent_ttft_ms, 0.95),
                 whole_ms: s.whole_ms,
-                whole_fit: fit(&s.whole_samples),
+                whole_fit: s.whole_fit,
                 noise_ms: s.noise_ms,
+                last_started: s.last_started,
             }
         })
     }
@@ -482,6 +539,30 @@ fn ewma(previous: Option<f64>, sample: f64) -> f64 {
 mod tests {
     use super::*;
     use crate::config::{Price, Provider, ProviderKind};
+
+    fn samples(points: &[(f64, f64)]) -> VecDeque<(f64, f64)> {
+        points.iter().copied().collect()
+    }
+
+    #[test]
+    fn a_fit_is_less_sure_far_beyond_the_lengths_measured() {
+        let points: Vec<(f64, f64)> = (0..12)
+            .map(|i| {
+                let tokens = 50.0 + (i % 4) as f64 * 10.0;
+                (
+                    tokens,
+                    500.0 + 15.0 * tokens + if i % 2 == 0 { 80.0 } else { -80.0 },
+                )
+            })
+            .collect();
+        let line = fit(&samples(&points)).unwrap();
+        let near = line.standard_error_ms(65.0).unwrap();
+        let far = line.standard_error_ms(600.0).unwrap();
+        assert!(near > 0.0 && far > 5.0 * near, "near {near}, far {far}");
+        // Two samples give a line but no spread to judge it by.
+        let two = fit(&samples(&[(10.0, 100.0), (20.0, 200.0)])).unwrap();
+        assert_eq!(two.standard_error_ms(15.0), None);
+    }
 
     fn target() -> Target {
         Target {

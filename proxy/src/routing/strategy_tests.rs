@@ -238,6 +238,28 @@ async fn load_spreads_among_equal_targets() {
     }
 }
 
+/// Equal targets that are used take turns: an even split within a request, not a random walk.
+#[tokio::test(start_paused = true)]
+async fn equal_targets_in_use_take_turns() {
+    let policy = policy("  m:\n    strategy: latency\n    targets:\n      - { provider: fast, model: m, price: free }\n      - { provider: slow, model: m, price: free }\n      - { provider: cheap, model: m, price: free }\n");
+    let stats = LiveStats::new();
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for _ in 0..300 {
+        let name = first(&policy, "m", &stats, &mut rng);
+        warm(&stats, &policy, "m", &name, 200, 1);
+        *counts.entry(name).or_default() += 1;
+        tokio::time::advance(Duration::from_millis(10)).await;
+    }
+    for provider in ["fast", "slow", "cheap"] {
+        let share = counts.get(provider).copied().unwrap_or(0);
+        assert!(
+            (99..=101).contains(&share),
+            "{provider}: {share} of 300 ({counts:?})"
+        );
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn in_flight_load_moves_the_leader() {
     let policy = policy("  m:\n    strategy: latency\n    targets:\n      - { provider: fast, model: m, price: free }\n      - { provider: slow, model: m, price: free }\n");
@@ -365,4 +387,17 @@ async fn a_lone_target_out_of_headroom_is_tried_anyway() {
     assert_eq!(solo.attempts.len(), 1);
     assert_eq!(solo.attempts[0].target.provider.name, "cheap");
     assert!(solo.skipped.is_empty());
+}
+
+#[test]
+fn the_normal_distribution_function_matches_its_table() {
+    for (z, phi) in [
+        (0.0, 0.5),
+        (1.0, 0.841_344_7),
+        (-1.96, 0.024_997_9),
+        (3.0, 0.998_650_1),
+    ] {
+        let got = super::plan::standard_normal_cdf(z);
+        assert!((got - phi).abs() < 1e-6, "Φ({z}) = {got}, want {phi}");
+    }
 }
