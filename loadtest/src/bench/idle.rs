@@ -330,7 +330,7 @@ async fn hold_streams(client: &Client, url: &str, count: usize) -> anyhow::Resul
             }
             Ok(None) | Err(_) => break,
         }
-        if (held.opened + held.failed) % 1000 == 0 {
+        if (held.opened + held.failed).is_multiple_of(1000) {
             print!("{}… ", held.opened + held.failed);
             let _ = std::io::Write::flush(&mut std::io::stdout());
         }
