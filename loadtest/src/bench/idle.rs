@@ -56,6 +56,11 @@ pub struct IdleReport {
     pub rss_before_kib: u64,
     pub rss_held_kib: u64,
     pub rss_after_close_kib: u64,
+    /// Held again by a second wave of as many streams: about `rss_held_kib` when the memory
+    /// the first wave freed is reused rather than leaked.
+    pub rss_second_wave_kib: u64,
+    /// Streams of the second wave that failed (counted as errors too).
+    pub second_wave_failed: usize,
     pub peak_rss_kib: u64,
     /// (held − before) / opened.
     pub bytes_per_stream: f64,
@@ -66,7 +71,9 @@ pub struct IdleReport {
 
 impl IdleReport {
     pub fn errors(&self) -> usize {
-        self.failed + self.requested.saturating_sub(self.opened + self.failed)
+        self.failed
+            + self.requested.saturating_sub(self.opened + self.failed)
+            + self.second_wave_failed
     }
 
     pub fn markdown(&self) -> String {
@@ -83,11 +90,11 @@ impl IdleReport {
                 .map_or_else(|| "as inherited".to_owned(), |limit| limit.to_string()),
         );
         out.push_str(
-            "| streams held | failed | opened in | first byte p50 | p99 | RSS before | held | after close | VmHWM | per idle stream |\n\
-             | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+            "| streams held | failed | opened in | first byte p50 | p99 | RSS before | held | after close | second wave held | VmHWM | per idle stream |\n\
+             | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
         );
         out.push_str(&format!(
-            "| {} | {} | {:.1} s | {:.2} ms | {:.2} ms | {} | {} | {} | {} | {:.1} KiB |\n",
+            "| {} | {} | {:.1} s | {:.2} ms | {:.2} ms | {} | {} | {} | {} | {} | {:.1} KiB |\n",
             self.opened,
             self.failed,
             self.open_seconds,
@@ -96,6 +103,7 @@ impl IdleReport {
             mib(self.rss_before_kib),
             mib(self.rss_held_kib),
             mib(self.rss_after_close_kib),
+            mib(self.rss_second_wave_kib),
             mib(self.peak_rss_kib),
             self.bytes_per_stream / 1024.0,
         ));
@@ -181,6 +189,20 @@ pub async fn run(settings: &Settings, streams: usize) -> anyhow::Result<IdleRepo
     }
     tokio::time::sleep(SETTLE).await;
     let after = procstat::memory(pid)?;
+    // A second wave: memory that stays resident after the close is either reused here or
+    // leaked (then this wave adds as much again).
+    let again = hold_streams(&client, &url, streams).await?;
+    tokio::time::sleep(SETTLE).await;
+    let second_wave = procstat::memory(pid)?;
+    let second_opened = again.opened;
+    if again.failed > 0 {
+        notes.push(format!(
+            "second wave: {} of {streams} streams failed (first: {})",
+            again.failed,
+            again.first_error.as_deref().unwrap_or("-")
+        ));
+    }
+    again.close().await;
     let grown = during.rss_kib.saturating_sub(before.rss_kib) as f64 * 1024.0;
     Ok(IdleReport {
         machine: Machine::detect(),
@@ -196,7 +218,9 @@ pub async fn run(settings: &Settings, streams: usize) -> anyhow::Result<IdleRepo
         rss_before_kib: before.rss_kib,
         rss_held_kib: during.rss_kib,
         rss_after_close_kib: after.rss_kib,
-        peak_rss_kib: after.peak_kib,
+        rss_second_wave_kib: second_wave.rss_kib,
+        second_wave_failed: streams.saturating_sub(second_opened),
+        peak_rss_kib: second_wave.peak_kib,
         bytes_per_stream: if opened > 0 {
             grown / opened as f64
         } else {
@@ -366,6 +390,8 @@ mod tests {
             rss_before_kib: 1024,
             rss_held_kib: 2048,
             rss_after_close_kib: 1100,
+            rss_second_wave_kib: 2060,
+            second_wave_failed: 0,
             peak_rss_kib: 2100,
             bytes_per_stream: 131_072.0,
             client_connections_held: 8.0,
