@@ -60,8 +60,9 @@ impl SoakSettings {
 }
 
 /// The faults of one burst on the flaky target: each is consumed by one request, which then
-/// fails over to the good target.
-const FAULT_BURST: &str = r#"{"faults":[{"kind":"status","status":500},{"kind":"rate_limit","retry_after_ms":200},{"kind":"status","status":503}]}"#;
+/// fails over to the good target. `clear` drops what the last burst left (while the target
+/// was cooling down), so faults do not pile up and keep it cooled down for good.
+const FAULT_BURST: &str = r#"{"clear":true,"faults":[{"kind":"status","status":500},{"kind":"rate_limit","retry_after_ms":200},{"kind":"status","status":503}]}"#;
 const FAULTS_PER_BURST: u64 = 3;
 
 /// One reading of the proxy's resident memory.

@@ -165,16 +165,19 @@ const SERVER_TIMEOUTS: &str = "  request_timeout: 30s\n  first_byte_timeout: 10s
 
 /// One team, one model with one target: the sim. Priced, so that metering does its work.
 pub fn policy(sim_base_url: &str) -> String {
-    render_policy(SERVER_TIMEOUTS, &[("sim", sim_base_url)], 2.0)
+    render_policy(SERVER_TIMEOUTS, &[("sim", sim_base_url)], 2.0, "")
 }
 
 /// The soak's policy: the flaky sim first (priority), the good one behind it, so that every
-/// fault of the flaky one is a failover. `output_price` is what a reload changes.
+/// fault of the flaky one is a failover. `output_price` is what a reload changes. Short
+/// cool-downs (docs/routing.md, "Cool-downs") bring the flaky target back within a second of
+/// each burst, so failovers keep happening all through the run.
 pub fn soak_policy(flaky_base_url: &str, good_base_url: &str, output_price: f64) -> String {
     render_policy(
         SERVER_TIMEOUTS,
         &[("flaky", flaky_base_url), ("good", good_base_url)],
         output_price,
+        "    health: { cooldown: 100ms, max_cooldown: 1s }\n",
     )
 }
 
@@ -185,12 +188,17 @@ pub fn idle_policy(sim_base_url: &str, connections: usize) -> String {
         "  request_timeout: 1h\n  first_byte_timeout: 10s\n  stream_idle_timeout: 1h\n  \
          max_client_connections: {connections}\n"
     );
-    render_policy(&server, &[("sim", sim_base_url)], 2.0)
+    render_policy(&server, &[("sim", sim_base_url)], 2.0, "")
 }
 
 /// `upstreams` are (provider name, base URL) in priority order; `server` are the `server:`
-/// lines after the listeners, indented by two.
-fn render_policy(server: &str, upstreams: &[(&str, &str)], output_price: f64) -> String {
+/// lines after the listeners, indented by two; `model` more lines of the model (by four).
+fn render_policy(
+    server: &str,
+    upstreams: &[(&str, &str)],
+    output_price: f64,
+    model: &str,
+) -> String {
     let key_hash = key_hash(BENCH_KEY);
     let mut providers = String::new();
     let mut targets = String::new();
@@ -211,7 +219,7 @@ server:
 {providers}models:
   {BENCH_MODEL}:
     strategy: priority
-    targets:
+{model}    targets:
 {targets}teams:
   bench: {{ keys: ["{key_hash}"] }}
 "#
@@ -247,6 +255,7 @@ mod tests {
         let good = yaml.find("provider: good").unwrap_or(0);
         assert!(flaky < good, "{yaml}");
         assert!(yaml.contains("output: 2.5"));
+        assert!(yaml.contains("    health: { cooldown: 100ms, max_cooldown: 1s }\n    targets:"));
         assert_ne!(
             yaml,
             soak_policy("http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1", 2.0)
