@@ -18,6 +18,17 @@ const START_ATTEMPTS: u32 = 3;
 
 static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
 
+/// How to start the proxy beyond its policy.
+#[derive(Clone, Debug, Default)]
+pub struct Launch {
+    /// Added to the process's environment; cloud credential variables are then not inherited.
+    pub env: Vec<(String, String)>,
+    /// The open-file limit (soft and hard) set before it starts.
+    pub nofile: Option<u64>,
+    /// Run on these CPUs only.
+    pub cpus: Option<Vec<usize>>,
+}
+
 /// A running proxy and its files.
 pub struct ProxyProcess {
     child: Child,
@@ -60,6 +71,21 @@ impl ProxyProcess {
         env: &[(String, String)],
         nofile: Option<u64>,
     ) -> anyhow::Result<Self> {
+        let launch = Launch {
+            env: env.to_vec(),
+            nofile,
+            cpus: None,
+        };
+        Self::start_launch(binary, routes_yaml, &launch).await
+    }
+
+    /// [`Self::start_with`], and with `launch.cpus` the process runs on those CPUs only
+    /// (the benchmark's pinned layout).
+    pub async fn start_launch(
+        binary: &Path,
+        routes_yaml: &str,
+        launch: &Launch,
+    ) -> anyhow::Result<Self> {
         let dir = fresh_dir()?;
         let mut last = String::new();
         for _ in 0..START_ATTEMPTS {
@@ -68,7 +94,7 @@ impl ProxyProcess {
                 continue;
             }
             let ports = (port, admin_port);
-            match Self::try_start(binary, &dir, routes_yaml, env, ports, nofile).await {
+            match Self::try_start(binary, &dir, routes_yaml, launch, ports).await {
                 Ok(proxy) => return Ok(proxy),
                 Err(StartError::PortTaken(log)) => last = log,
                 Err(StartError::Failed(error)) => return Err(error),
@@ -81,10 +107,10 @@ impl ProxyProcess {
         binary: &Path,
         dir: &Path,
         yaml: &str,
-        env: &[(String, String)],
+        launch: &Launch,
         (port, admin_port): (u16, u16),
-        nofile: Option<u64>,
     ) -> Result<Self, StartError> {
+        let (env, nofile) = (&launch.env, launch.nofile);
         let config_path = dir.join("routes.yaml");
         let log_path = dir.join("switchyard.log");
         let spawn = || -> anyhow::Result<Child> {
@@ -112,6 +138,9 @@ impl ProxyProcess {
                         rlimit::setrlimit(rlimit::Resource::NOFILE, limit, limit)
                     });
                 }
+            }
+            if let Some(cpus) = &launch.cpus {
+                crate::bench::pinning::pin_std_command(&mut command, cpus)?;
             }
             command
                 .arg("--config")

@@ -13,7 +13,7 @@ use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Client, Url};
 use tokio::task::JoinSet;
 
-use super::{Mode, Settings, PHASE_TIME_LIMIT};
+use super::{Mode, PHASE_TIME_LIMIT};
 
 /// Latencies are recorded in microseconds, up to this bound (larger values are clamped).
 const MAX_MICROS: u64 = 120_000_000;
@@ -31,6 +31,9 @@ pub struct LoadSpec {
     pub mode: Mode,
     pub concurrency: usize,
     pub timeout: Duration,
+    /// Each client starts its requests at least this far apart (the soak's steady rate);
+    /// `None`: the next as soon as the last is done.
+    pub pace: Option<Duration>,
 }
 
 /// When a phase ends.
@@ -125,15 +128,16 @@ fn histogram() -> anyhow::Result<Histogram<u64>> {
     Histogram::new_with_bounds(1, MAX_MICROS, SIGFIG).context("creating a latency histogram")
 }
 
-/// One HTTP/1.1 keep-alive client for every path: a pool large enough that each closed-loop
-/// task keeps its connection, Nagle off, no proxy from the environment.
-pub fn client(settings: &Settings) -> anyhow::Result<Client> {
+/// One HTTP/1.1 keep-alive client for every path: a pool large enough that each of up to
+/// `connections` closed-loop tasks keeps its connection, Nagle off, no proxy from the
+/// environment.
+pub fn client(connections: usize) -> anyhow::Result<Client> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     Client::builder()
         .http1_only()
         .no_proxy()
         .tcp_nodelay(true)
-        .pool_max_idle_per_host(settings.concurrency.max(1) * 2)
+        .pool_max_idle_per_host(connections.max(1) * 2)
         .pool_idle_timeout(Duration::from_secs(90))
         .build()
         .context("building the load client")
@@ -217,6 +221,9 @@ async fn closed_loop(
                     result.first_error = Some(error.to_string());
                 }
             }
+        }
+        if let Some(pace) = spec.pace {
+            tokio::time::sleep_until((sent + pace).into()).await;
         }
     }
     Ok(result)

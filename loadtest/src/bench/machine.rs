@@ -7,7 +7,7 @@ use serde::Serialize;
 /// The machine a run happened on.
 #[derive(Clone, Debug, Serialize)]
 pub struct Machine {
-    /// Cores this process may use (what `nproc` prints).
+    /// Cores online (what `nproc --all` prints; a pinned run uses them all, split).
     pub cores: usize,
     pub cpu_model: String,
     pub kernel: String,
@@ -24,12 +24,22 @@ impl Machine {
             .map(|d| d.as_secs())
             .unwrap_or_default();
         Self {
-            cores: std::thread::available_parallelism().map_or(1, usize::from),
+            cores: online_cores(),
             cpu_model: cpu_model(&cpuinfo).unwrap_or_else(|| "unknown".to_owned()),
             kernel: kernel.trim().to_owned(),
             date: utc_date(now),
         }
     }
+}
+
+/// `_SC_NPROCESSORS_ONLN`, or what this process may use when that is unknown.
+fn online_cores() -> usize {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN)
+        .ok()
+        .flatten()
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
 /// The first `model name` of `/proc/cpuinfo`.

@@ -27,11 +27,23 @@ pub fn installed_version() -> Option<String> {
     Some(version.to_owned())
 }
 
-/// The whole nginx.conf: paths are relative to the prefix (`-p`), the temp dir.
-pub fn config(upstream_port: u16, listen_port: u16) -> String {
+/// The whole nginx.conf: paths are relative to the prefix (`-p`), the temp dir. With
+/// `cpus`, one worker per CPU, each bound to its own; else one worker per core.
+pub fn config(upstream_port: u16, listen_port: u16, cpus: Option<&[usize]>) -> String {
+    let workers = match cpus {
+        Some(cpus) => format!(
+            "worker_processes {};\nworker_cpu_affinity {};",
+            cpus.len(),
+            cpus.iter()
+                .map(|&cpu| affinity_mask(cpu))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        None => "worker_processes auto;".to_owned(),
+    };
     format!(
         r#"daemon off;
-worker_processes auto;
+{workers}
 error_log error.log warn;
 pid nginx.pid;
 events {{}}
@@ -60,6 +72,11 @@ http {{
     )
 }
 
+/// nginx's CPU mask for one CPU: `1` followed by `cpu` zeros (CPU 0 is the rightmost bit).
+fn affinity_mask(cpu: usize) -> String {
+    format!("1{}", "0".repeat(cpu))
+}
+
 /// A running nginx master (and its workers).
 pub struct Nginx {
     child: Child,
@@ -68,8 +85,9 @@ pub struct Nginx {
 }
 
 impl Nginx {
-    /// Writes the config for `upstream_port` into a fresh temp dir and starts nginx on it.
-    pub async fn start(upstream_port: u16) -> anyhow::Result<Self> {
+    /// Writes the config for `upstream_port` into a fresh temp dir and starts nginx on it;
+    /// with `cpus`, the master and its workers run on those CPUs only, one worker per CPU.
+    pub async fn start(upstream_port: u16, cpus: Option<&[usize]>) -> anyhow::Result<Self> {
         let dir =
             std::env::temp_dir().join(format!("switchyard-bench-nginx-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
@@ -77,8 +95,12 @@ impl Nginx {
             .with_context(|| format!("creating {}", dir.display()))?;
         let port = free_port()?;
         let conf = dir.join("nginx.conf");
-        fs::write(&conf, config(upstream_port, port)).context("writing nginx.conf")?;
-        let child = Command::new("nginx")
+        fs::write(&conf, config(upstream_port, port, cpus)).context("writing nginx.conf")?;
+        let mut command = Command::new("nginx");
+        if let Some(cpus) = cpus {
+            super::pinning::pin_std_command(&mut command, cpus)?;
+        }
+        let child = command
             .arg("-p")
             .arg(&dir)
             .arg("-c")
@@ -117,6 +139,14 @@ impl Nginx {
     pub fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}/v1", self.port)
     }
+
+    /// The master and its workers: what the proxy's CPU time and memory are summed over.
+    pub fn pids(&self) -> Vec<u32> {
+        let master = self.child.id();
+        let mut pids = vec![master];
+        pids.extend(super::procstat::children(master));
+        pids
+    }
 }
 
 impl Drop for Nginx {
@@ -146,7 +176,7 @@ mod tests {
 
     #[test]
     fn the_config_proxies_to_the_sim_with_keepalive_and_no_buffering() {
-        let conf = config(4000, 5000);
+        let conf = config(4000, 5000, None);
         for line in [
             "daemon off;",
             "worker_processes auto;",
@@ -164,5 +194,20 @@ mod tests {
             assert!(conf.contains(line), "missing {line:?} in:\n{conf}");
         }
         assert_eq!(conf.matches('{').count(), conf.matches('}').count());
+    }
+
+    #[test]
+    fn pinned_nginx_has_one_worker_per_cpu_bound_to_it() {
+        let conf = config(4000, 5000, Some(&[1]));
+        assert!(
+            conf.contains("worker_processes 1;\nworker_cpu_affinity 10;\n"),
+            "{conf}"
+        );
+        let two = config(4000, 5000, Some(&[2, 3]));
+        assert!(
+            two.contains("worker_processes 2;\nworker_cpu_affinity 100 1000;\n"),
+            "{two}"
+        );
+        assert!(!two.contains("auto"));
     }
 }
