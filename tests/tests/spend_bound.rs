@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use loadtest::{Fault, OpenAiSim, SimConfig};
 use serde_json::{json, Value};
 use sqlx::Connection;
+use switchyard_e2e::services::{drop_postgres, fresh_postgres};
 use switchyard_e2e::{
-    get, key_hash, post, post_json, post_stream, service_url, Proxy, ALPHA_KEY, UPSTREAM_KEY_A,
+    get, key_hash, post, post_json, post_stream, Proxy, ALPHA_KEY, UPSTREAM_KEY_A,
 };
 
 /// USD per million tokens: 0.001 per input token, 0.002 per output token.
@@ -445,35 +446,4 @@ async fn an_endless_stream_is_cut_at_the_cap_and_billed_for_what_it_delivered() 
         0,
         "the endless upstream stream is still open"
     );
-}
-
-async fn fresh_postgres(test: &str) -> Option<String> {
-    let base = service_url("SWITCHYARD_TEST_POSTGRES", test)?;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let name = format!("sy_bound_{}_{nanos}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let (prefix, _) = base.rsplit_once('/').unwrap();
-    Some(format!("{prefix}/{name}"))
-}
-
-/// Drops a database made by [`fresh_postgres`] (best effort: a leftover is harmless).
-async fn drop_postgres(url: &str) {
-    let (Ok(base), Some((_, name))) = (
-        std::env::var("SWITCHYARD_TEST_POSTGRES"),
-        url.rsplit_once('/'),
-    ) else {
-        return;
-    };
-    if let Ok(mut admin) = sqlx::PgConnection::connect(&base).await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await;
-    }
 }
