@@ -11,8 +11,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::Serialize;
 
-use super::ledger::audit::{AuditQuery, AuditRow, Cursor};
-use super::ledger::{LedgerError, Store};
+use super::ledger::audit::{AuditQuery, Cursor};
+use super::ledger::{LedgerEntry, LedgerError, Store};
 
 /// One request of the audit trail, as CSV columns and JSON fields alike.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -77,8 +77,8 @@ pub const CSV_HEADER: [&str; 23] = [
     "entry_id",
 ];
 
-impl From<&AuditRow> for AuditRecord {
-    fn from(row: &AuditRow) -> Self {
+impl From<&LedgerEntry> for AuditRecord {
+    fn from(row: &LedgerEntry) -> Self {
         Self {
             time: rfc3339_ms(row.at_ms),
             request_id: row.request_id.clone(),

@@ -5,7 +5,7 @@
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::{LedgerError, Store};
+use super::{LedgerEntry, LedgerError, Store};
 use crate::metering::money::NanoUsd;
 
 /// Which rows to read.
@@ -43,36 +43,8 @@ pub struct Cursor {
     pub entry_id: String,
 }
 
-/// One ledger row as the audit trail reads it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuditRow {
-    pub entry_id: String,
-    pub request_id: String,
-    pub client_request_id: Option<String>,
-    pub at_ms: i64,
-    pub team: String,
-    pub key_id: String,
-    pub api: String,
-    pub model: String,
-    pub provider: String,
-    pub target: String,
-    pub attempt_chain: String,
-    pub attempts: i64,
-    pub status: String,
-    pub input_tokens: i64,
-    pub output_tokens: i64,
-    pub cached_tokens: i64,
-    pub cache_write_tokens: i64,
-    pub cost_usd: NanoUsd,
-    pub latency_ms: i64,
-    pub ttft_ms: Option<i64>,
-    pub policy_version: String,
-    pub resumed: bool,
-    pub usage_estimated: bool,
-}
-
-impl AuditRow {
-    /// Where the next page starts.
+impl LedgerEntry {
+    /// Where the next audit page starts, when this entry ends one.
     pub fn cursor(&self) -> Cursor {
         Cursor {
             at_ms: self.at_ms,
@@ -97,7 +69,7 @@ const POSTGRES_AUDIT: &str = "WHERE at_ms >= $1 AND at_ms < $2 \
 
 impl Store {
     /// The rows `query` selects, at most `query.limit`, in (start time, entry id) order.
-    pub async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, LedgerError> {
+    pub async fn audit(&self, query: &AuditQuery) -> Result<Vec<LedgerEntry>, LedgerError> {
         let (after_ms, after_id) = match &query.after {
             Some(cursor) => (cursor.at_ms, cursor.entry_id.clone()),
             // Before every row: `at_ms >= from_ms` already bounds the start.
@@ -138,8 +110,9 @@ impl Store {
     }
 }
 
-/// Decodes one row of [`SELECT`], on either backend.
-fn audit_row<R>(row: &R) -> Result<AuditRow, sqlx::Error>
+/// Decodes one row of [`SELECT`], on either backend. A reservation is settled when its
+/// entry is written, so an entry read back has none.
+fn audit_row<R>(row: &R) -> Result<LedgerEntry, sqlx::Error>
 where
     R: Row,
     for<'c> &'c str: ColumnIndex<R>,
@@ -149,7 +122,7 @@ where
     for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
 {
-    Ok(AuditRow {
+    Ok(LedgerEntry {
         entry_id: row.try_get("entry_id")?,
         request_id: row.try_get("request_id")?,
         client_request_id: row.try_get("client_request_id")?,
@@ -173,6 +146,7 @@ where
         policy_version: row.try_get("policy_version")?,
         resumed: row.try_get("resumed")?,
         usage_estimated: row.try_get("usage_estimated")?,
+        reservation_id: None,
     })
 }
 
