@@ -241,6 +241,16 @@ struct SortKey {
     value: f64,
 }
 
+impl SortKey {
+    /// Whether `other` ranks in the same class (headroom, SLO, capacity tier), so that only
+    /// its value sets them apart.
+    fn same_class(&self, other: &SortKey) -> bool {
+        self.low_headroom == other.low_headroom
+            && self.misses_slo == other.misses_slo
+            && self.tier == other.tier
+    }
+}
+
 impl Eq for SortKey {}
 
 impl Ord for SortKey {
@@ -301,12 +311,7 @@ fn spread_leader(
     };
     let equals = keyed
         .iter()
-        .take_while(|(key, ranked)| {
-            key.low_headroom == best.low_headroom
-                && key.misses_slo == best.misses_slo
-                && key.tier == best.tier
-                && near(key, &ranked.figures)
-        })
+        .take_while(|(key, ranked)| key.same_class(&best) && near(key, &ranked.figures))
         .count();
     if measured && explore_runner_up(keyed, equals, rng) {
         return;
@@ -340,10 +345,7 @@ fn explore_runner_up(
     let (Some((best, leader)), Some((key, runner_up))) = (keyed.first(), keyed.get(equals)) else {
         return false;
     };
-    if key.low_headroom != best.low_headroom
-        || key.misses_slo != best.misses_slo
-        || key.tier != best.tier
-    {
+    if !key.same_class(best) {
         return false;
     }
     let (Some(a), Some(b)) = (leader.figures.noise_ms, runner_up.figures.noise_ms) else {
