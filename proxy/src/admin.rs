@@ -111,13 +111,13 @@ fn refresh_target_gauges(state: &AppState, policy: &Policy) {
                     .with_label_values(&labels)
                     .set(headroom);
             }
-            if let Some(ttft) = live.ttft_ms {
+            if let Some(ttft) = live.streams.map(|s| s.ttft_ms) {
                 metrics
                     .target_ttft
                     .with_label_values(&labels)
                     .set(ttft / 1000.0);
             }
-            if let Some(per_token) = live.ms_per_output_token {
+            if let Some(per_token) = live.streams.and_then(|s| s.ms_per_output_token) {
                 metrics
                     .target_output_token_seconds
                     .with_label_values(&labels)
@@ -372,8 +372,9 @@ fn target_view(ranked: &RankedTarget, position: usize) -> Value {
         "circuit": live.circuit.label(),
         "consecutive_failures": live.consecutive_failures,
         "score": ranked.score,
-        "ttft_ms": live.ttft_ms,
-        "ms_per_output_token": live.ms_per_output_token,
+        "ttft_ms": live.streams.map(|s| s.ttft_ms),
+        "ms_per_output_token": live.streams.and_then(|s| s.ms_per_output_token),
+        "streams_measured": live.streams.map_or(0, |s| s.samples()),
         "expected_ttft_ms": ranked.figures.expected_ttft_ms,
         "expected_latency_ms": ranked.figures.expected_latency_ms,
         "expected_cost_usd": ranked.figures.expected_cost_usd,
@@ -387,8 +388,10 @@ fn target_view(ranked: &RankedTarget, position: usize) -> Value {
         "price_source": target.price_source.to_string(),
         "prior_latency_ms": figures.prior_latency_ms,
         "noise_ms": figures.noise_ms,
-        "whole_answer_ms": live.whole_ms,
-        "whole_answer_fit": live.whole_fit.map(|f| json!({"base_ms": f.base_ms, "ms_per_token": f.ms_per_token})),
+        "standard_error_ms": figures.standard_error_ms,
+        "whole_answer_ms": live.whole.map(|w| w.average_ms),
+        "whole_answers_measured": live.whole.map_or(0, |w| w.samples()),
+        "whole_answer_fit": live.whole.and_then(|w| w.fit).map(|f| json!({"base_ms": f.base_ms, "ms_per_token": f.ms_per_token})),
         "figures_fresh": live.fresh,
         "inflight": live.inflight,
         "requests_last_minute": live.window.started,

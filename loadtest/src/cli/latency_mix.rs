@@ -24,7 +24,7 @@ use loadtest::{http_client, OpenAiSim, SimConfig};
 
 const KEY: &str = "sk-latency-mix";
 const MODEL: &str = "gpt-sim";
-const WARMUP: usize = 16;
+const WARMUP: usize = 192;
 const MEASURED: usize = 48;
 /// Client requests in flight at once (little queueing: the in-flight penalty stays small).
 const WORKERS: usize = 2;

@@ -81,9 +81,10 @@ async fn run(sims: &[Sim], traffic: Traffic, warmup: usize, n: usize, seed: u64)
     let mut counts = vec![0; sims.len()];
     for round in 0..warmup + n {
         let tokens = rng.random_range(traffic.tokens.0..=traffic.tokens.1);
+        // The request says how long its answer may be; the answer is that long.
         let shape = RequestShape {
             prompt_tokens: 500,
-            max_output_tokens: Some(traffic.tokens.1 as u32),
+            max_output_tokens: Some(tokens as u32),
         };
         let plan = plan(
             &policy,
@@ -217,6 +218,81 @@ async fn equal_noisy_targets_share_within_60_40() {
     }
 }
 
+/// `loadtest scenario latency-mix`'s hardest cases, as seeded simulations: median times to
+/// first token 780 ms and 600 ms with σ 0.5 (p99 ≈ 3.2 × median), 50 and 60 tokens/s,
+/// answers of 10–40 tokens, so the slower target is ≈ 26 % slower in expected total and
+/// nearly all of that hides in the heavy-tailed first-token time; and the same with two
+/// equal targets. After the scenario's warm-up (192 requests) the next 48 are counted.
+///
+/// This is at the edge of what the samples can tell: one answer's total spreads by ≈ 40 % of
+/// the mean, so the two expectations need ≈ 100 answers each to be 3 standard errors apart.
+/// The figures over 20 seeds (docs/benchmarks.md) are the floor asserted here: streams meet
+/// each check in at least 17 of 20 runs; whole answers, which must also learn a time per
+/// token from lengths the router itself chose, send ≥ 90 % to the faster target in at
+/// least 16 of 20 runs (≥ 93 % on average) and keep equal targets within 60/40 in at least
+/// 12: one 48-request window is a small sample, and an equal target whose first answers
+/// came out slow by chance can lose a share until its figures are re-checked.
+#[tokio::test(start_paused = true)]
+async fn the_scenario_cases_hold_over_many_seeds() {
+    let slower = Sim {
+        ttft_ms: 780.0,
+        spread: 0.5,
+        per_token_ms: 20.0,
+    };
+    let faster = Sim {
+        ttft_ms: 600.0,
+        spread: 0.5,
+        per_token_ms: 1000.0 / 60.0,
+    };
+    for stream in [true, false] {
+        let traffic = Traffic {
+            stream,
+            tokens: (10, 40),
+        };
+        let (mut faster_passed, mut equal_passed, mut faster_sum) = (0, 0, 0.0);
+        for seed in 0..SCENARIO_SEEDS {
+            let counts = run(
+                &[slower, faster],
+                traffic,
+                SCENARIO_WARMUP,
+                SCENARIO_MEASURED,
+                seed,
+            )
+            .await;
+            let equal = run(
+                &[faster, faster],
+                traffic,
+                SCENARIO_WARMUP,
+                SCENARIO_MEASURED,
+                seed,
+            )
+            .await;
+            let (to_faster, first_of_equal) = (share(&counts, 1), share(&equal, 0));
+            println!("stream {stream} seed {seed}: to the faster {to_faster:.2}, equal {first_of_equal:.2}");
+            faster_sum += to_faster;
+            faster_passed += usize::from(to_faster >= 0.9);
+            equal_passed += usize::from((0.4..=0.6).contains(&first_of_equal));
+        }
+        let mean = faster_sum / SCENARIO_SEEDS as f64;
+        println!("stream {stream}: ≥ 90 % in {faster_passed} of {SCENARIO_SEEDS}, mean {mean:.3}; equal within 60/40 in {equal_passed}");
+        if stream {
+            assert!(
+                faster_passed >= 17 && equal_passed >= 17,
+                "streams: {faster_passed}, {equal_passed}"
+            );
+        } else {
+            assert!(
+                faster_passed >= 16 && mean >= 0.93 && equal_passed >= 12,
+                "whole: {faster_passed}, {mean}, {equal_passed}"
+            );
+        }
+    }
+}
+
+const SCENARIO_SEEDS: u64 = 20;
+const SCENARIO_WARMUP: usize = 192;
+const SCENARIO_MEASURED: usize = 48;
+
 /// Four targets, one clearly fastest: it gets ≥ 90 %.
 #[tokio::test(start_paused = true)]
 async fn the_fastest_of_four_takes_the_traffic() {
@@ -261,7 +337,7 @@ async fn whole_answers_of_different_lengths_give_a_time_per_token() {
             max_output_tokens: Some(max),
         };
         let ranked = rank(model, None, &stats, &shape, Instant::now(), None);
-        let fit = ranked[0].snapshot.whole_fit.unwrap();
+        let fit = ranked[0].snapshot.whole.and_then(|w| w.fit).unwrap();
         assert_eq!(
             ranked[0].figures.latency_basis,
             score::LatencyBasis::WholeByLength

@@ -4,6 +4,7 @@
 pub mod circuit;
 pub mod explain;
 pub mod headroom;
+pub mod latency;
 pub mod plan;
 pub mod score;
 pub mod stats;

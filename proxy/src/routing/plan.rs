@@ -7,8 +7,9 @@
 //! Near-equal targets are not always taken in the same order: they take turns at the first
 //! place (the least loaded first, then the one tried longest ago), so stale figures cannot
 //! send every request to one target. Under `strategy: latency`, "near-equal" is
-//! judged on measured figures: within their measured noise, or within a small fraction of
-//! the best target's measured time (priors shared by all targets do not widen it).
+//! judged on measured figures: within two standard errors of their difference, or within a
+//! small fraction of the best target's measured time (priors shared by all targets do not
+//! widen it).
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -18,7 +19,7 @@ use std::time::Duration;
 use rand::Rng;
 use tokio::time::Instant;
 
-use super::score::{figures, scores, Figures, Priors, RequestShape, STANDARD_ERROR_PER_NOISE};
+use super::score::{figures, scores, Figures, LatencyBasis, Priors, RequestShape};
 use super::stats::{Availability, LiveStats, TargetSnapshot};
 use crate::config::{Model, Policy, Strategy, Target, TargetId, Team, Tier};
 
@@ -28,13 +29,23 @@ pub const LOW_HEADROOM: f64 = 0.1;
 /// that are not times: cost, balanced).
 const NEAR_EQUAL: f64 = 1.25;
 /// Under `strategy: latency`, targets within this fraction of the best target's measured
-/// expected time count as equals, whatever their noise.
+/// expected time count as equals, whatever their standard errors.
 const NEAR_EQUAL_MEASURED: f64 = 0.1;
-/// Under `strategy: latency`, two targets whose expected times differ by less than this
-/// many times the sum of their noise figures count as equals. A noise figure is ≈ 1.9
-/// standard errors of its target's expectation (see `STANDARD_ERROR_PER_NOISE`), so for two
-/// targets alike 0.6 × the sum is ≈ 1.6 standard errors of their difference.
-const NOISE_WEIGHT: f64 = 0.6;
+/// Under `strategy: latency`, two targets whose expected times differ by less than the
+/// two-sided 95 % quantile of Student's t (degrees of freedom: the fewer answers of the two,
+/// less one) times the standard error of their difference count as equals: a real
+/// difference wins, chance (≈ 5 % of equal pairs) does not, and a target judged on a few
+/// answers, whose spread is itself unsure, is not written off on them.
+fn band_standard_errors(samples: usize) -> f64 {
+    const T_975: [f64; 10] = [12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23];
+    match samples.saturating_sub(1) {
+        0 => T_975[0],
+        dof @ 1..=10 => T_975[dof - 1],
+        11..=20 => 2.13,
+        21..=40 => 2.05,
+        _ => 2.0,
+    }
+}
 
 /// One step of a plan: a target, reached through `model` (the requested one or a fallback).
 #[derive(Debug, Clone)]
@@ -305,8 +316,18 @@ fn spread_leader(
             return key.value <= best.value.abs() * NEAR_EQUAL + 1e-12;
         }
         let own = (best.value - leader.prior_latency_ms).max(0.0);
-        let noise = leader.noise_ms.unwrap_or(0.0) + figures.noise_ms.unwrap_or(0.0);
-        let band = (NEAR_EQUAL_MEASURED * own).max(NOISE_WEIGHT * noise);
+        // A measured figure from one answer has no spread yet: it cannot tell targets apart.
+        let measured_once =
+            |f: &Figures| f.latency_basis != LatencyBasis::Prior && f.standard_error_ms.is_none();
+        if measured_once(&leader) || measured_once(figures) {
+            return true;
+        }
+        let standard_error = leader
+            .standard_error_ms
+            .unwrap_or(0.0)
+            .hypot(figures.standard_error_ms.unwrap_or(0.0));
+        let samples = leader.samples.min(figures.samples);
+        let band = (NEAR_EQUAL_MEASURED * own).max(band_standard_errors(samples) * standard_error);
         key.value - best.value <= band + 1e-9 * best.value.abs().max(1.0)
     };
     let equals = keyed
@@ -348,10 +369,13 @@ fn explore_runner_up(
     if !key.same_class(best) {
         return false;
     }
-    let (Some(a), Some(b)) = (leader.figures.noise_ms, runner_up.figures.noise_ms) else {
+    let (Some(a), Some(b)) = (
+        leader.figures.standard_error_ms,
+        runner_up.figures.standard_error_ms,
+    ) else {
         return false;
     };
-    let standard_error = STANDARD_ERROR_PER_NOISE * a.hypot(b);
+    let standard_error = a.hypot(b);
     if standard_error <= 0.0 {
         return false;
     }

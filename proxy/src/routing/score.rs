@@ -1,6 +1,7 @@
 //! What each strategy expects of a target for one request: time to the full answer, its
 //! price, and remaining capacity, blended into one score (lower is better).
 
+use super::latency::LengthFit;
 use super::stats::TargetSnapshot;
 use crate::config::{Model, Strategy, Target};
 
@@ -12,11 +13,6 @@ pub const DEFAULT_EXPECTED_OUTPUT_TOKENS: u32 = 256;
 /// Each request already in flight on a target makes it look this much slower (queueing),
 /// which spreads load before the latency averages catch up.
 const INFLIGHT_PENALTY: f64 = 0.05;
-/// A latency average's standard error per unit of its noise figure: an α = 0.3 average's
-/// standard error is ≈ 0.42 of one sample's spread, and a mean absolute error (the noise
-/// figure) is ≈ 0.8 of it. A fitted expectation's standard error is turned into a noise
-/// figure with it, so both kinds of expectation are compared on one scale.
-pub const STANDARD_ERROR_PER_NOISE: f64 = 0.53;
 /// Error rates above this are treated as this (the circuit breaker handles outages).
 const MAX_ERROR_RATE: f64 = 0.9;
 
@@ -62,6 +58,11 @@ pub struct Figures {
     pub prior_latency_ms: f64,
     /// How far this target's measured totals stray from its expectation (ms), if known.
     pub noise_ms: Option<f64>,
+    /// The standard error of `expected_latency_ms` (ms), once two answers were measured:
+    /// how sure the figure is, so that ranking can tell a real difference from chance.
+    pub standard_error_ms: Option<f64>,
+    /// Answers behind the measured figures (0 for a prior).
+    pub samples: usize,
 }
 
 /// Where a target's expected time to the complete answer comes from.
@@ -98,6 +99,57 @@ pub struct Priors {
     pub ms_per_output_token: f64,
     /// Expected total time for the request being ranked.
     pub total_ms: f64,
+    /// The time per token of whole answers, pooled over the model's targets.
+    pub whole_slope: Option<PooledSlope>,
+}
+
+/// The time per token of whole answers over every target of a model that has a fitted line
+/// with a spread, weighted by how sure each is (inverse variance). A line fitted from one
+/// target's answers alone is unsure when its lengths lie close together (and the router
+/// itself chooses which lengths each target gets); where its own time per token does not
+/// differ from the pooled one by more than chance, it is carried to other lengths with the
+/// pooled one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PooledSlope {
+    pub ms_per_token: f64,
+    pub variance: f64,
+}
+
+/// Standard errors within which a target's own time per token counts as the pooled one.
+const SAME_SLOPE_STANDARD_ERRORS: f64 = 3.0;
+
+impl PooledSlope {
+    fn of<'a>(snapshots: impl Iterator<Item = &'a TargetSnapshot>) -> Option<Self> {
+        let (mut weights, mut weighted, mut lines) = (0.0, 0.0, 0);
+        for fit in snapshots
+            .filter(|s| s.fresh)
+            .filter_map(|s| s.whole.and_then(|w| w.fit))
+        {
+            // A line without spread (noiseless answers) is exact: nothing to pool.
+            let variance = fit.slope_variance().filter(|v| *v > 0.0)?;
+            weights += 1.0 / variance;
+            weighted += fit.ms_per_token / variance;
+            lines += 1;
+        }
+        (lines >= 2).then(|| PooledSlope {
+            ms_per_token: weighted / weights,
+            variance: 1.0 / weights,
+        })
+    }
+
+    /// The time per token to carry `fit` to other lengths with, and its variance.
+    fn for_fit(pooled: Option<Self>, fit: &LengthFit) -> Option<(f64, f64)> {
+        let own = fit.slope_variance()?;
+        match pooled {
+            Some(p)
+                if (fit.ms_per_token - p.ms_per_token).abs()
+                    <= SAME_SLOPE_STANDARD_ERRORS * (own + p.variance).sqrt() =>
+            {
+                Some((p.ms_per_token, p.variance))
+            }
+            _ => Some((fit.ms_per_token, own)),
+        }
+    }
 }
 
 /// One target's own measured figures for a request of `output` tokens.
@@ -107,37 +159,65 @@ struct Measured {
     per_token_ms: Option<f64>,
     /// Expected total, when it does not need a per-token figure.
     total_ms: Option<f64>,
+    /// The standard error of the expected total (of the time to first token without one).
+    standard_error_ms: Option<f64>,
+    samples: usize,
     basis: LatencyBasis,
 }
 
-fn measure(snapshot: &TargetSnapshot, output: f64) -> Option<Measured> {
+fn measure(
+    snapshot: &TargetSnapshot,
+    output: f64,
+    pooled: Option<PooledSlope>,
+) -> Option<Measured> {
     // Figures nobody refreshed for a while may be stale (the target may have recovered).
     if !snapshot.fresh {
         return None;
     }
-    let fit_per_token = snapshot.whole_fit.map(|f| f.ms_per_token);
-    if let Some(ttft_ms) = snapshot.ttft_ms {
-        let per_token_ms = snapshot.ms_per_output_token.or(fit_per_token);
+    let fit = snapshot
+        .whole
+        .and_then(|w| w.fit)
+        .filter(|f| f.slope_is_measured());
+    if let Some(streams) = snapshot.streams {
+        let per_token_ms = streams.ms_per_output_token.or(fit.map(|f| f.ms_per_token));
         return Some(Measured {
-            ttft_ms,
+            ttft_ms: streams.ttft_ms,
             per_token_ms,
-            total_ms: per_token_ms.map(|p| ttft_ms + p * output),
+            total_ms: per_token_ms.map(|p| streams.ttft_ms + p * output),
+            standard_error_ms: streams.standard_error_ms(output),
+            samples: streams.samples(),
             basis: LatencyBasis::Streams,
         });
     }
-    if let Some(fit) = snapshot.whole_fit {
+    let whole = snapshot.whole?;
+    if let Some(fit) = fit {
+        let (per_token_ms, total_ms, standard_error_ms) = match PooledSlope::for_fit(pooled, &fit) {
+            Some((slope, variance)) => {
+                let (total, error) = fit.with_slope(slope, variance, output);
+                (slope, total, error)
+            }
+            None => (
+                fit.ms_per_token,
+                fit.base_ms + fit.ms_per_token * output,
+                fit.standard_error_ms(output),
+            ),
+        };
         return Some(Measured {
-            ttft_ms: fit.base_ms,
-            per_token_ms: Some(fit.ms_per_token),
-            total_ms: Some(fit.base_ms + fit.ms_per_token * output),
+            ttft_ms: (total_ms - per_token_ms * output).max(0.0),
+            per_token_ms: Some(per_token_ms),
+            total_ms: Some(total_ms),
+            standard_error_ms,
+            samples: fit.samples(),
             basis: LatencyBasis::WholeByLength,
         });
     }
     // A whole answer's first byte is its last: its total time is its time to first token.
-    snapshot.whole_ms.map(|total| Measured {
-        ttft_ms: total,
+    Some(Measured {
+        ttft_ms: whole.average_ms,
         per_token_ms: None,
-        total_ms: Some(total),
+        total_ms: Some(whole.average_ms),
+        standard_error_ms: whole.average_standard_error_ms(),
+        samples: whole.samples(),
         basis: LatencyBasis::WholeAverage,
     })
 }
@@ -146,12 +226,13 @@ impl Priors {
     /// The best fresh figures among `snapshots` for a request of `shape`, else the static
     /// priors.
     pub fn optimistic<'a>(
-        snapshots: impl Iterator<Item = &'a TargetSnapshot>,
+        snapshots: impl Iterator<Item = &'a TargetSnapshot> + Clone,
         shape: &RequestShape,
     ) -> Self {
         let output = shape.expected_output_tokens() as f64;
+        let whole_slope = PooledSlope::of(snapshots.clone());
         let (mut ttft, mut per_token, mut total) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
-        for measured in snapshots.filter_map(|s| measure(s, output)) {
+        for measured in snapshots.filter_map(|s| measure(s, output, whole_slope)) {
             ttft = ttft.min(measured.ttft_ms);
             if let Some(p) = measured.per_token_ms {
                 per_token = per_token.min(p);
@@ -179,6 +260,7 @@ impl Priors {
             ttft_ms,
             ms_per_output_token,
             total_ms,
+            whole_slope,
         }
     }
 }
@@ -191,12 +273,16 @@ pub fn figures(
 ) -> Figures {
     let output = shape.expected_output_tokens() as f64;
     // A target is judged on what was measured on it; priors only fill what is missing.
-    let (ttft, total, prior_part, basis, per_token_measured) = match measure(snapshot, output) {
+    let measured = measure(snapshot, output, priors.whole_slope);
+    let standard_error = measured.as_ref().and_then(|m| m.standard_error_ms);
+    let samples = measured.as_ref().map_or(0, |m| m.samples);
+    let (ttft, total, prior_part, basis, per_token_measured) = match measured {
         Some(Measured {
             ttft_ms,
             total_ms: Some(total),
             per_token_ms,
             basis,
+            ..
         }) => (ttft_ms, total, 0.0, basis, per_token_ms.is_some()),
         Some(Measured { ttft_ms, basis, .. }) => {
             let prior = priors.ms_per_output_token * output;
@@ -225,26 +311,9 @@ pub fn figures(
         ttft_measured: basis != LatencyBasis::Prior,
         per_token_measured,
         prior_latency_ms: prior_part * stretch,
-        noise_ms: noise(snapshot, basis, output),
-    }
-}
-
-/// How unsure this target's expected time is, as a noise figure (ms): its measured noise,
-/// and for whole answers fitted against length, at least the fit's standard error at the
-/// expected length (a line carried beyond the lengths measured is unsure even when every
-/// answer so far fell close to it).
-fn noise(snapshot: &TargetSnapshot, basis: LatencyBasis, output: f64) -> Option<f64> {
-    let fitted = match basis {
-        LatencyBasis::WholeByLength => snapshot
-            .whole_fit
-            .and_then(|fit| fit.standard_error_ms(output))
-            .map(|se| se / STANDARD_ERROR_PER_NOISE),
-        LatencyBasis::Prior => return None,
-        _ => None,
-    };
-    match (snapshot.noise_ms, fitted) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
+        noise_ms: snapshot.noise_ms.filter(|_| basis != LatencyBasis::Prior),
+        standard_error_ms: standard_error.map(|se| se * stretch),
+        samples,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Live figures per target, keyed by [`TargetId`] outside the policy snapshot so they survive
-//! a reload: latency averages (streams, and whole answers with a fit against their length), outcomes over a sliding window, cool-downs after capacity
-//! errors, the circuit breaker, in-flight counts and observed rate limits.
+//! a reload: measured latency (streams, and whole answers with a fit against their length:
+//! `latency.rs`), outcomes over a sliding window, cool-downs after capacity errors, the
+//! circuit breaker, in-flight counts and observed rate limits.
 //!
 //! An attempt holds an [`AttemptPermit`] from start to verdict; the permit is how outcomes
 //! are reported, so a half-open circuit's single probe slot is always given back.
@@ -15,12 +16,13 @@ use tokio::time::Instant;
 
 use super::circuit::{Circuit, CircuitState};
 use super::headroom::{local_headroom, min_known, ObservedLimits, RateLimitHeaders};
+use super::latency::{StreamFigures, StreamWindow, WholeFigures, WholeWindow};
 use super::window::{Counts, OutcomeWindow};
 use crate::config::{HealthSettings, Target, TargetId, Tier};
 
 /// Longest cool-down an upstream's `retry-after` may impose (a bogus header must not park a target).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
-/// Weight of the newest sample in the latency averages: adapts within a few requests.
+/// Weight of the newest answer in the noise figure (how far answers stray from expectation).
 const EWMA_ALPHA: f64 = 0.3;
 /// Latency figures older than this no longer count as measured: a target that was slow
 /// and stopped getting traffic is given another chance to show it recovered.
@@ -28,13 +30,12 @@ const FRESH_FOR: Duration = Duration::from_secs(20);
 /// Each time a re-check finds a target as it was, its figures stay fresh twice as long (up
 /// to this), so a target that is steadily slower is not re-tried every 20 s for ever.
 const MAX_FRESH_FOR: Duration = Duration::from_secs(320);
-/// A re-check sample within this fraction of the old expectation (or within twice the
-/// target's noise) finds the target unchanged.
+/// A re-check answer within the range of the answers before, widened by this fraction
+/// (or, without a range, within this fraction of the old expectation or twice the
+/// target's noise), finds the target unchanged.
 const UNCHANGED: f64 = 0.1;
 /// Time-to-first-token samples kept per target for percentiles.
 const TTFT_SAMPLES: usize = 64;
-/// Whole (non-streamed) answers kept per target to fit time against output length.
-const WHOLE_SAMPLES: usize = 16;
 
 #[derive(Debug, Default)]
 pub struct LiveStats {
@@ -49,8 +50,10 @@ pub struct TargetLive {
 
 #[derive(Debug, Default)]
 struct TargetState {
-    ttft_ms: Option<f64>,
-    ms_per_output_token: Option<f64>,
+    /// The last streamed answers.
+    streams: StreamWindow,
+    /// The last whole (non-streamed) answers.
+    whole: WholeWindow,
     window: OutcomeWindow,
     cooldown_until: Option<Instant>,
     capacity_errors_in_row: u32,
@@ -59,17 +62,14 @@ struct TargetState {
     last_success: Option<Instant>,
     /// Recent times to first token, for the p95 that hedging waits for.
     recent_ttft_ms: VecDeque<f64>,
-    /// Average total time of whole (non-streamed) answers.
-    whole_ms: Option<f64>,
-    /// Recent whole answers as (output tokens, total ms), to learn a time per token.
-    whole_samples: VecDeque<(f64, f64)>,
-    /// The line through `whole_samples`, refitted when they change.
-    whole_fit: Option<LengthFit>,
     /// Average absolute error of the expected total time against what was measured: how
     /// noisy this target is, so that ranking can tell a real difference from chance.
     noise_ms: Option<f64>,
     /// How long figures stay fresh after a success; `None` is [`FRESH_FOR`].
     fresh_for: Option<Duration>,
+    /// The last re-check found this target out of its range (with a streamed answer, or a
+    /// whole one): the next answer re-checks it again, judged without that one.
+    missed_recheck: Option<bool>,
     /// When the last attempt on this target started: near-equal targets take turns.
     last_started: Option<Instant>,
 }
@@ -114,8 +114,10 @@ pub struct TargetSnapshot {
     pub availability: Availability,
     pub circuit: CircuitState,
     pub inflight: i64,
-    pub ttft_ms: Option<f64>,
-    pub ms_per_output_token: Option<f64>,
+    /// What streams measured (means over the last answers, and their standard errors).
+    pub streams: Option<StreamFigures>,
+    /// What whole answers measured (their mean total, and a fit against length).
+    pub whole: Option<WholeFigures>,
     /// Outcomes over the last minute.
     pub window: Counts,
     /// 0..=1 remaining capacity; `None` when nothing is known.
@@ -126,40 +128,10 @@ pub struct TargetSnapshot {
     pub fresh: bool,
     /// 95th percentile of recent times to first token.
     pub ttft_p95_ms: Option<f64>,
-    /// Average total time of whole (non-streamed) answers.
-    pub whole_ms: Option<f64>,
-    /// Total time against output length, fitted over recent whole answers of at least two
-    /// different lengths.
-    pub whole_fit: Option<LengthFit>,
     /// Average absolute error of this target's expected total time, in ms.
     pub noise_ms: Option<f64>,
     /// When the last attempt on this target started.
     pub last_started: Option<Instant>,
-}
-
-/// `total ≈ base_ms + ms_per_token × output tokens`, from whole answers.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LengthFit {
-    pub base_ms: f64,
-    pub ms_per_token: f64,
-    /// Samples behind the fit, their mean length, and the spread of their lengths (Σ(x − x̄)²).
-    samples: f64,
-    mean_tokens: f64,
-    spread_tokens: f64,
-    /// Standard deviation of the samples around the line, once there are three or more.
-    residual_ms: Option<f64>,
-}
-
-impl LengthFit {
-    /// The standard error of the fitted total for an answer of `tokens`: small near the
-    /// lengths measured, larger the further the line is carried beyond them (a slope fitted
-    /// from a few noisy answers is unsure).
-    pub fn standard_error_ms(&self, tokens: f64) -> Option<f64> {
-        let residual = self.residual_ms?;
-        let leverage =
-            1.0 / self.samples + (tokens - self.mean_tokens).powi(2) / self.spread_tokens;
-        Some(residual * leverage.sqrt())
-    }
 }
 
 impl TargetState {
@@ -167,49 +139,77 @@ impl TargetState {
         self.fresh_for.unwrap_or(FRESH_FOR)
     }
 
+    /// Fresh: refreshed within its time, and no re-check pending (a re-check that found the
+    /// target out of range asks for another one at once).
     fn is_fresh(&self, now: Instant) -> bool {
-        self.last_success
-            .is_some_and(|at| now - at < self.fresh_for())
+        self.missed_recheck.is_none()
+            && self
+                .last_success
+                .is_some_and(|at| now - at < self.fresh_for())
     }
 
     /// Called before recording a success of `total_ms` for `tokens`: stale figures of a
-    /// target that changed are replaced, not averaged with; a re-check that finds the target as it was makes its
-    /// figures last longer next time and keeps them, one that finds it changed starts over.
+    /// target that changed are replaced, not averaged with; a re-check that finds the target
+    /// as it was makes its figures last longer next time and keeps them, one that finds it
+    /// changed starts over. As it was: within the range of the answers measured before
+    /// (widened by [`UNCHANGED`]); without a range, within [`UNCHANGED`] or twice the noise
+    /// of the expectation. Changed: two re-checks in a row out of range (the second judged
+    /// without the first's answer), so one heavy-tailed answer does not throw away a window
+    /// of figures.
     fn refresh(&mut self, now: Instant, tokens: f64, total_ms: f64, streamed: bool) {
         if !self.is_fresh(now) {
-            let unchanged = self
-                .predicted_total(tokens, streamed)
-                .is_some_and(|before| {
+            // The answer of a re-check that missed is the newest in its window: the second
+            // re-check is judged on the figures as they were before it.
+            let skip_newest = self.missed_recheck == Some(streamed);
+            let range = if streamed {
+                self.streams.range_ms(tokens, skip_newest)
+            } else {
+                self.whole.range_ms(tokens, skip_newest)
+            };
+            let unchanged = match (range, self.predicted_total(tokens, streamed)) {
+                (Some((low, high)), _) => {
+                    Some((low * (1.0 - UNCHANGED)..=high * (1.0 + UNCHANGED)).contains(&total_ms))
+                }
+                (None, Some(before)) => {
                     let tolerance = (UNCHANGED * before).max(2.0 * self.noise_ms.unwrap_or(0.0));
-                    (total_ms - before).abs() <= tolerance
-                });
-            self.fresh_for = unchanged.then(|| (self.fresh_for() * 2).min(MAX_FRESH_FOR));
-            if !unchanged {
-                self.forget();
+                    Some((total_ms - before).abs() <= tolerance)
+                }
+                // Nothing measured before: nothing to re-check.
+                (None, None) => None,
+            };
+            let missed_before = self.missed_recheck.take().is_some();
+            match unchanged {
+                None => {}
+                Some(true) => {
+                    self.fresh_for = Some((self.fresh_for() * 2).min(MAX_FRESH_FOR));
+                }
+                // One answer out of range may be the tail: re-check again at once.
+                Some(false) if !missed_before => self.missed_recheck = Some(streamed),
+                Some(false) => {
+                    self.fresh_for = None;
+                    self.forget();
+                }
             }
         }
         self.last_success = Some(now);
     }
 
     fn forget(&mut self) {
-        self.ttft_ms = None;
-        self.ms_per_output_token = None;
-        self.whole_ms = None;
-        self.whole_samples.clear();
-        self.whole_fit = None;
+        self.streams.clear();
+        self.whole.clear();
         self.noise_ms = None;
     }
 
     /// What this target was expected to take for an answer of `tokens`, before this sample.
     fn predicted_total(&self, tokens: f64, streamed: bool) -> Option<f64> {
-        let streams = match (self.ttft_ms, self.ms_per_output_token) {
-            (Some(ttft), Some(per_token)) => Some(ttft + per_token * tokens),
-            _ => None,
-        };
-        let whole = self
-            .whole_fit
-            .map(|f| f.base_ms + f.ms_per_token * tokens)
-            .or(self.whole_ms);
+        let streams = self.streams.figures().and_then(|f| {
+            f.ms_per_output_token
+                .map(|per_token| f.ttft_ms + per_token * tokens)
+        });
+        let whole = self.whole.figures().map(|f| {
+            f.fit
+                .map_or(f.average_ms, |fit| fit.base_ms + fit.ms_per_token * tokens)
+        });
         if streamed {
             streams.or(whole)
         } else {
@@ -222,59 +222,6 @@ impl TargetState {
             self.noise_ms = Some(ewma(self.noise_ms, (total_ms - predicted).abs()));
         }
     }
-}
-
-/// Least-squares line through `(tokens, ms)` samples; `None` until two lengths differ.
-/// Slope and base are kept non-negative (noise must not make longer answers look faster).
-fn fit(samples: &VecDeque<(f64, f64)>) -> Option<LengthFit> {
-    if samples.len() < 2 {
-        return None;
-    }
-    let n = samples.len() as f64;
-    let mean_tokens = samples.iter().map(|(x, _)| x).sum::<f64>() / n;
-    let mean_ms = samples.iter().map(|(_, y)| y).sum::<f64>() / n;
-    let spread_tokens: f64 = samples.iter().map(|(x, _)| (x - mean_tokens).powi(2)).sum();
-    if spread_tokens < 1e-9 {
-        return None;
-    }
-    let covariance: f64 = samples
-        .iter()
-        .map(|(x, y)| (x - mean_tokens) * (y - mean_ms))
-        .sum();
-    let ms_per_token = (covariance / spread_tokens).max(0.0);
-    let base_ms = (mean_ms - ms_per_token * mean_tokens).max(0.0);
-    // The residuals' spread, robustly: 1.4826 × their median absolute deviation estimates a
-    // standard deviation without letting the heavy tail of first-token times dominate it.
-    let residual_ms = (samples.len() > 2)
-        .then(|| {
-            let mut deviations: Vec<f64> = samples
-                .iter()
-                .map(|(x, y)| (y - base_ms - ms_per_token * x).abs())
-                .collect();
-            median(&mut deviations).map(|mad| 1.4826 * mad)
-        })
-        .flatten();
-    Some(LengthFit {
-        base_ms,
-        ms_per_token,
-        samples: n,
-        mean_tokens,
-        spread_tokens,
-        residual_ms,
-    })
-}
-
-fn median(values: &mut [f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len().is_multiple_of(2) {
-        (values[mid - 1] + values[mid]) / 2.0
-    } else {
-        values[mid]
-    })
 }
 
 impl TargetLive {
@@ -306,13 +253,13 @@ impl AttemptPermit {
             let tokens = output_tokens as f64;
             s.refresh(Instant::now(), tokens, ttft_ms + generation_ms, true);
             s.learn_noise(tokens, ttft_ms + generation_ms, true);
-            s.ttft_ms = Some(ewma(s.ttft_ms, ttft_ms));
             if s.recent_ttft_ms.len() == TTFT_SAMPLES {
                 s.recent_ttft_ms.pop_front();
             }
             s.recent_ttft_ms.push_back(ttft_ms);
-            if output_tokens > 0 {
-                s.ms_per_output_token = Some(ewma(s.ms_per_output_token, generation_ms / tokens));
+            let per_token = (output_tokens > 0).then(|| generation_ms / tokens);
+            if s.streams.push(ttft_ms, per_token) {
+                s.noise_ms = None;
             }
         });
     }
@@ -325,12 +272,9 @@ impl AttemptPermit {
             let tokens = output_tokens as f64;
             s.refresh(Instant::now(), tokens, total_ms, false);
             s.learn_noise(tokens, total_ms, false);
-            s.whole_ms = Some(ewma(s.whole_ms, total_ms));
-            if s.whole_samples.len() == WHOLE_SAMPLES {
-                s.whole_samples.pop_front();
+            if s.whole.push(tokens, total_ms) {
+                s.noise_ms = None;
             }
-            s.whole_samples.push_back((tokens, total_ms));
-            s.whole_fit = fit(&s.whole_samples);
         });
     }
 
@@ -500,16 +444,14 @@ impl LiveStats {
                 availability,
                 circuit: s.circuit.state(now),
                 inflight,
-                ttft_ms: s.ttft_ms,
-                ms_per_output_token: s.ms_per_output_token,
+                streams: s.streams.figures(),
+                whole: s.whole.figures(),
                 window,
                 headroom,
                 rate_limits: s.observed.map(|o| o.headers),
                 consecutive_failures: s.circuit.consecutive_failures(),
                 fresh: s.is_fresh(now),
                 ttft_p95_ms: percentile(&s.recent_ttft_ms, 0.95),
-                whole_ms: s.whole_ms,
-                whole_fit: s.whole_fit,
                 noise_ms: s.noise_ms,
                 last_started: s.last_started,
             }
@@ -539,30 +481,6 @@ fn ewma(previous: Option<f64>, sample: f64) -> f64 {
 mod tests {
     use super::*;
     use crate::config::{Price, Provider, ProviderKind};
-
-    fn samples(points: &[(f64, f64)]) -> VecDeque<(f64, f64)> {
-        points.iter().copied().collect()
-    }
-
-    #[test]
-    fn a_fit_is_less_sure_far_beyond_the_lengths_measured() {
-        let points: Vec<(f64, f64)> = (0..12)
-            .map(|i| {
-                let tokens = 50.0 + (i % 4) as f64 * 10.0;
-                (
-                    tokens,
-                    500.0 + 15.0 * tokens + if i % 2 == 0 { 80.0 } else { -80.0 },
-                )
-            })
-            .collect();
-        let line = fit(&samples(&points)).unwrap();
-        let near = line.standard_error_ms(65.0).unwrap();
-        let far = line.standard_error_ms(600.0).unwrap();
-        assert!(near > 0.0 && far > 5.0 * near, "near {near}, far {far}");
-        // Two samples give a line but no spread to judge it by.
-        let two = fit(&samples(&[(10.0, 100.0), (20.0, 200.0)])).unwrap();
-        assert_eq!(two.standard_error_ms(15.0), None);
-    }
 
     fn target() -> Target {
         Target {
@@ -739,7 +657,10 @@ mod tests {
         assert!(!stats.snapshot(&t, Instant::now()).fresh);
         whole(310);
         let snapshot = stats.snapshot(&t, Instant::now());
-        assert!(snapshot.whole_ms.unwrap() > 300.0, "kept and averaged");
+        assert!(
+            snapshot.whole.unwrap().average_ms > 300.0,
+            "kept and averaged"
+        );
         tokio::time::advance(FRESH_FOR).await;
         assert!(
             stats.snapshot(&t, Instant::now()).fresh,
@@ -747,9 +668,20 @@ mod tests {
         );
         tokio::time::advance(FRESH_FOR).await;
         assert!(!stats.snapshot(&t, Instant::now()).fresh);
-        println!("changed: the figures start over, fresh for 20 s again");
+        println!("one answer out of range: re-checked again at once, figures kept");
         whole(30);
-        assert_eq!(stats.snapshot(&t, Instant::now()).whole_ms, Some(30.0));
+        let snapshot = stats.snapshot(&t, Instant::now());
+        assert!(!snapshot.fresh, "a re-check is pending");
+        assert!(snapshot.whole.unwrap().average_ms > 200.0);
+        println!("a second one: changed, the figures start over, fresh for 20 s again");
+        whole(30);
+        assert_eq!(
+            stats
+                .snapshot(&t, Instant::now())
+                .whole
+                .map(|w| w.average_ms),
+            Some(30.0)
+        );
         tokio::time::advance(FRESH_FOR).await;
         assert!(!stats.snapshot(&t, Instant::now()).fresh);
     }
@@ -762,12 +694,10 @@ mod tests {
             .unwrap()
             .completed(Duration::from_millis(900), 50);
         let snapshot = stats.snapshot(&t, Instant::now());
-        assert_eq!(snapshot.ttft_ms, None);
+        assert_eq!(snapshot.streams, None);
         assert_eq!(snapshot.ttft_p95_ms, None, "hedging waits on streams only");
-        assert_eq!(snapshot.whole_ms, Some(900.0));
-        assert_eq!(
-            snapshot.whole_fit, None,
-            "one length: no per-token time yet"
-        );
+        let whole = snapshot.whole.unwrap();
+        assert_eq!(whole.average_ms, 900.0);
+        assert_eq!(whole.fit, None, "one length: no per-token time yet");
     }
 }
