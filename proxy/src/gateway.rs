@@ -199,7 +199,7 @@ fn request_id(session: &ServerSession) -> RequestId {
             echo_for_anthropic: false,
         },
         sent => RequestId {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: crate::ids::random_uuid().to_string(),
             generated: true,
             replaced: sent.is_some(),
             echo_for_anthropic: false,

@@ -47,6 +47,7 @@ pub mod error;
 mod fuzz;
 pub mod gateway;
 pub mod handler;
+pub mod ids;
 pub mod listener;
 pub mod logging;
 pub mod metering;

@@ -286,7 +286,7 @@ impl Spend {
     ) -> (Standing, bool, Option<String>) {
         if let Some(ledger) = self.postgres() {
             let request = postgres::ReserveRequest {
-                id: uuid::Uuid::new_v4().to_string(),
+                id: crate::ids::random_uuid().to_string(),
                 team: team.to_owned(),
                 period,
                 budget_usd,

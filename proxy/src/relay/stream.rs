@@ -29,6 +29,11 @@ use crate::upstream::client::transport_failure;
 use crate::upstream::scrub::Scrubber;
 use crate::upstream::{AttemptFailure, FailureKind};
 
+/// Rounds of letting the upstream connection's task run before a write (see
+/// `ChatStream::absorb_arrived`), and the bytes past which the write goes out anyway.
+const MAX_ARRIVED_ROUNDS: usize = 32;
+const MAX_ARRIVED_BYTES: usize = 64 * 1024;
+
 /// Work to finish before a completed stream's last event reaches the client, given the
 /// finished Responses object as the client reads it (the Responses store keeps each turn
 /// before the client sees it complete).
@@ -253,7 +258,13 @@ impl ChatStream {
                 }),
                 Ok(None) => Some(ended_early()),
                 Ok(Some(Err(e))) => Some(StreamFailure::upstream(transport_failure(&e).detail)),
-                Ok(Some(Ok(bytes))) => self.absorb(&bytes).err().or_else(|| self.absorb_buffered()),
+                Ok(Some(Ok(bytes))) => match self.absorb(&bytes) {
+                    Err(failure) => Some(failure),
+                    Ok(()) => match self.absorb_buffered() {
+                        (_, Some(failure)) => Some(failure),
+                        (_, None) => self.absorb_arrived().await,
+                    },
+                },
             };
             if let Some(failure) = failure {
                 if !self.resume_after(&failure).await {
@@ -264,21 +275,49 @@ impl ChatStream {
     }
 
     /// Absorbs what the upstream has already delivered, without waiting: events that arrived
-    /// together leave together, in one write to the client.
-    fn absorb_buffered(&mut self) -> Option<StreamFailure> {
+    /// together leave together, in one write to the client. Returns how many reads it took.
+    fn absorb_buffered(&mut self) -> (usize, Option<StreamFailure>) {
+        let mut reads = 0;
         while self.state == StreamEnd::Open {
             match self.leg.upstream.next().now_or_never() {
                 Some(Some(Ok(bytes))) => {
+                    reads += 1;
                     if let Err(failure) = self.absorb(&bytes) {
-                        return Some(failure);
+                        return (reads, Some(failure));
                     }
                 }
                 Some(Some(Err(e))) => {
-                    return Some(StreamFailure::upstream(transport_failure(&e).detail))
+                    return (
+                        reads,
+                        Some(StreamFailure::upstream(transport_failure(&e).detail)),
+                    )
                 }
-                Some(None) => return Some(ended_early()),
+                Some(None) => return (reads, Some(ended_early())),
                 // Nothing more right now.
-                None => return None,
+                None => return (reads, None),
+            }
+        }
+        (reads, None)
+    }
+
+    /// The upstream client hands the body over one piece at a time from its connection's own
+    /// task, so what already arrived on the socket is only visible once that task has run:
+    /// lets it run (a yield, no timer) and takes what it passed on, until a round brings
+    /// nothing. Events already received then leave in one write instead of one each (each
+    /// write to the client is a system call and a wake-up of the reader); nothing waits for
+    /// an event that has not arrived. Bounded in rounds and bytes.
+    async fn absorb_arrived(&mut self) -> Option<StreamFailure> {
+        for _ in 0..MAX_ARRIVED_ROUNDS {
+            if self.state != StreamEnd::Open
+                || self.ready.iter().map(Bytes::len).sum::<usize>() >= MAX_ARRIVED_BYTES
+            {
+                return None;
+            }
+            tokio::task::yield_now().await;
+            match self.absorb_buffered() {
+                (_, Some(failure)) => return Some(failure),
+                (0, None) => return None,
+                (_, None) => {}
             }
         }
         None

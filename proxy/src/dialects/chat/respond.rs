@@ -27,7 +27,7 @@ fn now_secs() -> u64 {
 
 /// A fresh completion id, for answers whose upstream gave none.
 pub fn completion_id() -> String {
-    format!("chatcmpl-{}", uuid::Uuid::new_v4().simple())
+    format!("chatcmpl-{}", crate::ids::random_uuid().simple())
 }
 
 /// `finish_reason` for a stop reason.

@@ -16,7 +16,7 @@ use crate::model::{Answer, Block, BlockKind, Delta, Dialect, StopReason, StreamE
 
 /// A fresh message id, for answers whose upstream gave none.
 pub fn message_id() -> String {
-    format!("msg_{}", uuid::Uuid::new_v4().simple())
+    format!("msg_{}", crate::ids::random_uuid().simple())
 }
 
 /// `stop_reason` (and `stop_sequence`) for a stop reason. A content filter has no Anthropic

@@ -21,7 +21,7 @@ pub const REDACTED_PREFIX: &str = "switchyard-redacted:";
 
 /// A fresh id with `prefix` (`resp`, `msg`, `fc`, `rs`).
 pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+    format!("{prefix}_{}", crate::ids::random_uuid().simple())
 }
 
 /// Unix seconds now.
