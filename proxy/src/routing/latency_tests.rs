@@ -226,12 +226,11 @@ async fn equal_noisy_targets_share_within_60_40() {
 ///
 /// This is at the edge of what the samples can tell: one answer's total spreads by ≈ 40 % of
 /// the mean, so the two expectations need ≈ 100 answers each to be 3 standard errors apart.
-/// The figures over 20 seeds (docs/benchmarks.md) are the floor asserted here: streams meet
-/// each check in at least 17 of 20 runs; whole answers, which must also learn a time per
-/// token from lengths the router itself chose, send ≥ 90 % to the faster target in at
-/// least 16 of 20 runs (≥ 93 % on average) and keep equal targets within 60/40 in at least
-/// 12: one 48-request window is a small sample, and an equal target whose first answers
-/// came out slow by chance can lose a share until its figures are re-checked.
+/// The figures over 20 seeds (docs/benchmarks.md: 18 and 18 of 20 for streams, 19 and 20
+/// for whole answers) give the floor asserted here: each check met in at least 17 of 20
+/// runs, and ≥ 95 % to the faster target on average for whole answers. One 48-request
+/// window is a small sample: a target whose answers came out slow by chance can lose a
+/// share until its figures are re-checked.
 #[tokio::test(start_paused = true)]
 async fn the_scenario_cases_hold_over_many_seeds() {
     let slower = Sim {
@@ -282,7 +281,7 @@ async fn the_scenario_cases_hold_over_many_seeds() {
             );
         } else {
             assert!(
-                faster_passed >= 16 && mean >= 0.93 && equal_passed >= 12,
+                faster_passed >= 17 && mean >= 0.95 && equal_passed >= 17,
                 "whole: {faster_passed}, {mean}, {equal_passed}"
             );
         }

@@ -137,7 +137,9 @@ impl PooledSlope {
         })
     }
 
-    /// The time per token to carry `fit` to other lengths with, and its variance.
+    /// The time per token to carry `fit` to other lengths with, and its variance: the pooled
+    /// one where `fit`'s own does not differ from it by more than chance, else `fit`'s own
+    /// where its answers show one; `None` when `fit` has no spread yet or neither applies.
     fn for_fit(pooled: Option<Self>, fit: &LengthFit) -> Option<(f64, f64)> {
         let own = fit.slope_variance()?;
         match pooled {
@@ -147,7 +149,7 @@ impl PooledSlope {
             {
                 Some((p.ms_per_token, p.variance))
             }
-            _ => Some((fit.ms_per_token, own)),
+            _ => fit.slope_is_measured().then_some((fit.ms_per_token, own)),
         }
     }
 }
@@ -174,10 +176,8 @@ fn measure(
     if !snapshot.fresh {
         return None;
     }
-    let fit = snapshot
-        .whole
-        .and_then(|w| w.fit)
-        .filter(|f| f.slope_is_measured());
+    let line = snapshot.whole.and_then(|w| w.fit);
+    let fit = line.filter(|f| f.slope_is_measured());
     if let Some(streams) = snapshot.streams {
         let per_token_ms = streams.ms_per_output_token.or(fit.map(|f| f.ms_per_token));
         return Some(Measured {
@@ -190,24 +190,29 @@ fn measure(
         });
     }
     let whole = snapshot.whole?;
-    if let Some(fit) = fit {
-        let (per_token_ms, total_ms, standard_error_ms) = match PooledSlope::for_fit(pooled, &fit) {
-            Some((slope, variance)) => {
-                let (total, error) = fit.with_slope(slope, variance, output);
-                (slope, total, error)
-            }
-            None => (
+    // The line through this target's answers, carried to the request's length with the pooled
+    // time per token, else with its own where the answers show one.
+    let carried = line.and_then(|line| match PooledSlope::for_fit(pooled, &line) {
+        Some((slope, variance)) => {
+            let (total, error) = line.with_slope(slope, variance, output);
+            Some((slope, total, error, line.samples()))
+        }
+        None => fit.map(|fit| {
+            (
                 fit.ms_per_token,
                 fit.base_ms + fit.ms_per_token * output,
                 fit.standard_error_ms(output),
-            ),
-        };
+                fit.samples(),
+            )
+        }),
+    });
+    if let Some((per_token_ms, total_ms, standard_error_ms, samples)) = carried {
         return Some(Measured {
             ttft_ms: (total_ms - per_token_ms * output).max(0.0),
             per_token_ms: Some(per_token_ms),
             total_ms: Some(total_ms),
             standard_error_ms,
-            samples: fit.samples(),
+            samples,
             basis: LatencyBasis::WholeByLength,
         });
     }

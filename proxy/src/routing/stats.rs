@@ -134,6 +134,18 @@ pub struct TargetSnapshot {
     pub last_started: Option<Instant>,
 }
 
+/// What a re-check of stale figures found.
+enum Recheck {
+    /// Nothing was measured before.
+    Nothing,
+    /// Within the range of the answers before.
+    AsBefore,
+    /// Slower than any answer before (beyond [`UNCHANGED`]).
+    Slower,
+    /// Faster than any answer before (beyond [`UNCHANGED`]).
+    Faster,
+}
+
 impl TargetState {
     fn fresh_for(&self) -> Duration {
         self.fresh_for.unwrap_or(FRESH_FOR)
@@ -153,9 +165,9 @@ impl TargetState {
     /// as it was makes its figures last longer next time and keeps them, one that finds it
     /// changed starts over. As it was: within the range of the answers measured before
     /// (widened by [`UNCHANGED`]); without a range, within [`UNCHANGED`] or twice the noise
-    /// of the expectation. Changed: two re-checks in a row out of range (the second judged
-    /// without the first's answer), so one heavy-tailed answer does not throw away a window
-    /// of figures.
+    /// of the expectation. Changed: two re-checks in a row faster than that (the second
+    /// judged without the first's answer), so one lucky answer does not throw away a window
+    /// of figures. A re-check slower than ever keeps the figures as they are.
     fn refresh(&mut self, now: Instant, tokens: f64, total_ms: f64, streamed: bool) {
         if !self.is_fresh(now) {
             // The answer of a re-check that missed is the newest in its window: the second
@@ -166,26 +178,34 @@ impl TargetState {
             } else {
                 self.whole.range_ms(tokens, skip_newest)
             };
-            let unchanged = match (range, self.predicted_total(tokens, streamed)) {
-                (Some((low, high)), _) => {
-                    Some((low * (1.0 - UNCHANGED)..=high * (1.0 + UNCHANGED)).contains(&total_ms))
-                }
+            let found = match (range, self.predicted_total(tokens, streamed)) {
+                (Some((_, high)), _) if total_ms > high * (1.0 + UNCHANGED) => Recheck::Slower,
+                (Some((low, _)), _) if total_ms < low * (1.0 - UNCHANGED) => Recheck::Faster,
+                (Some(_), _) => Recheck::AsBefore,
                 (None, Some(before)) => {
                     let tolerance = (UNCHANGED * before).max(2.0 * self.noise_ms.unwrap_or(0.0));
-                    Some((total_ms - before).abs() <= tolerance)
+                    match total_ms - before {
+                        d if d.abs() <= tolerance => Recheck::AsBefore,
+                        d if d > 0.0 => Recheck::Slower,
+                        _ => Recheck::Faster,
+                    }
                 }
                 // Nothing measured before: nothing to re-check.
-                (None, None) => None,
+                (None, None) => Recheck::Nothing,
             };
             let missed_before = self.missed_recheck.take().is_some();
-            match unchanged {
-                None => {}
-                Some(true) => {
+            match found {
+                Recheck::Nothing => {}
+                Recheck::AsBefore => {
                     self.fresh_for = Some((self.fresh_for() * 2).min(MAX_FRESH_FOR));
                 }
-                // One answer out of range may be the tail: re-check again at once.
-                Some(false) if !missed_before => self.missed_recheck = Some(streamed),
-                Some(false) => {
+                // Slower than ever: still not worth more traffic; the answer joins the figures
+                // (the change detector sees a lasting change), which do not last longer.
+                Recheck::Slower => {}
+                // Faster than its range: it may have recovered, or this was the lucky tail of
+                // its answers; the next request re-checks again at once.
+                Recheck::Faster if !missed_before => self.missed_recheck = Some(streamed),
+                Recheck::Faster => {
                     self.fresh_for = None;
                     self.forget();
                 }
@@ -684,6 +704,31 @@ mod tests {
         );
         tokio::time::advance(FRESH_FOR).await;
         assert!(!stats.snapshot(&t, Instant::now()).fresh);
+    }
+
+    /// A stale target whose re-check answer is slower than any before is not re-checked again
+    /// at once (it is no candidate either way), and its figures do not last longer.
+    #[tokio::test(start_paused = true)]
+    async fn a_recheck_slower_than_ever_keeps_the_figures_without_extending_them() {
+        let (stats, t) = (LiveStats::new(), target());
+        let whole = |ms: u64| {
+            stats
+                .try_start(&t, HealthSettings::default(), 0, Instant::now())
+                .unwrap()
+                .completed(Duration::from_millis(ms), 20);
+        };
+        whole(300);
+        whole(320);
+        tokio::time::advance(FRESH_FOR).await;
+        whole(900);
+        let snapshot = stats.snapshot(&t, Instant::now());
+        assert!(snapshot.fresh, "no second re-check asked for");
+        assert_eq!(snapshot.whole.unwrap().samples(), 3, "the answer joined the figures");
+        tokio::time::advance(FRESH_FOR).await;
+        assert!(
+            !stats.snapshot(&t, Instant::now()).fresh,
+            "fresh for 20 s, not 40"
+        );
     }
 
     #[tokio::test(start_paused = true)]
