@@ -70,33 +70,20 @@ impl StreamWindow {
     /// Adds one answer; returns whether it showed the target changed (the older answers are
     /// then dropped and the figures start from the newest few).
     pub fn push(&mut self, ttft_ms: f64, per_token_ms: Option<f64>) -> bool {
-        push_bounded(
-            &mut self.samples,
-            StreamSample {
-                ttft_ms,
-                per_token_ms,
-            },
-        );
-        let changed = self.changed();
-        if changed {
-            let keep = self.samples.len() - CHANGE_SAMPLES;
-            self.samples.drain(..keep);
-        }
+        let sample = StreamSample {
+            ttft_ms,
+            per_token_ms,
+        };
+        let changed = push_and_check(&mut self.samples, sample, |older, newest| {
+            let ttft = |s: &[StreamSample]| s.iter().map(|s| s.ttft_ms).collect::<Vec<_>>();
+            let per_token =
+                |s: &[StreamSample]| s.iter().filter_map(|s| s.per_token_ms).collect::<Vec<_>>();
+            let (older_ttft, older_per_token) = (ttft(older), per_token(older));
+            shifted(&older_ttft, &ttft(newest), mean(&older_ttft))
+                || shifted(&older_per_token, &per_token(newest), mean(&older_per_token))
+        });
         self.figures = self.summarize();
         changed
-    }
-
-    fn changed(&self) -> bool {
-        let samples: Vec<StreamSample> = self.samples.iter().copied().collect();
-        let Some((older, newest)) = split_newest(&samples) else {
-            return false;
-        };
-        let ttft = |s: &[StreamSample]| s.iter().map(|s| s.ttft_ms).collect::<Vec<_>>();
-        let per_token =
-            |s: &[StreamSample]| s.iter().filter_map(|s| s.per_token_ms).collect::<Vec<_>>();
-        let (older_ttft, older_per_token) = (ttft(older), per_token(older));
-        shifted(&older_ttft, &ttft(newest), mean(&older_ttft))
-            || shifted(&older_per_token, &per_token(newest), mean(&older_per_token))
     }
 
     fn summarize(&self) -> Option<StreamFigures> {
@@ -165,30 +152,21 @@ impl WholeFigures {
 }
 
 impl WholeWindow {
-    /// Adds one answer; returns whether it showed the target changed (see [`StreamWindow::push`]).
+    /// Adds one answer; returns whether it showed the target changed (see
+    /// [`StreamWindow::push`]): the newest answers' errors against a line through the older
+    /// ones (their mean, when the older ones are all of one length), judged against the older
+    /// ones' own errors.
     pub fn push(&mut self, tokens: f64, total_ms: f64) -> bool {
-        push_bounded(&mut self.samples, (tokens, total_ms));
-        let changed = self.changed();
-        if changed {
-            let keep = self.samples.len() - CHANGE_SAMPLES;
-            self.samples.drain(..keep);
-        }
+        let changed = push_and_check(&mut self.samples, (tokens, total_ms), |older, newest| {
+            let older_mean = mean(&older.iter().map(|(_, y)| *y).collect::<Vec<_>>());
+            let line = fit(older.iter().copied());
+            let predict = |x: f64| line.map_or(older_mean, |l| l.base_ms + l.ms_per_token * x);
+            let errors =
+                |s: &[(f64, f64)]| s.iter().map(|(x, y)| y - predict(*x)).collect::<Vec<_>>();
+            shifted(&errors(older), &errors(newest), older_mean)
+        });
         self.figures = self.summarize();
         changed
-    }
-
-    /// The newest answers' errors against a line through the older ones (their mean, when
-    /// the older ones are all of one length), judged against the older ones' own errors.
-    fn changed(&self) -> bool {
-        let samples: Vec<(f64, f64)> = self.samples.iter().copied().collect();
-        let Some((older, newest)) = split_newest(&samples) else {
-            return false;
-        };
-        let older_mean = mean(&older.iter().map(|(_, y)| *y).collect::<Vec<_>>());
-        let line = fit(older.iter().copied());
-        let predict = |x: f64| line.map_or(older_mean, |l| l.base_ms + l.ms_per_token * x);
-        let errors = |s: &[(f64, f64)]| s.iter().map(|(x, y)| y - predict(*x)).collect::<Vec<_>>();
-        shifted(&errors(older), &errors(newest), older_mean)
     }
 
     fn summarize(&self) -> Option<WholeFigures> {
@@ -229,17 +207,31 @@ impl WholeWindow {
     }
 }
 
-/// The older answers and the newest [`CHANGE_SAMPLES`], once there are enough of both.
-fn split_newest<T>(samples: &[T]) -> Option<(&[T], &[T])> {
-    let split = samples.len().checked_sub(CHANGE_SAMPLES)?;
-    (split >= CHANGE_MIN_OLDER).then(|| samples.split_at(split))
-}
-
-fn push_bounded<T>(samples: &mut VecDeque<T>, sample: T) {
+/// Adds `sample` to a window of at most [`LATENCY_SAMPLES`]; once there are enough answers,
+/// `changed(older, newest [CHANGE_SAMPLES])` judges whether they show a change, and if so
+/// the window keeps only the newest. Returns whether it did.
+fn push_and_check<T: Copy>(
+    samples: &mut VecDeque<T>,
+    sample: T,
+    changed: impl FnOnce(&[T], &[T]) -> bool,
+) -> bool {
     if samples.len() == LATENCY_SAMPLES {
         samples.pop_front();
     }
     samples.push_back(sample);
+    let all: Vec<T> = samples.iter().copied().collect();
+    let Some(split) = all.len().checked_sub(CHANGE_SAMPLES) else {
+        return false;
+    };
+    if split < CHANGE_MIN_OLDER {
+        return false;
+    }
+    let (older, newest) = all.split_at(split);
+    let shifted = changed(older, newest);
+    if shifted {
+        samples.drain(..split);
+    }
+    shifted
 }
 
 /// Whether `newest` come from a different distribution than `older`: all of them above the

@@ -528,6 +528,11 @@ mod tests {
         }
     }
 
+    /// A whole answer of 20 tokens after `ms`.
+    fn complete_whole(stats: &LiveStats, t: &Target, ms: u64) {
+        start(stats, t).completed(Duration::from_millis(ms), 20);
+    }
+
     fn start(stats: &LiveStats, t: &Target) -> AttemptPermit {
         stats
             .try_start(t, HealthSettings::default(), 10, Instant::now())
@@ -666,12 +671,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_recheck_that_finds_a_target_unchanged_keeps_its_figures_fresh_longer() {
         let (stats, t) = (LiveStats::new(), target());
-        let whole = |ms: u64| {
-            stats
-                .try_start(&t, HealthSettings::default(), 0, Instant::now())
-                .unwrap()
-                .completed(Duration::from_millis(ms), 20);
-        };
+        let whole = |ms: u64| complete_whole(&stats, &t, ms);
         whole(300);
         tokio::time::advance(FRESH_FOR).await;
         assert!(!stats.snapshot(&t, Instant::now()).fresh);
@@ -711,19 +711,18 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_recheck_slower_than_ever_keeps_the_figures_without_extending_them() {
         let (stats, t) = (LiveStats::new(), target());
-        let whole = |ms: u64| {
-            stats
-                .try_start(&t, HealthSettings::default(), 0, Instant::now())
-                .unwrap()
-                .completed(Duration::from_millis(ms), 20);
-        };
+        let whole = |ms: u64| complete_whole(&stats, &t, ms);
         whole(300);
         whole(320);
         tokio::time::advance(FRESH_FOR).await;
         whole(900);
         let snapshot = stats.snapshot(&t, Instant::now());
         assert!(snapshot.fresh, "no second re-check asked for");
-        assert_eq!(snapshot.whole.unwrap().samples(), 3, "the answer joined the figures");
+        assert_eq!(
+            snapshot.whole.unwrap().samples(),
+            3,
+            "the answer joined the figures"
+        );
         tokio::time::advance(FRESH_FOR).await;
         assert!(
             !stats.snapshot(&t, Instant::now()).fresh,
