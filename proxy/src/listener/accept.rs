@@ -20,6 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::buffered::BufferedClientStream;
 use super::drain::Drain;
 use crate::endpoint::ErrorDialect;
 use crate::error::{ProxyError, RequestError};
@@ -186,7 +187,7 @@ impl Connection {
                 // before it hands us a request; a client that sends nothing is closed here.
                 let mut start = [0u8; H2_PREFACE_LEN];
                 match tokio::time::timeout(bound, stream.try_peek(&mut start)).await {
-                    Ok(Ok(_)) => Box::new(stream),
+                    Ok(Ok(_)) => Box::new(BufferedClientStream::new(stream)),
                     Ok(Err(_)) => return,
                     Err(_) => {
                         self.timeouts.with_label_values(&["header"]).inc();

@@ -3,6 +3,7 @@
 //! connections" and "Signals"). The admin listener stays pingora's own, on its own runtime.
 
 pub mod accept;
+pub mod buffered;
 pub mod certificate;
 pub mod descriptors;
 pub mod drain;
