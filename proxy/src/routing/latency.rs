@@ -210,7 +210,7 @@ impl WholeWindow {
 /// Adds `sample` to a window of at most [`LATENCY_SAMPLES`]; once there are enough answers,
 /// `changed(older, newest [CHANGE_SAMPLES])` judges whether they show a change, and if so
 /// the window keeps only the newest. Returns whether it did.
-fn push_and_check<T: Copy>(
+fn push_and_check<T>(
     samples: &mut VecDeque<T>,
     sample: T,
     changed: impl FnOnce(&[T], &[T]) -> bool,
@@ -219,14 +219,14 @@ fn push_and_check<T: Copy>(
         samples.pop_front();
     }
     samples.push_back(sample);
-    let all: Vec<T> = samples.iter().copied().collect();
-    let Some(split) = all.len().checked_sub(CHANGE_SAMPLES) else {
+    let Some(split) = samples.len().checked_sub(CHANGE_SAMPLES) else {
         return false;
     };
     if split < CHANGE_MIN_OLDER {
         return false;
     }
-    let (older, newest) = all.split_at(split);
+    // One slice in place: no copy of the window per answer.
+    let (older, newest) = samples.make_contiguous().split_at(split);
     let shifted = changed(older, newest);
     if shifted {
         samples.drain(..split);
