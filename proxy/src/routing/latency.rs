@@ -75,12 +75,8 @@ impl StreamWindow {
             per_token_ms,
         };
         let changed = push_and_check(&mut self.samples, sample, |older, newest| {
-            let ttft = |s: &[StreamSample]| s.iter().map(|s| s.ttft_ms).collect::<Vec<_>>();
-            let per_token =
-                |s: &[StreamSample]| s.iter().filter_map(|s| s.per_token_ms).collect::<Vec<_>>();
-            let (older_ttft, older_per_token) = (ttft(older), per_token(older));
-            shifted(&older_ttft, &ttft(newest), mean(&older_ttft))
-                || shifted(&older_per_token, &per_token(newest), mean(&older_per_token))
+            shifted(ttft(older), ttft(newest), mean(ttft(older)))
+                || shifted(per_token(older), per_token(newest), mean(per_token(older)))
         });
         self.figures = self.summarize();
         changed
@@ -122,6 +118,14 @@ impl StreamWindow {
     }
 }
 
+fn ttft(samples: &[StreamSample]) -> impl Iterator<Item = f64> + Clone + '_ {
+    samples.iter().map(|s| s.ttft_ms)
+}
+
+fn per_token(samples: &[StreamSample]) -> impl Iterator<Item = f64> + Clone + '_ {
+    samples.iter().filter_map(|s| s.per_token_ms)
+}
+
 /// The last whole (non-streamed) answers of one target, as (output tokens, total ms).
 #[derive(Debug, Default)]
 pub struct WholeWindow {
@@ -158,12 +162,15 @@ impl WholeWindow {
     /// ones' own errors.
     pub fn push(&mut self, tokens: f64, total_ms: f64) -> bool {
         let changed = push_and_check(&mut self.samples, (tokens, total_ms), |older, newest| {
-            let older_mean = mean(&older.iter().map(|(_, y)| *y).collect::<Vec<_>>());
+            let older_mean = mean(older.iter().map(|(_, y)| *y));
             let line = fit(older.iter().copied());
             let predict = |x: f64| line.map_or(older_mean, |l| l.base_ms + l.ms_per_token * x);
-            let errors =
-                |s: &[(f64, f64)]| s.iter().map(|(x, y)| y - predict(*x)).collect::<Vec<_>>();
-            shifted(&errors(older), &errors(newest), older_mean)
+            let error = |(x, y): &(f64, f64)| y - predict(*x);
+            shifted(
+                older.iter().map(error),
+                newest.iter().map(error),
+                older_mean,
+            )
         });
         self.figures = self.summarize();
         changed
@@ -237,21 +244,33 @@ fn push_and_check<T>(
 /// Whether `newest` come from a different distribution than `older`: all of them above the
 /// older ones' [`CHANGE_QUANTILE`], or all below the mirrored one, by more than
 /// [`CHANGE_MIN_FRACTION`] of `scale`.
-fn shifted(older: &[f64], newest: &[f64], scale: f64) -> bool {
-    if older.len() < CHANGE_MIN_OLDER || newest.len() < CHANGE_SAMPLES {
+///
+/// Judged by counting instead of sorting: this runs for every answer, and "the smallest of
+/// the newest lies above the older values' k-th smallest (plus the margin)" is the same as
+/// "more than k older values (plus the margin) lie below it" — one pass, no copy, no sort.
+fn shifted(
+    older: impl Iterator<Item = f64> + Clone,
+    newest: impl Iterator<Item = f64>,
+    scale: f64,
+) -> bool {
+    let older_count = older.clone().count();
+    let (newest_count, lowest, highest) = newest.fold(
+        (0usize, f64::INFINITY, f64::NEG_INFINITY),
+        |(n, lo, hi), v| (n + 1, lo.min(v), hi.max(v)),
+    );
+    if older_count < CHANGE_MIN_OLDER || newest_count < CHANGE_SAMPLES {
         return false;
     }
-    let mut values = older.to_vec();
-    let mut at = |q: f64| {
-        let rank = (q * (values.len() - 1) as f64).round() as usize;
-        *values.select_nth_unstable_by(rank, f64::total_cmp).1
-    };
+    // The rank (0-based, in ascending order) of the older values' quantile `q`.
+    let rank = |q: f64| (q * (older_count - 1) as f64).round() as usize;
     let margin = CHANGE_MIN_FRACTION * scale.abs();
-    let (high, low) = (
-        at(CHANGE_QUANTILE) + margin,
-        at(1.0 - CHANGE_QUANTILE) - margin,
-    );
-    newest.iter().all(|v| *v > high) || newest.iter().all(|v| *v < low)
+    // All newest above `older[rank] + margin`: more than `rank` older values have
+    // `value + margin` below the lowest of the newest.
+    let above = older.clone().filter(|v| v + margin < lowest).count() > rank(CHANGE_QUANTILE);
+    // All newest below `older[rank] − margin`: at most `rank` older values have
+    // `value − margin` at or below the highest of the newest.
+    let below = older.filter(|v| v - margin <= highest).count() <= rank(1.0 - CHANGE_QUANTILE);
+    above || below
 }
 
 fn min_max(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
@@ -261,11 +280,12 @@ fn min_max(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
     })
 }
 
-fn mean(values: &[f64]) -> f64 {
-    if values.is_empty() {
+fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (count, sum) = values.fold((0usize, 0.0), |(n, s), v| (n + 1, s + v));
+    if count == 0 {
         return 0.0;
     }
-    values.iter().sum::<f64>() / values.len() as f64
+    sum / count as f64
 }
 
 /// Mean and sample standard deviation of a window.
@@ -517,5 +537,53 @@ mod tests {
             whole.push(20.0, 300.0);
         }
         assert!(!(0..CHANGE_SAMPLES).any(|_| whole.push(20.0, 310.0)));
+    }
+
+    /// The sorting definition `shifted` counts its way to.
+    fn shifted_by_sorting(older: &[f64], newest: &[f64], scale: f64) -> bool {
+        if older.len() < CHANGE_MIN_OLDER || newest.len() < CHANGE_SAMPLES {
+            return false;
+        }
+        let mut sorted = older.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let at = |q: f64| sorted[(q * (sorted.len() - 1) as f64).round() as usize];
+        let margin = CHANGE_MIN_FRACTION * scale.abs();
+        let (high, low) = (
+            at(CHANGE_QUANTILE) + margin,
+            at(1.0 - CHANGE_QUANTILE) - margin,
+        );
+        newest.iter().all(|v| *v > high) || newest.iter().all(|v| *v < low)
+    }
+
+    #[test]
+    fn counting_judges_a_change_exactly_as_sorting_would() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let (mut changes, mut cases) = (0, 0);
+        for _ in 0..20_000 {
+            let older_len = rng.random_range(0..=LATENCY_SAMPLES);
+            // Coarse values, so ties with the quantile and the margin's edge come up.
+            let older: Vec<f64> = (0..older_len)
+                .map(|_| f64::from(rng.random_range(0..40u8)) * 5.0)
+                .collect();
+            let offset = f64::from(rng.random_range(0..80u8)) * 5.0 - 100.0;
+            let newest: Vec<f64> = (0..rng.random_range(3..=CHANGE_SAMPLES + 1))
+                .map(|_| offset + f64::from(rng.random_range(0..4u8)) * 5.0)
+                .collect();
+            let scale = f64::from(rng.random_range(0..300u16));
+            let expected = shifted_by_sorting(&older, &newest, scale);
+            let counted = shifted(older.iter().copied(), newest.iter().copied(), scale);
+            assert_eq!(
+                counted, expected,
+                "older {older:?} newest {newest:?} scale {scale}"
+            );
+            changes += usize::from(expected);
+            cases += 1;
+        }
+        // Both outcomes were exercised.
+        assert!(
+            changes > 500 && changes < cases - 500,
+            "{changes} of {cases}"
+        );
     }
 }
