@@ -31,63 +31,120 @@ impl RateLimitHeaders {
     /// when there are none. Negative or unparsable values (Azure's `-1` placeholders) count
     /// as unknown.
     pub fn parse(headers: &HeaderMap) -> Option<Self> {
-        Self::parse_openai(headers).or_else(|| Self::parse_anthropic(headers, SystemTime::now()))
+        let found = Found::in_headers(headers);
+        found
+            .openai()
+            .or_else(|| found.anthropic(SystemTime::now()))
     }
 
-    fn parse_openai(headers: &HeaderMap) -> Option<Self> {
-        let number = |name: &str| -> Option<u64> {
-            headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok()
-        };
-        let duration = |name: &str| -> Option<Duration> {
-            parse_go_duration(headers.get(name)?.to_str().ok()?.trim())
-        };
-        let parsed = Self {
-            limit_requests: number("x-ratelimit-limit-requests").filter(|l| *l > 0),
-            remaining_requests: number("x-ratelimit-remaining-requests"),
-            reset_requests: duration("x-ratelimit-reset-requests"),
-            limit_tokens: number("x-ratelimit-limit-tokens").filter(|l| *l > 0),
-            remaining_tokens: number("x-ratelimit-remaining-tokens"),
-            reset_tokens: duration("x-ratelimit-reset-tokens"),
-            utilization_pct: headers
-                .get("azure-openai-deployment-utilization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().trim_end_matches('%').parse::<f64>().ok())
+    /// Anthropic's headers alone, read against `now`.
+    #[cfg(test)]
+    fn parse_anthropic(headers: &HeaderMap, now: SystemTime) -> Option<Self> {
+        Found::in_headers(headers).anthropic(now)
+    }
+}
+
+/// OpenAI's and Azure's rate-limit headers, in [`Found::openai`]'s order.
+const OPENAI_HEADERS: [&str; 7] = [
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
+    "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-tokens",
+    "azure-openai-deployment-utilization",
+];
+
+/// Anthropic's quotas (requests, then the three token quotas), each as limit, remaining,
+/// reset.
+const ANTHROPIC_HEADERS: [[&str; 3]; 4] = [
+    [
+        "anthropic-ratelimit-requests-limit",
+        "anthropic-ratelimit-requests-remaining",
+        "anthropic-ratelimit-requests-reset",
+    ],
+    [
+        "anthropic-ratelimit-tokens-limit",
+        "anthropic-ratelimit-tokens-remaining",
+        "anthropic-ratelimit-tokens-reset",
+    ],
+    [
+        "anthropic-ratelimit-input-tokens-limit",
+        "anthropic-ratelimit-input-tokens-remaining",
+        "anthropic-ratelimit-input-tokens-reset",
+    ],
+    [
+        "anthropic-ratelimit-output-tokens-limit",
+        "anthropic-ratelimit-output-tokens-remaining",
+        "anthropic-ratelimit-output-tokens-reset",
+    ],
+];
+
+/// The rate-limit headers' values, found in one pass over an answer's headers. This runs
+/// on every answer: a dozen names compared, where nineteen lookups by name would parse and
+/// hash each name. Each slot holds the first value of its name, as `HeaderMap::get` gives
+/// (`Some(None)`: present, but not text).
+#[derive(Default)]
+struct Found<'a> {
+    openai: [Option<Option<&'a str>>; 7],
+    anthropic: [[Option<Option<&'a str>>; 3]; 4],
+}
+
+impl<'a> Found<'a> {
+    fn in_headers(headers: &'a HeaderMap) -> Self {
+        let mut found = Self::default();
+        for (name, value) in headers {
+            let name = name.as_str();
+            let slot = if name.starts_with("x-ratelimit-") || name.starts_with("azure-openai-") {
+                OPENAI_HEADERS
+                    .iter()
+                    .position(|known| *known == name)
+                    .map(|at| &mut found.openai[at])
+            } else if name.starts_with("anthropic-ratelimit-") {
+                ANTHROPIC_HEADERS
+                    .iter()
+                    .enumerate()
+                    .find_map(|(quota, names)| {
+                        Some((quota, names.iter().position(|known| *known == name)?))
+                    })
+                    .map(|(quota, at)| &mut found.anthropic[quota][at])
+            } else {
+                None
+            };
+            if let Some(slot @ None) = slot {
+                *slot = Some(value.to_str().ok());
+            }
+        }
+        found
+    }
+
+    /// `x-ratelimit-*` (and Azure's utilization), when any is there.
+    fn openai(&self) -> Option<RateLimitHeaders> {
+        let text = |at: usize| self.openai[at].flatten().map(str::trim);
+        let number = |at: usize| text(at)?.parse::<u64>().ok();
+        let duration = |at: usize| parse_go_duration(text(at)?);
+        let parsed = RateLimitHeaders {
+            limit_requests: number(0).filter(|l| *l > 0),
+            remaining_requests: number(1),
+            reset_requests: duration(2),
+            limit_tokens: number(3).filter(|l| *l > 0),
+            remaining_tokens: number(4),
+            reset_tokens: duration(5),
+            utilization_pct: text(6)
+                .and_then(|v| v.trim_end_matches('%').parse::<f64>().ok())
                 .filter(|pct| pct.is_finite() && *pct >= 0.0),
         };
-        (parsed != Self::default()).then_some(parsed)
+        (parsed != RateLimitHeaders::default()).then_some(parsed)
     }
 
     /// Anthropic's `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-
     /// {limit,remaining,reset}` (reset an RFC 3339 instant, read against `now`). Of the three
     /// token quotas the scarcest (least remaining of its limit) stands for tokens.
-    fn parse_anthropic(headers: &HeaderMap, now: SystemTime) -> Option<Self> {
-        // Static names: this runs on every answer without OpenAI-style headers.
-        const REQUESTS: [&str; 3] = [
-            "anthropic-ratelimit-requests-limit",
-            "anthropic-ratelimit-requests-remaining",
-            "anthropic-ratelimit-requests-reset",
-        ];
-        const TOKENS: [[&str; 3]; 3] = [
-            [
-                "anthropic-ratelimit-tokens-limit",
-                "anthropic-ratelimit-tokens-remaining",
-                "anthropic-ratelimit-tokens-reset",
-            ],
-            [
-                "anthropic-ratelimit-input-tokens-limit",
-                "anthropic-ratelimit-input-tokens-remaining",
-                "anthropic-ratelimit-input-tokens-reset",
-            ],
-            [
-                "anthropic-ratelimit-output-tokens-limit",
-                "anthropic-ratelimit-output-tokens-remaining",
-                "anthropic-ratelimit-output-tokens-reset",
-            ],
-        ];
-        let text = |name: &str| -> Option<&str> { headers.get(name)?.to_str().ok() };
-        let quota = |[limit, remaining, reset]: [&str; 3]| {
-            let number = |name: &str| text(name)?.trim().parse::<u64>().ok();
-            let reset = text(reset)
+    fn anthropic(&self, now: SystemTime) -> Option<RateLimitHeaders> {
+        let quota = |[limit, remaining, reset]: [Option<Option<&str>>; 3]| {
+            let number = |value: Option<Option<&str>>| value??.trim().parse::<u64>().ok();
+            let reset = reset
+                .flatten()
                 .and_then(|t| chrono::DateTime::parse_from_rfc3339(t.trim()).ok())
                 .map(|at| {
                     let at = SystemTime::from(at);
@@ -95,11 +152,12 @@ impl RateLimitHeaders {
                 });
             (number(limit).filter(|l| *l > 0), number(remaining), reset)
         };
-        let (limit_requests, remaining_requests, reset_requests) = quota(REQUESTS);
+        let [requests, tokens @ ..] = self.anthropic;
+        let (limit_requests, remaining_requests, reset_requests) = quota(requests);
         let fraction = |(limit, remaining, _): &(Option<u64>, Option<u64>, Option<Duration>)| {
             Some(remaining.as_ref().copied()? as f64 / limit.as_ref().copied()? as f64)
         };
-        let tokens = TOKENS
+        let tokens = tokens
             .map(quota)
             .into_iter()
             .filter(|q| q.0.is_some() || q.1.is_some())
@@ -108,7 +166,7 @@ impl RateLimitHeaders {
                 a.total_cmp(&b)
             });
         let (limit_tokens, remaining_tokens, reset_tokens) = tokens.unwrap_or_default();
-        let parsed = Self {
+        let parsed = RateLimitHeaders {
             limit_requests,
             remaining_requests,
             reset_requests,
@@ -117,9 +175,11 @@ impl RateLimitHeaders {
             reset_tokens,
             utilization_pct: None,
         };
-        (parsed != Self::default()).then_some(parsed)
+        (parsed != RateLimitHeaders::default()).then_some(parsed)
     }
+}
 
+impl RateLimitHeaders {
     /// Headroom right after the observation, from remaining/limit pairs; a remaining count
     /// without its limit is judged against the configured `limits`.
     fn fraction(&self, limits: Option<&Limits>) -> Option<f64> {
@@ -231,6 +291,53 @@ mod tests {
             map.insert(*name, HeaderValue::from_static(value));
         }
         map
+    }
+
+    #[test]
+    fn a_repeated_header_counts_by_its_first_value_as_a_lookup_would() {
+        let mut map = headers(&[("content-type", "application/json")]);
+        map.append(
+            "x-ratelimit-remaining-requests",
+            HeaderValue::from_static("7"),
+        );
+        map.append(
+            "x-ratelimit-remaining-requests",
+            HeaderValue::from_static("9"),
+        );
+        map.append(
+            "x-ratelimit-limit-requests",
+            HeaderValue::from_bytes(b"\xff").unwrap(),
+        );
+        map.append("x-ratelimit-limit-requests", HeaderValue::from_static("20"));
+        map.append(
+            "azure-openai-deployment-utilization",
+            HeaderValue::from_static(" 42.5% "),
+        );
+        let parsed = RateLimitHeaders::parse(&map).unwrap();
+        assert_eq!(parsed.remaining_requests, Some(7));
+        assert_eq!(parsed.limit_requests, None, "the first value is not text");
+        assert_eq!(parsed.utilization_pct, Some(42.5));
+        // Anthropic's are read only when there are no OpenAI-style ones.
+        map.append(
+            "anthropic-ratelimit-requests-remaining",
+            HeaderValue::from_static("1"),
+        );
+        assert_eq!(
+            RateLimitHeaders::parse(&map).unwrap().remaining_requests,
+            Some(7)
+        );
+        let only_anthropic = headers(&[
+            ("anthropic-ratelimit-output-tokens-limit", "100"),
+            ("anthropic-ratelimit-output-tokens-remaining", "5"),
+            ("anthropic-ratelimit-tokens-limit", "100"),
+            ("anthropic-ratelimit-tokens-remaining", "50"),
+        ]);
+        let parsed = RateLimitHeaders::parse(&only_anthropic).unwrap();
+        assert_eq!(
+            (parsed.limit_tokens, parsed.remaining_tokens),
+            (Some(100), Some(5)),
+            "the scarcest token quota"
+        );
     }
 
     #[test]
