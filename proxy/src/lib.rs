@@ -49,6 +49,7 @@ pub mod gateway;
 pub mod handler;
 pub mod ids;
 pub mod listener;
+pub mod log_writer;
 pub mod logging;
 pub mod metering;
 pub mod metrics;

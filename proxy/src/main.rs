@@ -126,6 +126,8 @@ enum LogFormat {
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.log_format);
+    // Whatever lines are still gathered leave when main returns, however it returns.
+    let _flush_log = FlushLogOnExit;
     match args.command {
         Some(Command::Spend(spend)) => return spend_command(spend),
         Some(Command::Audit(audit)) => return audit_command(audit),
@@ -314,6 +316,15 @@ fn audit_command(args: AuditArgs) -> ExitCode {
     }
 }
 
+/// Writes the log's gathered lines when dropped (docs/operations.md, "Logs").
+struct FlushLogOnExit;
+
+impl Drop for FlushLogOnExit {
+    fn drop(&mut self) {
+        switchyard::log_writer::flush();
+    }
+}
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("info,pingora_core=warn,aws_config=error")
@@ -321,7 +332,7 @@ fn init_logging(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_writer(switchyard::log_writer::GatheringStderr);
     match format {
         // Every value quoted when it is not a plain token: no value can forge a field.
         LogFormat::Text => builder.fmt_fields(switchyard::logging::QuotedFields).init(),
