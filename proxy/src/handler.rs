@@ -344,8 +344,23 @@ pub(crate) fn parse<T: DeserializeOwned>(
     body: &[u8],
     validate: impl Fn(&T) -> Result<(), InvalidField>,
 ) -> Result<T, ProxyError> {
+    // The plain decode first: tracking the path costs on every field, and only an error needs
+    // it, so a body that fails is decoded a second time to name the field.
+    let value: T = match serde_json::from_slice(body) {
+        Ok(value) => value,
+        Err(_) => return Err(decode_error::<T>(body)),
+    };
+    validate(&value).map_err(|invalid| RequestError::Invalid {
+        message: invalid.message,
+        param: Some(invalid.param),
+    })?;
+    Ok(value)
+}
+
+/// Why `body` is not a `T`, naming the offending field where it can.
+fn decode_error<T: DeserializeOwned>(body: &[u8]) -> ProxyError {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+    let decoded = serde_path_to_error::deserialize::<_, T>(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let syntax = matches!(
@@ -360,16 +375,22 @@ pub(crate) fn parse<T: DeserializeOwned>(
             (None, false) => format!("invalid request body: {inner}"),
         };
         RequestError::Invalid { message, param }
-    })?;
-    deserializer.end().map_err(|e| RequestError::Invalid {
-        message: format!("the request body is not valid JSON: {e}"),
-        param: None,
-    })?;
-    validate(&value).map_err(|invalid| RequestError::Invalid {
-        message: invalid.message,
-        param: Some(invalid.param),
-    })?;
-    Ok(value)
+    });
+    let error = match decoded {
+        Err(error) => error,
+        Ok(_) => match deserializer.end() {
+            Err(e) => RequestError::Invalid {
+                message: format!("the request body is not valid JSON: {e}"),
+                param: None,
+            },
+            // Cannot be: the plain decode failed on the same bytes.
+            Ok(()) => RequestError::Invalid {
+                message: "invalid request body".to_owned(),
+                param: None,
+            },
+        },
+    };
+    error.into()
 }
 
 /// The one place an error becomes a response (and is logged, once), in the dialect of the

@@ -318,3 +318,58 @@ async fn a_forged_request_id_is_replaced_and_never_logged() {
     assert_eq!(reply.header("x-request-id"), Some("trace-7f3a:span/2"));
     assert_eq!(reply.header("x-switchyard-request-id-replaced"), None);
 }
+
+/// Lines of requests served together are gathered and written per scheduler round
+/// (docs/operations.md, "Logs"): every request still gets its whole line, none torn or
+/// merged with another's, and they come without waiting for more traffic.
+#[tokio::test]
+async fn concurrent_requests_each_get_one_whole_access_line() {
+    let sims = Sims::start().await;
+    let proxy = Proxy::start(&sims.routes("")).await;
+    const REQUESTS: usize = 64;
+    let url = proxy.url("/chat/completions");
+    let replies = futures_util::future::join_all((0..REQUESTS).map(|i| {
+        let url = url.clone();
+        async move {
+            let id = format!("gathered-{i:03}");
+            let reply = post(
+                &url,
+                Some(ALPHA_KEY),
+                hello().to_string(),
+                &[("x-request-id", id.as_str())],
+            )
+            .await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+        }
+    }))
+    .await;
+    assert_eq!(replies.len(), REQUESTS);
+
+    let access_lines = |log: &str| {
+        log.lines()
+            .filter(|line| line.contains("switchyard::access") && line.contains("gathered-"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let mut lines = access_lines(&proxy.log());
+    for _ in 0..50 {
+        if lines.len() >= REQUESTS {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        lines = access_lines(&proxy.log());
+    }
+    assert_eq!(lines.len(), REQUESTS, "{lines:#?}");
+    for i in 0..REQUESTS {
+        let id = format!("request_id=gathered-{i:03} ");
+        let mine: Vec<_> = lines.iter().filter(|line| line.contains(&id)).collect();
+        assert_eq!(mine.len(), 1, "one line for {id}: {mine:#?}");
+        assert_eq!(
+            mine[0].matches("request_id=").count(),
+            1,
+            "one request per line: {}",
+            mine[0]
+        );
+        assert!(mine[0].contains("status=200"), "{}", mine[0]);
+    }
+}

@@ -149,6 +149,8 @@ async fn read_bounded(
     limit: usize,
 ) -> Result<Bytes, BodyError> {
     let mut stream = response.bytes_stream();
+    // A body that arrives in one piece (most answers) is passed on as it came, uncopied.
+    let mut first: Option<Bytes> = None;
     let mut body = Vec::new();
     loop {
         match timeout_at(deadline, stream.next()).await {
@@ -158,13 +160,20 @@ async fn read_bounded(
                     "the upstream's body did not arrive in time",
                 )))
             }
-            Ok(None) => return Ok(Bytes::from(body)),
+            Ok(None) => return Ok(first.unwrap_or_else(|| Bytes::from(body))),
             Ok(Some(Err(e))) => return Err(BodyError::Failed(transport_failure(&e))),
             Ok(Some(Ok(chunk))) => {
-                if body.len() + chunk.len() > limit {
+                let held = first.as_ref().map_or(0, Bytes::len);
+                if held + body.len() + chunk.len() > limit {
                     return Err(BodyError::TooLarge);
                 }
-                body.extend_from_slice(&chunk);
+                match first.take() {
+                    None if body.is_empty() => first = Some(chunk),
+                    earlier => {
+                        body.extend_from_slice(&earlier.unwrap_or_default());
+                        body.extend_from_slice(&chunk);
+                    }
+                }
             }
         }
     }
