@@ -107,19 +107,17 @@ impl Gatherer {
                 gathered.extend_from_slice(line);
                 drop(gathered);
                 if !self.flush_scheduled.swap(true, Ordering::AcqRel) {
-                    runtime.spawn(self.flush_after_this_round());
+                    let flush = ScheduledFlush(self);
+                    runtime.spawn(async move {
+                        // A yield goes to the back of the runtime's round: every task that
+                        // was ready runs (and adds its line) first.
+                        tokio::task::yield_now().await;
+                        drop(flush);
+                    });
                 }
             }
             _ => self.write_out(&mut gathered, line),
         }
-    }
-
-    /// Lets every task that is ready run first (a yield goes to the back of the runtime's
-    /// round), then writes what they all gathered.
-    async fn flush_after_this_round(&'static self) {
-        tokio::task::yield_now().await;
-        self.flush_scheduled.store(false, Ordering::Release);
-        self.flush();
     }
 
     fn flush(&self) {
@@ -149,6 +147,18 @@ impl Gatherer {
         if gathered.capacity() > MAX_GATHERED {
             gathered.shrink_to(MAX_GATHERED);
         }
+    }
+}
+
+/// Writes the gathered lines when dropped: after the round it waited for, or when its task
+/// is dropped unrun (a runtime shutting down), so that no line is left behind and the next
+/// one schedules a flush again.
+struct ScheduledFlush(&'static Gatherer);
+
+impl Drop for ScheduledFlush {
+    fn drop(&mut self) {
+        self.0.flush_scheduled.store(false, Ordering::Release);
+        self.0.flush();
     }
 }
 
@@ -240,6 +250,22 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert_eq!(texts(&WRITES).len(), 1, "nothing left for the flush");
+    }
+
+    #[test]
+    fn a_runtime_stopped_before_its_round_ended_still_writes_the_lines() {
+        gatherer!(WRITES, LOG);
+        LOG.serving.store(2, Ordering::Relaxed);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async { LOG.write_line(b"last\n", false) });
+        drop(runtime);
+        assert_eq!(texts(&WRITES), ["last\n"]);
+        assert!(
+            !LOG.flush_scheduled.load(Ordering::Acquire),
+            "the next line schedules again"
+        );
     }
 
     #[test]
