@@ -8,7 +8,7 @@
 //! token can be told from chance. A change detector (the newest answers against the older
 //! ones) keeps the reaction to a real change within a few answers.
 
-use std::collections::VecDeque;
+use std::collections::{vec_deque, VecDeque};
 
 /// Answers kept per target and kind (streamed, whole).
 pub const LATENCY_SAMPLES: usize = 128;
@@ -75,8 +75,15 @@ impl StreamWindow {
             per_token_ms,
         };
         let changed = push_and_check(&mut self.samples, sample, |older, newest| {
-            shifted(ttft(older), ttft(newest), mean(ttft(older)))
-                || shifted(per_token(older), per_token(newest), mean(per_token(older)))
+            shifted(
+                ttft(older.clone()),
+                ttft(newest.clone()),
+                mean(ttft(older.clone())),
+            ) || shifted(
+                per_token(older.clone()),
+                per_token(newest),
+                mean(per_token(older)),
+            )
         });
         self.figures = self.summarize();
         changed
@@ -118,12 +125,12 @@ impl StreamWindow {
     }
 }
 
-fn ttft(samples: &[StreamSample]) -> impl Iterator<Item = f64> + Clone + '_ {
-    samples.iter().map(|s| s.ttft_ms)
+fn ttft(samples: vec_deque::Iter<'_, StreamSample>) -> impl Iterator<Item = f64> + Clone + '_ {
+    samples.map(|s| s.ttft_ms)
 }
 
-fn per_token(samples: &[StreamSample]) -> impl Iterator<Item = f64> + Clone + '_ {
-    samples.iter().filter_map(|s| s.per_token_ms)
+fn per_token(samples: vec_deque::Iter<'_, StreamSample>) -> impl Iterator<Item = f64> + Clone + '_ {
+    samples.filter_map(|s| s.per_token_ms)
 }
 
 /// The last whole (non-streamed) answers of one target, as (output tokens, total ms).
@@ -162,15 +169,11 @@ impl WholeWindow {
     /// ones' own errors.
     pub fn push(&mut self, tokens: f64, total_ms: f64) -> bool {
         let changed = push_and_check(&mut self.samples, (tokens, total_ms), |older, newest| {
-            let older_mean = mean(older.iter().map(|(_, y)| *y));
-            let line = fit(older.iter().copied());
+            let older_mean = mean(older.clone().map(|(_, y)| *y));
+            let line = fit(older.clone().copied());
             let predict = |x: f64| line.map_or(older_mean, |l| l.base_ms + l.ms_per_token * x);
             let error = |(x, y): &(f64, f64)| y - predict(*x);
-            shifted(
-                older.iter().map(error),
-                newest.iter().map(error),
-                older_mean,
-            )
+            shifted(older.map(&error), newest.map(&error), older_mean)
         });
         self.figures = self.summarize();
         changed
@@ -220,7 +223,7 @@ impl WholeWindow {
 fn push_and_check<T>(
     samples: &mut VecDeque<T>,
     sample: T,
-    changed: impl FnOnce(&[T], &[T]) -> bool,
+    changed: impl FnOnce(vec_deque::Iter<'_, T>, vec_deque::Iter<'_, T>) -> bool,
 ) -> bool {
     if samples.len() == LATENCY_SAMPLES {
         samples.pop_front();
@@ -232,9 +235,9 @@ fn push_and_check<T>(
     if split < CHANGE_MIN_OLDER {
         return false;
     }
-    // One slice in place: no copy of the window per answer.
-    let (older, newest) = samples.make_contiguous().split_at(split);
-    let shifted = changed(older, newest);
+    // Read where the answers lie: the full window wraps around its ring buffer after every
+    // answer, and making it one slice would move all of it each time.
+    let shifted = changed(samples.range(..split), samples.range(split..));
     if shifted {
         samples.drain(..split);
     }

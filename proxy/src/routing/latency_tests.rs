@@ -226,7 +226,7 @@ async fn equal_noisy_targets_share_within_60_40() {
 ///
 /// This is at the edge of what the samples can tell: one answer's total spreads by ≈ 40 % of
 /// the mean, so the two expectations need ≈ 100 answers each to be 3 standard errors apart.
-/// The figures over 20 seeds (docs/benchmarks.md: 18 and 18 of 20 for streams, 19 and 20
+/// The figures over 20 seeds (docs/benchmarks.md: 17 and 18 of 20 for streams, 20 and 20
 /// for whole answers) give the floor asserted here: each check met in at least 17 of 20
 /// runs, and ≥ 95 % to the faster target on average for whole answers. One 48-request
 /// window is a small sample: a target whose answers came out slow by chance can lose a
