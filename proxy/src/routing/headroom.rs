@@ -42,6 +42,29 @@ impl RateLimitHeaders {
     fn parse_anthropic(headers: &HeaderMap, now: SystemTime) -> Option<Self> {
         Found::in_headers(headers).anthropic(now)
     }
+
+    /// Headroom right after the observation, from remaining/limit pairs; a remaining count
+    /// without its limit is judged against the configured `limits`.
+    fn fraction(&self, limits: Option<&Limits>) -> Option<f64> {
+        let pair = |remaining: Option<u64>, limit: Option<u64>| -> Option<f64> {
+            let remaining = remaining? as f64;
+            let limit = limit? as f64;
+            Some((remaining / limit).clamp(0.0, 1.0))
+        };
+        let requests = pair(
+            self.remaining_requests,
+            self.limit_requests.or(limits.and_then(|l| l.rpm)),
+        );
+        let tokens = pair(
+            self.remaining_tokens,
+            self.limit_tokens.or(limits.and_then(|l| l.tpm)),
+        );
+        // A PTU deployment's utilization is a direct figure: 100 % used = no headroom.
+        let provisioned = self
+            .utilization_pct
+            .map(|pct| (1.0 - pct / 100.0).clamp(0.0, 1.0));
+        min_known(min_known(requests, tokens), provisioned)
+    }
 }
 
 /// OpenAI's and Azure's rate-limit headers, in [`Found::openai`]'s order.
@@ -176,31 +199,6 @@ impl<'a> Found<'a> {
             utilization_pct: None,
         };
         (parsed != RateLimitHeaders::default()).then_some(parsed)
-    }
-}
-
-impl RateLimitHeaders {
-    /// Headroom right after the observation, from remaining/limit pairs; a remaining count
-    /// without its limit is judged against the configured `limits`.
-    fn fraction(&self, limits: Option<&Limits>) -> Option<f64> {
-        let pair = |remaining: Option<u64>, limit: Option<u64>| -> Option<f64> {
-            let remaining = remaining? as f64;
-            let limit = limit? as f64;
-            Some((remaining / limit).clamp(0.0, 1.0))
-        };
-        let requests = pair(
-            self.remaining_requests,
-            self.limit_requests.or(limits.and_then(|l| l.rpm)),
-        );
-        let tokens = pair(
-            self.remaining_tokens,
-            self.limit_tokens.or(limits.and_then(|l| l.tpm)),
-        );
-        // A PTU deployment's utilization is a direct figure: 100 % used = no headroom.
-        let provisioned = self
-            .utilization_pct
-            .map(|pct| (1.0 - pct / 100.0).clamp(0.0, 1.0));
-        min_known(min_known(requests, tokens), provisioned)
     }
 }
 
