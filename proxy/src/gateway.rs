@@ -66,7 +66,6 @@ impl HttpServerApp for Gateway {
             return None;
         }
         let _in_flight = self.drain.request();
-        let _serving = crate::log_writer::serving();
         if *shutdown.borrow() || self.drain.is_draining() {
             session.set_keepalive(None);
         } else if session.get_keepalive().is_some() {

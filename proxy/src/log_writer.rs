@@ -97,10 +97,9 @@ impl Gatherer {
 
     fn write_line(&'static self, line: &[u8], urgent: bool) {
         let gathering = !urgent && self.serving.load(Ordering::Relaxed) > 1;
-        let runtime = match gathering {
-            true => tokio::runtime::Handle::try_current().ok(),
-            false => None,
-        };
+        let runtime = gathering
+            .then(|| tokio::runtime::Handle::try_current().ok())
+            .flatten();
         let mut gathered = self.gathered();
         match runtime {
             Some(runtime) if gathered.len() + line.len() <= MAX_GATHERED => {
@@ -200,6 +199,13 @@ mod tests {
         };
     }
 
+    /// Yields enough times for a scheduled flush (itself one yield behind) to have run.
+    async fn let_the_round_end() {
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+    }
+
     fn texts(writes: &Mutex<Vec<Vec<u8>>>) -> Vec<String> {
         let writes = writes.lock().unwrap();
         writes
@@ -227,15 +233,11 @@ mod tests {
         tokio::spawn(async { LOG.write_line(b"c\n", false) })
             .await
             .unwrap();
-        for _ in 0..4 {
-            tokio::task::yield_now().await;
-        }
+        let_the_round_end().await;
         assert_eq!(texts(&WRITES), ["a\nb\nc\n"]);
         // The next round schedules its own flush.
         LOG.write_line(b"d\n", false);
-        for _ in 0..4 {
-            tokio::task::yield_now().await;
-        }
+        let_the_round_end().await;
         assert_eq!(texts(&WRITES), ["a\nb\nc\n", "d\n"]);
     }
 
@@ -246,9 +248,7 @@ mod tests {
         LOG.write_line(b"info\n", false);
         LOG.write_line(b"warn\n", true);
         assert_eq!(texts(&WRITES), ["info\nwarn\n"]);
-        for _ in 0..4 {
-            tokio::task::yield_now().await;
-        }
+        let_the_round_end().await;
         assert_eq!(texts(&WRITES).len(), 1, "nothing left for the flush");
     }
 

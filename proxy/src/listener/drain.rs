@@ -22,13 +22,19 @@ impl Default for Drain {
     }
 }
 
-/// Held while a request is served; dropping it counts the request as done.
+/// Held while a request is served; dropping it counts the request as done, here and for
+/// the log (which gathers lines only while several are served: `log_writer.rs`).
 #[derive(Debug)]
-pub struct InFlight(Arc<Drain>);
+pub struct InFlight {
+    drain: Arc<Drain>,
+    _log: crate::log_writer::Serving,
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.send_modify(|n| *n = n.saturating_sub(1));
+        self.drain
+            .in_flight
+            .send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -49,7 +55,10 @@ impl Drain {
     /// Counts a request as in flight until the returned guard is dropped.
     pub fn request(self: &Arc<Self>) -> InFlight {
         self.in_flight.send_modify(|n| *n += 1);
-        InFlight(self.clone())
+        InFlight {
+            drain: self.clone(),
+            _log: crate::log_writer::serving(),
+        }
     }
 
     pub fn in_flight(&self) -> usize {
