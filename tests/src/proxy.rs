@@ -103,6 +103,21 @@ impl Proxy {
         self.process.log()
     }
 
+    /// The log once `ready` holds for it, waiting up to 5 s (lines written after the answer
+    /// that caused them, such as access lines gathered under concurrency); the log as it is
+    /// when the wait ends either way, for the caller's assertion to show.
+    pub async fn log_when(&self, ready: impl Fn(&str) -> bool) -> String {
+        let mut log = self.log();
+        for _ in 0..50 {
+            if ready(&log) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            log = self.log();
+        }
+        log
+    }
+
     /// The config file the proxy was started with (and watches).
     pub fn config_path(&self) -> &Path {
         self.process.config_path()
