@@ -16,7 +16,7 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often a start is retried when one of its ports was taken in the meantime.
 const START_ATTEMPTS: u32 = 3;
 
-static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
+static NEXT_TMP: AtomicU64 = AtomicU64::new(0);
 
 /// How to start the proxy beyond its policy.
 #[derive(Clone, Debug, Default)]
@@ -86,7 +86,7 @@ impl ProxyProcess {
         routes_yaml: &str,
         launch: &Launch,
     ) -> anyhow::Result<Self> {
-        let dir = fresh_dir()?;
+        let dir = fresh_dir("switchyard")?;
         let mut last = String::new();
         for _ in 0..START_ATTEMPTS {
             let (port, admin_port) = (free_port()?, free_port()?);
@@ -302,17 +302,35 @@ pub fn switchyard_binary() -> anyhow::Result<PathBuf> {
     Ok(dir.join("switchyard"))
 }
 
-fn fresh_dir() -> anyhow::Result<PathBuf> {
-    let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("switchyard-{}-{n}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
+/// A new directory under the temp dir that this call alone created, named
+/// `{prefix}-{pid}-{random}`. Created exclusively and never cleared first: a process id is not
+/// unique on a shared `/tmp` (test runs in other PID namespaces, or a reused id whose kept
+/// files are still there), and a name chosen by id alone once let one run delete another's
+/// directory between its creation and its first write.
+pub fn fresh_dir(prefix: &str) -> anyhow::Result<PathBuf> {
+    let root = std::env::temp_dir();
+    for _ in 0..8 {
+        let name = format!(
+            "{prefix}-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        );
+        let dir = root.join(name);
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+        }
+    }
+    bail!(
+        "no fresh directory name under {} in 8 tries",
+        root.display()
+    )
 }
 
 /// Writes next to `path` and renames over it, so a watcher never reads half a file.
 fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
-    let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
+    let n = NEXT_TMP.fetch_add(1, Ordering::Relaxed);
     let tmp = path.with_extension(format!("tmp{n}"));
     fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
     fs::rename(&tmp, path).with_context(|| format!("renaming onto {}", path.display()))

@@ -32,6 +32,12 @@ pub mod services;
 pub mod slow_client;
 pub mod tls;
 
+/// A new, empty directory under the temp dir named `{prefix}-{pid}-{random}`, created
+/// exclusively so no other process or test can own or remove it.
+pub fn scratch_dir(prefix: &str) -> std::path::PathBuf {
+    loadtest::proxy_process::fresh_dir(prefix).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
 pub use capture::{body_mentions, fetch_captured, CapturesRequests};
 pub use fixtures::{
     key_hash, one_sim_routes, policy, start_sim, two_sim_routes, Sims, ALPHA_KEY, UPSTREAM_KEY_A,

@@ -266,9 +266,7 @@ async fn the_audit_trail_on_postgres() {
 async fn rows_past_ledger_retention_are_deleted_by_the_background_sweep() {
     use sqlx::Connection;
     let sims = Sims::start().await;
-    let dir = std::env::temp_dir().join(format!("sy-audit-retention-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = switchyard_e2e::scratch_dir("sy-audit-retention");
     let url = format!("sqlite://{}/ledger.db", dir.display());
     let routes = |ledger_extra: &str| {
         sims.routes(&format!("admin_token: {ADMIN_TOKEN}"))

@@ -235,8 +235,7 @@ async fn web_identity_token_file_is_exchanged_at_sts() {
     .await
     .unwrap();
     let sim = bedrock("bedrock-irsa", &keyring, &[]).await;
-    let dir = std::env::temp_dir().join(format!("switchyard-irsa-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = switchyard_e2e::scratch_dir("switchyard-irsa");
     let token_file = dir.join("token");
     std::fs::write(&token_file, &identity.config().web_identity_token).unwrap();
     println!("IRSA: AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN, the provider names no keys");
@@ -498,8 +497,7 @@ async fn a_shared_profile_role_chain_assumes_its_role_at_sts() {
     .await
     .unwrap();
     let sim = bedrock("bedrock-profile", &keyring, &[]).await;
-    let dir = std::env::temp_dir().join(format!("switchyard-profile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = switchyard_e2e::scratch_dir("switchyard-profile");
     let config_file = dir.join("config");
     println!("~/.aws/config: [default] assumes a role with [profile source]'s keys");
     std::fs::write(

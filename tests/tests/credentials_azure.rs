@@ -74,8 +74,7 @@ async fn workload_identity_exchanges_the_federated_token_file() {
         },
     )
     .await;
-    let dir = std::env::temp_dir().join(format!("switchyard-wi-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = switchyard_e2e::scratch_dir("switchyard-wi");
     let token_file = dir.join("azure-identity-token");
     std::fs::write(&token_file, FEDERATED).unwrap();
     println!("AKS workload identity: the token file is the client assertion at the authority");
@@ -202,8 +201,7 @@ async fn vm_imds_managed_identity_through_an_http_proxy() {
 #[tokio::test]
 async fn azure_cli_credential_runs_az_from_the_path() {
     let sim = azure("az-cli", AzureSimConfig::default()).await;
-    let dir = std::env::temp_dir().join(format!("switchyard-az-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = switchyard_e2e::scratch_dir("switchyard-az-cli");
     let args_file = dir.join("args");
     println!(
         "a stand-in `az` on PATH answers `az account get-access-token` as Azure CLI 2.54+ does"

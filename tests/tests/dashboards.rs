@@ -92,10 +92,7 @@ impl Prometheus {
     /// Starts Prometheus on the shipped example config, changed only where a test must: the
     /// scrape target (the proxy's admin listener), a 1 s scrape interval, and the rules path.
     fn start(admin_addr: &str) -> Prometheus {
-        let dir =
-            std::env::temp_dir().join(format!("switchyard-prometheus-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = switchyard_e2e::scratch_dir("switchyard-prometheus");
         let shipped = std::fs::read_to_string(dashboards_dir().join("prometheus-scrape.yaml"))
             .expect("reading dashboards/prometheus-scrape.yaml");
         let rules = dashboards_dir().join("switchyard-alerts.yaml");

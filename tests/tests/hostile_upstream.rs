@@ -391,8 +391,7 @@ async fn a_crafted_model_name_cannot_forge_access_log_fields() {
 /// Issue 15, item 3: `--check` prints every upstream URL without user-info or query values.
 #[test]
 fn check_redacts_credentials_in_upstream_urls() {
-    let dir = std::env::temp_dir().join(format!("switchyard-check-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = switchyard_e2e::scratch_dir("switchyard-check");
     let providers = format!(
         "  p: {{ kind: openai, base_url: \"https://user:pw-check-0123456789@gw.example.com/v1?key={QUERY_KEY}\", api_key: {OPENAI_KEY} }}\n  a: {{ kind: azure, endpoint: \"https://res.openai.azure.com?sig={QUERY_KEY}\", api_key: {AZURE_KEY}, api_version: 2024-10-21 }}\n"
     );

@@ -608,9 +608,7 @@ async fn the_models_list_speaks_anthropic_to_anthropic_clients() {
 // ----- metering -----
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sy-messages-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = switchyard_e2e::scratch_dir(&format!("sy-messages-{name}"));
     dir
 }
 

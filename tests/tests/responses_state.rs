@@ -31,8 +31,7 @@ fn unique() -> String {
 
 /// A fresh directory for a SQLite ledger file; `sqlite://…/ledger.db`.
 fn sqlite_ledger(test: &str) -> (PathBuf, String) {
-    let dir = std::env::temp_dir().join(format!("sy-{test}-{}", unique()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = switchyard_e2e::scratch_dir(&format!("sy-{test}"));
     let url = format!("sqlite://{}/ledger.db", dir.display());
     (dir, url)
 }

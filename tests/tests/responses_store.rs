@@ -4,7 +4,6 @@
 //! and swept; stored rows survive a restart.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
@@ -109,12 +108,7 @@ async fn rows(db: &mut sqlx::SqliteConnection, id: &str) -> i64 {
 #[tokio::test]
 async fn stored_responses_are_served_to_their_team_only_and_expire() {
     let sim = start_sim("sim-a", UPSTREAM_KEY_A).await;
-    let dir: PathBuf = std::env::temp_dir().join(format!(
-        "sy-responses-store-{}-{}",
-        std::process::id(),
-        now()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = switchyard_e2e::scratch_dir("sy-responses-store");
     let ledger_url = format!("sqlite://{}/ledger.db", dir.display());
     let yaml = routes(&sim.base_url(), &ledger_url);
     // The first start creates the schema (migration 6); rows are then written beside it.

@@ -25,13 +25,7 @@ const ANTHROPIC_KEY_B: &str = "sk-ant-resume-b";
 
 /// A fresh directory for one test's ledger.
 fn temp_dir() -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!("sy-resume-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    switchyard_e2e::scratch_dir("sy-resume")
 }
 
 fn sqlite_url(dir: &Path) -> String {

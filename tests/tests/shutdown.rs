@@ -44,9 +44,7 @@ async fn sigterm_lets_a_stream_finish_refuses_new_connections_and_flushes_the_le
     })
     .await
     .unwrap();
-    let dir = std::env::temp_dir().join(format!("sy-shutdown-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = switchyard_e2e::scratch_dir("sy-shutdown");
     let ledger = format!("sqlite://{}/ledger.db", dir.display());
     let yaml = one_sim_routes(&sim.base_url(), GRACE).replace(
         "providers:\n",

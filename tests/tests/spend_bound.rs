@@ -200,9 +200,7 @@ async fn assert_bounded(proxies: &[&Proxy], sim: &OpenAiSim) {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sy-bound-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = switchyard_e2e::scratch_dir(&format!("sy-bound-{name}"));
     dir
 }
 

@@ -17,9 +17,7 @@ use switchyard_e2e::{get, key_hash, post_json, Proxy, ALPHA_KEY};
 const AZURE_KEY: &str = "azure-money-key-41c9";
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sy-money-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = switchyard_e2e::scratch_dir(&format!("sy-money-{name}"));
     dir
 }
 

@@ -12,9 +12,7 @@ use switchyard_e2e::tls::SelfSigned;
 use switchyard_e2e::{one_sim_routes, start_sim, Proxy, ALPHA_KEY, UPSTREAM_KEY_A};
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("sy-tls-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = switchyard_e2e::scratch_dir(&format!("sy-tls-{name}"));
     dir
 }
 

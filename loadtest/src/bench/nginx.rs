@@ -88,11 +88,8 @@ impl Nginx {
     /// Writes the config for `upstream_port` into a fresh temp dir and starts nginx on it;
     /// with `cpus`, the master and its workers run on those CPUs only, one worker per CPU.
     pub async fn start(upstream_port: u16, cpus: Option<&[usize]>) -> anyhow::Result<Self> {
-        let dir =
-            std::env::temp_dir().join(format!("switchyard-bench-nginx-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("tmp"))
-            .with_context(|| format!("creating {}", dir.display()))?;
+        let dir = crate::proxy_process::fresh_dir("switchyard-bench-nginx")?;
+        fs::create_dir(dir.join("tmp")).with_context(|| format!("creating {}", dir.display()))?;
         let port = free_port()?;
         let conf = dir.join("nginx.conf");
         fs::write(&conf, config(upstream_port, port, cpus)).context("writing nginx.conf")?;
