@@ -175,6 +175,7 @@ fn main() -> ExitCode {
         listen = %policy.server.listen,
         admin_listen = %policy.server.admin_listen,
         version = %policy.version,
+        egress_proxy = client.through_egress_proxy(),
         "switchyard starting"
     );
     let (spend_runtime, spend) = match service::start(&policy, &metrics) {

@@ -26,7 +26,7 @@ use crate::state::AppState;
 use crate::telemetry::attributes::gen_ai_operation_of;
 use crate::telemetry::{AttemptRole, AttemptSpan, AttemptStart, RequestSpan};
 use crate::upstream::client::read_answer;
-use crate::upstream::{AttemptFailure, FailureKind};
+use crate::upstream::{AttemptFailure, FailureKind, UpstreamResponse};
 
 #[cfg(test)]
 #[path = "attempts_tests.rs"]
@@ -509,7 +509,7 @@ pub(super) async fn send_one(
     mut request: UpstreamRequest,
     first_byte_deadline: Instant,
     span: &AttemptSpan,
-) -> Result<reqwest::Response, AttemptFailure> {
+) -> Result<UpstreamResponse, AttemptFailure> {
     span.inject(&mut request.headers);
     let classify = providers::registry::classifier(&step.target.provider.kind);
     let response = state

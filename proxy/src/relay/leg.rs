@@ -2,10 +2,6 @@
 //! started and first answered, what it produced, and its permit (the verdict on its target).
 //! A stream has one leg, or several when it was resumed on other targets (docs/streams.md).
 
-use std::pin::Pin;
-
-use bytes::Bytes;
-use futures_util::Stream;
 use tokio::time::Instant;
 
 use crate::metering::Usage;
@@ -13,8 +9,7 @@ use crate::model::{Delta, StreamEvent};
 use crate::providers::{StreamDecoder, StreamStep, UpstreamDecoder};
 use crate::routing::AttemptPermit;
 use crate::telemetry::AttemptSpan;
-
-pub type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+use crate::upstream::body::{byte_stream, ByteStream, UpstreamResponse};
 
 pub struct Leg {
     pub upstream: ByteStream,
@@ -52,13 +47,13 @@ impl Leg {
     }
 
     pub fn new(
-        response: reqwest::Response,
+        response: UpstreamResponse,
         decoder: StreamDecoder,
         started: Instant,
         prompt_bytes: usize,
     ) -> Self {
         Self {
-            upstream: Box::pin(response.bytes_stream()),
+            upstream: byte_stream(response),
             framing: decoder.framing(),
             decoder,
             event_usage: None,

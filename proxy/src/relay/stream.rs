@@ -25,9 +25,9 @@ use crate::metering::Usage;
 use crate::model::StreamEvent;
 use crate::providers::{StreamDecoder, StreamStep, UpstreamStreamError};
 use crate::routing::AttemptPermit;
-use crate::upstream::client::transport_failure;
+use crate::upstream::client::body_failure;
 use crate::upstream::scrub::Scrubber;
-use crate::upstream::{AttemptFailure, FailureKind};
+use crate::upstream::{AttemptFailure, FailureKind, UpstreamResponse};
 
 /// Rounds of letting the upstream connection's task run before a write (see
 /// `ChatStream::absorb_arrived`), and the bytes past which the write goes out anyway.
@@ -95,7 +95,7 @@ impl StreamFailure {
 
 impl ChatStream {
     pub fn new(
-        response: reqwest::Response,
+        response: UpstreamResponse,
         decoder: StreamDecoder,
         encoder: StreamEncoder,
         deadline: Instant,
@@ -190,7 +190,7 @@ impl ChatStream {
                         "the upstream closed the stream before its first event",
                     ))
                 }
-                Some(Err(e)) => return Err(transport_failure(&e)),
+                Some(Err(e)) => return Err(body_failure(&e)),
                 Some(Ok(bytes)) => {
                     received += bytes.len();
                     if let Err(failure) = self.absorb(&bytes) {
@@ -257,7 +257,7 @@ impl ChatStream {
                     stalled: false,
                 }),
                 Ok(None) => Some(ended_early()),
-                Ok(Some(Err(e))) => Some(StreamFailure::upstream(transport_failure(&e).detail)),
+                Ok(Some(Err(e))) => Some(StreamFailure::upstream(body_failure(&e).detail)),
                 Ok(Some(Ok(bytes))) => match self.absorb(&bytes) {
                     Err(failure) => Some(failure),
                     Ok(()) => match self.absorb_buffered() {
@@ -289,7 +289,7 @@ impl ChatStream {
                 Some(Some(Err(e))) => {
                     return (
                         reads,
-                        Some(StreamFailure::upstream(transport_failure(&e).detail)),
+                        Some(StreamFailure::upstream(body_failure(&e).detail)),
                     )
                 }
                 Some(None) => return (reads, Some(ended_early())),
@@ -609,6 +609,7 @@ mod tests {
     use super::*;
     use crate::dialects::chat::ChunkEncoder;
     use crate::providers::openai::{StreamState, TypedStream};
+    use crate::upstream::body::{streamed, whole};
     use std::time::Duration;
 
     const UPSTREAM: &str = concat!(
@@ -620,8 +621,8 @@ mod tests {
     );
 
     /// Relays `upstream` through `decoder` to a Chat client that asked for usage.
-    async fn relay(upstream: impl Into<reqwest::Body>, decoder: StreamDecoder) -> (String, Usage) {
-        let response = reqwest::Response::from(http::Response::new(upstream.into()));
+    async fn relay(upstream: impl Into<Bytes>, decoder: StreamDecoder) -> (String, Usage) {
+        let response = http::Response::new(whole(upstream));
         let encoder = StreamEncoder::Chat(ChunkEncoder::new("alias", true));
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut stream = ChatStream::new(response, decoder, encoder, deadline, Instant::now(), 8);
@@ -738,8 +739,7 @@ mod tests {
     async fn bedrock_garbage_fails_before_the_upstream_closes() {
         let garbage: Result<Bytes, std::io::Error> = Ok(Bytes::from_static(b"<html><body>oops"));
         let body = futures_util::stream::iter([garbage]).chain(futures_util::stream::pending());
-        let response =
-            reqwest::Response::from(http::Response::new(reqwest::Body::wrap_stream(body)));
+        let response = http::Response::new(streamed(body));
         let decoder = StreamDecoder::Bedrock(Default::default());
         let encoder = StreamEncoder::Chat(ChunkEncoder::new("alias", true));
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -750,12 +750,12 @@ mod tests {
         assert_eq!(started.elapsed(), Duration::ZERO);
     }
     /// A chunk of text, then nothing: the upstream stalled.
-    fn stalling_upstream() -> reqwest::Response {
+    fn stalling_upstream() -> UpstreamResponse {
         let first: Result<Bytes, std::io::Error> = Ok(Bytes::from_static(
             b"data: {\"id\":\"c1\",\"created\":5,\"model\":\"gpt\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"}}]}\n\n",
         ));
         let body = futures_util::stream::iter([first]).chain(futures_util::stream::pending());
-        reqwest::Response::from(http::Response::new(reqwest::Body::wrap_stream(body)))
+        http::Response::new(streamed(body))
     }
 
     /// A Chat stream over [`stalling_upstream`] with a 120 s deadline, and that deadline.

@@ -7,6 +7,7 @@
 //! [`Classifier`] with each send and falls back on [`classify::classify_status`].
 
 pub mod base_url;
+pub mod body;
 pub mod classify;
 pub mod client;
 #[cfg(test)]
@@ -17,6 +18,7 @@ pub mod transport;
 use bytes::Bytes;
 use http::HeaderMap;
 
+pub use body::UpstreamResponse;
 pub use classify::{AttemptFailure, Classifier, FailureKind};
 pub use client::UpstreamClient;
 

@@ -3,7 +3,7 @@
 //! connection), played on tokio's clock, and a log of every call with its fate (answered in
 //! full, failed, or cancelled by the proxy).
 //!
-//! Answers become real `reqwest::Response`s with a streaming body and go through the same
+//! Answers become real [`UpstreamResponse`]s with a streaming body and go through the same
 //! status classification as the HTTP client's, so the attempt loop cannot tell them apart.
 
 use std::collections::{HashMap, VecDeque};
@@ -13,6 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::{sleep, timeout_at, Instant};
 
+use super::body::{streamed, UpstreamResponse};
 use super::classify::{classify_status, AttemptFailure, Classifier};
 use super::client::{accept, connection_failure, no_headers_in_time};
 use super::UpstreamRequest;
@@ -239,7 +240,7 @@ impl ScriptedUpstream {
         request: UpstreamRequest,
         first_byte_deadline: Instant,
         classify: Classifier,
-    ) -> Result<reqwest::Response, AttemptFailure> {
+    ) -> Result<UpstreamResponse, AttemptFailure> {
         let host = host_of(request.url.as_str()).to_owned();
         let call = Arc::new(Call {
             host: host.clone(),
@@ -299,7 +300,7 @@ fn response(
     pieces: Vec<(Duration, Bytes)>,
     end: BodyEnd,
     watch: Watch,
-) -> reqwest::Response {
+) -> UpstreamResponse {
     struct Body {
         pieces: VecDeque<(Duration, Bytes)>,
         end: BodyEnd,
@@ -340,10 +341,9 @@ fn response(
     for (name, value) in headers {
         builder = builder.header(*name, value);
     }
-    let response = builder
-        .body(reqwest::Body::wrap_stream(stream))
-        .expect("scripted headers are valid");
-    reqwest::Response::from(response)
+    builder
+        .body(streamed(stream))
+        .expect("scripted headers are valid")
 }
 
 #[cfg(test)]
@@ -352,6 +352,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::upstream::body::byte_stream;
+    use crate::upstream::client::body_failure;
     use crate::upstream::FailureKind;
 
     fn request() -> UpstreamRequest {
@@ -386,7 +388,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(start.elapsed(), Duration::from_millis(100));
-        let mut body = response.bytes_stream();
+        let mut body = byte_stream(response);
         assert_eq!(body.next().await.unwrap().unwrap(), "one");
         assert_eq!(start.elapsed(), Duration::from_millis(150));
         assert_eq!(body.next().await.unwrap().unwrap(), "two");
@@ -398,7 +400,7 @@ mod tests {
             .send(request(), far, classify_status)
             .await
             .unwrap();
-        let mut body = response.bytes_stream();
+        let mut body = byte_stream(response);
         assert_eq!(body.next().await.unwrap().unwrap(), "x");
         assert_eq!(upstream.calls()[1].fate(), Fate::Open);
         drop(body);
@@ -455,8 +457,11 @@ mod tests {
             .send(request(), far, classify_status)
             .await
             .unwrap();
-        let error = reset.bytes_stream().next().await.unwrap().unwrap_err();
-        assert!(!error.is_timeout());
+        let error = byte_stream(reset).next().await.unwrap().unwrap_err();
+        assert!(
+            matches!(body_failure(&error).kind, FailureKind::Capacity { .. }),
+            "a reset is a broken connection: {error}"
+        );
 
         let fates: Vec<Fate> = upstream.calls().iter().map(|c| c.fate()).collect();
         assert_eq!(

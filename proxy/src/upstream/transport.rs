@@ -4,6 +4,7 @@
 
 use tokio::time::Instant;
 
+use super::body::UpstreamResponse;
 use super::classify::{AttemptFailure, Classifier};
 use super::client::UpstreamClient;
 use super::UpstreamRequest;
@@ -30,7 +31,7 @@ impl Transport {
         request: UpstreamRequest,
         first_byte_deadline: Instant,
         classify: Classifier,
-    ) -> Result<reqwest::Response, AttemptFailure> {
+    ) -> Result<UpstreamResponse, AttemptFailure> {
         match self {
             Transport::Http(client) => client.send(request, first_byte_deadline, classify).await,
             #[cfg(test)]

@@ -26,7 +26,7 @@ use crate::providers::{self, Generation, Operation, StreamDecoder, StreamStep};
 use crate::routing::{PlannedAttempt, RequestShape};
 use crate::state::AppState;
 use crate::telemetry::{AttemptRole, AttemptSpan, AttemptStart, SpanParent};
-use crate::upstream::client::transport_failure;
+use crate::upstream::client::body_failure;
 use crate::upstream::{AttemptFailure, FailureKind};
 
 pub use delivered::{Delivered, NotResumed};
@@ -245,7 +245,7 @@ async fn start_leg(
                     "the upstream closed the stream before its first event",
                 ))
             }
-            Ok(Some(Err(e))) => return Err(transport_failure(&e)),
+            Ok(Some(Err(e))) => return Err(body_failure(&e)),
             Ok(Some(Ok(bytes))) => bytes,
         };
         received += bytes.len();
