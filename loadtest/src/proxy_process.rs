@@ -16,12 +16,16 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often a start is retried when one of its ports was taken in the meantime.
 const START_ATTEMPTS: u32 = 3;
 
+/// The environment's egress proxy settings, not inherited when a test sets the environment.
+const EGRESS_PROXY_VARIABLES: [&str; 4] = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"];
+
 static NEXT_TMP: AtomicU64 = AtomicU64::new(0);
 
 /// How to start the proxy beyond its policy.
 #[derive(Clone, Debug, Default)]
 pub struct Launch {
-    /// Added to the process's environment; cloud credential variables are then not inherited.
+    /// Added to the process's environment; cloud credential and egress proxy variables are
+    /// then not inherited.
     pub env: Vec<(String, String)>,
     /// The open-file limit (soft and hard) set before it starts.
     pub nofile: Option<u64>,
@@ -54,7 +58,8 @@ impl ProxyProcess {
 
     /// [`Self::start`] with `env` added to the process's environment. Cloud credential
     /// variables the test process happens to have (`AWS_*`, `AZURE_*`, `IDENTITY_*`,
-    /// `MSI_*`, `IMDS_*`) are not inherited, so credential tests see only what they set.
+    /// `MSI_*`, `IMDS_*`) and egress proxy settings (`HTTP(S)_PROXY`, `ALL_PROXY`, `NO_PROXY`,
+    /// either case) are not inherited, so credential and egress tests see only what they set.
     pub async fn start_with_env(
         binary: &Path,
         routes_yaml: &str,
@@ -119,12 +124,13 @@ impl ProxyProcess {
             let mut command = Command::new(binary);
             if !env.is_empty() {
                 for (name, _) in std::env::vars_os() {
-                    let cloud = name.to_str().is_some_and(|name| {
+                    let inherited_setting = name.to_str().is_some_and(|name| {
                         ["AWS_", "AZURE_", "IDENTITY_", "MSI_", "IMDS_"]
                             .iter()
                             .any(|prefix| name.starts_with(prefix))
+                            || EGRESS_PROXY_VARIABLES.contains(&name.to_ascii_uppercase().as_str())
                     });
-                    if cloud {
+                    if inherited_setting {
                         command.env_remove(name);
                     }
                 }

@@ -22,8 +22,8 @@ impl Proxy {
         Self::start_with_env(routes_yaml, &[]).await
     }
 
-    /// [`Self::start`] with `env` added to the proxy's environment (and no cloud credential
-    /// variables of the test process inherited): credential tests, several per file.
+    /// [`Self::start`] with `env` added to the proxy's environment (and no cloud credential or
+    /// egress proxy variables of the test process inherited): credential and egress tests.
     pub async fn start_with_env(routes_yaml: &str, env: &[(&str, &str)]) -> Proxy {
         Self::start_with(routes_yaml, env, None).await
     }
