@@ -539,6 +539,16 @@ async fn send_all(
 ) -> Result<Vec<bytes::Bytes>, AttemptFailure> {
     use futures_util::{StreamExt, TryStreamExt};
     let (deadline, max_response_bytes) = (ctx.deadline, ctx.policy.server.max_response_bytes);
+    // One request (every operation but a fanned-out embedding) is awaited as it is: the
+    // ordered stream below would allocate its task queue and route every wake-up of the
+    // upstream connection through its own waker, for nothing.
+    let requests = match <[UpstreamRequest; 1]>::try_from(requests) {
+        Ok([request]) => {
+            let response = send_one(state, step, request, first_byte_deadline, span).await?;
+            return Ok(vec![read_answer(response, deadline, max_response_bytes).await?]);
+        }
+        Err(requests) => requests,
+    };
     futures_util::stream::iter(requests)
         .map(|request| async move {
             let response = send_one(state, step, request, first_byte_deadline, span).await?;
