@@ -9,11 +9,12 @@ use std::time::Duration;
 use loadtest::proxy_process::switchyard_binary;
 use serde_json::json;
 use switchyard_e2e::tls::SelfSigned;
-use switchyard_e2e::{one_sim_routes, start_sim, Proxy, ALPHA_KEY, UPSTREAM_KEY_A};
+use switchyard_e2e::{
+    one_sim_routes, policy, post_json, start_sim, Proxy, ALPHA_KEY, UPSTREAM_KEY_A,
+};
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = switchyard_e2e::scratch_dir(&format!("sy-tls-{name}"));
-    dir
+    switchyard_e2e::scratch_dir(&format!("sy-tls-{name}"))
 }
 
 fn https_url(proxy: &Proxy, path: &str) -> String {
@@ -143,4 +144,49 @@ async fn an_open_admin_listener_without_a_token_is_refused_at_check_and_at_start
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An `https://` upstream (here a second proxy serving TLS, HTTP/2 and HTTP/1.1 by ALPN, in
+/// front of the simulator) is verified against the platform's trusted roots: reached when
+/// its certificate is among them (`SSL_CERT_FILE`, which the platform verifier reads on
+/// Linux), refused as a connection failure when it is not.
+#[tokio::test]
+async fn an_https_upstream_is_reached_only_when_its_certificate_is_trusted() {
+    let sim = start_sim("sim-a", UPSTREAM_KEY_A).await;
+    let dir = temp_dir("upstream");
+    let certificate = SelfSigned::generate();
+    let (cert, key) = certificate.write_to(&dir);
+    let tls = format!(
+        "tls: {{ cert_file: \"{}\", key_file: \"{}\" }}",
+        cert.display(),
+        key.display()
+    );
+    let upstream = Proxy::start(&one_sim_routes(&sim.base_url(), &tls)).await;
+    let routes = policy(
+        "",
+        &format!(
+            "  tls-up: {{ kind: openai, base_url: \"https://{}/v1\", api_key: {ALPHA_KEY} }}\n",
+            upstream.addr()
+        ),
+        "  chat: { targets: [ { provider: tls-up, model: chat, price: { input: 1.0, output: 2.0 } } ] }\n",
+        "[chat]",
+    );
+    let chat = json!({"model": "chat", "messages": [{"role": "user", "content": "hello"}]});
+
+    let cert_file = cert.display().to_string();
+    let trusting = Proxy::start_with_env(&routes, &[("SSL_CERT_FILE", &cert_file)]).await;
+    let reply = post_json(&trusting.url("/chat/completions"), Some(ALPHA_KEY), &chat).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["object"], "chat.completion");
+    assert_eq!(sim.stats().chat_requests, 1);
+
+    println!("the same upstream, its certificate not trusted: refused, nothing sent");
+    let wary = Proxy::start(&routes).await;
+    let reply = post_json(&wary.url("/chat/completions"), Some(ALPHA_KEY), &chat).await;
+    assert!(reply.status >= 500, "{} {}", reply.status, reply.body);
+    assert_eq!(sim.stats().chat_requests, 1);
+    let log = wary.log();
+    let refusal = log.lines().find(|line| line.to_lowercase().contains("certificate"));
+    println!("{}", refusal.unwrap_or_default());
+    assert!(refusal.is_some(), "{log}");
 }

@@ -545,7 +545,9 @@ async fn send_all(
     let requests = match <[UpstreamRequest; 1]>::try_from(requests) {
         Ok([request]) => {
             let response = send_one(state, step, request, first_byte_deadline, span).await?;
-            return Ok(vec![read_answer(response, deadline, max_response_bytes).await?]);
+            return Ok(vec![
+                read_answer(response, deadline, max_response_bytes).await?,
+            ]);
         }
         Err(requests) => requests,
     };
