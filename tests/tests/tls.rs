@@ -17,6 +17,16 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
     switchyard_e2e::scratch_dir(&format!("sy-tls-{name}"))
 }
 
+/// Writes `certificate` into `dir`: the `server:` line serving TLS with it.
+fn serve_tls(certificate: &SelfSigned, dir: &std::path::Path) -> String {
+    let (cert, key) = certificate.write_to(dir);
+    format!(
+        "tls: {{ cert_file: \"{}\", key_file: \"{}\" }}",
+        cert.display(),
+        key.display()
+    )
+}
+
 fn https_url(proxy: &Proxy, path: &str) -> String {
     format!("https://{}/v1{path}", proxy.addr())
 }
@@ -26,13 +36,7 @@ async fn tls_serves_http2_and_http1_and_reloads_a_renewed_certificate() {
     let sim = start_sim("sim-a", UPSTREAM_KEY_A).await;
     let dir = temp_dir("serve");
     let first = SelfSigned::generate();
-    let (cert, key) = first.write_to(&dir);
-    let server = format!(
-        "tls: {{ cert_file: \"{}\", key_file: \"{}\" }}",
-        cert.display(),
-        key.display()
-    );
-    let proxy = Proxy::start(&one_sim_routes(&sim.base_url(), &server)).await;
+    let proxy = Proxy::start(&one_sim_routes(&sim.base_url(), &serve_tls(&first, &dir))).await;
 
     let chat = json!({"model": "chat", "messages": [{"role": "user", "content": "hello"}]});
     let response = first
@@ -155,13 +159,9 @@ async fn an_https_upstream_is_reached_only_when_its_certificate_is_trusted() {
     let sim = start_sim("sim-a", UPSTREAM_KEY_A).await;
     let dir = temp_dir("upstream");
     let certificate = SelfSigned::generate();
-    let (cert, key) = certificate.write_to(&dir);
-    let tls = format!(
-        "tls: {{ cert_file: \"{}\", key_file: \"{}\" }}",
-        cert.display(),
-        key.display()
-    );
+    let tls = serve_tls(&certificate, &dir);
     let upstream = Proxy::start(&one_sim_routes(&sim.base_url(), &tls)).await;
+    let cert = dir.join("cert.pem");
     let routes = policy(
         "",
         &format!(
@@ -186,7 +186,9 @@ async fn an_https_upstream_is_reached_only_when_its_certificate_is_trusted() {
     assert!(reply.status >= 500, "{} {}", reply.status, reply.body);
     assert_eq!(sim.stats().chat_requests, 1);
     let log = wary.log();
-    let refusal = log.lines().find(|line| line.to_lowercase().contains("certificate"));
+    let refusal = log
+        .lines()
+        .find(|line| line.to_lowercase().contains("certificate"));
     println!("{}", refusal.unwrap_or_default());
     assert!(refusal.is_some(), "{log}");
 }

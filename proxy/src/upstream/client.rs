@@ -494,6 +494,17 @@ mod tests {
         Instant::now() + Duration::from_secs(10)
     }
 
+    /// `client.send` of a request to `url` with `headers`, ten seconds to answer.
+    async fn send(
+        client: &UpstreamClient,
+        url: &str,
+        headers: http::HeaderMap,
+    ) -> Result<UpstreamResponse, AttemptFailure> {
+        client
+            .send(request(url, headers), deadline(), classify_status)
+            .await
+    }
+
     /// Issue 15, item 3: a connection error names the upstream without its query's secrets.
     #[tokio::test]
     async fn connection_errors_do_not_show_url_secrets() {
@@ -502,12 +513,7 @@ mod tests {
         drop(closed);
         for (name, client) in both_clients() {
             let url = format!("http://user:pw@{addr}/v1/chat/completions?key=sk-secret-in-query");
-            let failure = client
-                .send(
-                    request(&url, http::HeaderMap::new()),
-                    deadline(),
-                    classify_status,
-                )
+            let failure = send(&client, &url, http::HeaderMap::new())
                 .await
                 .expect_err("nothing listens there");
             println!("{name}: {}", failure.detail);
@@ -552,8 +558,7 @@ mod tests {
                 HeaderValue::from_static("Bearer sk-upstream-secret"),
             );
             let url = format!("http://{upstream_addr}/v1/chat/completions");
-            let failure = client
-                .send(request(&url, headers), deadline(), classify_status)
+            let failure = send(&client, &url, headers)
                 .await
                 .expect_err("a 307 is not an answer");
             assert_eq!(
@@ -583,14 +588,7 @@ mod tests {
         for (name, client) in both_clients() {
             let (addr, seen) = upstream(ok).await;
             let url = format!("http://us%20er:p%40ss@{addr}/v1/chat/completions?api-version=1");
-            let answer = client
-                .send(
-                    request(&url, http::HeaderMap::new()),
-                    deadline(),
-                    classify_status,
-                )
-                .await
-                .unwrap();
+            let answer = send(&client, &url, http::HeaderMap::new()).await.unwrap();
             assert_eq!(answer.status(), 200);
             let head = seen.lock().unwrap().clone().unwrap().to_ascii_lowercase();
             println!("{name}:\n{head}");
@@ -616,10 +614,7 @@ mod tests {
                 AUTHORIZATION,
                 HeaderValue::from_static("Bearer sk-provider"),
             );
-            client
-                .send(request(&url, headers), deadline(), classify_status)
-                .await
-                .unwrap();
+            send(&client, &url, headers).await.unwrap();
             let head = seen.lock().unwrap().clone().unwrap().to_ascii_lowercase();
             assert!(
                 head.contains("\r\nauthorization: bearer sk-provider\r\n"),
@@ -637,14 +632,7 @@ mod tests {
         let (addr, _) = upstream(cut).await;
         for (name, client) in both_clients() {
             let url = format!("http://{addr}/v1/chat/completions");
-            let answer = client
-                .send(
-                    request(&url, http::HeaderMap::new()),
-                    deadline(),
-                    classify_status,
-                )
-                .await
-                .unwrap();
+            let answer = send(&client, &url, http::HeaderMap::new()).await.unwrap();
             assert_eq!(declared_length(&answer), Some(100), "{name}");
             let failure = read_answer(answer, deadline(), 1024).await.unwrap_err();
             println!("{name}: {}", failure.detail);
