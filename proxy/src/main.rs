@@ -326,10 +326,15 @@ impl Drop for FlushLogOnExit {
     }
 }
 
+/// The log filter without `RUST_LOG`. The platform verifier's own ERROR for an untrusted
+/// upstream certificate is off: the attempt's failure (logged by the proxy, with the same
+/// cause) already says it once, in the proxy's fields.
+const DEFAULT_LOG_FILTER: &str =
+    "info,pingora_core=warn,aws_config=error,rustls_platform_verifier=off";
+
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,pingora_core=warn,aws_config=error")
-    });
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
