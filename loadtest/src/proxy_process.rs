@@ -16,6 +16,9 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often a start is retried when one of its ports was taken in the meantime.
 const START_ATTEMPTS: u32 = 3;
 
+/// Random names tried for a fresh directory before giving up.
+const FRESH_DIR_ATTEMPTS: usize = 8;
+
 /// The environment's egress proxy settings, not inherited when a test sets the environment.
 const EGRESS_PROXY_VARIABLES: [&str; 4] = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"];
 
@@ -315,7 +318,7 @@ pub fn switchyard_binary() -> anyhow::Result<PathBuf> {
 /// directory between its creation and its first write.
 pub fn fresh_dir(prefix: &str) -> anyhow::Result<PathBuf> {
     let root = std::env::temp_dir();
-    for _ in 0..8 {
+    for _ in 0..FRESH_DIR_ATTEMPTS {
         let name = format!(
             "{prefix}-{}-{:016x}",
             std::process::id(),
@@ -329,7 +332,7 @@ pub fn fresh_dir(prefix: &str) -> anyhow::Result<PathBuf> {
         }
     }
     bail!(
-        "no fresh directory name under {} in 8 tries",
+        "no fresh directory name under {} in {FRESH_DIR_ATTEMPTS} tries",
         root.display()
     )
 }

@@ -1,8 +1,9 @@
 //! The shared upstream HTTP client and one attempt's exchange bounded by a deadline.
 //!
 //! Requests go straight through hyper's pooled client (rustls on ring with the platform's
-//! trusted roots, HTTP/1.1, HTTP/2 by ALPN): the request's URL was built once per provider
-//! (`base_url.rs`) and is handed over as an `http::Uri`, so nothing re-parses it per request.
+//! trusted roots, HTTP/1.1, HTTP/2 by ALPN): the request's URL, built from the provider's
+//! base parsed once (`base_url.rs`), is handed over as an `http::Uri` (a byte scan of its
+//! text), never turned back into a `Url` with IDNA as reqwest does for every request.
 //! When the environment names an egress proxy (`HTTP(S)_PROXY`, `ALL_PROXY`), requests go
 //! through reqwest instead, which speaks to forward proxies and honours `NO_PROXY`
 //! (docs/operations.md, "Egress proxies").
@@ -195,7 +196,7 @@ async fn send_direct(
     *outgoing.headers_mut() = headers;
     match timeout_at(deadline, client.request(outgoing)).await {
         Err(_) => Err(no_headers_in_time()),
-        Ok(Err(e)) => Err(failure_of(e.is_connect(), &e, &url)),
+        Ok(Err(e)) => Err(failure_of(e.is_connect(), &e, Some(&url))),
         Ok(Ok(response)) => Ok(response.map(|body| body.map_err(BodyError::from).boxed_unsync())),
     }
 }
@@ -241,7 +242,11 @@ async fn send_proxied(
     match timeout_at(deadline, pending).await {
         Err(_) => Err(no_headers_in_time()),
         // reqwest names the URL it sent to: its own copy, user-info taken out.
-        Ok(Err(e)) => Err(failure_of(e.is_connect(), &e, e.url().unwrap_or(&url))),
+        Ok(Err(e)) => Err(failure_of(
+            e.is_connect(),
+            &e,
+            Some(e.url().unwrap_or(&url)),
+        )),
         Ok(Ok(response)) => {
             let response = http::Response::<reqwest::Body>::from(response);
             // reqwest's errors name the URL, whose query may hold a secret: dropped.
@@ -360,27 +365,28 @@ async fn read_bounded(
     }
 }
 
-/// A request that got no answer: a timeout is a timeout; a connection that could not be made
-/// or broke is a capacity problem (another target may well answer).
+/// A request that got no answer, or a body that broke off: a timeout is a timeout; a
+/// connection that could not be made or broke is a capacity problem (another target may well
+/// answer). `url`, when the error's text may name it, is shown redacted: its user-info or
+/// query (`?key=…`) may hold a secret.
 fn failure_of(
     connect: bool,
     error: &(dyn std::error::Error + 'static),
-    url: &url::Url,
+    url: Option<&url::Url>,
 ) -> AttemptFailure {
     if timed_out(error) {
         return AttemptFailure::new(FailureKind::Timeout, "upstream timed out");
     }
-    // An error's text may name the URL, whose user-info or query (`?key=…`) may hold a secret.
-    let cause = error_chain(error).replace(url.as_str(), &redact_url(url));
+    let mut cause = error_chain(error);
+    if let Some(url) = url {
+        cause = cause.replace(url.as_str(), &redact_url(url));
+    }
     connection_failure(connect, &cause)
 }
 
-/// A body that broke off after its headers arrived.
+/// A body that broke off after its headers arrived (its errors name no URL).
 pub fn body_failure(error: &BodyError) -> AttemptFailure {
-    if timed_out(error.as_ref()) {
-        return AttemptFailure::new(FailureKind::Timeout, "upstream timed out");
-    }
-    connection_failure(false, &error_chain(error.as_ref()))
+    failure_of(false, error.as_ref(), None)
 }
 
 /// Whether a timeout (a connect timeout, a socket's own) is somewhere in `error`'s chain.
@@ -660,11 +666,11 @@ mod tests {
             "tcp connect",
         ));
         assert_eq!(
-            failure_of(true, &timed_out, &url).kind,
+            failure_of(true, &timed_out, Some(&url)).kind,
             FailureKind::Timeout
         );
         let refused = Outer(std::io::ErrorKind::ConnectionRefused.into());
-        let failure = failure_of(true, &refused, &url);
+        let failure = failure_of(true, &refused, Some(&url));
         assert!(matches!(failure.kind, FailureKind::Capacity { .. }));
         assert!(
             failure.detail.contains("client error (Connect)"),
