@@ -94,7 +94,6 @@ impl ProxyProcess {
         routes_yaml: &str,
         launch: &Launch,
     ) -> anyhow::Result<Self> {
-        let dir = fresh_dir("switchyard")?;
         let mut last = String::new();
         for _ in 0..START_ATTEMPTS {
             let (port, admin_port) = (free_port()?, free_port()?);
@@ -102,7 +101,7 @@ impl ProxyProcess {
                 continue;
             }
             let ports = (port, admin_port);
-            match Self::try_start(binary, &dir, routes_yaml, launch, ports).await {
+            match Self::try_start(binary, routes_yaml, launch, ports).await {
                 Ok(proxy) => return Ok(proxy),
                 Err(StartError::PortTaken(log)) => last = log,
                 Err(StartError::Failed(error)) => return Err(error),
@@ -111,14 +110,17 @@ impl ProxyProcess {
         bail!("the proxy could not get free ports in {START_ATTEMPTS} attempts; last log:\n{last}")
     }
 
+    /// One start on `ports`, in a directory of its own: a failed attempt is dropped, and its
+    /// drop removes its directory, so a retry must not share it (a shared one was removed
+    /// under the retry that was about to write its config there).
     async fn try_start(
         binary: &Path,
-        dir: &Path,
         yaml: &str,
         launch: &Launch,
         (port, admin_port): (u16, u16),
     ) -> Result<Self, StartError> {
         let (env, nofile) = (&launch.env, launch.nofile);
+        let dir = fresh_dir("switchyard").map_err(StartError::Failed)?;
         let config_path = dir.join("routes.yaml");
         let log_path = dir.join("switchyard.log");
         let spawn = || -> anyhow::Result<Child> {
@@ -154,7 +156,7 @@ impl ProxyProcess {
             command
                 .arg("--config")
                 .arg(&config_path)
-                .current_dir(dir)
+                .current_dir(&dir)
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log)
@@ -164,7 +166,7 @@ impl ProxyProcess {
         let child = spawn().map_err(StartError::Failed)?;
         let mut proxy = Self {
             child,
-            dir: dir.to_owned(),
+            dir,
             config_path,
             log_path,
             port,
@@ -312,10 +314,9 @@ pub fn switchyard_binary() -> anyhow::Result<PathBuf> {
 }
 
 /// A new directory under the temp dir that this call alone created, named
-/// `{prefix}-{pid}-{random}`. Created exclusively and never cleared first: a process id is not
-/// unique on a shared `/tmp` (test runs in other PID namespaces, or a reused id whose kept
-/// files are still there), and a name chosen by id alone once let one run delete another's
-/// directory between its creation and its first write.
+/// `{prefix}-{pid}-{random}`: created exclusively and never cleared first, so no two callers
+/// (threads, or processes with the same id on a shared `/tmp`) ever share or remove each
+/// other's directory.
 pub fn fresh_dir(prefix: &str) -> anyhow::Result<PathBuf> {
     let root = std::env::temp_dir();
     for _ in 0..FRESH_DIR_ATTEMPTS {
